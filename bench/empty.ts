@@ -1,0 +1,1 @@
+// Intentionally empty: the startup baseline for bench/startup_bench.ts.

@@ -1,0 +1,247 @@
+/**
+ * Incus backend benchmarks on the lab (issue "Incus lab and backend"), each against a baseline
+ * measured in the same run, interleaved:
+ *
+ * 1. A new sandbox from the cached image to "exec works" through the backend (create, start,
+ *    wait for an IPv4 address, exec `true`) against the raw sequence done directly on the API
+ *    (launch with start=true, poll the state for IPv4 every 50 ms, exec `true` without
+ *    websockets). Target: backend median ≤ 1.3× raw median.
+ * 2. `tachikoma exec -- true` (a `deno run -A --frozen main.ts` subprocess, in the worktree of
+ *    a spawned sandbox) against a bare API exec of `true` from this process. Target: the median
+ *    difference < 150 ms. `deno run` of an empty script is reported as the runtime's floor.
+ *
+ * Prints one JSON line per benchmark. Needs the lab (make lab).
+ * Run: deno run -A --frozen bench/incus_bench.ts [launch_runs=5] [exec_runs=15]
+ *
+ * @module
+ */
+import { median, percentile, report, timeOnce } from "./lib.ts";
+import { IncusBackend, IncusClient } from "../src/backends/incus/mod.ts";
+import { incusSocketHttpClient } from "../src/backends/incus/client.ts";
+import { systemClock } from "../src/core/clock.ts";
+import { labEnv } from "../tests/integration/lab.ts";
+
+const ROOT = new URL("../", import.meta.url).pathname;
+const launchRuns = Number(Deno.args[0] ?? 5);
+const execRuns = Number(Deno.args[1] ?? 15);
+const lab = labEnv();
+if (!lab) {
+  console.error("incus bench: the lab is not up (make lab)");
+  Deno.exit(1);
+}
+const { socket, image } = lab;
+
+// --- the raw API, as directly as it gets -----------------------------------------------------
+// Without an idle pool (see incusSocketHttpClient): Incus stalls on silent pooled connections.
+const http = incusSocketHttpClient(socket);
+
+// deno-lint-ignore no-explicit-any
+async function api(method: string, path: string, body?: unknown): Promise<any> {
+  const r = await fetch(`http://localhost${path}`, {
+    method,
+    client: http,
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
+  const doc = await r.json();
+  if (doc.type === "error") throw new Error(`${method} ${path}: ${doc.error}`);
+  return doc;
+}
+
+// deno-lint-ignore no-explicit-any
+async function waitOp(doc: any): Promise<any> {
+  const done = await api("GET", `${doc.operation}/wait?timeout=60`);
+  if (done.metadata.status_code !== 200) throw new Error(`operation failed: ${done.metadata.err}`);
+  return done.metadata;
+}
+
+async function rawExecTrue(name: string): Promise<void> {
+  const op = await waitOp(
+    await api("POST", `/1.0/instances/${name}/exec`, {
+      command: ["true"],
+      "wait-for-websocket": false,
+      "record-output": false,
+      interactive: false,
+    }),
+  );
+  if (op.metadata.return !== 0) throw new Error(`true exited ${op.metadata.return}`);
+}
+
+async function rawLaunchToExec(name: string): Promise<number> {
+  const t0 = performance.now();
+  await waitOp(
+    await api("POST", "/1.0/instances", {
+      name,
+      type: "container",
+      source: { type: "image", alias: image },
+      config: { "limits.cpu": "1", "limits.memory": "512MiB" },
+      start: true,
+    }),
+  );
+  for (;;) {
+    const state = (await api("GET", `/1.0/instances/${name}/state`)).metadata;
+    const eth0 = state.network?.eth0?.addresses ?? [];
+    // deno-lint-ignore no-explicit-any
+    if (eth0.some((a: any) => a.family === "inet" && a.scope === "global")) break;
+    if (performance.now() - t0 > 60_000) throw new Error(`${name}: no IPv4 after 60 s`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  await rawExecTrue(name);
+  return performance.now() - t0;
+}
+
+// --- the backend ---------------------------------------------------------------------------
+const backend = new IncusBackend(await IncusClient.open({ socket }), {
+  endpoint: { socket },
+  cpus: 1,
+  memoryMb: 512,
+  sshUser: "admin",
+  sshPort: 22,
+});
+
+async function backendLaunchToExec(name: string): Promise<number> {
+  const t0 = performance.now();
+  await backend.create(name, { image });
+  await backend.start(name, { shares: [] });
+  await backend.waitForAddress(name, { clock: systemClock, deadline: systemClock.now() + 60_000 });
+  const r = await backend.exec(name, { argv: ["true"] });
+  if (r.code !== 0) throw new Error(`true exited ${r.code}`);
+  return performance.now() - t0;
+}
+
+const stamp = Date.now().toString(36);
+const made: string[] = [];
+
+async function launchBench(): Promise<void> {
+  const samples = { backend: [] as number[], raw: [] as number[] };
+  for (let i = -1; i < launchRuns; i++) {
+    // round -1 warms caches; the order alternates so neither side always goes first
+    const order = i % 2 === 0 ? ["backend", "raw"] as const : ["raw", "backend"] as const;
+    for (const kind of order) {
+      const name = `tkt-bench-${kind[0]}-${stamp}-${i + 1}`;
+      made.push(name);
+      const ms = kind === "backend" ? await backendLaunchToExec(name) : await rawLaunchToExec(name);
+      await backend.delete(name);
+      if (i >= 0) samples[kind].push(ms);
+    }
+  }
+  const b = median(samples.backend);
+  const r = median(samples.raw);
+  report({
+    bench: "incus_new_sandbox_to_exec",
+    runs: launchRuns,
+    backend_median_ms: Math.round(b),
+    backend_p90_ms: Math.round(percentile(samples.backend, 90)),
+    raw_api_median_ms: Math.round(r),
+    raw_api_p90_ms: Math.round(percentile(samples.raw, 90)),
+    ratio: Number((b / r).toFixed(3)),
+    target_ratio: 1.3,
+    pass: b / r <= 1.3,
+  });
+}
+
+async function execBench(): Promise<void> {
+  const top = await Deno.makeTempDir({ dir: "/var/tmp", prefix: "tk-bench-incus-" });
+  const repo = `${top}/tkt-bench-${stamp}`;
+  const realHome = Deno.env.get("HOME") ?? "/root";
+  const env: Record<string, string> = {
+    PATH: Deno.env.get("PATH") ?? "/usr/bin:/bin",
+    HOME: `${top}/home`,
+    DENO_DIR: Deno.env.get("DENO_DIR") ?? `${realHome}/.cache/deno`,
+    TACHIKOMA_CONFIG_DIR: `${top}/config`,
+    TACHIKOMA_BASE_IMAGE: image,
+    TACHIKOMA_INCUS_SOCKET: socket,
+    TACHIKOMA_CREDENTIAL_PROXY: "false",
+    TACHIKOMA_CLAUDE_INSTALL: "skip",
+    TACHIKOMA_VM_CPUS: "1",
+    TACHIKOMA_VM_MEMORY: "1024",
+    GIT_CONFIG_NOSYSTEM: "1",
+    GIT_AUTHOR_NAME: "bench",
+    GIT_AUTHOR_EMAIL: "bench@example.invalid",
+    GIT_COMMITTER_NAME: "bench",
+    GIT_COMMITTER_EMAIL: "bench@example.invalid",
+  };
+  const deno = Deno.execPath();
+  const cli = (args: string[], cwd: string) =>
+    new Deno.Command(deno, {
+      args: ["run", "-A", "--frozen", `${ROOT}main.ts`, ...args],
+      cwd,
+      env,
+      clearEnv: true,
+      stdin: "null",
+      stdout: "piped",
+      stderr: "piped",
+    }).output();
+  let name = "";
+  try {
+    await Deno.mkdir(`${top}/home`);
+    await Deno.mkdir(repo);
+    for (
+      const args of [["init", "-q", "-b", "main"], ["commit", "-q", "--allow-empty", "-m", "init"]]
+    ) {
+      const out = await new Deno.Command("git", { args, cwd: repo, env, clearEnv: true }).output();
+      if (!out.success) throw new Error(`git ${args.join(" ")} failed`);
+    }
+    const spawned = await cli(
+      ["spawn", "bench", "--backend", "incus", "--no-attach", "--json"],
+      repo,
+    );
+    if (!spawned.success) throw new Error(`spawn: ${new TextDecoder().decode(spawned.stderr)}`);
+    const doc = JSON.parse(new TextDecoder().decode(spawned.stdout));
+    name = doc.name;
+    const worktree: string = doc.worktree_path;
+    const tk = {
+      name: "tachikoma exec -- true",
+      cmd: deno,
+      args: ["run", "-A", "--frozen", `${ROOT}main.ts`, "exec", "--", "true"],
+      env,
+      cwd: worktree,
+    };
+    const empty = {
+      name: "deno empty",
+      cmd: deno,
+      args: ["run", "-A", `${ROOT}bench/empty.ts`],
+      env,
+      cwd: worktree,
+    };
+    const samples = { tk: [] as number[], api: [] as number[], empty: [] as number[] };
+    for (let i = -2; i < execRuns; i++) {
+      const t = await timeOnce(tk);
+      const t0 = performance.now();
+      await rawExecTrue(name);
+      const a = performance.now() - t0;
+      const e = await timeOnce(empty);
+      if (i >= 0) {
+        samples.tk.push(t);
+        samples.api.push(a);
+        samples.empty.push(e);
+      }
+    }
+    const tkm = median(samples.tk);
+    const apim = median(samples.api);
+    report({
+      bench: "incus_exec_true",
+      runs: execRuns,
+      tachikoma_exec_median_ms: Math.round(tkm),
+      tachikoma_exec_p90_ms: Math.round(percentile(samples.tk, 90)),
+      api_exec_median_ms: Math.round(apim),
+      deno_empty_script_median_ms: Math.round(median(samples.empty)),
+      overhead_ms: Math.round(tkm - apim),
+      target_overhead_ms: 150,
+      pass: tkm - apim < 150,
+    });
+  } finally {
+    if (name) await cli(["destroy", name, "--force"], repo).catch(() => {});
+    await cli(["proxy", "stop"], repo).catch(() => {});
+    if (name) await backend.delete(name).catch(() => {});
+    await Deno.remove(top, { recursive: true }).catch(() => {});
+  }
+}
+
+try {
+  await launchBench();
+  await execBench();
+} finally {
+  for (const n of made) await backend.delete(n).catch(() => {});
+  await backend.close();
+  http.close();
+}

@@ -1,0 +1,69 @@
+/**
+ * Startup benchmark (issue "Project foundation"): `tachikoma --help` and `tachikoma list --json`
+ * with 1,000 state entries, against `deno run` of an empty script, interleaved in one run.
+ * Target: each at most 1.3× the baseline's median wall time.
+ *
+ * Run: deno run -A --frozen bench/startup_bench.ts [runs]
+ *
+ * @module
+ */
+import { interleave, median, percentile, report } from "./lib.ts";
+
+const ROOT = new URL("../", import.meta.url).pathname;
+const runs = Number(Deno.args[0] ?? 30);
+
+const dir = await Deno.makeTempDir({ prefix: "tk-bench-startup-" });
+const now = new Date().toISOString();
+const vms = Array.from({ length: 1000 }, (_, i) => ({
+  name: `tachikoma-app-branch-${i}`,
+  repo: "app",
+  branch: `branch-${i}`,
+  worktree_path: `/src/app-branch-${i}`,
+  created_at: now,
+  last_used: now,
+  status: i % 2 ? "running" : "stopped",
+  ip: i % 2 ? `10.0.${Math.floor(i / 250)}.${i % 250}` : null,
+  backend: "incus",
+}));
+await Deno.mkdir(`${dir}/config`, { recursive: true });
+await Deno.writeTextFile(`${dir}/config/state.json`, JSON.stringify({ version: 2, vms }, null, 2));
+const world = {
+  sandboxes: Object.fromEntries(
+    vms.map((v) => [v.name, { state: v.status, address_at: v.ip ? 0 : null }]),
+  ),
+};
+await Deno.writeTextFile(`${dir}/world.json`, JSON.stringify(world));
+
+const env = {
+  HOME: dir,
+  TACHIKOMA_CONFIG_DIR: `${dir}/config`,
+  TACHIKOMA_TEST_MEMORY_WORLD: `${dir}/world.json`,
+  PATH: Deno.env.get("PATH") ?? "/usr/bin:/bin",
+  DENO_DIR: Deno.env.get("DENO_DIR") ?? `${Deno.env.get("HOME")}/.cache/deno`,
+};
+const deno = Deno.execPath();
+const flags = ["run", "-A", "--frozen"];
+const samples = await interleave([
+  { name: "baseline", cmd: deno, args: [...flags, `${ROOT}bench/empty.ts`], env, cwd: dir },
+  { name: "help", cmd: deno, args: [...flags, `${ROOT}main.ts`, "--help"], env, cwd: dir },
+  {
+    name: "list_json_1000",
+    cmd: deno,
+    args: [...flags, `${ROOT}main.ts`, "list", "--json", "--all"],
+    env,
+    cwd: dir,
+  },
+], runs);
+const base = median(samples[0].ms);
+for (const s of samples) {
+  report({
+    bench: "startup",
+    name: s.name,
+    runs,
+    median_ms: +median(s.ms).toFixed(1),
+    p90_ms: +percentile(s.ms, 90).toFixed(1),
+    ratio_to_baseline: +(median(s.ms) / base).toFixed(2),
+    target_ratio: s.name === "baseline" ? null : 1.3,
+  });
+}
+await Deno.remove(dir, { recursive: true });

@@ -1,0 +1,238 @@
+/**
+ * The one interface every sandbox engine implements (tart, incus, truenas, and the in-memory
+ * test double). Core logic (spawn, lifecycle, provisioning, MCP) talks only to this.
+ *
+ * Errors: implementations throw the typed errors from `src/core/errors.ts` —
+ * {@link NotFoundError} (no such sandbox/checkpoint), {@link ConflictError} (name taken, wrong
+ * state), {@link UnreachableError} (engine not reachable), {@link TimeoutError},
+ * {@link UnsupportedError} (capability missing).
+ *
+ * @module
+ */
+import type { Clock } from "../core/clock.ts";
+export {
+  ConflictError,
+  NotFoundError,
+  TimeoutError,
+  UnreachableError,
+  UnsupportedError,
+} from "../core/errors.ts";
+
+/** Live state of a sandbox as the engine reports it. */
+export type SandboxState =
+  | "running"
+  | "stopped"
+  | "suspended"
+  | "starting"
+  | "stopping"
+  | "unknown";
+
+/** What the engine knows about one sandbox. */
+export interface SandboxInfo {
+  name: string;
+  state: SandboxState;
+  /** IPv4 addresses reachable from the host, best first; empty when none yet. */
+  addresses: string[];
+  /** Image or source it was made from, when known. */
+  image?: string;
+  /** ISO-8601 creation time, when known. */
+  createdAt?: string;
+}
+
+/** A host directory shared into the guest. */
+export interface Share {
+  /** Share name: `code`, `dotgit`, `claude-rules`… (`[a-z0-9-]+`). */
+  name: string;
+  /** Absolute host path. */
+  hostPath: string;
+  /** Absolute guest path where it must appear (`/mnt/tachikoma/<name>`). */
+  guestPath: string;
+  readOnly: boolean;
+}
+
+/** How to create a sandbox. */
+export interface CreateOptions {
+  /** Image alias, fingerprint or tart VM/OCI name. */
+  image: string;
+  cpus?: number;
+  memoryMb?: number;
+  diskGb?: number;
+}
+
+/** Where a clone comes from. */
+export interface CloneSource {
+  sandbox: string;
+  /** Clone from this checkpoint of `sandbox` instead of its current state. */
+  checkpoint?: string;
+}
+
+/** Options for {@link Backend.start}. */
+export interface StartOptions {
+  /** Shares to make available in the guest (mounted again on every start). */
+  shares: Share[];
+}
+
+/** Options for {@link Backend.stop}. */
+export interface StopOptions {
+  /** Graceful stop budget before forcing, in milliseconds. */
+  timeoutMs?: number;
+  /** Skip the graceful attempt. */
+  force?: boolean;
+}
+
+/** One non-interactive command in the guest. */
+export interface ExecRequest {
+  /** Program and arguments, passed exactly (never joined with spaces). */
+  argv: string[];
+  env?: Record<string, string>;
+  cwd?: string;
+  /** `root` or the sandbox user (default: the sandbox user). */
+  user?: "root" | "user";
+  stdin?: Uint8Array | string;
+  timeoutMs?: number;
+  signal?: AbortSignal;
+  /** Called with output chunks as they arrive (streaming); the result still holds all of it. */
+  onStdout?: (chunk: Uint8Array) => void;
+  onStderr?: (chunk: Uint8Array) => void;
+}
+
+/** Result of {@link Backend.exec}. */
+export interface ExecResult {
+  code: number;
+  stdout: Uint8Array;
+  stderr: Uint8Array;
+}
+
+/** Terminal size. */
+export interface TermSize {
+  cols: number;
+  rows: number;
+}
+
+/** An interactive PTY session request. */
+export interface ShellRequest {
+  /** Command to run instead of a login shell. */
+  argv?: string[];
+  env?: Record<string, string>;
+  cwd?: string;
+  user?: "root" | "user";
+  size: TermSize;
+}
+
+/** A live PTY session. */
+export interface ShellSession {
+  /** Sends keyboard input. */
+  write(data: Uint8Array): Promise<void>;
+  /** Tells the guest the terminal changed size. */
+  resize(size: TermSize): Promise<void>;
+  /** Terminal output. */
+  readonly output: ReadableStream<Uint8Array>;
+  /** The remote exit status. */
+  readonly exit: Promise<number>;
+  /** Hangs up. */
+  close(): Promise<void>;
+}
+
+/** Ownership and mode of a pushed file. */
+export interface FileOptions {
+  /** Octal permission bits, e.g. 0o600. */
+  mode?: number;
+  /** `root` or the sandbox user (default: the sandbox user). */
+  owner?: "root" | "user";
+}
+
+/** A checkpoint (snapshot). */
+export interface Checkpoint {
+  name: string;
+  createdAt: string;
+  sizeBytes?: number;
+}
+
+/** Guest egress policy. */
+export interface EgressPolicy {
+  mode: "unrestricted" | "agent" | "allowlist";
+  /** Hosts allowed on top of the mode's preset. */
+  allow: string[];
+}
+
+/** Where SSH reaches a sandbox. */
+export interface SshEndpoint {
+  host: string;
+  port: number;
+}
+
+/** What an engine can do beyond the basics. */
+export interface Capabilities {
+  /** Real suspend (memory kept). When false, suspend means stop. */
+  suspend: boolean;
+  checkpoints: boolean;
+  /** Clone from another sandbox or a checkpoint. */
+  clone: boolean;
+  /** Engine-level egress policy. */
+  egress: boolean;
+  /** Engine-level PTY sessions (without SSH). */
+  pty: boolean;
+  /** Engine-level file push/pull (without SSH). */
+  files: boolean;
+}
+
+/** Options for {@link Backend.waitForAddress}. */
+export interface WaitOptions {
+  /** Absolute deadline (ms since epoch, on `clock`). */
+  deadline: number;
+  clock: Clock;
+  signal?: AbortSignal;
+}
+
+/** A sandbox engine. */
+export interface Backend {
+  /** `tart`, `incus`, `truenas` or `memory`. */
+  readonly name: string;
+  readonly capabilities: Capabilities;
+
+  /** Every sandbox this engine holds (not only tachikoma's). */
+  list(): Promise<SandboxInfo[]>;
+  /** One sandbox; throws NotFoundError. */
+  get(name: string): Promise<SandboxInfo>;
+  /** Creates a stopped sandbox; throws ConflictError if the name is taken. */
+  create(name: string, options: CreateOptions): Promise<void>;
+  /** Creates a stopped sandbox from another one or from its checkpoint. */
+  clone(name: string, source: CloneSource): Promise<void>;
+  /** Starts a stopped or suspended sandbox with its shares. Starting a running one is a no-op. */
+  start(name: string, options: StartOptions): Promise<void>;
+  /** Stops gracefully, forcing after the timeout. Stopping a stopped sandbox is a no-op. */
+  stop(name: string, options?: StopOptions): Promise<void>;
+  /** Suspends; throws UnsupportedError when `capabilities.suspend` is false. */
+  suspend(name: string): Promise<void>;
+  /** Deletes, stopping first if needed. Succeeds when already gone. */
+  delete(name: string): Promise<void>;
+  /** Polls until the sandbox has an address; throws TimeoutError at the deadline. */
+  waitForAddress(name: string, options: WaitOptions): Promise<string>;
+  /** Where SSH reaches the sandbox once it has an address. */
+  sshEndpoint(name: string): Promise<SshEndpoint>;
+  /**
+   * Makes the shares visible at their guest paths after a (re)start, when the engine needs a
+   * step inside the guest for that (tart: virtiofs mount). No-op elsewhere. Idempotent.
+   */
+  mountShares(name: string, shares: Share[]): Promise<void>;
+
+  /** Runs a command to completion. */
+  exec(name: string, request: ExecRequest): Promise<ExecResult>;
+  /** Opens an interactive PTY session. */
+  shell(name: string, request: ShellRequest): Promise<ShellSession>;
+  /** Writes a file (parents created). */
+  pushFile(name: string, path: string, data: Uint8Array, options?: FileOptions): Promise<void>;
+  /** Reads a file; throws NotFoundError. */
+  pullFile(name: string, path: string): Promise<Uint8Array>;
+
+  createCheckpoint(name: string, checkpoint: string): Promise<Checkpoint>;
+  listCheckpoints(name: string): Promise<Checkpoint[]>;
+  restoreCheckpoint(name: string, checkpoint: string): Promise<void>;
+  deleteCheckpoint(name: string, checkpoint: string): Promise<void>;
+
+  getEgress(name: string): Promise<EgressPolicy>;
+  setEgress(name: string, policy: EgressPolicy): Promise<void>;
+
+  /** Releases connections. */
+  close(): Promise<void>;
+}

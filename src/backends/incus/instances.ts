@@ -1,0 +1,166 @@
+/**
+ * Incus instance documents: their shape, how they map to {@link SandboxInfo}, and the body
+ * that creates one.
+ *
+ * @module
+ */
+import type { SandboxInfo, SandboxState } from "../backend.ts";
+import type { Device } from "./shares.ts";
+
+/** One address of an instance network interface. */
+export interface IncusAddress {
+  family: string;
+  address: string;
+  netmask?: string;
+  scope: string;
+}
+
+/** `state` of an instance (`GET …/state`, or inlined with recursion). */
+export interface IncusInstanceState {
+  status: string;
+  status_code: number;
+  pid?: number;
+  network?: Record<string, { addresses?: IncusAddress[]; hwaddr?: string; type?: string }> | null;
+}
+
+/** An instance (`GET /1.0/instances/<n>`; `state` present with recursion). */
+export interface IncusInstance {
+  name: string;
+  status: string;
+  status_code: number;
+  type?: string;
+  created_at?: string;
+  architecture?: string;
+  description?: string;
+  ephemeral?: boolean;
+  stateful?: boolean;
+  profiles?: string[];
+  config: Record<string, string>;
+  devices: Record<string, Device>;
+  expanded_config?: Record<string, string>;
+  state?: IncusInstanceState | null;
+}
+
+/** The API path of an instance. */
+export function instancePath(name: string): string {
+  return `/1.0/instances/${encodeURIComponent(name)}`;
+}
+
+/** Config key recording the image a sandbox was made from. */
+export const IMAGE_KEY = "user.tachikoma.image";
+
+/** Incus status → sandbox state. */
+export function mapStatus(status: string): SandboxState {
+  switch (status) {
+    case "Running":
+    case "Ready":
+    case "Thawed":
+      return "running";
+    case "Stopped":
+      return "stopped";
+    case "Frozen":
+      return "suspended";
+    case "Starting":
+      return "starting";
+    case "Stopping":
+    case "Aborting":
+    case "Freezing":
+      return "stopping";
+    default:
+      return "unknown";
+  }
+}
+
+/**
+ * Host-reachable IPv4 addresses: every non-`lo` interface's `inet` addresses with global
+ * scope, `eth0` first, then by interface name.
+ */
+export function ipv4Addresses(state: IncusInstanceState | null | undefined): string[] {
+  const network = state?.network;
+  if (!network) return [];
+  const names = Object.keys(network).filter((n) => n !== "lo").sort((a, b) =>
+    a === "eth0" ? -1 : b === "eth0" ? 1 : a.localeCompare(b)
+  );
+  const out: string[] = [];
+  for (const name of names) {
+    for (const a of network[name].addresses ?? []) {
+      if (a.family === "inet" && a.scope === "global" && !out.includes(a.address)) {
+        out.push(a.address);
+      }
+    }
+  }
+  return out;
+}
+
+/** An instance document → what the backend interface reports. */
+export function toInfo(instance: IncusInstance): SandboxInfo {
+  const state = instance.state;
+  const info: SandboxInfo = {
+    name: instance.name,
+    state: mapStatus(state?.status ?? instance.status),
+    addresses: ipv4Addresses(state),
+  };
+  const image = instance.config[IMAGE_KEY] ?? instance.config["image.description"];
+  if (image) info.image = image;
+  if (instance.created_at) info.createdAt = instance.created_at;
+  return info;
+}
+
+/** Inputs of {@link createBody}. */
+export interface CreateSpec {
+  name: string;
+  image: string;
+  cpus: number;
+  memoryMb: number;
+  storagePool?: string;
+  network?: string;
+  diskGb?: number;
+}
+
+/** Simplestreams server for `images:<alias>`. */
+export const PUBLIC_IMAGE_SERVER = "https://images.linuxcontainers.org";
+
+/** The image source of a create request: local alias, (partial) fingerprint or `images:<alias>`. */
+export function imageSource(image: string): Record<string, string> {
+  if (image.startsWith("images:")) {
+    return {
+      type: "image",
+      alias: image.slice("images:".length),
+      server: PUBLIC_IMAGE_SERVER,
+      protocol: "simplestreams",
+    };
+  }
+  if (/^[0-9a-f]{12,64}$/.test(image)) return { type: "image", fingerprint: image };
+  return { type: "image", alias: image };
+}
+
+/** The body of `POST /1.0/instances` creating a stopped container. */
+export function createBody(spec: CreateSpec): Record<string, unknown> {
+  const devices: Record<string, Device> = {};
+  if (spec.storagePool) {
+    // A root device of our own needs its pool; without [incus] storage_pool the profile's
+    // root device applies as is (and a disk size cannot be set).
+    devices.root = { type: "disk", path: "/", pool: spec.storagePool };
+    if (spec.diskGb) devices.root.size = `${spec.diskGb}GiB`;
+  }
+  if (spec.network) devices.eth0 = { type: "nic", name: "eth0", network: spec.network };
+  return {
+    name: spec.name,
+    type: "container",
+    source: imageSource(spec.image),
+    config: {
+      "limits.cpu": String(spec.cpus),
+      "limits.memory": `${spec.memoryMb}MiB`,
+      [IMAGE_KEY]: spec.image,
+    },
+    devices,
+    start: false,
+  };
+}
+
+/** The instance config a clone starts with: the source's minus every `volatile.*` key. */
+export function cloneConfig(config: Record<string, string>): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const [k, v] of Object.entries(config)) if (!k.startsWith("volatile.")) out[k] = v;
+  return out;
+}

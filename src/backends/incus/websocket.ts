@@ -1,0 +1,70 @@
+/**
+ * One exec file descriptor carried over a websocket: binary messages are data, Incus' empty
+ * text messages mark the end of a stream and are ignored, closing the socket is EOF.
+ *
+ * @module
+ */
+import type { Clock } from "../../core/clock.ts";
+
+/** A websocket carrying one file descriptor of an exec operation. */
+export class FdChannel {
+  readonly ws: WebSocket;
+  /** Resolves when the socket is closed (by either side). */
+  readonly closed: Promise<void>;
+  #isClosed = false;
+
+  /**
+   * `onData` gets every binary message; `onEnd` the end-of-stream marker Incus sends as an
+   * empty text message once the command's output is complete.
+   */
+  constructor(ws: WebSocket, onData?: (chunk: Uint8Array) => void, onEnd?: () => void) {
+    this.ws = ws;
+    this.closed = new Promise((resolve) => {
+      ws.addEventListener("close", () => {
+        this.#isClosed = true;
+        resolve();
+      }, { once: true });
+    });
+    if (onData || onEnd) {
+      ws.addEventListener("message", (event: MessageEvent) => {
+        if (event.data instanceof ArrayBuffer) {
+          if (event.data.byteLength > 0) onData?.(new Uint8Array(event.data));
+        } else if (event.data === "") {
+          onEnd?.();
+        }
+      });
+    }
+  }
+
+  /** True once closed. */
+  get isClosed(): boolean {
+    return this.#isClosed;
+  }
+
+  /** Sends bytes or text when open; silently drops them otherwise. */
+  send(data: Uint8Array | string): boolean {
+    if (this.ws.readyState !== WebSocket.OPEN) return false;
+    this.ws.send(typeof data === "string" ? data : data as Uint8Array<ArrayBuffer>);
+    return true;
+  }
+
+  /** Closes the socket (EOF for stdin). Idempotent. */
+  close(): void {
+    if (this.ws.readyState === WebSocket.OPEN || this.ws.readyState === WebSocket.CONNECTING) {
+      try {
+        this.ws.close(1000);
+      } catch {
+        // already closing
+      }
+    }
+  }
+
+  /** Waits for the socket to close, at most `ms` on `clock`; closes it from our side after that. */
+  async settle(ms: number, clock: Clock): Promise<void> {
+    const cancel = new AbortController();
+    const late = clock.sleep(ms, cancel.signal).catch(() => {});
+    await Promise.race([this.closed, late]);
+    cancel.abort();
+    this.close();
+  }
+}

@@ -1,0 +1,73 @@
+/**
+ * `tachikoma destroy|delete [name] [--force] [--all] [--worktree]`: delete sandboxes and their
+ * state entries. Asks for confirmation on a terminal; without a terminal it refuses unless
+ * `--force`. `--worktree` also removes each worktree when it is clean (never the main
+ * checkout, never uncommitted work); the branch is kept.
+ *
+ * @module
+ */
+import type { CommandContext } from "../cli/context.ts";
+import { serviceFor } from "./service.ts";
+import type { DestroyOutcome } from "../core/sandbox_service.ts";
+import { UsageError } from "../core/errors.ts";
+import { log } from "../core/log.ts";
+
+/** Options from the command line. */
+export interface DestroyOptions {
+  name?: string;
+  force: boolean;
+  all: boolean;
+  worktree: boolean;
+}
+
+/** Runs destroy. */
+export async function run(ctx: CommandContext, opts: DestroyOptions): Promise<void> {
+  const service = await serviceFor(ctx);
+  const targets = await service.destroyTargets({ name: opts.name, all: opts.all });
+  if (targets.length === 0) {
+    ctx.out.result({ destroyed: [], aborted: false }, () => "No sandboxes to destroy.");
+    return;
+  }
+  if (!opts.force) {
+    if (!Deno.stdin.isTerminal()) {
+      throw new UsageError("refusing to destroy without confirmation: stdin is not a terminal", {
+        hint: "pass --force",
+      });
+    }
+    const names = targets.map((t) => `${t.name} (${t.branch})`).join(", ");
+    const extra = opts.worktree ? " and its clean worktree" : "";
+    if (!await confirm(`Destroy ${names}${extra}? [y/N] `)) {
+      log.info("Aborted");
+      ctx.out.result({ destroyed: [], aborted: true }, () => undefined);
+      return;
+    }
+  }
+  const destroyed: DestroyOutcome[] = [];
+  for (const record of targets) {
+    const outcome = await service.destroy(record, { worktree: opts.worktree });
+    destroyed.push(outcome);
+    if (opts.worktree && !outcome.worktree_removed) {
+      log.warn(`kept the worktree ${outcome.worktree_path}: ${outcome.worktree_kept_reason}`);
+    }
+  }
+  ctx.out.result(
+    { destroyed, aborted: false },
+    () =>
+      destroyed.map((d) =>
+        `Destroyed ${d.name}${d.worktree_removed ? ` and removed ${d.worktree_path}` : ""}`
+      ).join("\n"),
+  );
+}
+
+async function confirm(question: string): Promise<boolean> {
+  await Deno.stderr.write(new TextEncoder().encode(question));
+  const buffer = new Uint8Array(256);
+  let answer = "";
+  for (;;) {
+    const n = await Deno.stdin.read(buffer);
+    if (n === null) break;
+    answer += new TextDecoder().decode(buffer.subarray(0, n));
+    if (answer.includes("\n")) break;
+  }
+  return /^\s*y(es)?\s*$/i.test(answer.split("\n")[0]);
+}

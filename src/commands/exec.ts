@@ -1,0 +1,64 @@
+/**
+ * `tachikoma exec [--name N] [--workdir D] -- cmd…`: run a command in a sandbox. The argv is
+ * passed exactly (never joined into a shell line), stdout/stderr are streamed, stdin is
+ * forwarded when it is not a terminal, and the remote exit code becomes ours. With `--json`
+ * nothing is streamed: `{"name","argv","exit_code","stdout","stderr"}` is printed at the end.
+ *
+ * @module
+ */
+import type { CommandContext } from "../cli/context.ts";
+import { serviceFor } from "./service.ts";
+import { exitStatus } from "../core/attach.ts";
+
+/** Options from the command line. */
+export interface ExecCommandOptions {
+  name?: string;
+  workdir?: string;
+  argv: string[];
+}
+
+/** Runs exec. */
+export async function run(ctx: CommandContext, opts: ExecCommandOptions): Promise<void> {
+  const service = await serviceFor(ctx);
+  const stdin = Deno.stdin.isTerminal() ? undefined : await readAll(Deno.stdin.readable);
+  const json = ctx.globals.json;
+  const result = await service.exec(opts.name, {
+    argv: opts.argv,
+    workdir: opts.workdir,
+    stdin,
+    onStdout: json ? undefined : (chunk) => writeAllSync(Deno.stdout, chunk),
+    onStderr: json ? undefined : (chunk) => writeAllSync(Deno.stderr, chunk),
+  });
+  if (json) {
+    const decoder = new TextDecoder();
+    ctx.out.result({
+      name: result.name,
+      argv: opts.argv,
+      exit_code: result.code,
+      stdout: decoder.decode(result.stdout),
+      stderr: decoder.decode(result.stderr),
+    }, () => undefined);
+  }
+  Deno.exitCode = exitStatus(result.code);
+}
+
+async function readAll(stream: ReadableStream<Uint8Array>): Promise<Uint8Array> {
+  const chunks: Uint8Array[] = [];
+  let total = 0;
+  for await (const chunk of stream) {
+    chunks.push(chunk);
+    total += chunk.length;
+  }
+  const out = new Uint8Array(total);
+  let off = 0;
+  for (const c of chunks) {
+    out.set(c, off);
+    off += c.length;
+  }
+  return out;
+}
+
+function writeAllSync(file: { writeSync(p: Uint8Array): number }, data: Uint8Array): void {
+  let off = 0;
+  while (off < data.length) off += file.writeSync(data.subarray(off));
+}

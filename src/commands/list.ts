@@ -1,0 +1,33 @@
+/**
+ * `tachikoma list|ls [--repo R] [--all]`: sandboxes with their live status. Default scope: the
+ * current repo inside one, else every repo. Never fails because the backend is unreachable:
+ * the status is then `unknown` and a warning says why (on stderr).
+ *
+ * @module
+ */
+import type { CommandContext } from "../cli/context.ts";
+import { renderTable } from "../cli/output.ts";
+import { serviceFor } from "./service.ts";
+import { type SandboxView, shortTime } from "../core/inventory.ts";
+import { log } from "../core/log.ts";
+
+/** Runs list. */
+export async function run(
+  ctx: CommandContext,
+  opts: { repo?: string; all: boolean },
+): Promise<void> {
+  const service = await serviceFor(ctx);
+  const result = await service.list({ repo: opts.repo, all: opts.all });
+  for (const warning of result.warnings) log.warn(warning);
+  ctx.out.result({ sandboxes: result.sandboxes }, () => {
+    if (result.sandboxes.length === 0) return "No sandboxes.";
+    return renderTable<SandboxView>([
+      { header: "NAME", value: (s) => s.name },
+      { header: "REPO", value: (s) => s.repo },
+      { header: "BRANCH", value: (s) => s.branch },
+      { header: "STATUS", value: (s) => s.status },
+      { header: "IP", value: (s) => s.ip },
+      { header: "LAST USED", value: (s) => shortTime(s.last_used) },
+    ], result.sandboxes);
+  });
+}

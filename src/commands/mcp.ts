@@ -1,0 +1,13 @@
+/**
+ * `tachikoma mcp`: serve the MCP tools on stdio (see `src/mcp/`). Add it to Claude Code with
+ * `claude mcp add tachikoma -- tachikoma mcp`.
+ *
+ * @module
+ */
+import type { CommandContext } from "../cli/context.ts";
+
+/** Runs the MCP server until its input ends. */
+export async function run(ctx: CommandContext): Promise<void> {
+  const m = await import("../mcp/mod.ts");
+  await m.serveStdio({ cwd: ctx.cwd, backend: ctx.globals.backend, signal: ctx.signal });
+}

@@ -1,0 +1,47 @@
+/**
+ * `tachikoma pr [name] [--name N] [--draft] [--title T] [--base B]`: commit the sandbox
+ * worktree's changes, push the branch and open a pull request, all on the host (the sandbox
+ * itself is not touched, and need not be running). See `src/core/pr.ts`.
+ *
+ * @module
+ */
+import type { CommandContext } from "../cli/context.ts";
+import { serviceFor } from "./service.ts";
+import { checkPrOptions, openPullRequest } from "../core/pr.ts";
+import { UsageError } from "../core/errors.ts";
+import { defaultRunner } from "../core/process.ts";
+import { log } from "../core/log.ts";
+
+/** Options from the command line. */
+export interface PrCommandOptions {
+  /** The `[name]` argument. */
+  name?: string;
+  /** `--name` (tachikoma compatibility). */
+  nameFlag?: string;
+  draft: boolean;
+  title?: string;
+  base?: string;
+}
+
+/** Runs pr. */
+export async function run(ctx: CommandContext, opts: PrCommandOptions): Promise<void> {
+  if (opts.name !== undefined && opts.nameFlag !== undefined && opts.name !== opts.nameFlag) {
+    throw new UsageError(
+      `two different sandboxes given: ${JSON.stringify(opts.name)} and --name ` +
+        JSON.stringify(opts.nameFlag),
+      { hint: "give one of them" },
+    );
+  }
+  const options = { draft: opts.draft, title: opts.title, base: opts.base };
+  checkPrOptions(options);
+  const service = await serviceFor(ctx);
+  const record = await service.resolve(opts.name ?? opts.nameFlag);
+  const result = await openPullRequest(
+    { runner: defaultRunner, reporter: ctx.progress, signal: ctx.signal },
+    record,
+    options,
+  );
+  await service.touch(record.name);
+  if (!result.created) log.info(`a pull request for ${result.branch} was already open`);
+  ctx.out.result(result, () => `PR: ${result.url}`);
+}

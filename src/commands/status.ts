@@ -1,0 +1,41 @@
+/**
+ * `tachikoma status [name]`: one sandbox, its record merged with the live status.
+ *
+ * @module
+ */
+import type { CommandContext } from "../cli/context.ts";
+import { serviceFor } from "./service.ts";
+import { type SandboxView, shortTime } from "../core/inventory.ts";
+import { log } from "../core/log.ts";
+
+/** Human text of a sandbox (values start at column 14). */
+export function statusText(s: SandboxView): string {
+  const p = s.provisioned;
+  const provisioned = !p
+    ? "unknown"
+    : p.complete
+    ? `complete (recipe v${p.version})`
+    : `incomplete (last step: ${p.last_step ?? "none"})`;
+  const lines: [string, string][] = [
+    ["Name", s.name],
+    ["Repo", s.repo],
+    ["Branch", s.branch],
+    ["Status", s.status],
+    ["IP", s.ip ?? "-"],
+    ["Worktree", s.worktree_path],
+    ["Backend", s.backend],
+    ["Created", shortTime(s.created_at)],
+    ["Last used", shortTime(s.last_used)],
+    ["Provisioned", provisioned],
+  ];
+  if (s.failure) lines.push(["Failure", s.failure]);
+  return lines.map(([k, v]) => `${(k + ":").padEnd(13)}${v}`).join("\n");
+}
+
+/** Runs status. */
+export async function run(ctx: CommandContext, opts: { name?: string }): Promise<void> {
+  const service = await serviceFor(ctx);
+  const result = await service.status(opts.name);
+  for (const warning of result.warnings) log.warn(warning);
+  ctx.out.result(result.sandbox, () => statusText(result.sandbox));
+}

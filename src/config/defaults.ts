@@ -1,0 +1,189 @@
+/**
+ * Built-in defaults and the key table, as plain objects (no zod). This module is the single
+ * source of default values: `schema.ts` takes its `.default(…)` values from here, and
+ * `load.ts` builds the configuration from here alone when there is nothing to validate (no
+ * config file, no `TACHIKOMA_*` variable), so light commands never load zod.
+ *
+ * @module
+ */
+import type { Config } from "./schema.ts";
+
+/** Backends a user can select. */
+export const BACKENDS = ["tart", "incus", "truenas"] as const;
+/** A user-selectable backend name. */
+export type BackendName = typeof BACKENDS[number];
+
+/**
+ * Names allowed in `share_claude_dirs`: one path component of `[A-Za-z0-9_-]`. (Here rather
+ * than in schema.ts so code that only needs the pattern does not load zod.)
+ */
+export const SHARE_DIR_RE = /^[A-Za-z0-9_-]+$/;
+
+/** Sections (TOML tables) of the configuration. */
+export const SECTIONS = ["tart", "incus", "truenas"] as const;
+/** A section name. */
+export type SectionName = typeof SECTIONS[number];
+
+/** The operating system, as `Deno.build.os` names it. */
+export type OsName = typeof Deno.build.os;
+
+/** The default backend: tart on macOS, incus elsewhere. */
+export function defaultBackend(os: OsName = Deno.build.os): BackendName {
+  return os === "darwin" ? "tart" : "incus";
+}
+
+/** Default values of top-level keys (optional keys without a default are absent). */
+export const TOP_DEFAULTS = {
+  base_image: "ubuntu",
+  vm_cpus: 4,
+  vm_memory: 8192,
+  vm_display: "none",
+  ssh_user: "admin",
+  ssh_port: 22,
+  ssh_command: "builtin",
+  provision_scripts: [] as string[],
+  claude_flags: [] as string[],
+  claude_install: "script",
+  boot_timeout_secs: 120,
+  prune_after_days: 30,
+  sync_gh_auth: false,
+  share_claude_dirs: ["rules", "agents", "plugins", "skills"],
+  sync_mcp_servers: true,
+  credential_proxy: true,
+  credential_proxy_port: 19280,
+  credential_proxy_ttl_secs: 300,
+  credential_proxy_upstream: "https://api.anthropic.com",
+  egress: "agent",
+  egress_allow: [] as string[],
+} as const;
+
+/** Default values of the `[tart]` section. */
+export const TART_DEFAULTS = { resolver: "dhcp", stop_timeout_secs: 30 } as const;
+/** Default values of the `[incus]` section. */
+export const INCUS_DEFAULTS = { socket: "/var/lib/incus/unix.socket" } as const;
+/** Default values of the `[truenas]` section. */
+export const TRUENAS_DEFAULTS = {
+  port: 443,
+  username: "root",
+  insecure_skip_verify: false,
+} as const;
+
+/** The whole default configuration for `os`, as a fresh object (safe to mutate). */
+export function defaultConfig(os: OsName = Deno.build.os): Config {
+  return structuredClone({
+    backend: defaultBackend(os),
+    ...TOP_DEFAULTS,
+    tart: { ...TART_DEFAULTS },
+    incus: { ...INCUS_DEFAULTS },
+    truenas: { ...TRUENAS_DEFAULTS },
+  }) as unknown as Config;
+}
+
+/** The value type of a key, as users write it. */
+export type KeyType = "string" | "integer" | "boolean" | "string[]";
+
+/** What tachikoma knows about one key without loading the schema. */
+export interface KeySpec {
+  /** The TOML/env value type. */
+  type: KeyType;
+  /** Allowed values of an enum-like string key. */
+  choices?: readonly string[];
+  /** A secret: shown redacted, never logged. */
+  secret?: boolean;
+  /** Runs commands on the host (warned about in a committed repo config). */
+  hostCommand?: boolean;
+  /**
+   * A filesystem path (`~` is expanded; a relative value in a file is resolved against that
+   * file's directory). `"command"`: only resolved when it contains a `/`.
+   */
+  path?: "path" | "command";
+}
+
+/**
+ * Every key, top-level and `section.key`, in display order. Tests check this table against
+ * the zod schema, so they cannot drift.
+ */
+export const KEYS: Readonly<Record<string, KeySpec>> = {
+  backend: { type: "string", choices: BACKENDS },
+  base_image: { type: "string" },
+  vm_cpus: { type: "integer" },
+  vm_memory: { type: "integer" },
+  vm_display: { type: "string" },
+  ssh_user: { type: "string" },
+  ssh_port: { type: "integer" },
+  ssh_command: { type: "string", choices: ["builtin", "system"] },
+  worktree_dir: { type: "string", path: "path" },
+  provision_scripts: { type: "string[]", path: "path", hostCommand: true },
+  claude_flags: { type: "string[]" },
+  claude_install: { type: "string", choices: ["script", "npm", "skip"] },
+  boot_timeout_secs: { type: "integer" },
+  prune_after_days: { type: "integer" },
+  credential_command: { type: "string", hostCommand: true },
+  api_key_command: { type: "string", hostCommand: true },
+  sync_gh_auth: { type: "boolean" },
+  share_claude_dirs: { type: "string[]" },
+  sync_mcp_servers: { type: "boolean" },
+  credential_proxy: { type: "boolean" },
+  credential_proxy_port: { type: "integer" },
+  credential_proxy_bind: { type: "string" },
+  credential_proxy_ttl_secs: { type: "integer" },
+  credential_proxy_upstream: { type: "string" },
+  egress: { type: "string", choices: ["unrestricted", "agent", "allowlist"] },
+  egress_allow: { type: "string[]" },
+  "tart.binary": { type: "string", path: "command" },
+  "tart.resolver": { type: "string", choices: ["dhcp", "arp", "agent"] },
+  "tart.stop_timeout_secs": { type: "integer" },
+  "tart.disk_size_gb": { type: "integer" },
+  "incus.socket": { type: "string", path: "path" },
+  "incus.remote": { type: "string" },
+  "incus.client_cert": { type: "string", path: "path" },
+  "incus.client_key": { type: "string", path: "path" },
+  "incus.server_cert": { type: "string", path: "path" },
+  "incus.project": { type: "string" },
+  "incus.storage_pool": { type: "string" },
+  "incus.network": { type: "string" },
+  "incus.image": { type: "string" },
+  "truenas.host": { type: "string" },
+  "truenas.port": { type: "integer" },
+  "truenas.username": { type: "string" },
+  "truenas.api_key": { type: "string", secret: true },
+  "truenas.insecure_skip_verify": { type: "boolean" },
+};
+
+/** All keys (`key` and `section.key`) in display order. */
+export const KEY_NAMES: readonly string[] = Object.keys(KEYS);
+
+/** True when `name` is a section name. */
+export function isSection(name: string): name is SectionName {
+  return (SECTIONS as readonly string[]).includes(name);
+}
+
+/** Splits `incus.socket` into `["incus", "socket"]` and `vm_cpus` into `["vm_cpus"]`. */
+export function keyPath(key: string): string[] {
+  const dot = key.indexOf(".");
+  return dot === -1 ? [key] : [key.slice(0, dot), key.slice(dot + 1)];
+}
+
+/** Reads a key (`vm_cpus`, `incus.socket`) from a config-shaped object. */
+export function getKey(config: object, key: string): unknown {
+  const [a, b] = keyPath(key);
+  const top = (config as Record<string, unknown>)[a];
+  if (b === undefined) return top;
+  if (top === null || typeof top !== "object") return undefined;
+  return (top as Record<string, unknown>)[b];
+}
+
+/** Sets a key (`vm_cpus`, `incus.socket`) in a config-shaped object, creating the section. */
+export function setKey(config: Record<string, unknown>, key: string, value: unknown): void {
+  const [a, b] = keyPath(key);
+  if (b === undefined) {
+    config[a] = value;
+    return;
+  }
+  const section = config[a];
+  if (section === null || typeof section !== "object" || Array.isArray(section)) {
+    config[a] = { [b]: value };
+  } else {
+    (section as Record<string, unknown>)[b] = value;
+  }
+}

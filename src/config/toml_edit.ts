@@ -1,0 +1,396 @@
+/**
+ * A small structural scanner for TOML documents, used to find the line of a key (for error
+ * messages) and to change one value while keeping everything else in the file byte for byte:
+ * comments, blank lines, ordering, other sections. The scanner expects a document that a real
+ * TOML parser (smol-toml) has already accepted; it is not a validator.
+ *
+ * @module
+ */
+
+/** A `key = value` found in the document. */
+export interface TomlEntry {
+  /** Full key path, including the enclosing table header and dotted parts. */
+  path: string[];
+  /** 1-based line of the key. */
+  line: number;
+  /** Offset of the value's first character. */
+  valueStart: number;
+  /** Offset just past the value. */
+  valueEnd: number;
+  /** Offset just past the entry's line (after any comment and the newline). */
+  lineEnd: number;
+  /** Index into {@link TomlScan.tables} of the enclosing header (-1: the root table). */
+  table: number;
+  /** True for a key inside an inline table `{ … }`. */
+  inline: boolean;
+}
+
+/** A `[table]` or `[[array.of.tables]]` header. */
+export interface TomlTable {
+  path: string[];
+  /** 1-based line of the header. */
+  line: number;
+  /** Offset of the header's `[`. */
+  start: number;
+  /** Offset just past the header line. */
+  headerEnd: number;
+  array: boolean;
+}
+
+/** Result of {@link scanToml}. */
+export interface TomlScan {
+  entries: TomlEntry[];
+  tables: TomlTable[];
+}
+
+const BARE_KEY = /[A-Za-z0-9_-]/;
+
+class Scanner {
+  pos = 0;
+  entries: TomlEntry[] = [];
+  tables: TomlTable[] = [];
+  #newlines: number[] = [];
+  constructor(readonly text: string) {
+    for (let i = text.indexOf("\n"); i !== -1; i = text.indexOf("\n", i + 1)) {
+      this.#newlines.push(i);
+    }
+  }
+
+  /** 1-based line of an offset: one more than the newlines before it. */
+  lineOf(offset: number): number {
+    let lo = 0;
+    let hi = this.#newlines.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >> 1;
+      if (this.#newlines[mid] < offset) lo = mid + 1;
+      else hi = mid;
+    }
+    return lo + 1;
+  }
+
+  peek(n = 0): string {
+    return this.text[this.pos + n] ?? "";
+  }
+
+  startsWith(s: string): boolean {
+    return this.text.startsWith(s, this.pos);
+  }
+
+  /** Spaces and tabs. */
+  skipBlank(): void {
+    while (this.peek() === " " || this.peek() === "\t") this.pos++;
+  }
+
+  /** Rest of a line: blanks, an optional comment and the newline. */
+  skipLineEnd(): void {
+    this.skipBlank();
+    if (this.peek() === "#") {
+      while (this.pos < this.text.length && this.peek() !== "\n") this.pos++;
+    }
+    if (this.peek() === "\r") this.pos++;
+    if (this.peek() === "\n") this.pos++;
+  }
+
+  /** Blanks, newlines and comments (inside arrays and between statements). */
+  skipSpace(): void {
+    for (;;) {
+      const c = this.peek();
+      if (c === " " || c === "\t" || c === "\r" || c === "\n") this.pos++;
+      else if (c === "#") {
+        while (this.pos < this.text.length && this.peek() !== "\n") this.pos++;
+      } else return;
+    }
+  }
+
+  basicString(): string {
+    this.pos++; // "
+    let out = "";
+    while (this.pos < this.text.length && this.peek() !== '"' && this.peek() !== "\n") {
+      if (this.peek() === "\\") {
+        const e = this.peek(1);
+        const simple: Record<string, string> = {
+          b: "\b",
+          t: "\t",
+          n: "\n",
+          f: "\f",
+          r: "\r",
+          e: "\x1b",
+          '"': '"',
+          "\\": "\\",
+        };
+        if (e in simple) {
+          out += simple[e];
+          this.pos += 2;
+        } else if (e === "u" || e === "U" || e === "x") {
+          const len = e === "u" ? 4 : e === "U" ? 8 : 2;
+          out += String.fromCodePoint(
+            parseInt(this.text.slice(this.pos + 2, this.pos + 2 + len), 16),
+          );
+          this.pos += 2 + len;
+        } else {
+          out += e;
+          this.pos += 2;
+        }
+      } else {
+        out += this.peek();
+        this.pos++;
+      }
+    }
+    this.pos++; // closing "
+    return out;
+  }
+
+  literalString(): string {
+    const end = this.text.indexOf("'", this.pos + 1);
+    const stop = end === -1 ? this.text.length : end;
+    const out = this.text.slice(this.pos + 1, stop);
+    this.pos = stop + 1;
+    return out;
+  }
+
+  multiline(delim: string): void {
+    this.pos += 3;
+    for (;;) {
+      if (this.pos >= this.text.length) return;
+      if (delim === '"""' && this.peek() === "\\") {
+        this.pos += 2;
+        continue;
+      }
+      if (this.startsWith(delim)) {
+        this.pos += 3;
+        // Up to two more quote characters belong to the content.
+        for (let i = 0; i < 2 && this.peek() === delim[0]; i++) this.pos++;
+        return;
+      }
+      this.pos++;
+    }
+  }
+
+  /** A dotted key: bare and quoted parts separated by `.`. */
+  key(): string[] {
+    const parts: string[] = [];
+    for (;;) {
+      this.skipBlank();
+      const c = this.peek();
+      if (c === '"') parts.push(this.basicString());
+      else if (c === "'") parts.push(this.literalString());
+      else {
+        const start = this.pos;
+        while (BARE_KEY.test(this.peek())) this.pos++;
+        parts.push(this.text.slice(start, this.pos));
+        if (this.pos === start) this.pos++; // never loop on unexpected input
+      }
+      this.skipBlank();
+      if (this.peek() !== ".") return parts;
+      this.pos++;
+    }
+  }
+
+  value(path: string[], table: number): void {
+    const c = this.peek();
+    if (this.startsWith('"""') || this.startsWith("'''")) {
+      this.multiline(this.text.slice(this.pos, this.pos + 3));
+    } else if (c === '"') this.basicString();
+    else if (c === "'") this.literalString();
+    else if (c === "[") {
+      this.pos++;
+      for (;;) {
+        this.skipSpace();
+        if (this.peek() === "]" || this.pos >= this.text.length) break;
+        const before = this.pos;
+        this.value(path, table);
+        this.skipSpace();
+        if (this.peek() === ",") this.pos++;
+        if (this.pos === before) break; // malformed: never loop forever
+      }
+      this.pos++;
+    } else if (c === "{") {
+      this.pos++;
+      for (;;) {
+        this.skipSpace();
+        if (this.peek() === "}" || this.pos >= this.text.length) break;
+        const before = this.pos;
+        this.keyValue(path, table, true);
+        this.skipSpace();
+        if (this.peek() === ",") this.pos++;
+        if (this.pos === before) break;
+      }
+      this.pos++;
+    } else {
+      // Numbers, booleans, dates (a space may separate a date from its time).
+      const start = this.pos;
+      while (this.pos < this.text.length && !/[\s,\]}#]/.test(this.peek())) this.pos++;
+      const token = this.text.slice(start, this.pos);
+      if (/^\d{4}-\d{2}-\d{2}$/.test(token) && this.peek() === " " && /\d/.test(this.peek(1))) {
+        this.pos++;
+        while (this.pos < this.text.length && !/[\s,\]}#]/.test(this.peek())) this.pos++;
+      }
+    }
+  }
+
+  keyValue(prefix: string[], table: number, inline: boolean): void {
+    const keyStart = this.pos;
+    const path = [...prefix, ...this.key()];
+    this.skipBlank();
+    if (this.peek() === "=") this.pos++;
+    this.skipBlank();
+    const valueStart = this.pos;
+    this.value(path, table);
+    const entry: TomlEntry = {
+      path,
+      line: this.lineOf(keyStart),
+      valueStart,
+      valueEnd: this.pos,
+      lineEnd: this.pos,
+      table,
+      inline,
+    };
+    this.entries.push(entry);
+    if (!inline) {
+      this.skipLineEnd();
+      entry.lineEnd = this.pos;
+    }
+  }
+
+  document(): TomlScan {
+    let prefix: string[] = [];
+    let table = -1;
+    for (;;) {
+      this.skipSpace();
+      if (this.pos >= this.text.length) break;
+      if (this.peek() === "[") {
+        const start = this.pos;
+        const array = this.peek(1) === "[";
+        this.pos += array ? 2 : 1;
+        prefix = this.key();
+        this.skipBlank();
+        this.pos += array ? 2 : 1;
+        this.skipLineEnd();
+        this.tables.push({
+          path: prefix,
+          line: this.lineOf(start),
+          start,
+          headerEnd: this.pos,
+          array,
+        });
+        table = this.tables.length - 1;
+      } else {
+        this.keyValue(prefix, table, false);
+      }
+    }
+    return { entries: this.entries, tables: this.tables };
+  }
+}
+
+/** Scans a (valid) TOML document into its entries and table headers. */
+export function scanToml(text: string): TomlScan {
+  return new Scanner(text).document();
+}
+
+function samePath(a: string[], b: string[]): boolean {
+  return a.length === b.length && a.every((p, i) => p === b[i]);
+}
+
+/**
+ * The 1-based line where `path` is set (`["incus", "socket"]`), or where its table header is,
+ * or undefined.
+ */
+export function findKeyLine(text: string, path: string[]): number | undefined {
+  const scan = scanToml(text);
+  const entry = scan.entries.find((e) => samePath(e.path, path));
+  if (entry) return entry.line;
+  const table = scan.tables.find((t) => samePath(t.path, path));
+  return table?.line;
+}
+
+/** A TOML basic string literal for `text` (escapes quotes, backslashes and control chars). */
+export function tomlString(text: string): string {
+  let out = '"';
+  for (const ch of text) {
+    const code = ch.codePointAt(0)!;
+    if (ch === '"') out += '\\"';
+    else if (ch === "\\") out += "\\\\";
+    else if (ch === "\n") out += "\\n";
+    else if (ch === "\t") out += "\\t";
+    else if (ch === "\r") out += "\\r";
+    else if (code < 0x20 || code === 0x7f) out += `\\u${code.toString(16).padStart(4, "0")}`;
+    else out += ch;
+  }
+  return out + '"';
+}
+
+/** A TOML literal for a config value: string, integer, boolean or array of strings. */
+export function tomlValue(value: unknown): string {
+  if (typeof value === "string") return tomlString(value);
+  if (typeof value === "boolean") return String(value);
+  if (typeof value === "number" && Number.isSafeInteger(value)) return String(value);
+  if (Array.isArray(value)) return `[${value.map(tomlValue).join(", ")}]`;
+  throw new Error(`cannot write ${typeof value} as a config value`);
+}
+
+/** A key part as written in TOML: bare when possible, else quoted. */
+function tomlKey(part: string): string {
+  return /^[A-Za-z0-9_-]+$/.test(part) ? part : tomlString(part);
+}
+
+/**
+ * Returns `text` with the value at `path` (one or two parts: `key` or `section.key`) set to
+ * the TOML `literal`. An existing value is replaced in place (its comment kept). A new key
+ * goes after the last key of its table; a missing `[section]` is appended at the end.
+ */
+export function setTomlValue(text: string, path: string[], literal: string): string {
+  const nl = text.includes("\r\n") ? "\r\n" : "\n";
+  const scan = scanToml(text);
+  const existing = scan.entries.find((e) => samePath(e.path, path));
+  if (existing) {
+    return text.slice(0, existing.valueStart) + literal + text.slice(existing.valueEnd);
+  }
+  const line = `${tomlKey(path[path.length - 1])} = ${literal}`;
+  if (path.length === 1) {
+    const rootEntries = scan.entries.filter((e) => e.table === -1 && !e.inline);
+    if (rootEntries.length > 0) return insertAfter(text, rootEntries.at(-1)!.lineEnd, line, nl);
+    const firstTable = scan.tables[0];
+    if (firstTable) {
+      return text.slice(0, firstTable.start) + line + nl + nl + text.slice(firstTable.start);
+    }
+    return appendLine(text, line, nl, false);
+  }
+  const [section] = path;
+  // An inline table `section = { … }`: add inside the braces.
+  const inlineOwner = scan.entries.find((e) =>
+    !e.inline && samePath(e.path, [section]) && text[e.valueStart] === "{"
+  );
+  if (inlineOwner) {
+    const close = inlineOwner.valueEnd - 1; // the `}`
+    const inner = text.slice(inlineOwner.valueStart + 1, close);
+    const body = inner.trim() === "" ? ` ${line} ` : `${inner.trimEnd()}, ${line} `;
+    return text.slice(0, inlineOwner.valueStart + 1) + body + text.slice(close);
+  }
+  const tableIndex = scan.tables.findIndex((t) => !t.array && samePath(t.path, [section]));
+  if (tableIndex !== -1) {
+    const inTable = scan.entries.filter((e) => e.table === tableIndex && !e.inline);
+    const after = inTable.length > 0 ? inTable.at(-1)!.lineEnd : scan.tables[tableIndex].headerEnd;
+    return insertAfter(text, after, line, nl);
+  }
+  // Dotted keys at the root (`incus.socket = …`): keep the new key next to them.
+  const dotted = scan.entries.filter((e) =>
+    e.table === -1 && !e.inline && e.path.length > 1 && e.path[0] === section
+  );
+  if (dotted.length > 0) {
+    return insertAfter(text, dotted.at(-1)!.lineEnd, `${tomlKey(section)}.${line}`, nl);
+  }
+  return appendLine(text, `[${tomlKey(section)}]${nl}${line}`, nl, true);
+}
+
+function insertAfter(text: string, offset: number, line: string, nl: string): string {
+  const before = text.slice(0, offset);
+  const sep = before === "" || before.endsWith("\n") ? "" : nl;
+  return before + sep + line + nl + text.slice(offset);
+}
+
+function appendLine(text: string, block: string, nl: string, blankBefore: boolean): string {
+  if (text.trim() === "") return block + nl;
+  let out = text.endsWith("\n") ? text : text + nl;
+  if (blankBefore && !out.endsWith(nl + nl)) out += nl;
+  return out + block + nl;
+}

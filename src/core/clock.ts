@@ -1,0 +1,90 @@
+/**
+ * Time as a dependency: production code takes a {@link Clock} so tests can drive time with
+ * {@link FakeClock} instead of sleeping.
+ *
+ * @module
+ */
+
+/** A source of time and of waiting. */
+export interface Clock {
+  /** Milliseconds since the epoch. */
+  now(): number;
+  /** Resolves after `ms` milliseconds, or rejects with the signal's reason when aborted. */
+  sleep(ms: number, signal?: AbortSignal): Promise<void>;
+}
+
+/** The real clock. */
+export const systemClock: Clock = {
+  now: () => Date.now(),
+  sleep(ms: number, signal?: AbortSignal): Promise<void> {
+    return new Promise((resolve, reject) => {
+      if (signal?.aborted) return reject(signal.reason);
+      const onAbort = () => {
+        clearTimeout(timer);
+        reject(signal?.reason);
+      };
+      const timer = setTimeout(() => {
+        signal?.removeEventListener("abort", onAbort);
+        resolve();
+      }, Math.max(0, ms));
+      signal?.addEventListener("abort", onAbort, { once: true });
+    });
+  },
+};
+
+interface Sleeper {
+  until: number;
+  resolve: () => void;
+}
+
+/**
+ * A clock that only moves when told to. `sleep` resolves when {@link FakeClock.advance} moves
+ * time past its deadline, so a test of a 120 s timeout runs in microseconds.
+ * With `autoAdvance`, every `sleep` moves time forward by itself (useful for polling loops).
+ */
+export class FakeClock implements Clock {
+  #now: number;
+  #sleepers: Sleeper[] = [];
+  #autoAdvance: boolean;
+  /** Every duration passed to `sleep`, in order. */
+  readonly sleeps: number[] = [];
+
+  constructor(start = 1_700_000_000_000, options: { autoAdvance?: boolean } = {}) {
+    this.#now = start;
+    this.#autoAdvance = options.autoAdvance ?? false;
+  }
+
+  now(): number {
+    return this.#now;
+  }
+
+  sleep(ms: number, signal?: AbortSignal): Promise<void> {
+    this.sleeps.push(ms);
+    if (signal?.aborted) return Promise.reject(signal.reason);
+    if (this.#autoAdvance) {
+      this.#now += Math.max(0, ms);
+      return Promise.resolve();
+    }
+    return new Promise((resolve, reject) => {
+      const sleeper = { until: this.#now + Math.max(0, ms), resolve };
+      this.#sleepers.push(sleeper);
+      signal?.addEventListener("abort", () => {
+        this.#sleepers = this.#sleepers.filter((s) => s !== sleeper);
+        reject(signal.reason);
+      }, { once: true });
+    });
+  }
+
+  /** Moves time forward and wakes every sleeper whose deadline has passed. */
+  advance(ms: number): void {
+    this.#now += ms;
+    const due = this.#sleepers.filter((s) => s.until <= this.#now);
+    this.#sleepers = this.#sleepers.filter((s) => s.until > this.#now);
+    for (const s of due) s.resolve();
+  }
+
+  /** Number of pending sleeps. */
+  get pending(): number {
+    return this.#sleepers.length;
+  }
+}

@@ -1,0 +1,58 @@
+/**
+ * The interactive shell of `spawn` and `enter`: the backend's PTY session bridged to this
+ * terminal (`attach.ts`), or — with `ssh_command = "system"` — the OpenSSH client with
+ * tachikoma's key and pinned host keys, the terminal inherited. With `--json` stdout must stay
+ * one document, so the built-in session is used and its output goes to stderr.
+ *
+ * @module
+ */
+import type { Backend } from "../backends/backend.ts";
+import type { SandboxRecord } from "../state/schema.ts";
+import { paths } from "../config/paths.ts";
+import type { LifecycleDeps } from "./lifecycle.ts";
+
+/** Options of {@link interactiveShell}. */
+export interface InteractiveOptions {
+  /** `--json`: the session's output goes to stderr. */
+  json: boolean;
+  signal?: AbortSignal;
+}
+
+/** Opens a shell in the sandbox and returns its exit status (0–255). */
+export async function interactiveShell(
+  deps: Pick<LifecycleDeps, "config" | "home" | "stateDir">,
+  backend: Backend,
+  record: SandboxRecord,
+  options: InteractiveOptions,
+): Promise<number> {
+  const { exitStatus } = await import("./attach.ts");
+  if (deps.config.ssh_command === "system" && !options.json) {
+    const ssh = await import("../ssh/mod.ts");
+    const argv = ssh.systemSshArgv({
+      target: await ssh.sandboxTarget(backend, record, deps.config),
+      identityFile: ssh.keyPaths(deps.home).privatePath,
+      knownHostsFile: paths(deps.stateDir).knownHosts,
+    });
+    return exitStatus(await ssh.runSystemSsh(argv));
+  }
+  const { attach, processTerminal, terminalEnv } = await import("./attach.ts");
+  const code = await attach(
+    (size) => backend.shell(record.name, { size, env: terminalEnv(), user: "user" }),
+    processTerminal(options.json ? "stderr" : "stdout"),
+    { signal: options.signal, sandbox: record.name },
+  );
+  return exitStatus(code);
+}
+
+/**
+ * Forgets the sandbox's pinned SSH host keys (it is being created anew or destroyed), so the
+ * next sandbox with this name gets its keys pinned fresh. Best effort.
+ */
+export async function forgetHostKeys(stateDir: string, name: string): Promise<void> {
+  try {
+    const ssh = await import("../ssh/mod.ts");
+    await ssh.forgetHostKeys(stateDir, name);
+  } catch {
+    // No known_hosts yet, or unreadable: nothing pinned to forget.
+  }
+}

@@ -1,0 +1,70 @@
+/**
+ * Logging to stderr. stdout is reserved for results (`--json` documents, MCP frames).
+ * The level is raised by `-v` and lowered by `-q`; every line is redacted.
+ *
+ * @module
+ */
+import { redact } from "./redact.ts";
+
+/** Log levels, most severe first. */
+export type LogLevel = "error" | "warn" | "info" | "debug";
+const ORDER: Record<LogLevel, number> = { error: 0, warn: 1, info: 2, debug: 3 };
+
+/** Where log lines go. Defaults to stderr. */
+export type LogSink = (line: string) => void;
+
+const encoder = new TextEncoder();
+const stderrSink: LogSink = (line) => {
+  Deno.stderr.writeSync(encoder.encode(line + "\n"));
+};
+
+/** A leveled, redacting logger writing to stderr. */
+export class Logger {
+  level: LogLevel;
+  color: boolean;
+  #sink: LogSink;
+
+  constructor(options: { level?: LogLevel; color?: boolean; sink?: LogSink } = {}) {
+    this.level = options.level ?? "info";
+    this.color = options.color ?? false;
+    this.#sink = options.sink ?? stderrSink;
+  }
+
+  /** True when a message at `level` would be written. */
+  enabled(level: LogLevel): boolean {
+    return ORDER[level] <= ORDER[this.level];
+  }
+
+  error(message: string): void {
+    this.#write("error", message);
+  }
+  warn(message: string): void {
+    this.#write("warn", message);
+  }
+  info(message: string): void {
+    this.#write("info", message);
+  }
+  debug(message: string): void {
+    this.#write("debug", message);
+  }
+
+  #write(level: LogLevel, message: string): void {
+    if (!this.enabled(level)) return;
+    const text = redact(message);
+    const prefix = level === "error"
+      ? this.#paint("31", "error: ")
+      : level === "warn"
+      ? this.#paint("33", "warning: ")
+      : level === "debug"
+      ? this.#paint("2", "debug: ")
+      : "";
+    this.#sink(prefix + text);
+  }
+
+  #paint(code: string, text: string): string {
+    return this.color ? `\x1b[${code}m${text}\x1b[0m` : text;
+  }
+}
+
+/** The process-wide logger, configured by main.ts from the global flags. */
+export const log: Logger = new Logger();

@@ -1,0 +1,42 @@
+/**
+ * Progress reporting as a dependency of core logic. The CLI supplies a reporter that draws on
+ * stderr (a spinner on a TTY, step lines with durations in `-v`); MCP supplies one that sends
+ * progress notifications; tests use {@link RecordingReporter}.
+ *
+ * @module
+ */
+
+/** Reports the steps of a long operation. */
+export interface Reporter {
+  /** Starts a step; call `done()` when it finishes or `fail()` when it fails. */
+  step(label: string): StepHandle;
+  /** A one-off informational line (e.g. "created branch x from HEAD"). */
+  note(message: string): void;
+}
+
+/** A running step. */
+export interface StepHandle {
+  done(detail?: string): void;
+  fail(reason?: string): void;
+}
+
+/** A reporter that does nothing. */
+export const silentReporter: Reporter = {
+  step: () => ({ done() {}, fail() {} }),
+  note() {},
+};
+
+/** A reporter that records what happened, for tests. */
+export class RecordingReporter implements Reporter {
+  readonly events: string[] = [];
+  step(label: string): StepHandle {
+    this.events.push(`start ${label}`);
+    return {
+      done: (detail) => this.events.push(`done ${label}${detail ? `: ${detail}` : ""}`),
+      fail: (reason) => this.events.push(`fail ${label}${reason ? `: ${reason}` : ""}`),
+    };
+  }
+  note(message: string): void {
+    this.events.push(`note ${message}`);
+  }
+}

@@ -1,0 +1,47 @@
+/**
+ * The contract between the spawn state machine (core) and guest provisioning
+ * (`src/provision/`). Core records progress after every step in state, so a failed run resumes
+ * at the step that failed.
+ *
+ * @module
+ */
+import type { Backend } from "../backends/backend.ts";
+import type { Config } from "../config/schema.ts";
+import type { Reporter } from "./progress.ts";
+import type { SandboxRecord } from "../state/schema.ts";
+
+/** Everything a provisioning run needs. */
+export interface ProvisionContext {
+  backend: Backend;
+  /** The sandbox name. */
+  sandbox: string;
+  /** The state record (branch, worktree_path, repo_root…). */
+  record: SandboxRecord;
+  config: Config;
+  /** tachikoma's config/state directory. */
+  stateDir: string;
+  reporter: Reporter;
+  signal?: AbortSignal;
+}
+
+/** Options for {@link Provisioner.run}. */
+export interface ProvisionRunOptions {
+  /** Run the steps after this one (all steps when null). */
+  after: string | null;
+  /** Re-run only these steps (with `spawn --reprovision`), regardless of `after`. */
+  only?: string[];
+  /** Called after each step completes; core persists it before the next step starts. */
+  onStepDone(step: string): Promise<void>;
+}
+
+/** Provisions a guest, step by step. */
+export interface Provisioner {
+  /** Recipe version; a sandbox provisioned by an older version is re-provisioned. */
+  readonly version: number;
+  /** Step names, in order. */
+  readonly steps: readonly string[];
+  /** Fingerprint of the inputs of each step for this config (drives `--reprovision`). */
+  fingerprint(ctx: ProvisionContext): Promise<Record<string, string>>;
+  /** Runs the steps. A failing step throws an error naming the step and the guest's stderr. */
+  run(ctx: ProvisionContext, options: ProvisionRunOptions): Promise<void>;
+}

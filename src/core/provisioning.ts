@@ -1,0 +1,172 @@
+/**
+ * When and how spawn provisions: a new sandbox gets every step; a sandbox whose provisioning
+ * did not finish resumes after its last completed step; one provisioned by an older recipe
+ * version (or by tachikoma, which recorded nothing) is provisioned again; `--reprovision`
+ * re-runs the steps whose input fingerprint changed. Progress is saved in state after every
+ * step, so an interrupted or failed run resumes where it stopped.
+ *
+ * @module
+ */
+import type { Backend } from "../backends/backend.ts";
+import type { ProvisionRecord, SandboxRecord } from "../state/schema.ts";
+import type { Provisioner } from "./provisioner.ts";
+import type { LifecycleDeps } from "./lifecycle.ts";
+import { patchRecord } from "./lifecycle.ts";
+import { errorMessage, InterruptedError, RuntimeError, TachikomaError } from "./errors.ts";
+
+/** Why provisioning runs. */
+export type ProvisionReason = "new" | "incomplete" | "outdated" | "unrecorded" | "reprovision";
+
+/** What spawn will run. */
+export interface ProvisionPlan {
+  reason: ProvisionReason;
+  /** Run the steps after this one (null: from the start). */
+  after: string | null;
+  /** `--reprovision`: only these steps. */
+  only?: string[];
+}
+
+/** What provisioning did during a spawn. */
+export interface ProvisionOutcome {
+  ran: boolean;
+  reason: ProvisionReason | null;
+  /** Steps that ran, in order. */
+  steps: string[];
+  /** Step provisioning resumed after, when it resumed. */
+  resumed_after: string | null;
+}
+
+/**
+ * Decides whether spawn provisions. `fingerprints` (current inputs) is needed only for
+ * `--reprovision` of a completely provisioned sandbox.
+ */
+export function planProvisioning(
+  recorded: ProvisionRecord | undefined,
+  provisioner: Pick<Provisioner, "version" | "steps">,
+  options: { isNew: boolean; reprovision: boolean; fingerprints?: Record<string, string> },
+): ProvisionPlan | null {
+  if (options.isNew) return { reason: "new", after: null };
+  if (!recorded) return { reason: "unrecorded", after: null };
+  if (!recorded.complete) {
+    // Resume only within the same recipe; an older one's steps may not line up.
+    const resumable = recorded.version === provisioner.version &&
+      recorded.last_step !== null && provisioner.steps.includes(recorded.last_step);
+    return { reason: "incomplete", after: resumable ? recorded.last_step : null };
+  }
+  if (recorded.version < provisioner.version) return { reason: "outdated", after: null };
+  if (!options.reprovision) return null;
+  const now = options.fingerprints ?? {};
+  const before = recorded.fingerprints ?? {};
+  const changed = provisioner.steps.filter((s) => now[s] === undefined || now[s] !== before[s]);
+  if (changed.length === 0) return null;
+  return { reason: "reprovision", after: null, only: changed };
+}
+
+/** Runs provisioning for a spawn, saving progress after every step. */
+export async function provisionSandbox(
+  deps: LifecycleDeps,
+  backend: Backend,
+  record: SandboxRecord,
+  options: { isNew: boolean; reprovision: boolean },
+): Promise<ProvisionOutcome> {
+  const none: ProvisionOutcome = { ran: false, reason: null, steps: [], resumed_after: null };
+  const recorded = record.provisioned;
+  // The fast path: complete at the recipe version known without loading the provisioner.
+  if (
+    !options.isNew && !options.reprovision && recorded?.complete &&
+    deps.provisionerVersion !== undefined && recorded.version === deps.provisionerVersion
+  ) {
+    return none;
+  }
+  const provisioner = await deps.provisioner();
+  const ctx = {
+    backend,
+    sandbox: record.name,
+    record,
+    config: deps.config,
+    stateDir: deps.stateDir,
+    reporter: deps.reporter,
+    signal: deps.signal,
+  };
+  if (recorded && recorded.version > provisioner.version && !options.isNew) {
+    deps.reporter.note(
+      `${record.name} was provisioned by a newer tachikoma (recipe v${recorded.version}); ` +
+        "leaving it as it is",
+    );
+    return none;
+  }
+  // Fingerprints are saved by every run and compared by --reprovision; a complete, current
+  // sandbox without --reprovision needs none (the fast reconnect path).
+  const current = recorded?.complete === true && recorded.version === provisioner.version;
+  const needsFingerprints = options.reprovision || options.isNew || !current;
+  const fingerprints = needsFingerprints ? await provisioner.fingerprint(ctx) : undefined;
+  const plan = planProvisioning(recorded, provisioner, { ...options, fingerprints });
+  if (!plan) {
+    if (options.reprovision) deps.reporter.note("nothing to reprovision: no step's inputs changed");
+    return none;
+  }
+  if (plan.reason === "incomplete") {
+    deps.reporter.note(
+      plan.after
+        ? `resuming provisioning of ${record.name} after step '${plan.after}'`
+        : `provisioning of ${record.name} did not finish; running it again`,
+    );
+  } else if (plan.reason === "outdated" || plan.reason === "unrecorded") {
+    deps.reporter.note(`provisioning ${record.name} again (recipe v${provisioner.version})`);
+  }
+
+  const only = plan.only;
+  if (!only) {
+    await patchRecord(deps.store, record.name, (r) => {
+      const keep = plan.after !== null ? r.provisioned?.fingerprints ?? {} : {};
+      r.provisioned = {
+        version: provisioner.version,
+        last_step: plan.after,
+        complete: false,
+        fingerprints: keep,
+      };
+    });
+  }
+  const ran: string[] = [];
+  try {
+    await provisioner.run(ctx, {
+      after: plan.after,
+      only,
+      onStepDone: async (step) => {
+        ran.push(step);
+        await patchRecord(deps.store, record.name, (r) => {
+          const p = r.provisioned ??
+            { version: provisioner.version, last_step: null, complete: false };
+          if (!only) p.last_step = step;
+          p.fingerprints = { ...p.fingerprints };
+          if (fingerprints?.[step] !== undefined) p.fingerprints[step] = fingerprints[step];
+          r.provisioned = p;
+        });
+      },
+    });
+  } catch (error) {
+    if (error instanceof InterruptedError || deps.signal?.aborted) throw error;
+    const done = ran.length ? ` after step '${ran[ran.length - 1]}'` : "";
+    throw new RuntimeError(
+      "provision_failed",
+      `provisioning ${record.name} failed${done}: ${errorMessage(error)}`,
+      {
+        cause: error,
+        hint: `${
+          error instanceof TachikomaError && error.hint ? error.hint + "; then " : ""
+        }run \`tachikoma spawn\` again to resume provisioning where it stopped`,
+      },
+    );
+  }
+  if (!only) {
+    await patchRecord(deps.store, record.name, (r) => {
+      r.provisioned = {
+        version: provisioner.version,
+        last_step: provisioner.steps[provisioner.steps.length - 1] ?? null,
+        complete: true,
+        fingerprints: { ...r.provisioned?.fingerprints, ...fingerprints },
+      };
+    });
+  }
+  return { ran: true, reason: plan.reason, steps: ran, resumed_after: plan.after };
+}

@@ -1,0 +1,57 @@
+/**
+ * The link between spawn and the host credential proxy: before a guest is provisioned or used,
+ * a healthy proxy must run (probed on `/health`, started detached when needed, never twice),
+ * and provisioning needs the guest environment that points at it. The proxy modules load only
+ * when the configuration needs a proxy.
+ *
+ * @module
+ */
+import type { Backend } from "../backends/backend.ts";
+import type { Config } from "../config/schema.ts";
+import type { ProvisionContext } from "./provisioner.ts";
+
+/** Where guests reach the proxy, or null when none is needed. */
+export interface ProxyLink {
+  /** Makes sure the proxy runs for `backend`'s guests (spawn calls it before provisioning). */
+  ensure(backend: Backend): Promise<{ bind: string; port: number } | null>;
+  /** The guest environment (ANTHROPIC_BASE_URL, HTTP(S)_PROXY…) for provisioning. */
+  guestEnv(ctx: ProvisionContext): Promise<Record<string, string>>;
+}
+
+/** True when guests need the proxy: for credentials or for restricted egress. */
+function needed(config: Config): boolean {
+  return config.credential_proxy || config.egress !== "unrestricted";
+}
+
+/**
+ * The production link. The in-memory test backend runs its "guests" as host processes: there
+ * is no guest network to serve, so no proxy is started for it and the guest environment points
+ * at loopback.
+ */
+export function proxyLink(config: Config, stateDir: string, signal?: AbortSignal): ProxyLink {
+  let ensured: Promise<{ bind: string; port: number } | null> | undefined;
+  const ensure = (backend: Backend) => {
+    ensured ??= (async () => {
+      if (!needed(config)) return null;
+      if (backend.name === "memory") {
+        return { bind: "127.0.0.1", port: config.credential_proxy_port };
+      }
+      const m = await import("../proxy/mod.ts");
+      const p = await m.ensureProxy(config, { stateDir, backendName: backend.name, signal });
+      return p ? { bind: p.bind, port: p.port } : null;
+    })();
+    return ensured;
+  };
+  return {
+    ensure,
+    async guestEnv(ctx) {
+      const address = await ensure(ctx.backend);
+      if (!address) return {};
+      const { proxyGuestEnv } = await import("../proxy/guest_env.ts");
+      return proxyGuestEnv(ctx.config, ctx.backend.name, {
+        egressRestricted: ctx.config.egress !== "unrestricted",
+        address,
+      });
+    },
+  };
+}

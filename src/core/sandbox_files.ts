@@ -1,0 +1,458 @@
+/**
+ * File operations inside a running sandbox (read, write, edit, list), built on
+ * {@link Backend.exec} so they behave the same on every engine: they run as the sandbox user
+ * (files it creates are its own; permissions are the guest's), relative paths resolve from the
+ * code directory, and paths and contents never pass through shell text — the scripts below are
+ * constant and take every value as a positional parameter (`"$1"`), content on stdin.
+ *
+ * - {@link readFile}: up to `maxBytes` from `offset`, with `truncated` and `binary` flags.
+ * - {@link writeFile}: atomic (temp file in the same directory, then rename), parents created,
+ *   mode given or kept (new files 0644), symlinks written through to their target.
+ * - {@link editFile}: exact-string replacement; the file's mode is kept, and a file changed by
+ *   someone else between the read and the write is not overwritten (sha256 check in the guest).
+ * - {@link listFiles}: entries `{path, size, mode, is_dir, type}`, sorted, capped.
+ *
+ * Guest requirements: a POSIX `sh` and GNU coreutils/findutils (`stat -c`, `find -printf`,
+ * `sort -z`, `head -z`, `sha256sum`, `mktemp`, `readlink -f`).
+ *
+ * @module
+ */
+import type { Backend, ExecResult } from "../backends/backend.ts";
+import {
+  ConflictError,
+  NotFoundError,
+  RuntimeError,
+  TachikomaError,
+  UsageError,
+} from "./errors.ts";
+import { GUEST_CODE_DIR } from "./shares.ts";
+
+/** Default and hard cap for {@link readFile}. */
+export const READ_DEFAULT_MAX_BYTES = 1 << 20;
+/**
+ * Largest `maxBytes` {@link readFile} accepts. MCP results carry the content twice (text and
+ * structured), and stdio clients commonly refuse messages past 10 MiB.
+ */
+export const READ_HARD_MAX_BYTES = 4 << 20;
+/** Largest file {@link editFile} edits. */
+export const EDIT_MAX_BYTES = 10 << 20;
+/** Largest content {@link writeFile} writes. */
+export const WRITE_MAX_BYTES = 32 << 20;
+/** Default and hard cap of {@link listFiles} entries. */
+export const LIST_DEFAULT_MAX_ENTRIES = 1000;
+/** Largest `maxEntries` {@link listFiles} accepts. */
+export const LIST_HARD_MAX_ENTRIES = 20_000;
+
+/** Exit codes the scripts use for conditions the caller maps to typed errors. */
+const EXIT = { notFound: 64, isDir: 65, notDir: 66, denied: 67, changed: 68 } as const;
+
+/** The sandbox a file operation acts on. */
+export interface FileTarget {
+  backend: Backend;
+  /** Sandbox name (as the engine knows it). */
+  sandbox: string;
+  /** Aborts the guest command. */
+  signal?: AbortSignal;
+}
+
+/** Result of {@link readFile}. */
+export interface ReadResult {
+  /** The path as given. */
+  path: string;
+  /** Total size in bytes (as `stat` reports it; 0 for some special files). */
+  size: number;
+  /** Byte offset the data starts at. */
+  offset: number;
+  /** The bytes read (at most `maxBytes`). */
+  data: Uint8Array;
+  /** More data follows after what was read. */
+  truncated: boolean;
+  /** The data holds a NUL byte or is not valid UTF-8. */
+  binary: boolean;
+}
+
+/** Options of {@link writeFile}. */
+export interface WriteOptions {
+  /** Permission bits (e.g. 0o755). Default: an existing file's mode, else 0o644. */
+  mode?: number;
+  /** Create missing parent directories (default true). */
+  createParents?: boolean;
+  /** Refuse to replace the file unless its current content has this sha256 (hex). */
+  expectSha256?: string;
+}
+
+/** Result of {@link writeFile}. */
+export interface WriteResult {
+  path: string;
+  bytes_written: number;
+  /** Mode of the written file, octal (`"0644"`). */
+  mode: string;
+}
+
+/** Options of {@link editFile}. */
+export interface EditOptions {
+  /** Replace every occurrence (otherwise `oldString` must occur exactly once). */
+  replaceAll?: boolean;
+}
+
+/** Result of {@link editFile}. */
+export interface EditResult {
+  path: string;
+  replacements: number;
+  /** Size after the edit. */
+  bytes_written: number;
+  /** The mode the file kept, octal. */
+  mode: string;
+}
+
+/** One entry of {@link listFiles}. */
+export interface FileEntry {
+  /** Path as found: below the listed path, relative when it was relative. */
+  path: string;
+  size: number;
+  /** Permission bits, octal (`"0644"`). */
+  mode: string;
+  is_dir: boolean;
+  type: "file" | "dir" | "symlink" | "other";
+}
+
+/** Options of {@link listFiles}. */
+export interface ListOptions {
+  recursive?: boolean;
+  /** At most this many entries (default {@link LIST_DEFAULT_MAX_ENTRIES}). */
+  maxEntries?: number;
+}
+
+/** Result of {@link listFiles}. */
+export interface ListResult {
+  path: string;
+  entries: FileEntry[];
+  /** More entries exist than were returned. */
+  truncated: boolean;
+}
+
+// Every script gets its values as "$1"…; none of them is ever spliced into shell text.
+const READ_SCRIPT = `
+f=$1 off=$2 n=$3
+if [ -d "$f" ]; then printf '%s is a directory\\n' "$f" >&2; exit ${EXIT.isDir}; fi
+if [ ! -e "$f" ]; then printf 'no such file: %s\\n' "$f" >&2; exit ${EXIT.notFound}; fi
+if [ ! -r "$f" ]; then printf 'permission denied: %s\\n' "$f" >&2; exit ${EXIT.denied}; fi
+s=$(stat -L -c %s -- "$f") || exit 1
+printf '%s\\n' "$s"
+if [ "$off" = 0 ]; then head -c "$n" -- "$f"; else tail -c "+$((off + 1))" -- "$f" | head -c "$n"; fi
+`;
+
+const WRITE_SCRIPT = `
+f=$1 mode=$2 parents=$3 expect=$4
+if [ -L "$f" ]; then
+  t=$(readlink -f -- "$f" && printf x) || { printf 'cannot resolve the link %s\\n' "$f" >&2; exit 1; }
+  f=\${t%?x}
+fi
+case $f in */*) d=\${f%/*}; d=\${d:-/};; *) d=.;; esac
+if [ -d "$f" ]; then printf '%s is a directory\\n' "$f" >&2; exit ${EXIT.isDir}; fi
+if [ ! -d "$d" ]; then
+  if [ "$parents" = 1 ]; then mkdir -p -- "$d" || exit 1
+  else printf 'no such directory: %s\\n' "$d" >&2; exit ${EXIT.notFound}; fi
+fi
+if [ -n "$expect" ]; then
+  if [ ! -e "$f" ]; then printf '%s was removed since it was read\\n' "$f" >&2; exit ${EXIT.changed}; fi
+  cur=$(sha256sum < "$f") || exit 1
+  if [ "\${cur%% *}" != "$expect" ]; then
+    printf '%s changed since it was read\\n' "$f" >&2; exit ${EXIT.changed}
+  fi
+fi
+if [ -z "$mode" ]; then
+  if [ -e "$f" ]; then mode=$(stat -c %a -- "$f") || exit 1; else mode=644; fi
+fi
+if tmp=$(mktemp "$d/.tachikoma-write.XXXXXX" 2>/dev/null); then
+  trap 'rm -f -- "$tmp"' EXIT
+  cat > "$tmp" || exit 1
+  chmod "$mode" "$tmp" || exit 1
+  mv -f -- "$tmp" "$f" || exit 1
+  trap - EXIT
+elif [ -e "$f" ] && [ -w "$f" ]; then
+  cat > "$f" || exit 1
+  [ -z "$2" ] || chmod "$mode" "$f" || exit 1
+else
+  printf 'permission denied: cannot write %s\\n' "$f" >&2; exit ${EXIT.denied}
+fi
+stat -c '%s %a' -- "$f"
+`;
+
+const LIST_SCRIPT = `
+p=$1 rec=$2 max=$3
+if [ ! -e "$p" ]; then printf 'no such file or directory: %s\\n' "$p" >&2; exit ${EXIT.notFound}; fi
+if [ ! -d "$p" ]; then printf '%s is not a directory\\n' "$p" >&2; exit ${EXIT.notDir}; fi
+if [ "$rec" = 1 ]; then
+  find "$p" -mindepth 1 -printf '%p\\t%y\\t%s\\t%m\\0' | sort -z | head -z -n "$max"
+else
+  find "$p" -mindepth 1 -maxdepth 1 -printf '%p\\t%y\\t%s\\t%m\\0' | sort -z | head -z -n "$max"
+fi
+`;
+
+/** Reads up to `maxBytes` of a file from `offset`. */
+export async function readFile(
+  target: FileTarget,
+  path: string,
+  options: { maxBytes?: number; offset?: number } = {},
+): Promise<ReadResult> {
+  const guestPath = normalizePath(path);
+  const maxBytes = options.maxBytes ?? READ_DEFAULT_MAX_BYTES;
+  const offset = options.offset ?? 0;
+  if (!Number.isSafeInteger(maxBytes) || maxBytes < 1 || maxBytes > READ_HARD_MAX_BYTES) {
+    throw new UsageError(
+      `max_bytes must be a whole number from 1 to ${READ_HARD_MAX_BYTES}, got ${maxBytes}`,
+    );
+  }
+  if (!Number.isSafeInteger(offset) || offset < 0) {
+    throw new UsageError(`offset must be a whole number ≥ 0, got ${offset}`);
+  }
+  return await readRaw(target, path, guestPath, offset, maxBytes);
+}
+
+/** Reads without the caller-facing cap (edit reads whole files up to its own limit). */
+async function readRaw(
+  target: FileTarget,
+  path: string,
+  guestPath: string,
+  offset: number,
+  maxBytes: number,
+): Promise<ReadResult> {
+  const result = await run(target, READ_SCRIPT, [guestPath, String(offset), String(maxBytes + 1)]);
+  check(result, path, "read");
+  const newline = result.stdout.indexOf(0x0a);
+  const size = Number(new TextDecoder().decode(result.stdout.subarray(0, newline)));
+  if (newline < 0 || !Number.isFinite(size)) {
+    throw new RuntimeError("guest_output", `unexpected output reading ${path} in the sandbox`);
+  }
+  const all = result.stdout.subarray(newline + 1);
+  const truncated = all.length > maxBytes;
+  const data = truncated ? all.slice(0, maxBytes) : all.slice();
+  return { path, size, offset, data, truncated, binary: isBinary(data, truncated) };
+}
+
+/** Writes `data` to a file atomically (see the module doc). */
+export async function writeFile(
+  target: FileTarget,
+  path: string,
+  data: Uint8Array,
+  options: WriteOptions = {},
+): Promise<WriteResult> {
+  const guestPath = normalizePath(path);
+  if (guestPath.endsWith("/")) throw new UsageError(`${path} names a directory, not a file`);
+  if (data.length > WRITE_MAX_BYTES) {
+    throw new UsageError(
+      `content is ${data.length} bytes; write_file takes at most ${WRITE_MAX_BYTES}`,
+    );
+  }
+  let mode = "";
+  if (options.mode !== undefined) {
+    if (!Number.isInteger(options.mode) || options.mode < 0 || options.mode > 0o7777) {
+      throw new UsageError(`mode must be between 0000 and 7777 (octal), got ${options.mode}`);
+    }
+    mode = options.mode.toString(8);
+  }
+  const result = await run(
+    target,
+    WRITE_SCRIPT,
+    [
+      guestPath,
+      mode,
+      options.createParents === false ? "0" : "1",
+      options.expectSha256 ?? "",
+    ],
+    data,
+  );
+  check(result, path, "write");
+  const [size, bits] = new TextDecoder().decode(result.stdout).trim().split(" ");
+  return { path, bytes_written: Number(size), mode: octal(bits) };
+}
+
+/**
+ * Replaces `oldString` with `newString` in a text file. Errors: empty or identical strings,
+ * not found, several matches without `replaceAll`, a binary or too large file, a file changed
+ * meanwhile. The file keeps its mode.
+ */
+export async function editFile(
+  target: FileTarget,
+  path: string,
+  oldString: string,
+  newString: string,
+  options: EditOptions = {},
+): Promise<EditResult> {
+  if (oldString === "") {
+    throw new UsageError("old_string is empty", {
+      hint: "give the exact text to replace; use write_file to create or overwrite a file",
+    });
+  }
+  if (oldString === newString) {
+    throw new UsageError("old_string and new_string are identical: nothing would change");
+  }
+  const read = await readRaw(target, path, normalizePath(path), 0, EDIT_MAX_BYTES);
+  if (read.truncated) {
+    throw new UsageError(
+      `${path} is larger than ${EDIT_MAX_BYTES} bytes; edit_file will not edit it`,
+    );
+  }
+  let text: string;
+  try {
+    text = new TextDecoder("utf-8", { fatal: true }).decode(read.data);
+  } catch {
+    throw new UsageError(`${path} is not a UTF-8 text file; edit_file edits text only`);
+  }
+  const parts = text.split(oldString);
+  const count = parts.length - 1;
+  if (count === 0) {
+    throw new NotFoundError(`old_string was not found in ${path}`, {
+      hint: "it must match exactly, whitespace and indentation included: read the file again",
+    });
+  }
+  if (count > 1 && !options.replaceAll) {
+    throw new ConflictError(`old_string occurs ${count} times in ${path}`, {
+      hint: "include more surrounding text to make it unique, or set replace_all to true",
+    });
+  }
+  // split/join: `$&`, `$1`… in new_string stay literal (String.replace would expand them).
+  const updated = new TextEncoder().encode(parts.join(newString));
+  const written = await writeFile(target, path, updated, {
+    createParents: false,
+    expectSha256: await sha256Hex(read.data),
+  });
+  return {
+    path,
+    replacements: count,
+    bytes_written: written.bytes_written,
+    mode: written.mode,
+  };
+}
+
+/** Lists a directory (one level, or the whole tree with `recursive`). */
+export async function listFiles(
+  target: FileTarget,
+  path: string,
+  options: ListOptions = {},
+): Promise<ListResult> {
+  // `.` lists the code directory with plain relative names (`src`, not `./src`).
+  const guestPath = path === "." ? "." : normalizePath(path);
+  const max = options.maxEntries ?? LIST_DEFAULT_MAX_ENTRIES;
+  if (!Number.isSafeInteger(max) || max < 1 || max > LIST_HARD_MAX_ENTRIES) {
+    throw new UsageError(
+      `max_entries must be a whole number from 1 to ${LIST_HARD_MAX_ENTRIES}, got ${max}`,
+    );
+  }
+  const result = await run(target, LIST_SCRIPT, [
+    guestPath,
+    options.recursive ? "1" : "0",
+    String(max + 1),
+  ]);
+  // find exits non-zero when some subdirectory is unreadable; what it printed still counts.
+  if (result.code === 1 && result.stdout.length > 0) result.code = 0;
+  check(result, path, "list");
+  const strip = path === "." || guestPath !== path ? 2 : 0;
+  const entries: FileEntry[] = [];
+  for (const raw of new TextDecoder().decode(result.stdout).split("\0")) {
+    if (raw === "") continue;
+    // The path may hold tabs itself: the three fields after it are taken from the right.
+    const fields = raw.split("\t");
+    if (fields.length < 4) continue;
+    const [kind, size, bits] = fields.slice(-3);
+    const type = kind === "f" ? "file" : kind === "d" ? "dir" : kind === "l" ? "symlink" : "other";
+    entries.push({
+      path: fields.slice(0, -3).join("\t").slice(strip),
+      size: Number(size),
+      mode: octal(bits),
+      is_dir: type === "dir",
+      type,
+    });
+  }
+  const truncated = entries.length > max;
+  return { path, entries: truncated ? entries.slice(0, max) : entries, truncated };
+}
+
+/** The SHA-256 of `data`, lowercase hex. */
+export async function sha256Hex(data: Uint8Array): Promise<string> {
+  const digest = await crypto.subtle.digest("SHA-256", data as Uint8Array<ArrayBuffer>);
+  return Array.from(new Uint8Array(digest), (b) => b.toString(16).padStart(2, "0")).join("");
+}
+
+/**
+ * True when `data` looks binary: a NUL byte in its first 8 KiB, or not valid UTF-8 (a
+ * multi-byte character cut by truncation at the end does not count).
+ */
+export function isBinary(data: Uint8Array, truncated = false): boolean {
+  if (data.subarray(0, 8192).includes(0)) return true;
+  let end = data.length;
+  if (truncated) {
+    // Drop an incomplete UTF-8 sequence at the cut (at most 3 bytes).
+    let i = end - 1;
+    while (i >= 0 && end - i <= 3 && (data[i] & 0xc0) === 0x80) i--;
+    if (i >= 0 && data[i] >= 0xc0) {
+      const need = data[i] >= 0xf0 ? 4 : data[i] >= 0xe0 ? 3 : 2;
+      if (end - i < need) end = i;
+    }
+  }
+  try {
+    new TextDecoder("utf-8", { fatal: true }).decode(data.subarray(0, end));
+    return false;
+  } catch {
+    return true;
+  }
+}
+
+/** Octal permission bits with at least four digits (`"644"` → `"0644"`). */
+function octal(bits: string | undefined): string {
+  const value = (bits ?? "").trim();
+  if (!/^[0-7]+$/.test(value)) return value;
+  return value.padStart(4, "0");
+}
+
+/**
+ * Validates a guest path; a relative one gets `./` so no value ever starts with `-` (and so
+ * it resolves from the code directory, the commands' working directory).
+ */
+function normalizePath(path: string): string {
+  if (path === "") throw new UsageError("path is empty");
+  if (path.includes("\0")) throw new UsageError("path contains a NUL byte");
+  return path.startsWith("/") ? path : `./${path}`;
+}
+
+function run(
+  target: FileTarget,
+  script: string,
+  args: string[],
+  stdin?: Uint8Array,
+): Promise<ExecResult> {
+  return target.backend.exec(target.sandbox, {
+    argv: ["sh", "-c", script, "sh", ...args],
+    cwd: GUEST_CODE_DIR,
+    user: "user",
+    stdin,
+    signal: target.signal,
+  });
+}
+
+/** Maps a script's exit status to a typed error. */
+function check(result: ExecResult, path: string, action: string): void {
+  if (result.code === 0) return;
+  const detail = new TextDecoder().decode(result.stderr).trim().split("\n").slice(-3).join("; ");
+  const message = detail || `exit status ${result.code}`;
+  switch (result.code) {
+    case EXIT.notFound:
+      throw new NotFoundError(message, {
+        hint: "relative paths start at the code directory (/mnt/tachikoma/code)",
+      });
+    case EXIT.isDir:
+    case EXIT.notDir:
+      throw new UsageError(message);
+    case EXIT.denied:
+      throw new RuntimeError("permission_denied", message, {
+        hint: "the tools act as the sandbox user; use exec_in_sandbox with sudo for other files",
+      });
+    case EXIT.changed:
+      throw new ConflictError(message, { hint: "read the file again and redo the edit" });
+  }
+  throw new TachikomaError(
+    "guest_command_failed",
+    `cannot ${action} ${path} in the sandbox: ${message}`,
+  );
+}

@@ -1,0 +1,383 @@
+/**
+ * The sandbox API shared by the CLI commands and the MCP server: spawn, list, status, exec,
+ * enter, halt, suspend, destroy, prune and `[name]` resolution, over explicit dependencies
+ * ({@link LifecycleDeps}). Commands only parse, call this and print.
+ *
+ * @module
+ */
+import type { Backend, ExecResult } from "../backends/backend.ts";
+import type { SandboxRecord } from "../state/schema.ts";
+import { withSandboxLock } from "../state/lock.ts";
+import { openRepo, openRepoFast, type RepoContext } from "../git/repo.ts";
+import { removeWorktree } from "../git/worktree.ts";
+import { ConflictError, NotFoundError, UnreachableError, UsageError } from "./errors.ts";
+import {
+  isNotFound,
+  iso,
+  type LifecycleDeps,
+  once,
+  patchRecord,
+  stopTimeoutMs,
+  touch,
+} from "./lifecycle.ts";
+import { resolveRecord } from "./resolve.ts";
+import { liveView, liveWarnings, type SandboxView, viewOf } from "./inventory.ts";
+import { type SpawnRequest, type SpawnResult, spawnSandbox } from "./spawn.ts";
+import { GUEST_CODE_DIR } from "./shares.ts";
+import { forgetHostKeys } from "./interactive.ts";
+
+/** Result of {@link SandboxService.list}. */
+export interface ListResult {
+  sandboxes: SandboxView[];
+  warnings: string[];
+}
+
+/** Result of {@link SandboxService.status}. */
+export interface StatusResult {
+  sandbox: SandboxView;
+  warnings: string[];
+}
+
+/** What exec runs. */
+export interface ExecOptions {
+  argv: string[];
+  /** Guest working directory (default: the code dir). */
+  workdir?: string;
+  stdin?: Uint8Array;
+  env?: Record<string, string>;
+  onStdout?: (chunk: Uint8Array) => void;
+  onStderr?: (chunk: Uint8Array) => void;
+}
+
+/** Result of halt and suspend. */
+export interface StopResult {
+  name: string;
+  /** State afterwards. */
+  status: "stopped" | "suspended";
+  /** Live state before (`missing` when the engine no longer had it). */
+  previous: string;
+  /** suspend only: whether it really suspended (false: stopped, the backend cannot suspend). */
+  suspended?: boolean;
+}
+
+/** What destroy did to one sandbox. */
+export interface DestroyOutcome {
+  name: string;
+  /** The engine had no such sandbox any more (only the state entry was removed). */
+  was_missing: boolean;
+  worktree_path: string;
+  worktree_removed: boolean;
+  /** Why the worktree was kept (with `--worktree`), else null. */
+  worktree_kept_reason: string | null;
+}
+
+/** One prune candidate. */
+export interface PruneEntry {
+  name: string;
+  /** `unused`: last used before the cutoff; `missing`: the engine no longer has it. */
+  reason: "unused" | "missing";
+  last_used: string;
+}
+
+/** Result of {@link SandboxService.prune}. */
+export interface PruneResult {
+  dry_run: boolean;
+  days: number;
+  /** Entries pruned (or that would be, with dry_run). */
+  pruned: PruneEntry[];
+  warnings: string[];
+}
+
+/** The sandbox API. One instance per command (or MCP session) and working directory. */
+export class SandboxService {
+  readonly deps: LifecycleDeps;
+  readonly cwd: string;
+  readonly backend: () => Promise<Backend>;
+  #repo: Promise<RepoContext | null> | undefined;
+
+  constructor(deps: LifecycleDeps, cwd: string) {
+    this.backend = once(deps.backend);
+    this.deps = { ...deps, backend: this.backend };
+    this.cwd = cwd;
+  }
+
+  /** The repo around cwd, or null outside one (git runs once). */
+  repo(): Promise<RepoContext | null> {
+    this.#repo ??= openRepoFast(this.deps.runner, this.cwd).catch((error) => {
+      if (error instanceof UsageError) return null;
+      throw error;
+    });
+    return this.#repo;
+  }
+
+  /** Creates, restarts or reuses the sandbox of a branch (see `spawn.ts`). */
+  spawn(request: Omit<SpawnRequest, "cwd">): Promise<SpawnResult> {
+    return spawnSandbox(this.deps, { ...request, cwd: this.cwd });
+  }
+
+  /** The record `name` designates (full name, branch of this repo, unique prefix). */
+  async resolve(name?: string): Promise<SandboxRecord> {
+    const records = (await this.deps.store.read()).vms;
+    const exact = name ? records.find((r) => r.name === name) : undefined;
+    if (exact) return exact;
+    return resolveRecord(records, name, await this.repo());
+  }
+
+  /** Records merged with live status. Default scope: this repo inside one, else all. */
+  async list(options: { repo?: string; all?: boolean } = {}): Promise<ListResult> {
+    let records = (await this.deps.store.read()).vms;
+    if (options.repo !== undefined) {
+      records = records.filter((r) => r.repo === options.repo);
+    } else if (!options.all) {
+      const repo = await this.repo();
+      if (repo) {
+        records = records.filter((r) =>
+          r.repo_root ? r.repo_root === repo.mainRoot : r.repo === repo.name
+        );
+      }
+    }
+    const live = records.length
+      ? await liveView(this.backend)
+      : { ok: true as const, byName: new Map() };
+    const name = await this.#backendName();
+    return {
+      sandboxes: records.map((r) => viewOf(r, live, name)),
+      warnings: records.length ? liveWarnings(records, live, name) : [],
+    };
+  }
+
+  /** One sandbox, merged with its live status. */
+  async status(name?: string): Promise<StatusResult> {
+    const record = await this.resolve(name);
+    const live = await liveView(this.backend);
+    const backendName = await this.#backendName();
+    return {
+      sandbox: viewOf(record, live, backendName),
+      warnings: liveWarnings([record], live, backendName),
+    };
+  }
+
+  /**
+   * The running sandbox `name` designates, ready for exec or a shell; updates `last_used`.
+   * Throws ConflictError (with the way out) when it is not running.
+   */
+  async ready(name?: string): Promise<{ record: SandboxRecord; backend: Backend }> {
+    const record = await this.resolve(name);
+    const backend = await this.backend();
+    let state: string;
+    try {
+      state = (await backend.get(record.name)).state;
+    } catch (error) {
+      if (!isNotFound(error)) throw error;
+      throw new NotFoundError(`sandbox ${record.name} no longer exists in ${backend.name}`, {
+        hint: `\`tachikoma spawn ${record.branch}\` creates it again; ` +
+          "`tachikoma prune` drops the stale entry",
+      });
+    }
+    if (state !== "running") {
+      const why = record.status === "failed" && record.failure
+        ? ` (it failed: ${record.failure})`
+        : "";
+      throw new ConflictError(`sandbox ${record.name} is ${state}${why}`, {
+        hint: `start it with \`tachikoma spawn ${record.branch} --no-attach\``,
+      });
+    }
+    await touch(this.deps.store, record.name, this.deps.clock);
+    return { record, backend };
+  }
+
+  /** Runs a command in the sandbox; the result carries the remote exit code. */
+  async exec(
+    name: string | undefined,
+    options: ExecOptions,
+  ): Promise<ExecResult & { name: string }> {
+    if (options.argv.length === 0) throw new UsageError("exec needs a command (after --)");
+    const { record, backend } = await this.ready(name);
+    const result = await backend.exec(record.name, {
+      argv: options.argv,
+      cwd: options.workdir ?? GUEST_CODE_DIR,
+      env: options.env,
+      stdin: options.stdin,
+      signal: this.deps.signal,
+      onStdout: options.onStdout,
+      onStderr: options.onStderr,
+    });
+    return { ...result, name: record.name };
+  }
+
+  /** Stops a sandbox (graceful, then forced). */
+  async halt(name?: string): Promise<StopResult> {
+    const record = await this.resolve(name);
+    return await this.#locked(record.name, async () => {
+      const backend = await this.backend();
+      const previous = await this.#liveState(backend, record.name);
+      if (previous !== "missing") {
+        await backend.stop(record.name, {
+          timeoutMs: stopTimeoutMs(this.deps.config, backend.name),
+        });
+      }
+      await patchRecord(this.deps.store, record.name, (r) => {
+        r.status = r.status === "failed" ? "failed" : "stopped";
+        r.ip = null;
+      });
+      return { name: record.name, status: "stopped", previous };
+    });
+  }
+
+  /** Suspends a sandbox; stops it where the backend cannot suspend (`suspended: false`). */
+  async suspend(name?: string): Promise<StopResult> {
+    const record = await this.resolve(name);
+    return await this.#locked(record.name, async () => {
+      const backend = await this.backend();
+      const previous = await this.#liveState(backend, record.name);
+      if (previous === "missing") {
+        throw new NotFoundError(`sandbox ${record.name} no longer exists in ${backend.name}`);
+      }
+      if (previous === "suspended") {
+        return { name: record.name, status: "suspended", previous, suspended: true };
+      }
+      if (backend.capabilities.suspend && previous === "running") {
+        await backend.suspend(record.name);
+        await patchRecord(this.deps.store, record.name, (r) => void (r.status = "suspended"));
+        return { name: record.name, status: "suspended", previous, suspended: true };
+      }
+      if (previous !== "stopped") {
+        await backend.stop(record.name, {
+          timeoutMs: stopTimeoutMs(this.deps.config, backend.name),
+        });
+      }
+      await patchRecord(this.deps.store, record.name, (r) => {
+        r.status = r.status === "failed" ? "failed" : "stopped";
+        r.ip = null;
+      });
+      return { name: record.name, status: "stopped", previous, suspended: false };
+    });
+  }
+
+  /** The records destroy would act on: one by `[name]`, or with `all` this repo's (or all). */
+  async destroyTargets(options: { name?: string; all?: boolean }): Promise<SandboxRecord[]> {
+    if (options.all) {
+      if (options.name) throw new UsageError("give a name or --all, not both");
+      return await this.#scopeRecords();
+    }
+    return [await this.resolve(options.name)];
+  }
+
+  /** Deletes the sandbox and its state entry; with `worktree`, a clean worktree too. */
+  async destroy(
+    record: SandboxRecord,
+    options: { worktree?: boolean } = {},
+  ): Promise<DestroyOutcome> {
+    return await this.#locked(record.name, async () => {
+      const backend = await this.backend();
+      const previous = await this.#liveState(backend, record.name);
+      if (previous !== "missing") await backend.delete(record.name);
+      await this.deps.store.remove(record.name);
+      await forgetHostKeys(this.deps.stateDir, record.name);
+      const outcome: DestroyOutcome = {
+        name: record.name,
+        was_missing: previous === "missing",
+        worktree_path: record.worktree_path,
+        worktree_removed: false,
+        worktree_kept_reason: null,
+      };
+      if (options.worktree) {
+        const mainRoot = record.repo_root ??
+          (await openRepo(this.deps.runner, record.worktree_path).catch(() => null))?.mainRoot;
+        const removed = mainRoot
+          ? await removeWorktree(this.deps.runner, mainRoot, record.worktree_path)
+          : { removed: false, reason: "its repository cannot be found" };
+        outcome.worktree_removed = removed.removed;
+        outcome.worktree_kept_reason = removed.reason;
+      }
+      return outcome;
+    });
+  }
+
+  /**
+   * Destroys sandboxes unused for `days` (default `prune_after_days`) and drops state entries
+   * whose sandbox the engine no longer has. Worktrees are left alone.
+   */
+  async prune(options: { days?: number; dryRun?: boolean } = {}): Promise<PruneResult> {
+    const days = options.days ?? this.deps.config.prune_after_days;
+    const dryRun = options.dryRun ?? false;
+    const cutoff = this.deps.clock.now() - days * 86_400_000;
+    const records = (await this.deps.store.read()).vms;
+    const live = await liveView(this.backend);
+    const backendName = await this.#backendName();
+    const warnings = liveWarnings(records, live, backendName);
+    const candidates: PruneEntry[] = [];
+    for (const r of records) {
+      const mine = (r.backend ?? "tart") === backendName;
+      const gone = live.ok && mine && !live.byName.has(r.name);
+      const stale = Date.parse(r.last_used) < cutoff;
+      if (gone) candidates.push({ name: r.name, reason: "missing", last_used: r.last_used });
+      else if (stale && mine) {
+        candidates.push({ name: r.name, reason: "unused", last_used: r.last_used });
+      }
+    }
+    if (!live.ok && !dryRun && records.some((r) => Date.parse(r.last_used) < cutoff)) {
+      throw new UnreachableError(
+        `cannot prune: the ${backendName} backend is unreachable (${live.reason})`,
+      );
+    }
+    if (dryRun) return { dry_run: true, days, pruned: candidates, warnings };
+    const pruned: PruneEntry[] = [];
+    for (const c of candidates) {
+      await this.#locked(c.name, async () => {
+        const current = await this.deps.store.get(c.name);
+        if (!current) return;
+        // Used since we looked (another command holds it now)? Then keep it.
+        if (c.reason === "unused" && Date.parse(current.last_used) >= cutoff) return;
+        if (c.reason === "unused") await (await this.backend()).delete(c.name);
+        await this.deps.store.remove(c.name);
+        await forgetHostKeys(this.deps.stateDir, c.name);
+        pruned.push(c);
+      });
+    }
+    return { dry_run: false, days, pruned, warnings };
+  }
+
+  /** Marks the sandbox used now. */
+  touch(name: string): Promise<void> {
+    return touch(this.deps.store, name, this.deps.clock);
+  }
+
+  /** Now, as RFC 3339. */
+  now(): string {
+    return iso(this.deps.clock.now());
+  }
+
+  async #scopeRecords(): Promise<SandboxRecord[]> {
+    const records = (await this.deps.store.read()).vms;
+    const repo = await this.repo();
+    if (!repo) return records;
+    return records.filter((r) =>
+      r.repo_root ? r.repo_root === repo.mainRoot : r.repo === repo.name
+    );
+  }
+
+  async #liveState(backend: Backend, name: string): Promise<string> {
+    try {
+      return (await backend.get(name)).state;
+    } catch (error) {
+      if (isNotFound(error)) return "missing";
+      throw error;
+    }
+  }
+
+  async #backendName(): Promise<string> {
+    try {
+      return (await this.backend()).name;
+    } catch {
+      return this.deps.config.backend;
+    }
+  }
+
+  #locked<T>(name: string, fn: () => Promise<T>): Promise<T> {
+    return withSandboxLock(this.deps.stateDir, name, fn, {
+      signal: this.deps.signal,
+      clock: this.deps.clock,
+    });
+  }
+}

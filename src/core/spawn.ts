@@ -1,0 +1,319 @@
+/**
+ * The spawn state machine: resolve repo and branch → ensure the worktree → (under the
+ * sandbox's lock) look the sandbox up → missing: create + start; stopped/suspended/failed:
+ * start; running: reconnect → wait for boot (address + SSH banner, one deadline) → provision
+ * when new, unfinished, outdated or `--reprovision` → return (the caller attaches).
+ *
+ * A sandbox this run started that fails to boot is stopped and recorded `failed` with the
+ * reason: no ghost keeps running, `list` shows it, `spawn` retries, `destroy` cleans it.
+ *
+ * @module
+ */
+import type { Backend, SandboxInfo, SshEndpoint } from "../backends/backend.ts";
+import type { SandboxRecord } from "../state/schema.ts";
+import { withSandboxLock } from "../state/lock.ts";
+import { isWorktreeOnBranch, openRepoFast, type RepoContext } from "../git/repo.ts";
+import type { EnsuredWorktree } from "../git/worktree.ts";
+import { detachedBranchName, resolveSandboxName, worktreeDirName } from "./naming.ts";
+import type { BootResult } from "./boot.ts";
+import {
+  imageFor,
+  isInterrupt,
+  isNotFound,
+  iso,
+  type LifecycleDeps,
+  patchRecord,
+} from "./lifecycle.ts";
+import { bootWait, startAndBoot, step, untilStopped } from "./spawn_start.ts";
+import type { ProvisionOutcome } from "./provisioning.ts";
+import { ConflictError, errorMessage, TimeoutError, UsageError } from "./errors.ts";
+
+/** Input of {@link spawnSandbox}. */
+export interface SpawnRequest {
+  /** Where the user is (the repo is found from here). */
+  cwd: string;
+  /** Branch to spawn (default: the current one; a detached HEAD uses its short commit). */
+  branch?: string;
+  /** Re-run provisioning steps whose inputs changed. */
+  reprovision?: boolean;
+}
+
+/** How spawn got the sandbox running. */
+export type SpawnAction = "created" | "started" | "resumed" | "reconnected";
+
+/** What spawn did. */
+export interface SpawnResult {
+  name: string;
+  action: SpawnAction;
+  record: SandboxRecord;
+  address: string;
+  endpoint: SshEndpoint;
+  banner: string;
+  worktree: EnsuredWorktree;
+  provisioning: ProvisionOutcome;
+}
+
+/** Spawns (or reuses) the sandbox of a branch. Does not attach. */
+export async function spawnSandbox(
+  deps: LifecycleDeps,
+  request: SpawnRequest,
+): Promise<SpawnResult> {
+  const { reporter } = deps;
+  // Open the backend while git and the state are read.
+  const backend = deps.backend();
+  backend.catch(() => {});
+  const resolving = reporter.step("resolving branch");
+  let repo: RepoContext;
+  let branch: string;
+  try {
+    repo = await openRepoFast(deps.runner, request.cwd);
+    if (request.branch !== undefined) {
+      // Validated by git when a new branch is made (ensureWorktree); an existing one is valid.
+      if (request.branch === "" || request.branch.startsWith("-")) {
+        throw new UsageError(`invalid branch name ${JSON.stringify(request.branch)}`);
+      }
+      branch = request.branch;
+    } else {
+      branch = repo.branch ?? detachedBranchName(repo.detachedAt ?? "");
+    }
+    resolving.done(branch);
+  } catch (error) {
+    resolving.fail(errorMessage(error));
+    throw error;
+  }
+  if (request.branch === undefined && !repo.branch) {
+    reporter.note(`HEAD is detached at ${repo.detachedAt}: using branch '${branch}'`);
+  }
+  // The name depends on the records (collisions get a suffix); re-check it under the lock in
+  // case a concurrent spawn of a colliding branch claimed it first.
+  for (let attempt = 0;; attempt++) {
+    const records = (await deps.store.read()).vms;
+    const name = resolveSandboxName({
+      repo: repo.name,
+      repoRoot: repo.mainRoot,
+      branch,
+      records,
+    });
+    const result = await withSandboxLock(deps.stateDir, name, async () => {
+      const now = (await deps.store.read()).vms;
+      const again = resolveSandboxName({
+        repo: repo.name,
+        repoRoot: repo.mainRoot,
+        branch,
+        records: now,
+      });
+      if (again !== name && attempt < 5) return null;
+      const existing = now.find((r) => r.name === name);
+      return await spawnLocked(deps, await backend, repo, branch, name, existing, request);
+    }, { signal: deps.signal, clock: deps.clock });
+    if (result) return result;
+  }
+}
+
+async function spawnLocked(
+  deps: LifecycleDeps,
+  backend: Backend,
+  repo: RepoContext,
+  branch: string,
+  name: string,
+  existing: SandboxRecord | undefined,
+  request: SpawnRequest,
+): Promise<SpawnResult> {
+  const { reporter, store, clock, config } = deps;
+  // Look the sandbox up while the worktree is checked.
+  const lookup = backend.get(name).then(
+    (info) => ({ info, error: null }),
+    (error) => ({ info: null, error: isNotFound(error) ? null : error }),
+  );
+  const worktree = await step(deps, "preparing worktree", async () => {
+    // Fast path: the recorded worktree is still on the branch (no git process).
+    if (
+      existing?.worktree_path &&
+      await isWorktreeOnBranch(existing.worktree_path, branch, repo.commonDir)
+    ) {
+      return {
+        path: existing.worktree_path,
+        action: "reused" as const,
+        branchCreated: false,
+        base: null,
+        tracking: null,
+        locked: null,
+      };
+    }
+    const { ensureWorktree, listWorktrees, resolveWorktreeDir } = await import(
+      "../git/worktree.ts"
+    );
+    const entries = await listWorktrees(deps.runner, repo.toplevel);
+    const parent = resolveWorktreeDir(repo.mainRoot, config.worktree_dir, deps.home);
+    // A directory name is taken when another branch's worktree or a foreign path holds it.
+    const taken = (dir: string) => {
+      const path = `${parent}/${dir}`;
+      const entry = entries.find((e) => e.path === path);
+      return entry ? entry.branch !== branch : occupied(path);
+    };
+    return ensureWorktree(deps.runner, {
+      repo,
+      branch,
+      dirName: worktreeDirName(repo.name, branch, { repoRoot: repo.mainRoot, taken }),
+      worktreeDir: config.worktree_dir,
+      home: deps.home,
+      entries,
+    });
+  }, (w) => `${w.action} ${w.path}`);
+  if (worktree.branchCreated) {
+    reporter.note(
+      worktree.tracking
+        ? `created branch '${branch}' tracking ${worktree.tracking}`
+        : `created branch '${branch}' from HEAD (${worktree.base})`,
+    );
+  }
+
+  const found = await lookup;
+  if (found.error) throw found.error;
+  const info: SandboxInfo | null = found.info;
+
+  /** The fields every spawn refreshes (the worktree may have moved, the backend changed). */
+  const where = () => ({
+    worktree_path: worktree.path,
+    backend: backend.name,
+    repo_root: repo.mainRoot,
+  });
+  const fresh = (status: SandboxRecord["status"]): SandboxRecord => {
+    const stamp = iso(clock.now());
+    return {
+      name,
+      repo: repo.name,
+      branch,
+      ...where(),
+      created_at: stamp,
+      last_used: stamp,
+      status,
+      ip: null,
+      failure: null,
+    };
+  };
+
+  let action: SpawnAction;
+  if (!info) {
+    const elsewhere = existing?.backend && existing.backend !== backend.name;
+    if (elsewhere) {
+      reporter.note(
+        `${name} was on the ${existing.backend} backend; creating it on ${backend.name} ` +
+          `(the ${existing.backend} one, if still there, is left alone)`,
+      );
+    } else if (existing && existing.status !== "creating") {
+      reporter.note(`sandbox ${name} is gone from ${backend.name}; creating it again`);
+    }
+    action = "created";
+    // A sandbox of this name that existed before had other host keys.
+    await (await import("./interactive.ts")).forgetHostKeys(deps.stateDir, name);
+    await store.put({
+      ...fresh("creating"),
+      provisioned: { version: 0, last_step: null, complete: false },
+    });
+    await step(deps, `creating sandbox ${name}`, async () => {
+      try {
+        await backend.create(name, {
+          image: imageFor(config, backend.name),
+          cpus: config.vm_cpus,
+          memoryMb: config.vm_memory,
+          diskGb: backend.name === "tart" ? config.tart.disk_size_gb : undefined,
+        });
+      } catch (error) {
+        // Nothing was made (or the name belongs to something else): no entry, no ghost.
+        if (!(error instanceof ConflictError)) await backend.delete(name).catch(() => {});
+        await store.remove(name);
+        throw error;
+      }
+    });
+  } else if (info.state === "running" || info.state === "starting") {
+    action = "reconnected";
+  } else if (info.state === "suspended") {
+    action = "resumed";
+  } else {
+    action = "started";
+    if (info.state === "stopping") await untilStopped(deps, backend, name);
+  }
+  if (!existing && info) {
+    // A sandbox the engine has but state forgot: adopt it; its provisioning is unknown, so it
+    // is provisioned again.
+    reporter.note(`adopting ${name}, which ${backend.name} has but tachikoma's state did not`);
+    await store.put(fresh("creating"));
+  }
+
+  const deadline = clock.now() + config.boot_timeout_secs * 1000;
+  /** The record as a running sandbox at `ip`, used now. */
+  const running = (ip: string | null) =>
+    patchRecord(store, name, (r) => {
+      Object.assign(r, where(), {
+        status: "running",
+        ip: ip ?? r.ip,
+        failure: null,
+        last_used: iso(clock.now()),
+      });
+    });
+  let boot: BootResult;
+  let record: SandboxRecord | null;
+  if (action === "reconnected") {
+    // The engine says it runs: record that (and the use) while SSH is probed.
+    const known = info?.addresses[0];
+    const refreshed = running(known ?? null);
+    refreshed.catch(() => {});
+    try {
+      boot = await step(
+        deps,
+        `connecting to ${name}`,
+        () => bootWait(deps, backend, name, deadline, known),
+      );
+    } catch (error) {
+      await refreshed.catch(() => {});
+      if (isInterrupt(error, deps.signal) || !(error instanceof TimeoutError)) throw error;
+      throw new TimeoutError(`${name} is running but not answering: ${error.message}`, {
+        hint: `restart it: tachikoma halt ${name} && tachikoma spawn ${branch}`,
+        cause: error,
+      });
+    }
+    record = await refreshed;
+    if (record && record.ip !== boot.address) record = await running(boot.address);
+  } else {
+    boot = await startAndBoot(deps, backend, name, action, worktree.path, repo, deadline);
+    record = await running(boot.address);
+  }
+  if (!record) throw new ConflictError(`the state entry of ${name} vanished during spawn`);
+  if (deps.proxy) {
+    const proxy = deps.proxy;
+    await step(deps, "credential proxy", () => proxy.ensure(backend));
+  }
+
+  const options = { isNew: action === "created", reprovision: request.reprovision ?? false };
+  const recorded = record.provisioned;
+  // The fast path: complete at the recipe version known without loading the provisioner.
+  const current = !options.isNew && !options.reprovision && recorded?.complete === true &&
+    deps.provisionerVersion !== undefined && recorded.version === deps.provisionerVersion;
+  const provisioning: ProvisionOutcome = current
+    ? { ran: false, reason: null, steps: [], resumed_after: null }
+    : await (await import("./provisioning.ts")).provisionSandbox(deps, backend, record, options);
+  if (provisioning.ran) record = (await store.get(name)) ?? record;
+  return {
+    name,
+    action,
+    record,
+    address: boot.address,
+    endpoint: boot.endpoint,
+    banner: boot.banner,
+    worktree,
+    provisioning,
+  };
+}
+
+/** True when something other than an empty directory is at `path`. */
+function occupied(path: string): boolean {
+  try {
+    const stat = Deno.lstatSync(path);
+    if (!stat.isDirectory) return true;
+    for (const _ of Deno.readDirSync(path)) return true;
+    return false;
+  } catch {
+    return false;
+  }
+}

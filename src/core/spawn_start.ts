@@ -1,0 +1,137 @@
+/**
+ * Starting and booting for spawn: start with shares then wait for boot (stopping the sandbox
+ * and recording it `failed` when that does not work, so no ghost keeps running), waiting for a
+ * sandbox that is stopping, and reporting each step with its duration.
+ *
+ * @module
+ */
+import type { Backend } from "../backends/backend.ts";
+import type { RepoContext } from "../git/repo.ts";
+import { bootFailureReason, type BootResult, pollDelay, waitForBoot } from "./boot.ts";
+import { buildShares } from "./shares.ts";
+import { isInterrupt, isNotFound, iso, type LifecycleDeps, patchRecord } from "./lifecycle.ts";
+import { errorMessage, RuntimeError, TachikomaError, TimeoutError } from "./errors.ts";
+import { log } from "./log.ts";
+
+/** Starts a stopped/suspended/new sandbox and waits for it; on failure stops it (no ghost). */
+export async function startAndBoot(
+  deps: LifecycleDeps,
+  backend: Backend,
+  name: string,
+  action: "created" | "started" | "resumed",
+  worktreePath: string,
+  repo: RepoContext,
+  deadline: number,
+): Promise<BootResult> {
+  const verb = action === "resumed" ? "resuming" : "starting";
+  try {
+    const shares = await buildShares({
+      worktreePath,
+      gitCommonDir: repo.commonDir,
+      repoRoot: repo.mainRoot,
+      home: deps.home,
+      claudeDirs: deps.config.share_claude_dirs,
+    });
+    await step(deps, `${verb} ${name}`, () => backend.start(name, { shares }));
+    const boot = await step(
+      deps,
+      "waiting for boot",
+      () => bootWait(deps, backend, name, deadline),
+    );
+    await backend.mountShares(name, shares);
+    return boot;
+  } catch (error) {
+    const interrupted = isInterrupt(error, deps.signal);
+    const reason = interrupted ? "interrupted while booting" : bootFailureReason(error);
+    log.debug(`spawn of ${name} failed while ${verb}: ${reason}; stopping it`);
+    try {
+      await backend.stop(name, { force: true });
+    } catch (stopError) {
+      if (!isNotFound(stopError)) {
+        log.warn(`could not stop ${name} after the failed boot: ${errorMessage(stopError)}`);
+      }
+    }
+    await patchRecord(deps.store, name, (r) => {
+      r.status = "failed";
+      r.failure = reason;
+      r.ip = null;
+      r.last_used = iso(deps.clock.now());
+    });
+    if (interrupted) throw error;
+    const hint = `it was stopped and marked failed: \`tachikoma spawn\` retries, ` +
+      `\`tachikoma destroy ${name}\` removes it`;
+    if (!(error instanceof TachikomaError)) {
+      throw new RuntimeError("boot_failed", `${name} failed to boot: ${reason}`, {
+        hint,
+        cause: error,
+      });
+    }
+    throw new TachikomaError(
+      error.code,
+      `${name} failed to boot: ${error.message}`,
+      error.exitCode,
+      {
+        hint: error.hint ? `${error.hint}; ${hint}` : hint,
+        cause: error,
+      },
+    );
+  }
+}
+
+/** Waits (under the boot budget) for a sandbox that is stopping to be stopped. */
+export async function untilStopped(
+  deps: LifecycleDeps,
+  backend: Backend,
+  name: string,
+): Promise<void> {
+  const deadline = deps.clock.now() + deps.config.boot_timeout_secs * 1000;
+  for (let attempt = 0;; attempt++) {
+    const state = (await backend.get(name)).state;
+    if (state !== "stopping") return;
+    const left = deadline - deps.clock.now();
+    if (left <= 0) {
+      throw new TimeoutError(`${name} is still stopping after ${deps.config.boot_timeout_secs} s`, {
+        hint: `try again later, or \`tachikoma destroy ${name}\``,
+      });
+    }
+    await deps.clock.sleep(Math.min(pollDelay(attempt), left), deps.signal);
+  }
+}
+
+/** The boot wait with the lifecycle's clock, probe, budget and signal. */
+export function bootWait(
+  deps: LifecycleDeps,
+  backend: Backend,
+  name: string,
+  deadline: number,
+  knownAddress?: string,
+): Promise<BootResult> {
+  return waitForBoot({
+    knownAddress,
+    backend,
+    name,
+    clock: deps.clock,
+    probe: deps.probe,
+    deadline,
+    timeoutSecs: deps.config.boot_timeout_secs,
+    signal: deps.signal,
+  });
+}
+
+/** Runs `fn` as a reported step (done with a detail, or failed with the error message). */
+export async function step<T>(
+  deps: LifecycleDeps,
+  label: string,
+  fn: () => Promise<T>,
+  detail?: (value: T) => string,
+): Promise<T> {
+  const handle = deps.reporter.step(label);
+  try {
+    const value = await fn();
+    handle.done(detail?.(value));
+    return value;
+  } catch (error) {
+    handle.fail(errorMessage(error));
+    throw error;
+  }
+}

@@ -1,0 +1,180 @@
+/**
+ * `tachikoma doctor`'s checks: tools on the host, the selected backend, the config, the state
+ * file, the SSH key and the credential proxy. Each check is independent and never throws.
+ *
+ * @module
+ */
+import type { CommandRunner } from "../core/process.ts";
+import type { Config } from "../config/schema.ts";
+import { paths } from "../config/paths.ts";
+import { errorMessage } from "../core/errors.ts";
+import type { CheckResult } from "./check.ts";
+
+export type { CheckResult } from "./check.ts";
+
+/** What the checks need. */
+export interface DoctorDeps {
+  runner: CommandRunner;
+  /** Null when the config itself failed to load (that failure is reported as a check). */
+  config: Config | null;
+  configError?: string;
+  stateDir: string;
+  home: string;
+  os: typeof Deno.build.os;
+  arch: typeof Deno.build.arch;
+}
+
+async function tool(
+  deps: DoctorDeps,
+  name: string,
+  cmd: string,
+  args: string[],
+  options: { required: boolean; hint: string; useStderr?: boolean },
+): Promise<CheckResult> {
+  try {
+    const r = await deps.runner.run(cmd, args, { timeoutMs: 10_000 });
+    const text = (options.useStderr ? r.stderr : r.stdout).trim().split("\n")[0] ||
+      r.stderr.trim().split("\n")[0];
+    if (r.code === 0) {
+      return { name, ok: true, message: text || "found", required: options.required };
+    }
+    return {
+      name,
+      ok: false,
+      message: `'${cmd}' exited ${r.code}: ${r.stderr.trim().split("\n")[0] ?? ""}`,
+      hint: options.hint,
+      required: options.required,
+    };
+  } catch (error) {
+    return {
+      name,
+      ok: false,
+      message: errorMessage(error),
+      hint: options.hint,
+      required: options.required,
+    };
+  }
+}
+
+async function fileCheck(name: string, path: string, hint: string): Promise<CheckResult> {
+  try {
+    const info = await Deno.stat(path);
+    const mode = info.mode === null ? "" : ` (mode ${(info.mode & 0o777).toString(8)})`;
+    const tooOpen = info.mode !== null && (info.mode & 0o077) !== 0;
+    return tooOpen
+      ? {
+        name,
+        ok: false,
+        message: `${path} is readable by others${mode}`,
+        hint: `chmod 600 ${path}`,
+      }
+      : { name, ok: true, message: `${path}${mode}` };
+  } catch (error) {
+    if (error instanceof Deno.errors.NotFound) {
+      return { name, ok: true, message: `${path} not created yet`, hint };
+    }
+    return { name, ok: false, message: `${path}: ${errorMessage(error)}`, hint };
+  }
+}
+
+async function stateCheck(stateDir: string): Promise<CheckResult> {
+  const file = paths(stateDir).state;
+  try {
+    const text = await Deno.readTextFile(file);
+    const parsed = JSON.parse(text) as { vms?: unknown[] };
+    const n = Array.isArray(parsed.vms) ? parsed.vms.length : 0;
+    return { name: "state", ok: true, message: `${file} (${n} sandbox${n === 1 ? "" : "es"})` };
+  } catch (error) {
+    if (error instanceof Deno.errors.NotFound) {
+      return { name: "state", ok: true, message: `${file} (no sandboxes yet)` };
+    }
+    return {
+      name: "state",
+      ok: false,
+      message: `${file}: ${errorMessage(error)}`,
+      hint: "the next command moves a corrupt state file aside and says where",
+      required: true,
+    };
+  }
+}
+
+/** Runs every check for the selected backend. */
+export async function runChecks(deps: DoctorDeps): Promise<CheckResult[]> {
+  const results: CheckResult[] = [];
+  results.push(
+    deps.config
+      ? {
+        name: "config",
+        ok: true,
+        message: `valid (backend ${deps.config.backend})`,
+        required: true,
+      }
+      : {
+        name: "config",
+        ok: false,
+        message: deps.configError ?? "invalid",
+        hint: "tachikoma config path",
+        required: true,
+      },
+  );
+  const [git, keygen, ssh] = await Promise.all([
+    tool(deps, "git", "git", ["--version"], { required: true, hint: "install git" }),
+    tool(deps, "ssh-keygen", "ssh-keygen", ["-V"], {
+      required: true,
+      hint: "install OpenSSH (ssh-keygen makes tachikoma's key)",
+      useStderr: true,
+    }).then((r) => r.ok || !/exited/.test(r.message) ? r : { ...r, ok: true, message: "found" }),
+    tool(deps, "ssh", "ssh", ["-V"], {
+      required: false,
+      hint: 'only needed for ssh_command = "system" and `ssh <sandbox>`',
+      useStderr: true,
+    }),
+  ]);
+  results.push(git, keygen, ssh);
+  results.push(await stateCheck(deps.stateDir));
+  results.push(
+    await fileCheck(
+      "ssh key",
+      `${deps.home}/.ssh/tachikoma`,
+      "created on the first spawn",
+    ),
+  );
+  const backend = deps.config?.backend;
+  if (backend === "tart") {
+    const apple = deps.os === "darwin" && deps.arch === "aarch64";
+    results.push({
+      name: "platform",
+      ok: apple,
+      message: `${deps.os}/${deps.arch}`,
+      hint: apple ? undefined : "tart needs macOS on Apple Silicon; use --backend incus elsewhere",
+      required: true,
+    });
+    results.push(
+      await tool(deps, "tart", deps.config?.tart.binary ?? "tart", ["--version"], {
+        required: true,
+        hint: "brew install cirruslabs/cli/tart",
+      }),
+    );
+  } else if (backend === "incus" && deps.config) {
+    try {
+      const m = await import("./incus.ts");
+      results.push(...await m.incusChecks(deps.config));
+    } catch (error) {
+      results.push({
+        name: "incus",
+        ok: false,
+        message: errorMessage(error),
+        hint: "is incusd running?",
+        required: true,
+      });
+    }
+  } else if (backend === "truenas") {
+    results.push({
+      name: "truenas",
+      ok: false,
+      message: "the truenas backend is not implemented yet",
+      required: true,
+    });
+  }
+  return results;
+}

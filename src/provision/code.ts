@@ -1,0 +1,194 @@
+/**
+ * Step 2, `code`: the worktree at `/mnt/tachikoma/code` (`~/code` links to it) with a git that
+ * works inside the guest — without ever writing the host's `.git` file.
+ *
+ * A linked worktree's `.git` file holds the host path of its git dir
+ * (`gitdir: /Users/me/src/app/.git/worktrees/feat`). The repo's `.git` is shared writable at
+ * `/mnt/tachikoma/dotgit`, so the guest gets a symlink AT that host path pointing to
+ * `/mnt/tachikoma/dotgit/worktrees/feat`: the unmodified `.git` file resolves, and the worktree's
+ * `commondir` (`../..`) resolves through the symlink's real path to the shared `.git`. No global
+ * GIT_DIR/GIT_WORK_TREE (they break `git clone` in the guest). The guest also gets the host's git
+ * identity (not a made-up one), `safe.directory` for the code dir, and
+ * `gc.worktreePruneExpire = never` so a `git gc` in the guest can never prune the host's
+ * worktrees (whose host paths do not exist in the guest).
+ *
+ * @module
+ */
+import type { Share } from "../backends/backend.ts";
+import type { HostContext, StepDef } from "./context.ts";
+import { ProvisionError } from "./errors.ts";
+import type { Guest } from "./guest.ts";
+import { git } from "../git/run.ts";
+import { buildShares, GUEST_CODE_DIR, GUEST_DOTGIT_DIR } from "./shares.ts";
+
+/** Inputs of the code step. */
+export interface CodeInputs {
+  shares: Share[];
+  gitName: string | null;
+  gitEmail: string | null;
+}
+
+const PROBE = [
+  'c="$1"',
+  'if [ ! -d "$c" ]; then echo missing',
+  'elif [ -d "$c/.git" ]; then echo main',
+  'elif [ -f "$c/.git" ]; then echo file',
+  "else echo none; fi",
+].join("\n");
+
+const HOME_LINK = [
+  'if [ -L "$HOME/code" ] || [ ! -e "$HOME/code" ]; then ln -sfn -- "$1" "$HOME/code"',
+  "else echo exists; fi",
+].join("\n");
+
+const GIT_LINK = [
+  "set -eu",
+  'link="$1"; target="$2"',
+  'if [ ! -d "$target" ]; then echo "$target is not a directory in the sandbox" >&2; exit 3; fi',
+  'if [ -e "$link" ] && [ ! -L "$link" ]; then',
+  '  echo "$link already exists in the sandbox and is not a symlink" >&2; exit 4',
+  "fi",
+  'mkdir -p -- "$(dirname -- "$link")"',
+  'ln -sfn -- "$target" "$link"',
+].join("\n");
+
+const GIT_CONFIG = [
+  "set -eu",
+  "command -v git >/dev/null 2>&1 || { echo nogit; exit 0; }",
+  'git config --global --get-all safe.directory 2>/dev/null | grep -qxF -- "$1" ||',
+  '  git config --global --add safe.directory "$1"',
+  '[ "$2" = 1 ] && git config --global user.name "$3"',
+  '[ "$4" = 1 ] && git config --global user.email "$5"',
+  '[ "$6" = linked ] && git config --global gc.worktreePruneExpire never',
+  'git -C "$1" rev-parse --is-inside-work-tree >/dev/null || echo "brokengit"',
+].join("\n");
+
+/** Parses a `.git` file: the git dir path it points to (raw, possibly relative). */
+export function parseGitFile(content: string): string {
+  const text = content.replace(/\r?\n$/, "").replace(/\r$/, "");
+  const m = /^gitdir: (.+)$/.exec(text);
+  if (!m || m[1].includes("\n") || m[1].includes("\0")) {
+    throw new Error(`not a git file: ${JSON.stringify(content.slice(0, 80))}`);
+  }
+  return m[1];
+}
+
+/** POSIX path normalisation (`.`/`..` segments, repeated slashes); `path` must be absolute. */
+export function normalizePosix(path: string): string {
+  const out: string[] = [];
+  for (const part of path.split("/")) {
+    if (part === "" || part === ".") continue;
+    if (part === "..") out.pop();
+    else out.push(part);
+  }
+  return "/" + out.join("/");
+}
+
+/**
+ * Where the guest needs the symlink for a worktree whose `.git` file says `gitdir`, and what it
+ * points to. Throws when the git dir is not a `<common>/worktrees/<id>` directory.
+ */
+export function worktreeLink(gitdir: string): { link: string; target: string; id: string } {
+  const link = gitdir.startsWith("/") ? normalizePosix(gitdir) : normalizePosix(
+    `${GUEST_CODE_DIR}/${gitdir}`,
+  );
+  const parts = link.split("/");
+  const id = parts[parts.length - 1];
+  if (!id || parts[parts.length - 2] !== "worktrees") {
+    throw new Error(`the worktree's git dir ${gitdir} is not inside a repository's worktrees/`);
+  }
+  return { link, target: `${GUEST_DOTGIT_DIR}/worktrees/${id}`, id };
+}
+
+/** Step 2. */
+export const codeStep: StepDef<CodeInputs> = {
+  name: "code",
+  label: "Sharing the code",
+  async inputs(host) {
+    const shares = await buildShares({
+      worktreePath: host.ctx.record.worktree_path,
+      gitCommonDir: await gitCommonDir(host),
+      repoRoot: host.repoRoot,
+      home: host.deps.home,
+      claudeDirs: host.ctx.config.share_claude_dirs,
+    });
+    const id = await host.gitIdentity();
+    return { shares, gitName: id.name, gitEmail: id.email };
+  },
+  async run(host, guest, inputs) {
+    await guest.backend.mountShares(guest.sandbox, inputs.shares);
+    const kind = (await guest.shCheck(PROBE, [GUEST_CODE_DIR], "looking at the code share"))
+      .stdout.trim();
+    if (kind === "missing") {
+      throw new ProvisionError(
+        "code",
+        `the worktree is not visible in the sandbox at ${GUEST_CODE_DIR}`,
+      );
+    }
+    if ((await guest.sh(HOME_LINK, [GUEST_CODE_DIR])).stdout.includes("exists")) {
+      host.warn(
+        `~/code in ${guest.sandbox} is a real directory; not linking it to ${GUEST_CODE_DIR}`,
+      );
+    }
+    let linked = false;
+    if (kind === "file") {
+      await linkWorktreeGitDir(guest);
+      linked = true;
+    } else if (kind === "none") {
+      host.warn(`${host.ctx.record.worktree_path} is not a git checkout; git is not set up`);
+    }
+    if (!inputs.gitName || !inputs.gitEmail) {
+      host.warn(
+        "the host's git has no user.name/user.email for this repo; commits in the sandbox " +
+          "will ask for one (set them with `git config --global user.name …`)",
+      );
+    }
+    const r = await guest.shCheck(GIT_CONFIG, [
+      GUEST_CODE_DIR,
+      inputs.gitName ? "1" : "0",
+      inputs.gitName ?? "",
+      inputs.gitEmail ? "1" : "0",
+      inputs.gitEmail ?? "",
+      linked ? "linked" : "main",
+    ], "configuring git");
+    if (r.stdout.includes("nogit")) {
+      host.warn(`git is not installed in ${guest.sandbox}; skipped the git setup`);
+    } else if (r.stdout.includes("brokengit") && kind !== "none") {
+      host.warn(
+        `git does not work on the worktree inside ${guest.sandbox}: ${r.stderr.trim()}`,
+      );
+    }
+  },
+};
+
+/** The host repo's common git dir (`<main>/.git` unless the repo keeps it elsewhere). */
+async function gitCommonDir(host: HostContext): Promise<string> {
+  const r = await git(host.deps.runner, host.ctx.record.worktree_path, [
+    "rev-parse",
+    "--path-format=absolute",
+    "--git-common-dir",
+  ]).catch(() => null);
+  const dir = r?.code === 0 ? r.stdout.trim() : "";
+  return dir.startsWith("/") ? dir : `${host.repoRoot}/.git`;
+}
+
+async function linkWorktreeGitDir(guest: Guest): Promise<void> {
+  const bytes = await guest.readFile(`${GUEST_CODE_DIR}/.git`);
+  if (!bytes) throw new ProvisionError("code", `${GUEST_CODE_DIR}/.git disappeared`);
+  let where;
+  try {
+    where = worktreeLink(parseGitFile(new TextDecoder().decode(bytes)));
+  } catch (error) {
+    throw new ProvisionError("code", (error as Error).message);
+  }
+  // Inside the user's home the user makes it (right owner); elsewhere only root can.
+  const home = await guest.home();
+  const as = where.link.startsWith(`${home}/`) ? "user" : "root";
+  const r = await guest.sh(GIT_LINK, [where.link, where.target], { as });
+  if (r.code !== 0) {
+    const why = r.code === 3
+      ? `the repo's .git is not shared at ${GUEST_DOTGIT_DIR} (or has no worktree '${where.id}')`
+      : `cannot create the git dir link ${where.link} in the sandbox`;
+    throw new ProvisionError("code", why, { stderr: r.stderr });
+  }
+}

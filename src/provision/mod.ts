@@ -1,0 +1,155 @@
+/**
+ * Guest provisioning, backend-agnostic: seven idempotent steps, in order, each recorded by core
+ * (`onStepDone`) so a failed run resumes at the failed step.
+ *
+ * 1. `ssh_key`  — tachikoma's key in authorized_keys, host keys pinned
+ * 2. `code`     — shares mounted, `~/code`, git working on the worktree, host git identity
+ * 3. `hostname` — the branch slug
+ * 4. `profile`  — managed `~/.profile` block: TACHIKOMA=1, proxy env or credential, MCP env, cd
+ * 5. `claude`   — Claude Code installed and onboarded, Claude dirs linked, settings.json cleaned
+ * 6. `gh_auth`  — opt-in GitHub CLI login
+ * 7. `scripts`  — the user's provisioning scripts
+ *
+ * `fingerprint()` hashes each step's host-side inputs, so `spawn --reprovision` re-runs exactly
+ * the steps whose inputs changed.
+ *
+ * @module
+ */
+import type { ProvisionContext, Provisioner, ProvisionRunOptions } from "../core/provisioner.ts";
+import { ConfigError, UsageError } from "../core/errors.ts";
+import { type CommandRunner, defaultRunner } from "../core/process.ts";
+import { log, type Logger } from "../core/log.ts";
+import { homeDir } from "../config/paths.ts";
+import type { KnownHosts } from "../ssh/known_hosts.ts";
+import { stableJson } from "./claude_settings.ts";
+import { CLAUDE_INSTALL_URL, claudeStep } from "./claude.ts";
+import { codeStep } from "./code.ts";
+import { HostContext, type ProvisionerDeps, type StepDef } from "./context.ts";
+import { toProvisionError } from "./errors.ts";
+import { ghAuthStep } from "./gh_auth.ts";
+import { Guest } from "./guest.ts";
+import { hostnameStep } from "./hostname.ts";
+import { waterfallCredential } from "./host_credential.ts";
+import { profileStep } from "./profile.ts";
+import { scriptsStep } from "./scripts.ts";
+import { sshKeyStep } from "./ssh_key.ts";
+
+export { ProvisionError } from "./errors.ts";
+export type { GuestCredential } from "./credentials.ts";
+export type { ProvisionerDeps } from "./context.ts";
+export { GUEST_CODE_DIR, GUEST_DOTGIT_DIR } from "./shares.ts";
+export { CLAUDE_INSTALL_URL } from "./claude.ts";
+
+import { PROVISION_VERSION } from "./version.ts";
+export { PROVISION_VERSION };
+
+// Each step has its own input type; StepDef's methods are bivariant in it, so they fit here.
+const STEPS: readonly StepDef<unknown>[] = [
+  sshKeyStep,
+  codeStep,
+  hostnameStep,
+  profileStep,
+  claudeStep,
+  ghAuthStep,
+  scriptsStep,
+];
+
+/** Step names, in order. */
+export const STEP_NAMES: readonly string[] = STEPS.map((s) => s.name);
+
+/** Options of {@link createProvisioner}: every dependency is optional. */
+export interface CreateProvisionerOptions {
+  runner?: CommandRunner;
+  home?: string;
+  env?: (name: string) => string | undefined;
+  proxyEnv?: ProvisionerDeps["proxyEnv"];
+  /** Direct mode's credential (default: the host waterfall from `src/credentials/`). */
+  credential?: ProvisionerDeps["credential"];
+  configSources?: ProvisionerDeps["configSources"];
+  claudeInstallUrl?: string;
+  knownHosts?: KnownHosts;
+  /** Where warnings go (default: the process logger, stderr). */
+  logger?: Logger;
+}
+
+const USER_RE = /^[A-Za-z_][A-Za-z0-9_.-]{0,31}$/;
+
+async function hash(value: unknown): Promise<string> {
+  const bytes = new TextEncoder().encode(stableJson(value));
+  const digest = new Uint8Array(await crypto.subtle.digest("SHA-256", bytes));
+  return [...digest.subarray(0, 12)].map((b) => b.toString(16).padStart(2, "0")).join("");
+}
+
+function select(options: ProvisionRunOptions): readonly StepDef<unknown>[] {
+  if (options.only) {
+    const unknown = options.only.filter((n) => !STEP_NAMES.includes(n));
+    if (unknown.length) {
+      throw new UsageError(
+        `unknown provisioning step(s): ${unknown.join(", ")} (steps: ${STEP_NAMES.join(", ")})`,
+      );
+    }
+    return STEPS.filter((s) => options.only!.includes(s.name));
+  }
+  if (options.after === null) return STEPS;
+  const i = STEP_NAMES.indexOf(options.after);
+  return i < 0 ? STEPS : STEPS.slice(i + 1);
+}
+
+/** The provisioner core calls (see `src/core/provisioner.ts`). */
+export function createProvisioner(options: CreateProvisionerOptions = {}): Provisioner {
+  const env = options.env ?? ((name: string) => Deno.env.get(name));
+  const deps: ProvisionerDeps = {
+    runner: options.runner ?? defaultRunner,
+    home: options.home ?? homeDir(env),
+    env,
+    proxyEnv: options.proxyEnv,
+    credential: options.credential ?? waterfallCredential,
+    configSources: options.configSources,
+    claudeInstallUrl: options.claudeInstallUrl ?? CLAUDE_INSTALL_URL,
+    knownHosts: options.knownHosts,
+    logger: options.logger ?? log,
+  };
+  const checkUser = (ctx: ProvisionContext) => {
+    if (!USER_RE.test(ctx.config.ssh_user)) {
+      throw new ConfigError(
+        `ssh_user ${JSON.stringify(ctx.config.ssh_user)} is not a valid user name`,
+      );
+    }
+  };
+  return {
+    version: PROVISION_VERSION,
+    steps: STEP_NAMES,
+    async fingerprint(ctx) {
+      checkUser(ctx);
+      const host = new HostContext(ctx, deps);
+      const out: Record<string, string> = {};
+      for (const step of STEPS) {
+        out[step.name] = await hash({
+          version: PROVISION_VERSION,
+          inputs: await step.inputs(host),
+        });
+      }
+      return out;
+    },
+    async run(ctx, runOptions) {
+      checkUser(ctx);
+      const todo = select(runOptions);
+      const host = new HostContext(ctx, deps);
+      const guest = new Guest(ctx.backend, ctx.sandbox, ctx.config.ssh_user, ctx.signal);
+      for (const step of todo) {
+        ctx.signal?.throwIfAborted();
+        const handle = ctx.reporter.step(step.label);
+        try {
+          const inputs = await step.inputs(host);
+          await step.run(host, guest, inputs);
+        } catch (error) {
+          handle.fail();
+          if (ctx.signal?.aborted) throw ctx.signal.reason ?? error;
+          throw toProvisionError(step.name, error);
+        }
+        handle.done();
+        await runOptions.onStepDone(step.name);
+      }
+    },
+  };
+}

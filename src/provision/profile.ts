@@ -1,0 +1,146 @@
+/**
+ * Step 4, `profile`: a managed block at the end of the guest's `~/.profile`, replaced on every
+ * provisioning (never appended twice), holding `TACHIKOMA=1`, the credential proxy environment
+ * (proxy mode) or the host credential (direct mode), the MCP servers' environment variables and
+ * finally `cd /mnt/tachikoma/code`.
+ *
+ * Every value is an `export NAME='value'` line from `exportLine` (POSIX single quotes, so
+ * quotes, `$()`, backticks, newlines and unicode arrive byte-exact and execute nothing); names
+ * are validated; the whole file travels base64 and is replaced atomically. Bytes of the profile
+ * outside the block are kept exactly.
+ *
+ * @module
+ */
+import { registerSecret } from "../core/redact.ts";
+import { exportLine, isEnvName, quote } from "../core/shell.ts";
+import {
+  applyBlock,
+  binaryToBytes,
+  type BlockMarkers,
+  bytesToBinary,
+  utf8ToBinary,
+} from "../ssh/marked_block.ts";
+import { mcpEnv } from "./claude_settings.ts";
+import type { HostContext, StepDef } from "./context.ts";
+import { directInjection } from "./credentials.ts";
+import { ProvisionError } from "./errors.ts";
+import { GUEST_CODE_DIR } from "./shares.ts";
+
+/** The profile block's markers. */
+export const PROFILE_MARKERS: BlockMarkers = {
+  begin: "# BEGIN tachikoma managed",
+  end: "# END tachikoma managed",
+};
+
+/** Inputs of the profile step. */
+export interface ProfileInputs {
+  /** Exported variables, in block order. */
+  vars: [string, string][];
+  /** Direct mode with a credentials file: its content. */
+  credentialsFile: string | null;
+  proxy: boolean;
+}
+
+const SECRET_NAME_RE = /KEY|TOKEN|SECRET|PASSWORD|PASSWD|CREDENTIAL|AUTH/i;
+
+/**
+ * The lines between the markers. Throws when a name is invalid or a value contains a line that
+ * would read as a block marker (it could not be found again on the next run).
+ */
+export function profileBody(vars: [string, string][]): string[] {
+  const lines = ["# Written by tachikoma at every provisioning: edits inside this block are lost."];
+  for (const [name, value] of vars) {
+    if (!isEnvName(name)) {
+      throw new ProvisionError(
+        "profile",
+        `invalid environment variable name ${JSON.stringify(name)}`,
+      );
+    }
+    const line = exportLine(name, value);
+    for (const piece of line.split("\n")) {
+      const t = piece.replace(/^[ \t\r]+|[ \t\r]+$/g, "");
+      if (t === PROFILE_MARKERS.begin || t === PROFILE_MARKERS.end) {
+        throw new ProvisionError(
+          "profile",
+          `the value of ${name} contains a line '${t}', which tachikoma reserves`,
+        );
+      }
+    }
+    lines.push(line);
+  }
+  lines.push(`cd ${quote(GUEST_CODE_DIR)}`);
+  return lines;
+}
+
+async function profileVars(host: HostContext): Promise<ProfileInputs> {
+  const config = host.ctx.config;
+  const proxy = config.credential_proxy;
+  const vars: [string, string][] = [["TACHIKOMA", "1"]];
+  let credentialsFile: string | null = null;
+  if (proxy) {
+    const env = await host.proxyEnv("profile");
+    for (const name of Object.keys(env).sort()) {
+      if (!isEnvName(name)) {
+        throw new ProvisionError("profile", `invalid proxy variable name ${JSON.stringify(name)}`);
+      }
+      vars.push([name, env[name]]);
+    }
+  } else {
+    const injection = directInjection(await host.credential());
+    for (const k of injection.skipped) host.warn(`skipping invalid env var name: ${k}`);
+    vars.push(...injection.vars);
+    credentialsFile = injection.credentialsFile;
+  }
+  if (config.sync_mcp_servers) {
+    const mcp = mcpEnv([await host.claudeSettings(), await host.claudeJson()], {
+      proxy,
+      projectPath: host.repoRoot,
+    });
+    for (const k of mcp.invalid) {
+      host.warn(`skipping invalid MCP env var name: ${JSON.stringify(k)}`);
+    }
+    const taken = new Set(vars.map(([k]) => k));
+    for (const [k, v] of mcp.vars) {
+      if (taken.has(k)) {
+        host.warn(`MCP server variable ${k} would override tachikoma's own; not exported`);
+        continue;
+      }
+      if (SECRET_NAME_RE.test(k)) registerSecret(v);
+      vars.push([k, v]);
+    }
+  }
+  return { vars, credentialsFile, proxy };
+}
+
+const DROP_CREDENTIALS =
+  'f="$HOME/.claude/.credentials.json"; if [ -e "$f" ]; then rm -f -- "$f"; echo removed; fi';
+
+/** Step 4. */
+export const profileStep: StepDef<ProfileInputs> = {
+  name: "profile",
+  label: "Configuring the environment",
+  inputs: profileVars,
+  async run(host, guest, inputs) {
+    const home = await guest.home();
+    const path = `${home}/.profile`;
+    const body = profileBody(inputs.vars).map(utf8ToBinary);
+    const before = bytesToBinary((await guest.readFile(path)) ?? new Uint8Array());
+    const after = applyBlock(before, PROFILE_MARKERS, body, {
+      placement: "bottom",
+      label: `~/.profile in ${guest.sandbox}`,
+    });
+    if (after !== before) await guest.writeFile(path, binaryToBytes(after), { mode: 0o600 });
+    if (inputs.proxy) {
+      const r = await guest.sh(DROP_CREDENTIALS, []);
+      if (r.stdout.includes("removed")) {
+        host.warn(
+          `removed ~/.claude/.credentials.json from ${guest.sandbox}: the credential proxy is on`,
+        );
+      }
+    } else if (inputs.credentialsFile !== null) {
+      await guest.writeFile(`${home}/.claude/.credentials.json`, inputs.credentialsFile, {
+        mode: 0o600,
+      });
+    }
+  },
+};

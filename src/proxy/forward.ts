@@ -1,0 +1,182 @@
+/**
+ * The egress forward proxy for guests: `CONNECT host:port` tunnels and absolute-URI plain-HTTP
+ * requests, each only to targets the sandbox's egress policy allows (see egress.ts); anything
+ * else is refused with 403 and a log line naming the sandbox and the host. The proxy connects
+ * to the address the policy checked (no second DNS lookup), with a connect timeout. Egress
+ * traffic never carries host credentials, and `Proxy-Authorization` is never forwarded.
+ *
+ * @module
+ */
+import { errorMessage } from "../core/errors.ts";
+import type { Logger } from "../core/log.ts";
+import { formatHostPort, parseAuthority, urlHost } from "./address.ts";
+import { type ClientInfo, describeClient } from "./clients.ts";
+import type { Resolver } from "./egress.ts";
+import { byteCap, formatBytes, forwardableHeaders, textResponse } from "./headers.ts";
+import { plainResponse, type RequestHead, STATUS_TEXT } from "./http_head.ts";
+import type { ProxyLimits } from "./limits.ts";
+import { splice, writeAll } from "./pump.ts";
+
+/** What the egress forward needs. */
+export interface ForwardContext {
+  resolver: Resolver;
+  limits: ProxyLimits;
+  logger: Logger;
+  /** An HTTP client allowed to set `Host` (requests go to the checked IP). */
+  http: Deno.HttpClient;
+}
+
+function denyText(host: string, port: number, reason: string): string {
+  return `tachikoma proxy: egress to ${formatHostPort(host, port)} refused: ${reason}.\n` +
+    "Allow it on the host with egress_allow in the tachikoma configuration.";
+}
+
+async function respondRaw(conn: Deno.Conn, status: number, body: string): Promise<void> {
+  try {
+    await writeAll(conn, plainResponse(status, STATUS_TEXT[status] ?? "Error", body));
+  } catch {
+    // the client went away
+  }
+  try {
+    conn.close();
+  } catch {
+    // already closed
+  }
+}
+
+/** Opens a TCP connection with a deadline. */
+async function connectWithTimeout(
+  hostname: string,
+  port: number,
+  timeoutMs: number,
+): Promise<Deno.TcpConn> {
+  const signal = AbortSignal.timeout(timeoutMs);
+  const conn = await Deno.connect({ hostname, port, signal });
+  conn.setNoDelay(true);
+  return conn;
+}
+
+/** Handles a `CONNECT` that arrived as the first request on `conn`. */
+export async function handleConnect(
+  conn: Deno.Conn,
+  head: RequestHead,
+  rest: Uint8Array,
+  client: ClientInfo,
+  ctx: ForwardContext,
+): Promise<void> {
+  const who = describeClient(client);
+  const auth = parseAuthority(head.target);
+  if (!auth || auth.port === null) {
+    ctx.logger.warn(`${who} CONNECT ${JSON.stringify(head.target)} → 400 (bad authority)`);
+    return respondRaw(conn, 400, "CONNECT needs host:port");
+  }
+  const decision = await client.policy.decide(auth.host, auth.port, ctx.resolver);
+  const target = formatHostPort(auth.host, auth.port);
+  if (!decision.allowed) {
+    ctx.logger.warn(`egress denied: ${who} CONNECT ${target}: ${decision.reason}`);
+    return respondRaw(conn, 403, denyText(auth.host, auth.port, decision.reason));
+  }
+  const started = performance.now();
+  let upstream: Deno.TcpConn;
+  try {
+    upstream = await connectWithTimeout(decision.address, auth.port, ctx.limits.connectTimeoutMs);
+  } catch (error) {
+    const timedOut = error instanceof DOMException && error.name === "TimeoutError";
+    const status = timedOut ? 504 : 502;
+    ctx.logger.warn(
+      `${who} CONNECT ${target} (${decision.address}) → ${status}: ${errorMessage(error)}`,
+    );
+    return respondRaw(
+      conn,
+      status,
+      timedOut ? "Tunnel connect timed out" : "Tunnel connect failed",
+    );
+  }
+  try {
+    await writeAll(conn, new TextEncoder().encode("HTTP/1.1 200 Connection Established\r\n\r\n"));
+    if (rest.length > 0) await writeAll(upstream, rest);
+  } catch {
+    upstream.close();
+    try {
+      conn.close();
+    } catch {
+      // already closed
+    }
+    return;
+  }
+  const counts = await splice(conn, upstream);
+  ctx.logger.info(
+    `${who} CONNECT ${target} (${decision.address}) closed after ${
+      Math.round(performance.now() - started)
+    }ms, ${counts.up + rest.length} B up, ${counts.down} B down`,
+  );
+}
+
+/** Forwards an absolute-URI plain-HTTP request to another host. */
+export async function forwardHttp(
+  req: Request,
+  host: string,
+  port: number,
+  pathAndQuery: string,
+  origin: { client: ClientInfo; gone: AbortSignal },
+  ctx: ForwardContext,
+): Promise<Response> {
+  const { client, gone } = origin;
+  const who = describeClient(client);
+  const target = formatHostPort(host, port);
+  const decision = await client.policy.decide(host, port, ctx.resolver);
+  if (!decision.allowed) {
+    ctx.logger.warn(`egress denied: ${who} ${req.method} http://${target}: ${decision.reason}`);
+    return textResponse(403, denyText(host, port, decision.reason));
+  }
+  const declared = req.headers.get("content-length");
+  if (declared !== null && Number(declared) > ctx.limits.maxEgressBody) {
+    return textResponse(413, `Request body exceeds ${formatBytes(ctx.limits.maxEgressBody)}`);
+  }
+  const headers = forwardableHeaders(req.headers);
+  headers.set("host", port === 80 ? urlHost(host) : target);
+  headers.set("accept-encoding", "identity");
+  let tooLarge = false;
+  const body = req.body
+    ? req.body.pipeThrough(byteCap(ctx.limits.maxEgressBody, () => tooLarge = true))
+    : undefined;
+  const started = performance.now();
+  const abort = new AbortController();
+  const onClientGone = () => abort.abort(new Error("client went away"));
+  gone.addEventListener("abort", onClientGone, { once: true });
+  const timer = setTimeout(
+    () => abort.abort(new Error("no answer in time")),
+    ctx.limits.egressHeadersTimeoutMs,
+  );
+  let res: Response;
+  try {
+    res = await fetch(`http://${urlHost(decision.address)}:${port}${pathAndQuery}`, {
+      method: req.method,
+      headers,
+      body,
+      redirect: "manual",
+      signal: abort.signal,
+      client: ctx.http,
+      ...({ duplex: "half" } as Record<string, string>),
+    });
+  } catch (error) {
+    if (tooLarge) {
+      return textResponse(413, `Request body exceeds ${formatBytes(ctx.limits.maxEgressBody)}`);
+    }
+    ctx.logger.warn(`${who} ${req.method} http://${target} → 502: ${errorMessage(error)}`);
+    return textResponse(502, "Upstream request failed");
+  } finally {
+    clearTimeout(timer);
+    gone.removeEventListener("abort", onClientGone);
+  }
+  ctx.logger.info(
+    `${who} ${req.method} http://${target} → ${res.status} ${
+      Math.round(performance.now() - started)
+    }ms`,
+  );
+  return new Response(res.body, {
+    status: res.status,
+    statusText: res.statusText,
+    headers: forwardableHeaders(res.headers),
+  });
+}

@@ -1,0 +1,267 @@
+/**
+ * The Incus client and backend against a scripted HTTP server on a unix socket: operation
+ * waits, deadlines and cancellation, the project parameter, the polling schedule of
+ * waitForAddress (FakeClock), one-request list, idempotent delete, remote config errors.
+ * (The real Incus is exercised in tests/integration/incus_backend_test.ts.)
+ */
+import { assert, assertEquals, assertRejects, assertStringIncludes } from "@std/assert";
+import { IncusBackend, IncusClient } from "../../../../src/backends/incus/mod.ts";
+import { FakeClock } from "../../../../src/core/clock.ts";
+import {
+  ConfigError,
+  NotFoundError,
+  RuntimeError,
+  TimeoutError,
+} from "../../../../src/core/errors.ts";
+
+type Handler = (req: Request, url: URL) => Response | Promise<Response>;
+
+const json = (body: unknown, status = 200) =>
+  new Response(JSON.stringify(body), { status, headers: { "content-type": "application/json" } });
+const sync = (metadata: unknown) =>
+  json({ type: "sync", status: "Success", status_code: 200, error_code: 0, error: "", metadata });
+const error = (code: number, message: string) =>
+  json({
+    type: "error",
+    status: "",
+    status_code: 0,
+    error_code: code,
+    error: message,
+    metadata: null,
+  }, code);
+const op = (
+  id: string,
+  status: string,
+  statusCode: number,
+  err = "",
+  metadata: unknown = null,
+) => ({
+  id,
+  class: "task",
+  description: "x",
+  status,
+  status_code: statusCode,
+  metadata,
+  err,
+  may_cancel: true,
+});
+const asyncOp = (id: string) =>
+  json({
+    type: "async",
+    status: "Operation created",
+    status_code: 100,
+    error_code: 0,
+    error: "",
+    operation: `/1.0/operations/${id}`,
+    metadata: op(id, "Running", 103),
+  }, 202);
+
+async function withServer(
+  handler: Handler,
+  fn: (socket: string, seen: string[]) => Promise<void>,
+): Promise<void> {
+  const dir = await Deno.makeTempDir({ prefix: "tk-incus-fake-" });
+  const socket = `${dir}/incus.socket`;
+  const seen: string[] = [];
+  const server = Deno.serve({ path: socket, onListen() {} }, (req) => {
+    const url = new URL(req.url);
+    seen.push(`${req.method} ${url.pathname}${url.search}`);
+    return handler(req, url);
+  });
+  try {
+    await fn(socket, seen);
+  } finally {
+    await server.shutdown();
+    await Deno.remove(dir, { recursive: true });
+  }
+}
+
+function backendFor(
+  socket: string,
+  client: IncusClient,
+  clock = new FakeClock(0, { autoAdvance: true }),
+) {
+  return new IncusBackend(client, {
+    endpoint: { socket },
+    cpus: 2,
+    memoryMb: 1024,
+    sshUser: "admin",
+    sshPort: 22,
+  }, { clock, hostIds: { uid: 1000, gid: 1000 } });
+}
+
+Deno.test("every request carries the project; async operations are awaited", async () => {
+  let waits = 0;
+  await withServer((req, url) => {
+    if (req.method === "POST" && url.pathname === "/1.0/instances") return asyncOp("op1");
+    if (url.pathname === "/1.0/operations/op1/wait") {
+      waits++;
+      return waits === 1
+        ? error(500, "context deadline exceeded")
+        : sync(op("op1", "Success", 200));
+    }
+    return error(404, "not found");
+  }, async (socket, seen) => {
+    const client = await IncusClient.open({ socket, project: "team a" });
+    const done = await client.mutate("POST", "/1.0/instances", { body: { name: "x" } });
+    assertEquals(done?.status, "Success");
+    assertEquals(waits, 2);
+    assert(seen.every((s) => s.includes("project=team+a")), seen.join("\n"));
+    assertStringIncludes(
+      client.url("/1.0/operations/o/websocket", { secret: "s" }),
+      "project=team+a",
+    );
+    client.close();
+  });
+});
+
+Deno.test("a failed operation surfaces its error", async () => {
+  await withServer((_req, url) => {
+    if (url.pathname === "/1.0/instances/a/state") return asyncOp("op2");
+    if (url.pathname === "/1.0/operations/op2/wait") {
+      return sync(op("op2", "Failure", 400, "Failed to run: forkstart tk-a: exit status 1"));
+    }
+    return error(404, "not found");
+  }, async (socket) => {
+    const client = await IncusClient.open({ socket });
+    const err = await assertRejects(
+      () => client.mutate("PUT", "/1.0/instances/a/state", { body: {}, subject: 'sandbox "a"' }),
+      RuntimeError,
+    );
+    assertEquals(err.message, 'sandbox "a": failed to run: forkstart tk-a: exit status 1');
+    client.close();
+  });
+});
+
+Deno.test("an operation past its deadline is cancelled and times out", async () => {
+  await withServer((req, url) => {
+    if (url.pathname === "/1.0/instances") return asyncOp("op3");
+    if (url.pathname === "/1.0/operations/op3/wait") return error(500, "context deadline exceeded");
+    if (req.method === "DELETE" && url.pathname === "/1.0/operations/op3") return sync({});
+    return error(404, "not found");
+  }, async (socket, seen) => {
+    const client = await IncusClient.open({ socket });
+    await assertRejects(
+      () => client.mutate("POST", "/1.0/instances", { body: {}, timeoutMs: 30 }),
+      TimeoutError,
+      "not done after",
+    );
+    assert(seen.includes("DELETE /1.0/operations/op3"), seen.join("\n"));
+    client.close();
+  });
+});
+
+Deno.test("waitForAddress polls ≤100 ms apart at first, backs off to ≤1 s", async () => {
+  let polls = 0;
+  const noIp = { status: "Running", status_code: 103, network: { eth0: { addresses: [] } } };
+  const withIp = {
+    status: "Running",
+    status_code: 103,
+    network: { eth0: { addresses: [{ family: "inet", address: "10.213.0.7", scope: "global" }] } },
+  };
+  await withServer((_req, url) => {
+    if (url.pathname === "/1.0/instances/a/state") return sync(++polls < 25 ? noIp : withIp);
+    return error(404, "not found");
+  }, async (socket) => {
+    const clock = new FakeClock(0, { autoAdvance: true });
+    const backend = backendFor(socket, await IncusClient.open({ socket }), clock);
+    const ip = await backend.waitForAddress("a", { clock, deadline: 60_000 });
+    assertEquals(ip, "10.213.0.7");
+    assertEquals(polls, 25);
+    assertEquals(clock.sleeps.slice(0, 10), Array(10).fill(100));
+    assert(clock.sleeps.every((ms) => ms <= 1000), clock.sleeps.join(","));
+    assertEquals(clock.sleeps.at(-1), 1000);
+    for (let i = 1; i < clock.sleeps.length; i++) assert(clock.sleeps[i] >= clock.sleeps[i - 1]);
+    await backend.close();
+  });
+});
+
+Deno.test("waitForAddress gives up at the deadline on the injected clock", async () => {
+  const noIp = { status: "Running", status_code: 103, network: {} };
+  await withServer((_req, url) => {
+    if (url.pathname === "/1.0/instances/a/state") return sync(noIp);
+    return error(404, "not found");
+  }, async (socket) => {
+    const clock = new FakeClock(0, { autoAdvance: true });
+    const backend = backendFor(socket, await IncusClient.open({ socket }), clock);
+    await assertRejects(
+      () => backend.waitForAddress("a", { clock, deadline: 5_000 }),
+      TimeoutError,
+      "no IPv4 address",
+    );
+    assertEquals(clock.now(), 5_000);
+    await assertRejects(
+      () => backend.waitForAddress("missing", { clock, deadline: 10_000 }),
+      NotFoundError,
+      'sandbox "missing" not found',
+    );
+    await backend.close();
+  });
+});
+
+Deno.test("list is one request with recursion=2", async () => {
+  await withServer((_req, url) => {
+    if (url.pathname === "/1.0/instances") {
+      return sync([
+        { name: "a", status: "Stopped", status_code: 102, config: {}, devices: {}, state: null },
+        {
+          name: "b",
+          status: "Running",
+          status_code: 103,
+          config: {},
+          devices: {},
+          state: {
+            status: "Running",
+            status_code: 103,
+            network: {
+              eth0: { addresses: [{ family: "inet", address: "10.213.0.3", scope: "global" }] },
+            },
+          },
+        },
+      ]);
+    }
+    return error(404, "not found");
+  }, async (socket, seen) => {
+    const backend = backendFor(socket, await IncusClient.open({ socket }));
+    const all = await backend.list();
+    assertEquals(all.map((s) => [s.name, s.state, s.addresses]), [
+      ["a", "stopped", []],
+      ["b", "running", ["10.213.0.3"]],
+    ]);
+    assertEquals(seen, ["GET /1.0/instances?recursion=2"]);
+    await backend.close();
+  });
+});
+
+Deno.test("delete of a missing sandbox succeeds without deleting anything", async () => {
+  await withServer(() => error(404, "Instance not found"), async (socket, seen) => {
+    const backend = backendFor(socket, await IncusClient.open({ socket }));
+    await backend.delete("gone");
+    assertEquals(seen, ["PUT /1.0/instances/gone/state"]);
+    await backend.close();
+  });
+});
+
+Deno.test("remote mode: bad settings are config errors naming the key", async () => {
+  await assertRejects(
+    () => IncusClient.open({ socket: "/s", remote: "http://incus.example:8443" }),
+    ConfigError,
+    "[incus] remote: must be an https:// URL",
+  );
+  await assertRejects(
+    () => IncusClient.open({ socket: "/s", remote: "https://incus.example:8443" }),
+    ConfigError,
+    "client_cert and client_key",
+  );
+  await assertRejects(
+    () =>
+      IncusClient.open({
+        socket: "/s",
+        remote: "https://incus.example:8443",
+        clientCert: "/nonexistent/cert.pem",
+        clientKey: "/nonexistent/key.pem",
+      }),
+    ConfigError,
+    "[incus] client_cert: cannot read /nonexistent/cert.pem",
+  );
+});

@@ -1,0 +1,265 @@
+/** The Incus backend's pure parts: states, addresses, bodies, shares, ids, errors, exec argv. */
+import { assert, assertEquals, assertInstanceOf, assertThrows } from "@std/assert";
+import {
+  cloneConfig,
+  createBody,
+  imageSource,
+  ipv4Addresses,
+  mapStatus,
+  toInfo,
+} from "../../../../src/backends/incus/instances.ts";
+import {
+  checkShares,
+  delegatedToRoot,
+  ownershipPlan,
+  rawIdmap,
+  sameDevices,
+  shareDevice,
+  withoutShares,
+  withShares,
+} from "../../../../src/backends/incus/shares.ts";
+import { incusError, unreachable } from "../../../../src/backends/incus/errors.ts";
+import { checkEnv, identity, withCwd } from "../../../../src/backends/incus/exec.ts";
+import {
+  ConflictError,
+  NotFoundError,
+  RuntimeError,
+  TimeoutError,
+  UnreachableError,
+  UsageError,
+} from "../../../../src/core/errors.ts";
+import { systemClock } from "../../../../src/core/clock.ts";
+import type { Share } from "../../../../src/backends/backend.ts";
+import type { IncusClient } from "../../../../src/backends/incus/client.ts";
+
+Deno.test("mapStatus covers Incus statuses", () => {
+  assertEquals(mapStatus("Running"), "running");
+  assertEquals(mapStatus("Stopped"), "stopped");
+  assertEquals(mapStatus("Frozen"), "suspended");
+  assertEquals(mapStatus("Starting"), "starting");
+  assertEquals(mapStatus("Stopping"), "stopping");
+  assertEquals(mapStatus("Freezing"), "stopping");
+  assertEquals(mapStatus("Error"), "unknown");
+});
+
+Deno.test("ipv4Addresses keeps global inet addresses of non-lo interfaces, eth0 first", () => {
+  const state = {
+    status: "Running",
+    status_code: 103,
+    network: {
+      lo: { addresses: [{ family: "inet", address: "127.0.0.1", scope: "local" }] },
+      zz0: { addresses: [{ family: "inet", address: "10.9.0.2", scope: "global" }] },
+      eth0: {
+        addresses: [
+          { family: "inet6", address: "fe80::1", scope: "link" },
+          { family: "inet", address: "169.254.3.3", scope: "link" },
+          { family: "inet", address: "10.213.0.5", scope: "global" },
+        ],
+      },
+    },
+  };
+  assertEquals(ipv4Addresses(state), ["10.213.0.5", "10.9.0.2"]);
+  assertEquals(ipv4Addresses({ status: "Stopped", status_code: 102, network: null }), []);
+  assertEquals(ipv4Addresses(undefined), []);
+});
+
+Deno.test("toInfo reads state, addresses, image and creation time", () => {
+  const info = toInfo({
+    name: "tk-a",
+    status: "Running",
+    status_code: 103,
+    created_at: "2026-11-20T10:00:00Z",
+    config: { "user.tachikoma.image": "tachikoma-test" },
+    devices: {},
+    state: {
+      status: "Running",
+      status_code: 103,
+      network: {
+        eth0: { addresses: [{ family: "inet", address: "10.213.0.9", scope: "global" }] },
+      },
+    },
+  });
+  assertEquals(info, {
+    name: "tk-a",
+    state: "running",
+    addresses: ["10.213.0.9"],
+    image: "tachikoma-test",
+    createdAt: "2026-11-20T10:00:00Z",
+  });
+});
+
+Deno.test("createBody: limits, pool, network, image sources", () => {
+  const body = createBody({
+    name: "tk-x",
+    image: "tachikoma-test",
+    cpus: 4,
+    memoryMb: 8192,
+    storagePool: "fast",
+    network: "tkbr0",
+    diskGb: 20,
+  });
+  assertEquals(body.type, "container");
+  assertEquals(body.start, false);
+  assertEquals(body.source, { type: "image", alias: "tachikoma-test" });
+  assertEquals(body.config, {
+    "limits.cpu": "4",
+    "limits.memory": "8192MiB",
+    "user.tachikoma.image": "tachikoma-test",
+  });
+  assertEquals(body.devices, {
+    root: { type: "disk", path: "/", pool: "fast", size: "20GiB" },
+    eth0: { type: "nic", name: "eth0", network: "tkbr0" },
+  });
+  // without pool/network the default profile's devices apply
+  assertEquals(createBody({ name: "a", image: "x", cpus: 1, memoryMb: 512 }).devices, {});
+  assertEquals(imageSource("7aee6481e86a"), { type: "image", fingerprint: "7aee6481e86a" });
+  assertEquals(imageSource("images:debian/12").server, "https://images.linuxcontainers.org");
+  assertEquals(imageSource("images:debian/12").alias, "debian/12");
+  assertEquals(imageSource("ubuntu"), { type: "image", alias: "ubuntu" });
+});
+
+Deno.test("cloneConfig drops every volatile key", () => {
+  assertEquals(
+    cloneConfig({
+      "limits.cpu": "2",
+      "volatile.eth0.hwaddr": "00:16:3e:00:00:01",
+      "volatile.uuid": "u",
+      "volatile.base_image": "b",
+      "raw.idmap": "both 1000 1000",
+    }),
+    { "limits.cpu": "2", "raw.idmap": "both 1000 1000" },
+  );
+});
+
+const shares: Share[] = [
+  { name: "code", hostPath: "/h/code", guestPath: "/mnt/tachikoma/code", readOnly: false },
+  {
+    name: "claude-rules",
+    hostPath: "/h/r",
+    guestPath: "/mnt/tachikoma/claude-rules",
+    readOnly: true,
+  },
+];
+
+Deno.test("ownershipPlan: shift for uid 1000 and root, raw.idmap otherwise", () => {
+  const guest = { uid: 1000, gid: 1000 };
+  assertEquals(ownershipPlan({ uid: 1000, gid: 1000 }, guest, true), { kind: "shift" });
+  assertEquals(ownershipPlan({ uid: 0, gid: 0 }, guest, true), { kind: "shift" });
+  assertEquals(ownershipPlan({ uid: 501, gid: 20 }, guest, true), {
+    kind: "idmap",
+    rawIdmap: "uid 501 1000\ngid 20 1000",
+  });
+  assertEquals(ownershipPlan({ uid: 1000, gid: 1000 }, guest, false), {
+    kind: "idmap",
+    rawIdmap: "both 1000 1000",
+  });
+  assertEquals(ownershipPlan({ uid: 0, gid: 0 }, guest, false).kind, "none");
+  assertEquals(ownershipPlan(null, guest, true).kind, "none");
+  assertEquals(rawIdmap({ uid: 1234, gid: 1234 }, guest), "both 1234 1000");
+});
+
+Deno.test("share devices: shifted or plain, stale ones replaced, others kept", () => {
+  assertEquals(shareDevice(shares[0], { kind: "shift" }), {
+    type: "disk",
+    source: "/h/code",
+    path: "/mnt/tachikoma/code",
+    readonly: "false",
+    shift: "true",
+  });
+  assertEquals(shareDevice(shares[1], { kind: "idmap", rawIdmap: "" }).readonly, "true");
+  assertEquals(shareDevice(shares[1], { kind: "idmap", rawIdmap: "" }).shift, undefined);
+  const existing = {
+    eth0: { type: "nic", network: "tkbr0" },
+    "tk-share-old": { type: "disk", source: "/gone", path: "/mnt/tachikoma/old" },
+  };
+  const next = withShares(existing, shares, { kind: "shift" });
+  assertEquals(Object.keys(next).sort(), ["eth0", "tk-share-claude-rules", "tk-share-code"]);
+  assert(sameDevices(next, withShares(next, shares, { kind: "shift" })));
+  assert(!sameDevices(next, existing));
+  assertEquals(withoutShares(next), { eth0: { type: "nic", network: "tkbr0" } });
+});
+
+Deno.test("checkShares rejects bad names and relative paths", () => {
+  checkShares(shares);
+  assertThrows(() => checkShares([{ ...shares[0], name: "../x" }]), UsageError);
+  assertThrows(() => checkShares([{ ...shares[0], name: "a b" }]), UsageError);
+  assertThrows(() => checkShares([{ ...shares[0], hostPath: "rel" }]), UsageError);
+  assertThrows(() => checkShares([{ ...shares[0], guestPath: "mnt" }]), UsageError);
+});
+
+Deno.test("delegatedToRoot reads subuid ranges", () => {
+  const text = "root:1000000:1000000000\nalice:100000:65536\nroot:1000:1\n";
+  assert(delegatedToRoot(text, 1000));
+  assert(delegatedToRoot(text, 1500000));
+  assert(!delegatedToRoot(text, 1001));
+  assert(!delegatedToRoot(text, 100001));
+  assert(delegatedToRoot("0:501:1", 501));
+  assert(!delegatedToRoot("", 0));
+});
+
+Deno.test("incusError maps codes and messages to typed errors", () => {
+  assertInstanceOf(incusError(404, "Not Found", 'sandbox "a"'), NotFoundError);
+  assertEquals(incusError(404, "Not Found", 'sandbox "a"').message, 'sandbox "a" not found');
+  assertInstanceOf(incusError(400, "Snapshot a/x does not exist"), NotFoundError);
+  assertInstanceOf(incusError(409, "whatever"), ConflictError);
+  const dup = incusError(
+    500,
+    'Failed creating instance record: Failed to create "instances" entry: UNIQUE constraint failed',
+    'sandbox "a"',
+  );
+  assertInstanceOf(dup, ConflictError);
+  assertEquals(dup.message, 'sandbox "a" already exists');
+  assertInstanceOf(incusError(400, "Instance is not running", 'sandbox "a"'), ConflictError);
+  assertInstanceOf(incusError(500, "context deadline exceeded"), TimeoutError);
+  assertInstanceOf(incusError(403, "not authorized"), UnreachableError);
+  const other = incusError(500, "Failed to run: forkstart", 'sandbox "a"');
+  assertInstanceOf(other, RuntimeError);
+  assertEquals(other.message, 'sandbox "a": failed to run: forkstart');
+});
+
+Deno.test("unreachable says what to do", () => {
+  const socket = unreachable("/var/lib/incus/unix.socket", new TypeError("client error (Connect)"));
+  assertEquals(
+    socket.message,
+    "cannot reach Incus at /var/lib/incus/unix.socket: is incusd running? (tachikoma doctor)",
+  );
+  const denied = unreachable("/s", new TypeError("Permission denied (os error 13)"));
+  assertEquals(denied.message, "cannot reach Incus at /s: permission denied");
+  assert(denied.hint?.includes("incus-admin"));
+  const tls = unreachable(
+    "https://h:8443",
+    new TypeError("invalid peer certificate: UnknownIssuer"),
+  );
+  assertEquals(tls.message, "cannot reach Incus at https://h:8443: TLS handshake failed");
+});
+
+const execCtx = {
+  client: null as unknown as IncusClient,
+  clock: systemClock,
+  sshUser: "admin",
+  guestUid: 1000,
+  guestGid: 1000,
+};
+
+Deno.test("identity: root is uid 0, the user is 1000 with HOME and USER", () => {
+  assertEquals(identity("root", execCtx), { uid: 0, gid: 0, home: "/root", env: {} });
+  const user = identity(undefined, execCtx);
+  assertEquals([user.uid, user.gid, user.home], [1000, 1000, "/home/admin"]);
+  assertEquals(user.env.HOME, "/home/admin");
+  assertEquals(user.env.USER, "admin");
+});
+
+Deno.test("withCwd passes the directory as an argument, never as shell text", () => {
+  const dir = "/tmp/it's $(x) `y`";
+  const argv = withCwd(["printf", "%s", "a b"], dir);
+  assertEquals(argv.slice(0, 2), ["/bin/sh", "-c"]);
+  assert(!argv[2].includes(dir));
+  assertEquals(argv.slice(3), ["sh", dir, "printf", "%s", "a b"]);
+  assertEquals(withCwd(["true"], undefined), ["true"]);
+});
+
+Deno.test("checkEnv rejects bad names and NUL", () => {
+  checkEnv({ OK_1: "$(x)\n'\"" });
+  assertThrows(() => checkEnv({ "A-B": "x" }), UsageError);
+  assertThrows(() => checkEnv({ A: "x\0y" }), UsageError);
+});

@@ -1,0 +1,120 @@
+/**
+ * CLI-level test fixture: a temp HOME and config dir, a git repo, a memory world file
+ * (`TACHIKOMA_TEST_MEMORY_WORLD`) whose sandboxes answer SSH on a loopback banner server, and
+ * a runner for `deno run main.ts …` subprocesses.
+ *
+ * @module
+ */
+import { type BannerServer, bannerServer, gitIn } from "../core/helpers.ts";
+
+const MAIN = new URL("../../../main.ts", import.meta.url).pathname;
+
+/** What one CLI run produced. */
+export interface CliRun {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+/** A CLI test world. */
+export interface CliWorld extends AsyncDisposable {
+  dir: string;
+  home: string;
+  repo: string;
+  worldPath: string;
+  configDir: string;
+  ssh: BannerServer;
+  /** Runs the CLI in `cwd` (default: the repo). */
+  run(
+    args: string[],
+    options?: { cwd?: string; stdin?: string; env?: Record<string, string> },
+  ): Promise<CliRun>;
+  /** Reads the world file. */
+  world(): Promise<Record<string, unknown> & { calls?: { method: string }[] }>;
+  /** Changes the world file. */
+  editWorld(fn: (world: Record<string, unknown>) => void): Promise<void>;
+  /** Reads state.json. */
+  state(): Promise<{ vms: Record<string, unknown>[] }>;
+}
+
+/** Creates the fixture. `world` is merged into the initial world file. */
+export async function cliWorld(world: Record<string, unknown> = {}): Promise<CliWorld> {
+  const dir = await Deno.realPath(await Deno.makeTempDir({ prefix: "tk-cli-" }));
+  const home = `${dir}/home`;
+  const repo = `${dir}/myapp`;
+  const configDir = `${home}/.config/tachikoma`;
+  const worldPath = `${dir}/world.json`;
+  await Deno.mkdir(home);
+  await Deno.mkdir(repo);
+  await gitIn(repo, "init", "-q", "-b", "main");
+  await Deno.writeTextFile(`${repo}/README`, "hi\n");
+  await gitIn(repo, "add", "README");
+  await gitIn(repo, "commit", "-q", "-m", "init");
+  const ssh = bannerServer();
+  await Deno.writeTextFile(
+    worldPath,
+    JSON.stringify({
+      defaults: { ssh: { host: "127.0.0.1", port: ssh.port } },
+      sandboxes: {},
+      ...world,
+    }),
+  );
+  const baseEnv: Record<string, string> = {
+    PATH: Deno.env.get("PATH") ?? "/usr/bin:/bin",
+    HOME: home,
+    DENO_DIR: Deno.env.get("DENO_DIR") ?? `${Deno.env.get("HOME")}/.cache/deno`,
+    TACHIKOMA_CONFIG_DIR: configDir,
+    TACHIKOMA_TEST_MEMORY_WORLD: worldPath,
+    // The credential proxy is not part of these tests: provisioning injects no credential.
+    TACHIKOMA_CREDENTIAL_PROXY: "false",
+    GIT_CONFIG_GLOBAL: Deno.env.get("GIT_CONFIG_GLOBAL") ?? "/dev/null",
+    GIT_CONFIG_NOSYSTEM: "1",
+    NO_COLOR: "1",
+  };
+  return {
+    dir,
+    home,
+    repo,
+    worldPath,
+    configDir,
+    ssh,
+    async run(args, options = {}) {
+      const child = new Deno.Command(Deno.execPath(), {
+        args: ["run", "-A", "--frozen", MAIN, ...args],
+        cwd: options.cwd ?? repo,
+        clearEnv: true,
+        env: { ...baseEnv, ...options.env },
+        stdin: options.stdin === undefined ? "null" : "piped",
+        stdout: "piped",
+        stderr: "piped",
+      }).spawn();
+      if (options.stdin !== undefined) {
+        const w = child.stdin.getWriter();
+        await w.write(new TextEncoder().encode(options.stdin));
+        await w.close();
+      }
+      const out = await child.output();
+      const dec = new TextDecoder();
+      return { code: out.code, stdout: dec.decode(out.stdout), stderr: dec.decode(out.stderr) };
+    },
+    async world() {
+      return JSON.parse(await Deno.readTextFile(worldPath));
+    },
+    async editWorld(fn) {
+      const w = JSON.parse(await Deno.readTextFile(worldPath));
+      fn(w);
+      await Deno.writeTextFile(worldPath, JSON.stringify(w));
+    },
+    async state() {
+      try {
+        return JSON.parse(await Deno.readTextFile(`${configDir}/state.json`));
+      } catch {
+        return { vms: [] };
+      }
+    },
+    async [Symbol.asyncDispose]() {
+      await ssh[Symbol.asyncDispose]();
+      await Deno.remove(dir, { recursive: true }).catch(() => {});
+    },
+  };
+}

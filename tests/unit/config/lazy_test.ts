@@ -1,0 +1,113 @@
+/**
+ * Startup speed: with no config file and no configuration variable, loading the config must
+ * not import zod or smol-toml. Proved by running loadConfig in a subprocess whose import map
+ * points both packages at a module that throws when evaluated.
+ */
+import { assert, assertEquals, assertStringIncludes } from "@std/assert";
+import { makeWorld } from "./helpers.ts";
+
+const LOAD = new URL("../../../src/config/load.ts", import.meta.url).href;
+const MOD = new URL("../../../src/config/mod.ts", import.meta.url).href;
+
+async function runPoisoned(
+  dir: string,
+  env: Record<string, string>,
+): Promise<{ code: number; stdout: string; stderr: string }> {
+  const poison = `${dir}/poison.ts`;
+  Deno.writeTextFileSync(
+    poison,
+    "export const z = {}, parse = 0, stringify = 0, TomlError = Error;\n" +
+      'throw new Error("POISON: heavy module imported");\n',
+  );
+  Deno.writeTextFileSync(
+    `${dir}/deno.json`,
+    JSON.stringify({ imports: { zod: `file://${poison}`, "smol-toml": `file://${poison}` } }),
+  );
+  Deno.writeTextFileSync(
+    `${dir}/probe.ts`,
+    `import "${MOD}";\nimport { loadConfig } from "${LOAD}";\n` +
+      `const r = await loadConfig({ cwd: Deno.cwd() });\n` +
+      `console.log(JSON.stringify({ backend: r.config.backend, vm_cpus: r.config.vm_cpus }));\n`,
+  );
+  const out = await new Deno.Command(Deno.execPath(), {
+    args: ["run", "-A", "--no-lock", "--config", `${dir}/deno.json`, `${dir}/probe.ts`],
+    cwd: dir,
+    clearEnv: true,
+    env: {
+      PATH: Deno.env.get("PATH") ?? "/usr/bin:/bin",
+      DENO_DIR: Deno.env.get("DENO_DIR") ?? `${Deno.env.get("HOME")}/.cache/deno`,
+      ...env,
+    },
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  const dec = new TextDecoder();
+  return { code: out.code, stdout: dec.decode(out.stdout), stderr: dec.decode(out.stderr) };
+}
+
+Deno.test("lazy: no config file and no TACHIKOMA_ variable → zod and smol-toml are not imported", async () => {
+  const w = makeWorld({ git: false });
+  try {
+    const base = { HOME: w.home, TACHIKOMA_CONFIG_DIR: `${w.root}/cfg`, TACHIKOMA_LAB_X: "1" };
+    const fast = await runPoisoned(w.root, base);
+    assertEquals(fast.stderr, "");
+    assertEquals(fast.code, 0);
+    assertEquals(JSON.parse(fast.stdout).vm_cpus, 4);
+
+    // The same probe with something to validate does import them (so the probe can fail).
+    const slow = await runPoisoned(w.root, { ...base, TACHIKOMA_VM_CPUS: "8" });
+    assert(slow.code !== 0);
+    assertStringIncludes(slow.stderr, "POISON");
+    w.write("cfg/config.toml", "vm_cpus = 8\n");
+    const withFile = await runPoisoned(w.root, base);
+    assertStringIncludes(withFile.stderr, "POISON");
+  } finally {
+    w.cleanup();
+  }
+});
+
+Deno.test("lazy: `--help`, `config`, `config path` and `list --json` do not load zod with no config", async () => {
+  const w = makeWorld();
+  try {
+    const poison = w.write(
+      "poison/poison.ts",
+      "export const z = {}, parse = 0, stringify = 0, TomlError = Error;\n" +
+        'throw new Error("POISON: heavy module imported");\n',
+    );
+    const real = JSON.parse(Deno.readTextFileSync(new URL("../../../deno.json", import.meta.url)));
+    const config = w.write(
+      "poison/deno.json",
+      JSON.stringify({
+        imports: { ...real.imports, zod: `file://${poison}`, "smol-toml": `file://${poison}` },
+      }),
+    );
+    const main = new URL("../../../main.ts", import.meta.url).pathname;
+    const run = async (args: string[], extra: Record<string, string> = {}) => {
+      const out = await new Deno.Command(Deno.execPath(), {
+        args: ["run", "-A", "--no-lock", "--config", config, main, ...args],
+        cwd: w.repo,
+        clearEnv: true,
+        env: {
+          PATH: Deno.env.get("PATH") ?? "/usr/bin:/bin",
+          HOME: w.home,
+          TACHIKOMA_CONFIG_DIR: `${w.root}/cfg`,
+          DENO_DIR: Deno.env.get("DENO_DIR") ?? `${Deno.env.get("HOME")}/.cache/deno`,
+          ...extra,
+        },
+        stdout: "piped",
+        stderr: "piped",
+      }).output();
+      return { code: out.code, stderr: new TextDecoder().decode(out.stderr) };
+    };
+    for (const args of [["--help"], ["config"], ["config", "path"], ["list", "--json"]]) {
+      const r = await run(args);
+      assert(!r.stderr.includes("POISON"), `${args.join(" ")}: ${r.stderr}`);
+      assertEquals(r.code, 0, `${args.join(" ")}: ${r.stderr}`);
+    }
+    // Control: with a variable to validate, `config` does load them.
+    const control = await run(["config"], { TACHIKOMA_VM_CPUS: "8" });
+    assertStringIncludes(control.stderr, "POISON");
+  } finally {
+    w.cleanup();
+  }
+});

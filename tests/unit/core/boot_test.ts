@@ -1,0 +1,211 @@
+import { assert, assertEquals, assertRejects } from "@std/assert";
+import { MemoryBackend } from "../../../src/backends/memory/mod.ts";
+import { FakeClock, systemClock } from "../../../src/core/clock.ts";
+import {
+  BootTimeoutError,
+  POLL_FIRST_MS,
+  POLL_MAX_MS,
+  pollDelay,
+  waitForBoot,
+} from "../../../src/core/boot.ts";
+import { parseBanner, tcpBannerProbe } from "../../../src/core/probe.ts";
+import { bannerServer, FakeProbe } from "./helpers.ts";
+
+async function runningSandbox(
+  clock: FakeClock | typeof systemClock,
+  options: ConstructorParameters<typeof MemoryBackend>[0] = {},
+) {
+  const backend = new MemoryBackend({ clock, ...options });
+  await backend.create("s", { image: "x" });
+  await backend.start("s", { shares: [] });
+  return backend;
+}
+
+Deno.test("boot: poll schedule starts ≤ 100 ms apart and backs off to at most 1 s", () => {
+  const delays = Array.from({ length: 40 }, (_, i) => pollDelay(i));
+  assert(delays.slice(0, 5).every((d) => d <= 100), `first polls: ${delays.slice(0, 5)}`);
+  assert(delays.every((d) => d <= 1000), "never more than 1 s apart");
+  assertEquals(delays.at(-1), POLL_MAX_MS);
+  for (let i = 1; i < delays.length; i++) assert(delays[i] >= delays[i - 1], "non-decreasing");
+  assert(POLL_MAX_MS < 1000 && POLL_FIRST_MS <= 100);
+});
+
+Deno.test("boot: address then a real banner; probes until sshd answers", async () => {
+  const clock = new FakeClock(0, { autoAdvance: true });
+  const backend = await runningSandbox(clock, { addressDelayMs: 3_000 });
+  const probe = new FakeProbe((_t, n) =>
+    n < 4 ? { ok: false, reason: "connection refused" } : { ok: true, banner: "SSH-2.0-x" }
+  );
+  const result = await waitForBoot({
+    backend,
+    name: "s",
+    clock,
+    probe,
+    deadline: 120_000,
+    timeoutSecs: 120,
+  });
+  assertEquals(result.address, "127.0.0.1");
+  assertEquals(result.banner, "SSH-2.0-x");
+  assertEquals(result.probes, 4);
+  assertEquals(probe.calls[0], { host: "127.0.0.1", port: 22 });
+  assert(clock.now() >= 3_000 && clock.now() < 3_600, `booted at ${clock.now()}`);
+});
+
+Deno.test("boot: one deadline for both phases; no address → address-phase timeout", async () => {
+  const clock = new FakeClock(0, { autoAdvance: true });
+  const backend = await runningSandbox(clock, { neverAddress: true });
+  const error = await assertRejects(
+    () =>
+      waitForBoot({
+        backend,
+        name: "s",
+        clock,
+        probe: new FakeProbe(),
+        deadline: 120_000,
+        timeoutSecs: 120,
+      }),
+    BootTimeoutError,
+    "got no IP address within 120 s",
+  );
+  assertEquals(error.phase, "address");
+  assert(clock.now() >= 120_000 && clock.now() <= 121_000, `gave up at ${clock.now()}`);
+});
+
+Deno.test("boot: sshd never answers → ssh-phase timeout at the shared deadline", async () => {
+  const clock = new FakeClock(0, { autoAdvance: true });
+  const backend = await runningSandbox(clock, { addressDelayMs: 50_000 });
+  const probe = new FakeProbe(() => ({ ok: false, reason: "connection refused" }));
+  const error = await assertRejects(
+    () => waitForBoot({ backend, name: "s", clock, probe, deadline: 60_000, timeoutSecs: 60 }),
+    BootTimeoutError,
+    "last probe: connection refused",
+  );
+  assertEquals(error.phase, "ssh");
+  assertEquals(clock.now(), 60_000, "never sleeps past the deadline");
+  // 10 s of ssh phase: fast polls first, then ≤ 750 ms apart.
+  assert(probe.calls.length >= 15, `${probe.calls.length} probes in 10 s`);
+});
+
+Deno.test("probe: banner parsing accepts SSH-2.0 and 1.99, skips pre-banner lines", () => {
+  assertEquals(parseBanner("SSH-2.0-OpenSSH_9.2\r\n"), { ok: true, banner: "SSH-2.0-OpenSSH_9.2" });
+  assertEquals(parseBanner("hello\r\nSSH-1.99-x\n"), { ok: true, banner: "SSH-1.99-x" });
+  assertEquals(parseBanner("SSH-2.0-incompl"), null);
+  assertEquals(parseBanner("SSH-1.5-old\n")?.ok, false);
+  assertEquals(parseBanner("HTTP/1.1 400 Bad Request\r\n"), null, "needs more lines");
+});
+
+Deno.test("probe: a real loopback banner, an open port without banner, garbage", async () => {
+  await using ssh = bannerServer();
+  const ok = await tcpBannerProbe.probe({ host: "127.0.0.1", port: ssh.port }, {
+    timeoutMs: 2_000,
+    clock: systemClock,
+  });
+  assertEquals(ok, { ok: true, banner: "SSH-2.0-OpenSSH_9.2p1 Debian" });
+
+  await using silent = bannerServer({ ready: false });
+  const quiet = await tcpBannerProbe.probe({ host: "127.0.0.1", port: silent.port }, {
+    timeoutMs: 200,
+    clock: systemClock,
+  });
+  assertEquals(quiet, { ok: false, reason: "no banner before the timeout" });
+
+  const http = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const serving = (async () => {
+    for await (const conn of http) {
+      await conn.write(new TextEncoder().encode("HTTP/1.1 400 Bad Request\r\n\r\n"));
+      conn.close();
+    }
+  })().catch(() => {});
+  const bad = await tcpBannerProbe.probe(
+    { host: "127.0.0.1", port: (http.addr as Deno.NetAddr).port },
+    { timeoutMs: 2_000, clock: systemClock },
+  );
+  http.close();
+  await serving;
+  assertEquals(bad.ok, false);
+
+  const closed = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const port = (closed.addr as Deno.NetAddr).port;
+  closed.close();
+  const refused = await tcpBannerProbe.probe({ host: "127.0.0.1", port }, {
+    timeoutMs: 2_000,
+    clock: systemClock,
+  });
+  assertEquals(refused.ok, false);
+});
+
+Deno.test({
+  name: "boot: sshd starting late is noticed within 1 s (real loopback listener)",
+  sanitizeOps: false,
+  sanitizeResources: false,
+  async fn() {
+    // A port nobody listens on yet.
+    const probeListener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+    const port = (probeListener.addr as Deno.NetAddr).port;
+    probeListener.close();
+    const backend = await runningSandbox(systemClock);
+    await backend.mutate("s", (sb) => void (sb.ssh = { host: "127.0.0.1", port }));
+    const started = Date.now();
+    // sshd comes up 2.6 s into the wait, when polling has backed off to its maximum.
+    let upAt = 0;
+    let server: Deno.Listener | undefined;
+    const timer = setTimeout(() => {
+      server = Deno.listen({ hostname: "127.0.0.1", port });
+      upAt = Date.now();
+      (async () => {
+        for await (const conn of server!) {
+          await conn.write(new TextEncoder().encode("SSH-2.0-late\r\n")).catch(() => {});
+          conn.close();
+        }
+      })().catch(() => {});
+    }, 2_600);
+    try {
+      const result = await waitForBoot({
+        backend,
+        name: "s",
+        clock: systemClock,
+        probe: tcpBannerProbe,
+        deadline: started + 20_000,
+        timeoutSecs: 20,
+      });
+      const noticed = Date.now();
+      assertEquals(result.banner, "SSH-2.0-late");
+      assert(upAt > 0, "booted before sshd was up?");
+      assert(noticed - upAt < 1_000, `noticed ${noticed - upAt} ms after sshd accepted`);
+    } finally {
+      clearTimeout(timer);
+      server?.close();
+    }
+  },
+});
+
+Deno.test({
+  name: "boot: an accepting port without banner is not booted; the banner is seen at once",
+  sanitizeOps: false,
+  sanitizeResources: false,
+  async fn() {
+    await using ssh = bannerServer({ ready: false });
+    const backend = await runningSandbox(systemClock);
+    await backend.mutate("s", (sb) => void (sb.ssh = { host: "127.0.0.1", port: ssh.port }));
+    let readyAt = 0;
+    const timer = setTimeout(() => {
+      ssh.ready = true;
+      readyAt = Date.now();
+    }, 1_200);
+    try {
+      const result = await waitForBoot({
+        backend,
+        name: "s",
+        clock: systemClock,
+        probe: tcpBannerProbe,
+        deadline: Date.now() + 20_000,
+        timeoutSecs: 20,
+      });
+      assert(readyAt > 0, "accepted a port that sent no banner");
+      assert(Date.now() - readyAt < 1_000, `noticed ${Date.now() - readyAt} ms after the banner`);
+      assertEquals(result.probes, 1, "one connection waited for the banner");
+    } finally {
+      clearTimeout(timer);
+    }
+  },
+});

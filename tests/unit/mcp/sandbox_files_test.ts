@@ -1,0 +1,209 @@
+/**
+ * `src/core/sandbox_files.ts` against the memory backend in host-exec mode: the scripts run
+ * under the host's real `sh` and coreutils, with the code share mapped to a temp directory, so
+ * quoting, modes, symlinks and error mapping are exercised for real.
+ */
+import { assert, assertEquals, assertRejects } from "@std/assert";
+import { MemoryBackend } from "../../../src/backends/memory/mod.ts";
+import {
+  editFile,
+  type FileTarget,
+  isBinary,
+  listFiles,
+  readFile,
+  sha256Hex,
+  writeFile,
+} from "../../../src/core/sandbox_files.ts";
+import { GUEST_CODE_DIR } from "../../../src/core/shares.ts";
+import { ConflictError, NotFoundError, UsageError } from "../../../src/core/errors.ts";
+
+const enc = new TextEncoder();
+const dec = new TextDecoder();
+
+/** Names that must survive the trip unchanged. */
+const HOSTILE = [
+  "it's here.txt",
+  "$(touch pwned).txt",
+  "`touch pwned2`.txt",
+  "new\nline.txt",
+  "-rf",
+  "spaces  and\ttab.txt",
+  "ünïcødé-日本.txt",
+  'quote"double.txt',
+];
+
+async function setup(): Promise<{ dir: string; target: FileTarget; backend: MemoryBackend }> {
+  const dir = await Deno.makeTempDir({ prefix: "tk-files-" });
+  const backend = new MemoryBackend({}, { sandboxes: {}, exec: { mode: "host" } });
+  await backend.seed("sb", {
+    state: "running",
+    address_at: 0,
+    shares: [{ name: "code", hostPath: dir, guestPath: GUEST_CODE_DIR, readOnly: false }],
+  });
+  return { dir, backend, target: { backend, sandbox: "sb" } };
+}
+
+Deno.test("write then read round-trips hostile names and content, nothing else is run", async () => {
+  const { dir, target } = await setup();
+  try {
+    for (const name of HOSTILE) {
+      const content = `content of ${name}\n$(echo no) \`echo no\` '\n`;
+      const w = await writeFile(target, `sub dir/${name}`, enc.encode(content));
+      assertEquals(w.bytes_written, enc.encode(content).length);
+      assertEquals(w.mode, "0644");
+      const r = await readFile(target, `sub dir/${name}`);
+      assertEquals(dec.decode(r.data), content);
+      assertEquals(r.truncated, false);
+      assertEquals(r.binary, false);
+      assertEquals(await Deno.readTextFile(`${dir}/sub dir/${name}`), content);
+    }
+    const listing = await listFiles(target, "sub dir");
+    assertEquals(
+      listing.entries.map((e) => e.path).sort(),
+      HOSTILE.map((n) => `sub dir/${n}`).sort(),
+    );
+    for (const stray of ["pwned", "pwned2", "sub dir/pwned", "sub dir/pwned2"]) {
+      await assertRejects(() => Deno.stat(`${dir}/${stray}`), Deno.errors.NotFound);
+    }
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("read: max_bytes, offset, truncation, binary detection, errors", async () => {
+  const { dir, target } = await setup();
+  try {
+    await Deno.writeTextFile(`${dir}/a.txt`, "0123456789");
+    let r = await readFile(target, "a.txt", { maxBytes: 4 });
+    assertEquals([dec.decode(r.data), r.truncated, r.size], ["0123", true, 10]);
+    r = await readFile(target, "a.txt", { maxBytes: 4, offset: 8 });
+    assertEquals([dec.decode(r.data), r.truncated], ["89", false]);
+    r = await readFile(target, `${dir}/a.txt`, { maxBytes: 10 });
+    assertEquals([dec.decode(r.data), r.truncated], ["0123456789", false]);
+    await Deno.writeFile(`${dir}/b.bin`, new Uint8Array([1, 0, 2, 255]));
+    r = await readFile(target, "b.bin");
+    assert(r.binary);
+    assertEquals([...r.data], [1, 0, 2, 255]);
+    // A multi-byte character cut by max_bytes is still text.
+    await Deno.writeTextFile(`${dir}/u.txt`, "aé");
+    r = await readFile(target, "u.txt", { maxBytes: 2 });
+    assertEquals([r.truncated, r.binary], [true, false]);
+    await assertRejects(() => readFile(target, "missing.txt"), NotFoundError, "no such file");
+    await assertRejects(() => readFile(target, "."), UsageError, "is a directory");
+    await assertRejects(() => readFile(target, "a.txt", { maxBytes: 0 }), UsageError, "max_bytes");
+    await assertRejects(() => readFile(target, ""), UsageError, "path is empty");
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("write: mode given, kept on overwrite, parents, symlink target, errors", async () => {
+  const { dir, target } = await setup();
+  try {
+    await writeFile(target, "bin/run.sh", enc.encode("#!/bin/sh\n"), { mode: 0o750 });
+    assertEquals((await Deno.stat(`${dir}/bin/run.sh`)).mode! & 0o7777, 0o750);
+    const again = await writeFile(target, "bin/run.sh", enc.encode("#!/bin/sh\necho\n"));
+    assertEquals(again.mode, "0750");
+    await Deno.symlink("bin/run.sh", `${dir}/link`);
+    await writeFile(target, "link", enc.encode("through\n"));
+    assert((await Deno.lstat(`${dir}/link`)).isSymlink, "the link stays a link");
+    assertEquals(await Deno.readTextFile(`${dir}/bin/run.sh`), "through\n");
+    await assertRejects(
+      () => writeFile(target, "nodir/x", enc.encode(""), { createParents: false }),
+      NotFoundError,
+      "no such directory",
+    );
+    await assertRejects(() => writeFile(target, "bin", enc.encode("")), UsageError, "directory");
+    await assertRejects(
+      () => writeFile(target, "x", enc.encode(""), { mode: 0o10000 }),
+      UsageError,
+      "mode",
+    );
+    const leftovers = [...Deno.readDirSync(`${dir}/bin`)].map((e) => e.name);
+    assertEquals(leftovers, ["run.sh"], "no temp files left behind");
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("edit: replaces, keeps the mode, and refuses the documented error cases", async () => {
+  const { dir, target } = await setup();
+  try {
+    await Deno.writeTextFile(`${dir}/s.sh`, "echo one\necho two\necho one\n", { mode: 0o755 });
+    await Deno.chmod(`${dir}/s.sh`, 0o755);
+    await assertRejects(
+      () => editFile(target, "s.sh", "echo one", "echo 1"),
+      ConflictError,
+      "occurs 2 times",
+    );
+    await assertRejects(() => editFile(target, "s.sh", "absent", "x"), NotFoundError, "not found");
+    await assertRejects(() => editFile(target, "s.sh", "same", "same"), UsageError, "identical");
+    await assertRejects(() => editFile(target, "s.sh", "", "x"), UsageError, "empty");
+    const all = await editFile(target, "s.sh", "echo one", "echo '$&' $1", { replaceAll: true });
+    assertEquals([all.replacements, all.mode], [2, "0755"]);
+    assertEquals(await Deno.readTextFile(`${dir}/s.sh`), "echo '$&' $1\necho two\necho '$&' $1\n");
+    assertEquals((await Deno.stat(`${dir}/s.sh`)).mode! & 0o7777, 0o755);
+    const one = await editFile(target, "s.sh", "two", "2");
+    assertEquals(one.replacements, 1);
+    await Deno.writeFile(`${dir}/b.bin`, new Uint8Array([0xff, 0xfe, 0x41]));
+    await assertRejects(() => editFile(target, "b.bin", "A", "B"), UsageError, "UTF-8");
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("write with expectSha256 refuses a file changed since it was read", async () => {
+  const { dir, target } = await setup();
+  try {
+    await Deno.writeTextFile(`${dir}/f`, "v1");
+    const stale = await sha256Hex(enc.encode("v0"));
+    await assertRejects(
+      () => writeFile(target, "f", enc.encode("v2"), { expectSha256: stale }),
+      ConflictError,
+      "changed since it was read",
+    );
+    assertEquals(await Deno.readTextFile(`${dir}/f`), "v1");
+    const fresh = await sha256Hex(enc.encode("v1"));
+    await writeFile(target, "f", enc.encode("v2"), { expectSha256: fresh });
+    assertEquals(await Deno.readTextFile(`${dir}/f`), "v2");
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("list: one level or recursive, entry fields, cap, errors", async () => {
+  const { dir, target } = await setup();
+  try {
+    await Deno.mkdir(`${dir}/d/e`, { recursive: true });
+    await Deno.writeTextFile(`${dir}/d/x.txt`, "xyz");
+    await Deno.chmod(`${dir}/d/x.txt`, 0o600);
+    await Deno.writeTextFile(`${dir}/d/e/y.txt`, "y");
+    await Deno.symlink("x.txt", `${dir}/d/l`);
+    const flat = await listFiles(target, "d");
+    assertEquals(flat.entries.map((e) => [e.path, e.type, e.is_dir]), [
+      ["d/e", "dir", true],
+      ["d/l", "symlink", false],
+      ["d/x.txt", "file", false],
+    ]);
+    const x = flat.entries.find((e) => e.path === "d/x.txt")!;
+    assertEquals([x.size, x.mode], [3, "0600"]);
+    const deep = await listFiles(target, "d", { recursive: true });
+    assertEquals(deep.entries.map((e) => e.path), ["d/e", "d/e/y.txt", "d/l", "d/x.txt"]);
+    const capped = await listFiles(target, "d", { recursive: true, maxEntries: 2 });
+    assertEquals([capped.entries.length, capped.truncated], [2, true]);
+    const abs = await listFiles(target, `${dir}/d/e`);
+    assertEquals(abs.entries.map((e) => e.path), [`${dir}/d/e/y.txt`]);
+    await assertRejects(() => listFiles(target, "nope"), NotFoundError);
+    await assertRejects(() => listFiles(target, "d/x.txt"), UsageError, "not a directory");
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("isBinary: NUL, invalid UTF-8, a cut multi-byte character", () => {
+  assert(isBinary(new Uint8Array([0x41, 0])));
+  assert(isBinary(new Uint8Array([0xc3, 0x28])));
+  assert(!isBinary(enc.encode("héllo")));
+  assert(!isBinary(enc.encode("日").subarray(0, 2), true));
+  assert(isBinary(enc.encode("日").subarray(0, 2), false));
+});

@@ -1,0 +1,132 @@
+/**
+ * A sandbox double whose `exec` runs the guest commands for real, with `sh`/`bash` on this
+ * machine, inside a temporary "guest home" (HOME is forced to it). Provisioning's shell scripts
+ * and their quoting are therefore exercised by real shells without a lab. Commands as root are
+ * refused (except the harmless read of SSH host keys), so nothing outside the temp dir changes.
+ *
+ * @module
+ */
+import { MemoryBackend } from "../../../src/backends/memory/backend.ts";
+import type { ExecRequest, ExecResult } from "../../../src/backends/backend.ts";
+import type { ProvisionContext } from "../../../src/core/provisioner.ts";
+import { RecordingReporter } from "../../../src/core/progress.ts";
+import { defaultConfig } from "../../../src/config/defaults.ts";
+import type { Config } from "../../../src/config/schema.ts";
+import type { SandboxRecord } from "../../../src/state/schema.ts";
+
+/** A local sandbox: its backend, the guest home and a scratch dir. */
+export interface LocalSandbox {
+  backend: MemoryBackend;
+  name: string;
+  /** The guest user's home (a temp dir). */
+  home: string;
+  /** Scratch dir (host side of the test). */
+  dir: string;
+  /** Every argv run, with its user. */
+  log: { user: string; argv: string[] }[];
+  cleanup(): Promise<void>;
+}
+
+const enc = new TextEncoder();
+
+async function runLocal(request: ExecRequest, home: string): Promise<ExecResult> {
+  const [cmd, ...args] = request.argv;
+  if (cmd === "getent") {
+    return {
+      code: 0,
+      stdout: enc.encode(`admin:x:1000:1000::${home}:/bin/sh\n`),
+      stderr: new Uint8Array(),
+    };
+  }
+  if (request.user === "root" && !(args[1] ?? "").includes("/etc/ssh/ssh_host_")) {
+    throw new Error(
+      `test double refuses a root command: ${JSON.stringify(request.argv).slice(0, 120)}`,
+    );
+  }
+  const child = new Deno.Command(cmd, {
+    args,
+    cwd: request.cwd ?? home,
+    env: { ...request.env, HOME: home, LC_ALL: "C.UTF-8" },
+    stdin: request.stdin === undefined ? "null" : "piped",
+    stdout: "piped",
+    stderr: "piped",
+  }).spawn();
+  if (request.stdin !== undefined) {
+    const w = child.stdin.getWriter();
+    await w.write(typeof request.stdin === "string" ? enc.encode(request.stdin) : request.stdin);
+    await w.close();
+  }
+  const out = await child.output();
+  return { code: out.code, stdout: out.stdout, stderr: out.stderr };
+}
+
+/** A running local sandbox named `sb`. */
+export async function localSandbox(): Promise<LocalSandbox> {
+  const dir = await Deno.makeTempDir({ prefix: "tk-prov-unit-" });
+  const home = `${dir}/guest-home`;
+  await Deno.mkdir(home);
+  const log: LocalSandbox["log"] = [];
+  const backend = new MemoryBackend({
+    exec: (_name, request) => {
+      log.push({ user: request.user ?? "user", argv: request.argv });
+      return runLocal(request, home);
+    },
+  });
+  await backend.seed("sb", { state: "running" });
+  return {
+    backend,
+    name: "sb",
+    home,
+    dir,
+    log,
+    cleanup: () => Deno.remove(dir, { recursive: true }),
+  };
+}
+
+/** A full config (defaults + overrides). */
+export function testConfig(overrides: Partial<Config> = {}): Config {
+  return {
+    ...defaultConfig("linux"),
+    backend: "incus",
+    claude_install: "skip",
+    share_claude_dirs: [],
+    ...overrides,
+  } as Config;
+}
+
+/** A state record. */
+export function testRecord(fields: Partial<SandboxRecord> = {}): SandboxRecord {
+  return {
+    name: "sb",
+    repo: "repo",
+    branch: "main",
+    worktree_path: "/nonexistent/wt",
+    created_at: "2026-01-01T00:00:00.000Z",
+    last_used: "2026-01-01T00:00:00.000Z",
+    status: "running",
+    ip: null,
+    ...fields,
+  };
+}
+
+/** A provisioning context for a local sandbox. */
+export function testContext(
+  sb: LocalSandbox,
+  config: Config,
+  record: SandboxRecord = testRecord(),
+  stateDir = `${sb.dir}/state`,
+): ProvisionContext & { reporter: RecordingReporter } {
+  return {
+    backend: sb.backend,
+    sandbox: sb.name,
+    record,
+    config,
+    stateDir,
+    reporter: new RecordingReporter(),
+  };
+}
+
+/** A unique marker path that hostile values try to create. */
+export function pwnedPath(): string {
+  return `/tmp/tk-pwned-${crypto.randomUUID()}`;
+}

@@ -1,0 +1,430 @@
+/**
+ * The provisioner against a local sandbox double (real shells, temp guest home): step order,
+ * resume and `only`, errors, hostile values in the profile, idempotence, fingerprints.
+ * The lab test (tests/integration/provision_test.ts) runs every step in a real container.
+ */
+import {
+  assert,
+  assertEquals,
+  assertMatch,
+  assertNotEquals,
+  assertRejects,
+  assertStringIncludes,
+} from "@std/assert";
+import { createProvisioner, ProvisionError, STEP_NAMES } from "../../../src/provision/mod.ts";
+import { Logger } from "../../../src/core/log.ts";
+import { registerSecret } from "../../../src/core/redact.ts";
+import { UsageError } from "../../../src/core/errors.ts";
+import { localSandbox, pwnedPath, testConfig, testContext, testRecord } from "./helpers.ts";
+
+const HOSTILE = (p: string) =>
+  `it's "q" \`touch ${p}\` $(touch ${p}); touch ${p}\nline2\t$HOME ünï 🙂 \\ '\\'' end\n`;
+
+function recorder() {
+  const lines: string[] = [];
+  return { lines, logger: new Logger({ level: "debug", sink: (l) => lines.push(l) }) };
+}
+
+async function hostHome(dir: string, files: Record<string, string> = {}): Promise<string> {
+  const home = `${dir}/host-home`;
+  await Deno.mkdir(`${home}/.claude`, { recursive: true });
+  for (const [path, text] of Object.entries(files)) {
+    await Deno.mkdir(`${home}/${path}`.replace(/\/[^/]+$/, ""), { recursive: true });
+    await Deno.writeTextFile(`${home}/${path}`, text);
+  }
+  return home;
+}
+
+/** Sources the guest's .profile in `sh` and prints a variable, base64 (byte-exact compare). */
+async function profileVar(guestHome: string, name: string): Promise<string> {
+  const out = await new Deno.Command("sh", {
+    args: ["-c", `. ./.profile 2>/dev/null; printf %s "$${name}" | base64 -w0`],
+    cwd: guestHome,
+    env: { HOME: guestHome },
+  }).output();
+  return new TextDecoder().decode(out.stdout);
+}
+
+const b64 = (s: string) => btoa(String.fromCharCode(...new TextEncoder().encode(s)));
+
+Deno.test("steps are the seven of the recipe, in order", () => {
+  assertEquals(STEP_NAMES, [
+    "ssh_key",
+    "code",
+    "hostname",
+    "profile",
+    "claude",
+    "gh_auth",
+    "scripts",
+  ]);
+});
+
+Deno.test("profile: hostile proxy and MCP values arrive byte-exact, nothing runs, rerun identical", async () => {
+  const sb = await localSandbox();
+  try {
+    const pwned = pwnedPath();
+    const hostile = HOSTILE(pwned);
+    const home = await hostHome(sb.dir, {
+      ".claude/settings.json": JSON.stringify({
+        mcpServers: {
+          a: { env: { MCP_A: hostile, ANTHROPIC_API_KEY: "sk-ant-api03-real", "bad name": "x" } },
+          b: { env: { TK_PROXY_URL: "override attempt", N: 5 } },
+        },
+      }),
+    });
+    await Deno.writeTextFile(`${sb.home}/.profile`, "# user's own\nexport KEEP=1"); // no final newline
+    const { lines, logger } = recorder();
+    const p = createProvisioner({
+      home,
+      env: () => undefined,
+      logger,
+      proxyEnv: () => ({ TK_PROXY_URL: "http://10.0.0.1:19280", TK_HOSTILE: hostile }),
+    });
+    const ctx = testContext(sb, testConfig({ credential_proxy: true }));
+    await p.run(ctx, { after: null, only: ["profile"], onStepDone: () => Promise.resolve() });
+    const first = await Deno.readFile(`${sb.home}/.profile`);
+    const text = new TextDecoder().decode(first);
+    assert(text.startsWith("# user's own\nexport KEEP=1\n# BEGIN tachikoma managed\n"));
+    assert(text.endsWith("cd '/mnt/tachikoma/code'\n# END tachikoma managed\n"));
+    assertEquals(await profileVar(sb.home, "TK_HOSTILE"), b64(hostile));
+    assertEquals(await profileVar(sb.home, "MCP_A"), b64(hostile));
+    assertEquals(await profileVar(sb.home, "TACHIKOMA"), b64("1"));
+    assertEquals(await profileVar(sb.home, "KEEP"), b64("1"));
+    assertEquals(await profileVar(sb.home, "TK_PROXY_URL"), b64("http://10.0.0.1:19280"));
+    assertEquals(await profileVar(sb.home, "ANTHROPIC_API_KEY"), "", "no credential in proxy mode");
+    assert(lines.some((l) => l.includes('skipping invalid MCP env var name: "bad name"')));
+    assert(lines.some((l) => l.includes("TK_PROXY_URL would override")));
+    assertEquals((await Deno.stat(`${sb.home}/.profile`)).mode! & 0o777, 0o600);
+
+    await p.run(ctx, { after: null, only: ["profile"], onStepDone: () => Promise.resolve() });
+    assertEquals(await Deno.readFile(`${sb.home}/.profile`), first);
+    assertEquals(await Deno.stat(pwned).catch(() => null), null);
+  } finally {
+    await sb.cleanup();
+  }
+});
+
+Deno.test("profile: a value holding a block marker line is refused with the variable's name", async () => {
+  const sb = await localSandbox();
+  try {
+    const p = createProvisioner({
+      home: await hostHome(sb.dir),
+      env: () => undefined,
+      proxyEnv: () => ({ EVIL: "x\n# END tachikoma managed\nexport Y=1" }),
+    });
+    const e = await assertRejects(
+      () =>
+        p.run(testContext(sb, testConfig()), {
+          after: null,
+          only: ["profile"],
+          onStepDone: () => Promise.resolve(),
+        }),
+      ProvisionError,
+    );
+    assertEquals(e.step, "profile");
+    assertStringIncludes(e.message, "the value of EVIL contains a line '# END tachikoma managed'");
+  } finally {
+    await sb.cleanup();
+  }
+});
+
+Deno.test("profile: direct mode injects the credential; proxy mode later removes the file", async () => {
+  const sb = await localSandbox();
+  try {
+    const home = await hostHome(sb.dir);
+    const key = "sk-ant-api03-it's'quoted";
+    const direct = createProvisioner({
+      home,
+      env: () => undefined,
+      credential: () => Promise.resolve({ kind: "api_key", value: key, label: "test" }),
+    });
+    const cfg = testConfig({ credential_proxy: false });
+    await direct.run(testContext(sb, cfg), {
+      after: null,
+      only: ["profile"],
+      onStepDone: () => Promise.resolve(),
+    });
+    assertEquals(await profileVar(sb.home, "ANTHROPIC_API_KEY"), b64(key));
+    assertStringIncludes(
+      await Deno.readTextFile(`${sb.home}/.profile`),
+      `export ANTHROPIC_API_KEY='sk-ant-api03-it'\\''s'\\''quoted'`,
+    );
+
+    const file = createProvisioner({
+      home,
+      env: () => undefined,
+      credential: () =>
+        Promise.resolve({
+          kind: "credentials_file",
+          content: '{"claudeAiOauth":{"accessToken":"tok-123456"}}',
+          label: "f",
+        }),
+    });
+    await file.run(testContext(sb, cfg), {
+      after: null,
+      only: ["profile"],
+      onStepDone: () => Promise.resolve(),
+    });
+    const creds = `${sb.home}/.claude/.credentials.json`;
+    assertEquals(await Deno.readTextFile(creds), '{"claudeAiOauth":{"accessToken":"tok-123456"}}');
+    assertEquals((await Deno.stat(creds)).mode! & 0o777, 0o600);
+    assertEquals(await profileVar(sb.home, "ANTHROPIC_API_KEY"), "", "the block was replaced");
+
+    const { lines, logger } = recorder();
+    const proxy = createProvisioner({ home, env: () => undefined, logger, proxyEnv: () => ({}) });
+    await proxy.run(testContext(sb, testConfig({ credential_proxy: true })), {
+      after: null,
+      only: ["profile"],
+      onStepDone: () => Promise.resolve(),
+    });
+    assertEquals(await Deno.stat(creds).catch(() => null), null);
+    assert(lines.some((l) => l.includes("removed ~/.claude/.credentials.json")));
+  } finally {
+    await sb.cleanup();
+  }
+});
+
+Deno.test("ssh_key: the key is added once, 0700/0600, even without a final newline", async () => {
+  const sb = await localSandbox();
+  try {
+    const home = await hostHome(sb.dir);
+    await Deno.mkdir(`${sb.home}/.ssh`);
+    await Deno.writeTextFile(`${sb.home}/.ssh/authorized_keys`, "ssh-ed25519 AAAAexisting other");
+    const p = createProvisioner({ home, env: () => undefined, proxyEnv: () => ({}) });
+    const ctx = testContext(sb, testConfig());
+    for (let i = 0; i < 2; i++) {
+      await p.run(ctx, { after: null, only: ["ssh_key"], onStepDone: () => Promise.resolve() });
+    }
+    const pub = (await Deno.readTextFile(`${home}/.ssh/tachikoma.pub`)).trim();
+    assertEquals(
+      await Deno.readTextFile(`${sb.home}/.ssh/authorized_keys`),
+      `ssh-ed25519 AAAAexisting other\n${pub}\n`,
+    );
+    assertEquals((await Deno.stat(`${sb.home}/.ssh`)).mode! & 0o777, 0o700);
+    assertEquals((await Deno.stat(`${sb.home}/.ssh/authorized_keys`)).mode! & 0o777, 0o600);
+  } finally {
+    await sb.cleanup();
+  }
+});
+
+Deno.test("run: resumes after a step, runs only the listed ones, reports each step done", async () => {
+  const sb = await localSandbox();
+  try {
+    const p = createProvisioner({
+      home: await hostHome(sb.dir),
+      env: () => undefined,
+      proxyEnv: () => ({}),
+    });
+    const ctx = testContext(sb, testConfig());
+    const done: string[] = [];
+    const onStepDone = (s: string) => {
+      done.push(s);
+      return Promise.resolve();
+    };
+    await p.run(ctx, { after: "profile", onStepDone });
+    assertEquals(done, ["claude", "gh_auth", "scripts"]);
+    done.length = 0;
+    await p.run(ctx, { after: "profile", only: ["ssh_key", "scripts"], onStepDone });
+    assertEquals(done, ["ssh_key", "scripts"]);
+    await assertRejects(
+      () => p.run(ctx, { after: null, only: ["bogus"], onStepDone }),
+      UsageError,
+      "unknown provisioning step(s): bogus",
+    );
+    const ac = new AbortController();
+    ac.abort(new Error("ctrl-c"));
+    await assertRejects(
+      () => p.run({ ...ctx, signal: ac.signal }, { after: null, onStepDone }),
+      Error,
+      "ctrl-c",
+    );
+  } finally {
+    await sb.cleanup();
+  }
+});
+
+Deno.test("scripts: order, repo-root-relative paths, profile sourced, failure names the step", async () => {
+  const sb = await localSandbox();
+  try {
+    const home = await hostHome(sb.dir);
+    const stateDir = `${sb.dir}/state`;
+    const repo = `${sb.dir}/repo`;
+    await Deno.mkdir(`${stateDir}/profiles`, { recursive: true });
+    await Deno.mkdir(`${repo}/.tachikoma/profiles`, { recursive: true });
+    await Deno.mkdir(`${repo}/tools`, { recursive: true });
+    const append = (tag: string) => `printf '%s:%s\\n' ${tag} "$TK" >> "$HOME/order"\n`;
+    await Deno.writeTextFile(`${stateDir}/profiles/b.sh`, append("global-b"));
+    await Deno.writeTextFile(`${stateDir}/profiles/a.sh`, append("global-a"));
+    await Deno.writeTextFile(`${stateDir}/profiles/not-a-script.txt`, append("never"));
+    await Deno.writeTextFile(`${repo}/.tachikoma/profiles/r.sh`, append("repo"));
+    await Deno.writeTextFile(`${repo}/tools/setup.sh`, append("config") + "x=$NOPE\n");
+    const { lines, logger } = recorder();
+    const p = createProvisioner({
+      home,
+      env: () => undefined,
+      logger,
+      proxyEnv: () => ({ TK: "from-profile" }),
+    });
+    const record = testRecord({ repo_root: repo });
+    const ctx = testContext(
+      sb,
+      testConfig({ provision_scripts: ["tools/setup.sh"] }),
+      record,
+      stateDir,
+    );
+    const cwd = Deno.cwd();
+    Deno.chdir(sb.dir); // relative entries must not resolve against the cwd
+    try {
+      await p.run(ctx, { after: null, only: ["profile"], onStepDone: () => Promise.resolve() });
+      // `set -u` (bash -euo pipefail): the unset variable fails the config script.
+      const e = await assertRejects(
+        () => p.run(ctx, { after: "gh_auth", onStepDone: () => Promise.resolve() }),
+        ProvisionError,
+      );
+      assertEquals(e.step, "scripts");
+      assertStringIncludes(e.message, "provisioning script tools/setup.sh exited with 1");
+      assertStringIncludes(e.stderr, "NOPE");
+    } finally {
+      Deno.chdir(cwd);
+    }
+    assertEquals(
+      await Deno.readTextFile(`${sb.home}/order`),
+      "global-a:from-profile\nglobal-b:from-profile\nrepo:from-profile\nconfig:from-profile\n",
+    );
+    assert(lines.some((l) => l.includes("committed files (review them): ") && l.includes("r.sh")));
+
+    const missing = createProvisioner({ home, env: () => undefined, proxyEnv: () => ({}) });
+    const e2 = await assertRejects(
+      () =>
+        missing.run(
+          testContext(sb, testConfig({ provision_scripts: ["nope.sh"] }), record, stateDir),
+          { after: "gh_auth", onStepDone: () => Promise.resolve() },
+        ),
+      ProvisionError,
+    );
+    assertStringIncludes(
+      e2.message,
+      `provision_scripts entry 'nope.sh' (${repo}/nope.sh) does not exist`,
+    );
+  } finally {
+    await sb.cleanup();
+  }
+});
+
+Deno.test("a failing step's error redacts secrets from the guest's stderr", async () => {
+  const sb = await localSandbox();
+  try {
+    const secret = "sk-live-supersecret-value-42";
+    registerSecret(secret);
+    const repo = `${sb.dir}/repo`;
+    await Deno.mkdir(repo);
+    await Deno.writeTextFile(`${repo}/leak.sh`, `echo "token ${secret}" >&2\nexit 9\n`);
+    const p = createProvisioner({
+      home: await hostHome(sb.dir),
+      env: () => undefined,
+      proxyEnv: () => ({}),
+    });
+    const e = await assertRejects(
+      () =>
+        p.run(
+          testContext(
+            sb,
+            testConfig({ provision_scripts: ["leak.sh"] }),
+            testRecord({ repo_root: repo }),
+          ),
+          { after: "gh_auth", onStepDone: () => Promise.resolve() },
+        ),
+      ProvisionError,
+    );
+    assert(!e.message.includes(secret));
+    assertStringIncludes(e.message, "token [REDACTED]");
+    assertMatch(e.hint!, /resumes at step 'scripts'/);
+  } finally {
+    await sb.cleanup();
+  }
+});
+
+Deno.test("claude (install skipped): onboarding patched once, settings cleaned, dirs linked", async () => {
+  const sb = await localSandbox();
+  try {
+    const home = await hostHome(sb.dir, {
+      ".claude/settings.json": JSON.stringify({
+        statusLine: { command: "x" },
+        hooks: {},
+        permissions: { deny: ["Read(~/Library/**)", 42, "Bash(curl *)"] },
+        model: "opus",
+      }),
+    });
+    await Deno.writeTextFile(`${sb.home}/.claude.json`, '{"numStartups": 7, "userID": "u"}');
+    await Deno.mkdir(`${sb.home}/.claude/rules`, { recursive: true }); // a real dir: kept
+    const { lines, logger } = recorder();
+    const p = createProvisioner({
+      home,
+      env: () => undefined,
+      logger,
+      proxyEnv: () => ({ ANTHROPIC_API_KEY: "tachikoma-proxy" }),
+    });
+    const ctx = testContext(sb, testConfig({ share_claude_dirs: ["rules", "skills"] }));
+    await p.run(ctx, { after: null, only: ["claude"], onStepDone: () => Promise.resolve() });
+    const cj = JSON.parse(await Deno.readTextFile(`${sb.home}/.claude.json`));
+    assertEquals(cj, {
+      numStartups: 7,
+      userID: "u",
+      hasCompletedOnboarding: true,
+      customApiKeyResponses: { approved: ["tachikoma-proxy"], rejected: [] },
+    });
+    const settings = await Deno.readTextFile(`${sb.home}/.claude/settings.json`);
+    assertEquals(JSON.parse(settings), {
+      model: "opus",
+      permissions: { deny: [42, "Bash(curl *)"] },
+    });
+    assert(lines.some((l) => l.includes("~/.claude/rules in sb is a real directory")) === false);
+    const before = [
+      await Deno.readFile(`${sb.home}/.claude.json`),
+      await Deno.readFile(`${sb.home}/.claude/settings.json`),
+    ];
+    await p.run(ctx, { after: null, only: ["claude"], onStepDone: () => Promise.resolve() });
+    assertEquals([
+      await Deno.readFile(`${sb.home}/.claude.json`),
+      await Deno.readFile(`${sb.home}/.claude/settings.json`),
+    ], before);
+  } finally {
+    await sb.cleanup();
+  }
+});
+
+Deno.test("fingerprint: a config change moves only the steps it feeds", async () => {
+  const sb = await localSandbox();
+  try {
+    const home = await hostHome(sb.dir);
+    const repo = `${sb.dir}/repo`;
+    await Deno.mkdir(repo);
+    await Deno.writeTextFile(`${repo}/s.sh`, "true\n");
+    const proxy = { value: "http://a" };
+    const p = createProvisioner({
+      home,
+      env: () => undefined,
+      proxyEnv: () => ({ X: proxy.value }),
+    });
+    const record = testRecord({ repo_root: repo });
+    const fp = (overrides = {}) =>
+      p.fingerprint(
+        testContext(sb, testConfig({ provision_scripts: ["s.sh"], ...overrides }), record),
+      );
+    const base = await fp();
+    assertEquals(Object.keys(base), STEP_NAMES as string[]);
+    assertEquals(await fp(), base);
+    const changed = (a: Record<string, string>, b: Record<string, string>) =>
+      Object.keys(a).filter((k) => a[k] !== b[k]);
+    assertEquals(changed(base, await fp({ claude_install: "npm" })), ["claude"]);
+    await Deno.writeTextFile(`${repo}/s.sh`, "echo changed\n");
+    assertEquals(changed(base, await fp()), ["scripts"]);
+    proxy.value = "http://b";
+    const afterProxy = await fp();
+    assertEquals(changed(base, afterProxy).includes("profile"), true);
+    assertNotEquals(afterProxy.profile, base.profile);
+    assertEquals(changed(base, await fp({ sync_gh_auth: true })).includes("gh_auth"), true);
+  } finally {
+    await sb.cleanup();
+  }
+});
