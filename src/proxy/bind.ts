@@ -120,7 +120,10 @@ export async function readIncusGateway(
     const local = interfaceAddress(incus.network);
     if (local) return local;
   }
-  const client = Deno.createHttpClient({ proxy: { transport: "unix", path: incus.socket } });
+  // No idle pooled connections: an idle connection on the socket stalls incusd (see
+  // src/backends/incus/README.md).
+  const { incusSocketHttpClient } = await import("../backends/incus/client.ts");
+  const client = incusSocketHttpClient(incus.socket);
   try {
     let network = incus.network;
     let profileProblem = "";

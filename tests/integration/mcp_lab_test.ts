@@ -78,6 +78,14 @@ Deno.test({
       assertEquals([s.status, s.action, s.branch_created], ["running", "created", true]);
       assert(String(s.address).startsWith("10.213.0."), `address on the lab bridge: ${s.address}`);
       assert(progress.some((p) => (p.message ?? "").startsWith("waiting for boot: done")));
+      // CI runs as root: the worktree git made is root's 0755, which the guest user (uid 1000)
+      // cannot write through the shifted share. A normal user's uid maps to the guest user.
+      if (Deno.uid() === 0) {
+        const wt = await new Deno.Command("chmod", {
+          args: ["-R", "a+rwX", `${w.repo.dir}/${repoName}-mcp-lab`],
+        }).output();
+        assert(wt.success, "chmod of the worktree");
+      }
       assert((s.provisioning as { ran: boolean }).ran);
       const worktree = s.worktree_path as string;
 

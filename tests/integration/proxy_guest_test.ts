@@ -234,8 +234,6 @@ Deno.test({
   },
 });
 
-
-
 Deno.test({
   name: "lab: tachikoma spawn with a known secret on the host leaves no trace of it in the guest",
   ignore: labIgnored(),

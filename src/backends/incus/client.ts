@@ -257,6 +257,11 @@ export class IncusClient {
     }
   }
 
+  /** Asks Incus to cancel an operation; failures are only logged. */
+  cancel(id: string): Promise<void> {
+    return this.#cancel(id);
+  }
+
   async #cancel(id: string): Promise<void> {
     try {
       await this.call("DELETE", `/1.0/operations/${id}`);

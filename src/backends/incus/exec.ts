@@ -114,6 +114,21 @@ function notFoundResult(argv0: string, request: ExecRequest): ExecResult {
   return { code: 127, stdout: new Uint8Array(), stderr: text };
 }
 
+/**
+ * Connects the websockets of an exec operation. When one fails, the others are closed and the
+ * operation is cancelled, so nothing keeps waiting in the guest.
+ */
+async function connectAll(ctx: ExecContext, started: Started, fds: string[]): Promise<WebSocket[]> {
+  const results = await Promise.allSettled(
+    fds.map((fd) => ctx.client.websocket(started.operationId, started.fds[fd] ?? "")),
+  );
+  const failed = results.find((r) => r.status === "rejected");
+  if (!failed) return results.map((r) => (r as PromiseFulfilledResult<WebSocket>).value);
+  for (const r of results) if (r.status === "fulfilled") r.value.close();
+  await ctx.client.cancel(started.operationId);
+  throw (failed as PromiseRejectedResult).reason;
+}
+
 function exitCode(op: IncusOperation): number {
   const code = op.metadata?.return;
   return typeof code === "number" ? code : -1;
@@ -157,11 +172,12 @@ export async function execCommand(
   if (started === "command-not-found") return notFoundResult(request.argv[0], request);
   const out: Uint8Array[] = [];
   const err: Uint8Array[] = [];
-  const [stdin, stdout, stderr, control] = await Promise.all(
-    ["0", "1", "2", "control"].map((fd) =>
-      ctx.client.websocket(started.operationId, started.fds[fd])
-    ),
-  ).then((sockets) => [
+  const [stdin, stdout, stderr, control] = await connectAll(ctx, started, [
+    "0",
+    "1",
+    "2",
+    "control",
+  ]).then((sockets) => [
     new FdChannel(sockets[0]),
     new FdChannel(sockets[1], (chunk) => {
       out.push(chunk);
@@ -198,6 +214,7 @@ export async function execCommand(
   }
   const onAbort = () => stop.abort(abortReason(request.signal));
   request.signal?.addEventListener("abort", onAbort, { once: true });
+  if (request.signal?.aborted) onAbort();
   try {
     const op = await ctx.client.wait(started.operationId, {
       timeoutMs: NO_DEADLINE_MS,
@@ -263,9 +280,7 @@ export async function openShell(
       };
     },
   });
-  const [ptyWs, controlWs] = await Promise.all(
-    ["0", "control"].map((fd) => ctx.client.websocket(started.operationId, started.fds[fd])),
-  );
+  const [ptyWs, controlWs] = await connectAll(ctx, started, ["0", "control"]);
   // After the command exits Incus sends an end marker on the PTY socket and closes control,
   // then waits for us to close the PTY socket before the operation completes.
   const pty = new FdChannel(ptyWs, (chunk) => push?.(chunk), () => pty.close());

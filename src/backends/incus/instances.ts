@@ -5,6 +5,7 @@
  * @module
  */
 import type { SandboxInfo, SandboxState } from "../backend.ts";
+import type { IncusClient } from "./client.ts";
 import type { Device } from "./shares.ts";
 
 /** One address of an instance network interface. */
@@ -38,6 +39,7 @@ export interface IncusInstance {
   config: Record<string, string>;
   devices: Record<string, Device>;
   expanded_config?: Record<string, string>;
+  expanded_devices?: Record<string, Device>;
   state?: IncusInstanceState | null;
 }
 
@@ -88,6 +90,63 @@ export function ipv4Addresses(state: IncusInstanceState | null | undefined): str
         out.push(a.address);
       }
     }
+  }
+  return out;
+}
+
+/** One DHCP lease of a managed network (`GET /1.0/networks/<n>/leases`). */
+export interface IncusLease {
+  hostname: string;
+  hwaddr: string;
+  address: string;
+  type: string;
+}
+
+/**
+ * The managed networks an instance's NICs sit on, with each NIC's MAC address
+ * (`volatile.<nic>.hwaddr`), `eth0` first.
+ */
+export function nicNetworks(instance: IncusInstance): { network: string; hwaddr: string }[] {
+  const devices = instance.expanded_devices ?? instance.devices;
+  const names = Object.keys(devices).filter((d) => devices[d].type === "nic").sort((a, b) =>
+    a === "eth0" ? -1 : b === "eth0" ? 1 : a.localeCompare(b)
+  );
+  const out: { network: string; hwaddr: string }[] = [];
+  for (const d of names) {
+    const network = devices[d].network ?? devices[d].parent;
+    const hwaddr = instance.config[`volatile.${d}.hwaddr`] ?? devices[d].hwaddr;
+    if (network && hwaddr) out.push({ network, hwaddr: hwaddr.toLowerCase() });
+  }
+  return out;
+}
+
+/** IPv4 addresses leased to `hwaddr`. */
+export function leasedIpv4(leases: IncusLease[], hwaddr: string): string[] {
+  return leases.filter((l) =>
+    l.hwaddr.toLowerCase() === hwaddr && (l.type === "dynamic" || l.type === "static") &&
+    /^\d+\.\d+\.\d+\.\d+$/.test(l.address)
+  ).map((l) => l.address);
+}
+
+/**
+ * The IPv4 addresses a running instance's NICs hold according to the DHCP leases of their
+ * managed networks (a few ms; the instance's own state view costs 40–100 ms). Empty when no
+ * lease matches or a network has no leases (unmanaged): callers then ask the instance.
+ */
+export async function leasedAddresses(
+  client: IncusClient,
+  instance: IncusInstance,
+): Promise<string[]> {
+  const out: string[] = [];
+  const cache = new Map<string, Promise<IncusLease[]>>();
+  for (const nic of nicNetworks(instance)) {
+    let leases = cache.get(nic.network);
+    if (!leases) {
+      leases = client.get<IncusLease[]>(`/1.0/networks/${encodeURIComponent(nic.network)}/leases`)
+        .catch(() => []);
+      cache.set(nic.network, leases);
+    }
+    for (const a of leasedIpv4(await leases, nic.hwaddr)) if (!out.includes(a)) out.push(a);
   }
   return out;
 }

@@ -36,7 +36,6 @@ import type { BackendContext } from "../mod.ts";
 import type { Config } from "../../config/schema.ts";
 import { type Clock, systemClock } from "../../core/clock.ts";
 import {
-  ConfigError,
   ConflictError,
   InterruptedError,
   NotFoundError,
@@ -46,7 +45,8 @@ import {
   UnsupportedError,
 } from "../../core/errors.ts";
 import { log } from "../../core/log.ts";
-import { IncusClient, type IncusEndpoint } from "./client.ts";
+import { applyShares, type ServerInfo } from "./apply_shares.ts";
+import { IncusClient } from "./client.ts";
 import { execCommand, type ExecContext, openShell } from "./exec.ts";
 import { pullFile, pushFile } from "./files.ts";
 import {
@@ -55,19 +55,12 @@ import {
   type IncusInstanceState,
   instancePath,
   ipv4Addresses,
+  leasedAddresses,
   mapStatus,
   toInfo,
 } from "./instances.ts";
-import {
-  checkShares,
-  delegatedToRoot,
-  type Ids,
-  type OwnershipPlan,
-  ownershipPlan,
-  sameDevices,
-  SHARE_DEVICE_PREFIX,
-  withShares,
-} from "./shares.ts";
+import { type IncusSettings, incusSettings } from "./settings.ts";
+import { checkShares, type Ids } from "./shares.ts";
 import {
   cloneInstance,
   createCheckpoint,
@@ -77,42 +70,7 @@ import {
 } from "./snapshots.ts";
 
 export { IncusClient, type IncusEndpoint } from "./client.ts";
-
-/** What the backend takes from the configuration. */
-export interface IncusSettings {
-  endpoint: IncusEndpoint;
-  /** `[incus] image`: overrides the image passed to `create` (`base_image`). */
-  image?: string;
-  cpus: number;
-  memoryMb: number;
-  storagePool?: string;
-  network?: string;
-  /** The sandbox user (`ssh_user`). */
-  sshUser: string;
-  sshPort: number;
-}
-
-/** The backend's settings from a validated config. */
-export function incusSettings(config: Config): IncusSettings {
-  const i = config.incus;
-  return {
-    endpoint: {
-      socket: i.socket,
-      remote: i.remote,
-      clientCert: i.client_cert,
-      clientKey: i.client_key,
-      serverCert: i.server_cert,
-      project: i.project,
-    },
-    image: i.image,
-    cpus: config.vm_cpus,
-    memoryMb: config.vm_memory,
-    storagePool: i.storage_pool,
-    network: i.network,
-    sshUser: config.ssh_user,
-    sshPort: config.ssh_port,
-  };
-}
+export { type IncusSettings, incusSettings } from "./settings.ts";
 
 /** Test and tuning seams. */
 export interface IncusBackendOptions {
@@ -128,12 +86,6 @@ export interface IncusBackendOptions {
   operationTimeoutMs?: number;
   /** Default graceful stop budget (default 30 s). */
   stopTimeoutMs?: number;
-}
-
-/** What `GET /1.0` tells us. */
-interface ServerInfo {
-  api_extensions: string[];
-  environment?: { kernel_features?: Record<string, string>; server_version?: string };
 }
 
 const GUEST_IDS: Ids = { uid: 1000, gid: 1000 };
@@ -198,7 +150,20 @@ export class IncusBackend implements Backend {
     return all.map(toInfo);
   }
 
+  /**
+   * State comes from the instance document. For a running instance the addresses come from
+   * the DHCP leases of its managed network (matched by MAC): a few milliseconds, where the
+   * full state (`…/state`: processes, disk, OS info, network via a helper entering the
+   * container) takes 40–100 ms on every CLI command. The instance's own view (`…/state`) is the
+   * fallback when it has no lease (static address, unmanaged network), and the only source of
+   * `list` and `waitForAddress`, so "has an address" always means the guest configured it.
+   */
   async get(name: string): Promise<SandboxInfo> {
+    const instance = await this.#instance(name);
+    const info = toInfo(instance);
+    if (info.state !== "running") return info;
+    const leased = await leasedAddresses(this.client, instance);
+    if (leased.length > 0) return { ...info, addresses: leased };
     return toInfo(await this.#instance(name, true));
   }
 
@@ -251,7 +216,19 @@ export class IncusBackend implements Backend {
     });
     const instance = response.metadata;
     const state = mapStatus(instance.status);
-    await this.#applyShares(instance, response.etag, options.shares, state === "stopped");
+    await applyShares(
+      {
+        client: this.client,
+        hostIds: this.#hostIds,
+        guestIds: this.#guest,
+        server: () => this.server(),
+        operationTimeoutMs: this.#opTimeoutMs,
+      },
+      instance,
+      response.etag,
+      options.shares,
+      state === "stopped",
+    );
     if (state === "running" || state === "starting") return;
     const action = state === "suspended" ? "unfreeze" : "start";
     try {
@@ -260,83 +237,6 @@ export class IncusBackend implements Backend {
       if (error instanceof ConflictError && /already running/i.test(error.message)) return;
       throw error;
     }
-  }
-
-  async #plan(): Promise<OwnershipPlan> {
-    const server = await this.server();
-    const idmapped = server.environment?.kernel_features?.idmapped_mounts === "true";
-    return ownershipPlan(this.#hostIds, this.#guest, idmapped);
-  }
-
-  /** Puts the share devices (and the idmap they need) on the instance when they differ. */
-  async #applyShares(
-    instance: IncusInstance,
-    etag: string | undefined,
-    shares: Share[],
-    stopped: boolean,
-  ): Promise<void> {
-    const hasOurs = Object.keys(instance.devices).some((k) => k.startsWith(SHARE_DEVICE_PREFIX));
-    if (shares.length === 0 && !hasOurs) return;
-    let plan: OwnershipPlan = { kind: "none", reason: "no shares" };
-    if (shares.length > 0) {
-      if (!this.#hostIds) {
-        throw new UnsupportedError(
-          `sandbox "${instance.name}": host directories cannot be shared with a remote Incus ` +
-            `server (${this.client.where})`,
-          { hint: "use the local socket ([incus] socket) to share the worktree" },
-        );
-      }
-      plan = await this.#plan();
-      if (plan.kind === "none") log.warn(`shares of ${instance.name}: ${plan.reason}`);
-      if (plan.kind === "idmap") await this.#checkDelegation(instance.name);
-    }
-    const devices = withShares(instance.devices, shares, plan);
-    const config = { ...instance.config };
-    if (plan.kind === "idmap" && config["raw.idmap"] !== plan.rawIdmap) {
-      if (stopped) config["raw.idmap"] = plan.rawIdmap;
-      else log.warn(`sandbox ${instance.name}: the uid mapping changes at its next restart`);
-    }
-    if (
-      sameDevices(devices, instance.devices) && config["raw.idmap"] === instance.config["raw.idmap"]
-    ) {
-      return;
-    }
-    await this.client.mutate("PUT", instancePath(instance.name), {
-      body: {
-        architecture: instance.architecture,
-        config,
-        devices,
-        ephemeral: instance.ephemeral,
-        profiles: instance.profiles,
-        stateful: instance.stateful,
-        description: instance.description,
-      },
-      headers: etag ? { "if-match": etag } : {},
-      subject: `sandbox "${instance.name}"`,
-      timeoutMs: this.#opTimeoutMs,
-    });
-  }
-
-  /** Fails early, saying what to do, when the host ids are not delegated to Incus. */
-  async #checkDelegation(name: string): Promise<void> {
-    const ids = this.#hostIds;
-    if (!ids) return;
-    const missing: string[] = [];
-    for (const [file, id] of [["/etc/subuid", ids.uid], ["/etc/subgid", ids.gid]] as const) {
-      let text: string;
-      try {
-        text = await Deno.readTextFile(file);
-      } catch {
-        return; // unreadable: let Incus decide
-      }
-      if (!delegatedToRoot(text, id)) missing.push(`"root:${id}:1" to ${file}`);
-    }
-    if (missing.length === 0) return;
-    throw new ConfigError(
-      `sandbox "${name}": Incus may not map host uid ${ids.uid} onto the guest user, so the ` +
-        "shared worktree would not be writable",
-      { hint: `add ${missing.join(" and ")}, restart incusd, then: tachikoma doctor` },
-    );
   }
 
   async #setState(name: string, body: Record<string, unknown>, timeoutMs = this.#opTimeoutMs) {
@@ -387,20 +287,27 @@ export class IncusBackend implements Backend {
   }
 
   async delete(name: string): Promise<void> {
-    try {
-      await this.#setState(name, { action: "stop", force: true });
-    } catch (error) {
-      if (error instanceof NotFoundError) return;
-      if (!alreadyStopped(error)) throw error;
-    }
-    try {
-      await this.client.mutate("DELETE", instancePath(name), {
-        subject: `sandbox "${name}"`,
-        timeoutMs: this.#opTimeoutMs,
-      });
-    } catch (error) {
-      if (error instanceof NotFoundError) return;
-      throw error;
+    // A container whose start just failed can still read as running for a moment: stop it
+    // again and retry a few times before giving up.
+    for (let attempt = 1;; attempt++) {
+      try {
+        await this.#setState(name, { action: "stop", force: true });
+      } catch (error) {
+        if (error instanceof NotFoundError) return;
+        if (!alreadyStopped(error)) throw error;
+      }
+      try {
+        await this.client.mutate("DELETE", instancePath(name), {
+          subject: `sandbox "${name}"`,
+          timeoutMs: this.#opTimeoutMs,
+        });
+        return;
+      } catch (error) {
+        if (error instanceof NotFoundError) return;
+        const running = error instanceof ConflictError && /is running/i.test(error.message);
+        if (!running || attempt >= 3) throw error;
+        await this.#clock.sleep(500 * attempt);
+      }
     }
   }
 

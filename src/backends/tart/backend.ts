@@ -32,9 +32,7 @@ import {
   NotFoundError,
   RuntimeError,
   TimeoutError,
-  UnreachableError,
   UnsupportedError,
-  UsageError,
 } from "../../core/errors.ts";
 import { log } from "../../core/log.ts";
 import { type TartCli, type TartResolver } from "./cli.ts";
@@ -43,6 +41,13 @@ import type { TartListEntry, TartState } from "./parse.ts";
 import { logTail, type RunHandle, type RunLauncher, runLogPath } from "./run.ts";
 import { type GuestAccess } from "./guest_access.ts";
 import { mountSharesArgv } from "./guest.ts";
+import {
+  checkShares,
+  ipTimeoutError,
+  runExitedError,
+  stoppedWhileWaitingError,
+  unsupported,
+} from "./failures.ts";
 
 /** Settings of a {@link TartBackend}. */
 export interface TartSettings {
@@ -255,7 +260,7 @@ export class TartBackend implements Backend {
     while (true) {
       signal?.throwIfAborted();
       const remaining = deadline - clock.now();
-      if (remaining <= 0) throw this.#ipTimeout(name, options);
+      if (remaining <= 0) throw ipTimeoutError(name, this.logPath(name));
       const handle = this.#runs.get(name);
       if (handle) await this.#checkAlive(name, handle, "while waiting for an IP address");
       const vm = await this.#cli.find(name);
@@ -355,65 +360,15 @@ export class TartBackend implements Backend {
     const code = handle.exitCode();
     if (code === null) return;
     this.#runs.delete(name);
-    const tail = await logTail(handle.logPath);
-    const detail = tail ? `:\n${indent(tail)}` : " (its log is empty)";
-    const message = `tart run ${name} exited with code ${code} ${when}${detail}`;
-    const hint = `full log: ${handle.logPath}`;
-    if (code === 127) {
-      throw new UnreachableError(`tart is not installed or not on PATH${detail}`, { hint });
-    }
-    if (/does not exist/.test(tail)) throw new NotFoundError(message, { hint });
-    if (/is already running/.test(tail)) throw new ConflictError(message, { hint });
-    throw new RuntimeError("tart_run_exited", message, { hint });
+    throw runExitedError(name, code, when, await logTail(handle.logPath), handle.logPath);
   }
 
   async #stoppedWhileWaiting(name: string, state: TartState): Promise<Error> {
-    const tail = await logTail(this.logPath(name));
-    return new RuntimeError(
-      "vm_not_running",
-      `${name} is ${state} while waiting for its IP address${tail ? `:\n${indent(tail)}` : ""}`,
-      { hint: `start it again; tart log: ${this.logPath(name)}` },
+    return stoppedWhileWaitingError(
+      name,
+      state,
+      await logTail(this.logPath(name)),
+      this.logPath(name),
     );
   }
-
-  #ipTimeout(name: string, options: WaitOptions): TimeoutError {
-    void options;
-    return new TimeoutError(
-      [
-        `Timed out waiting for VM '${name}' to get an IP address.`,
-        "The VM is running but DHCP didn't assign an IP in time.",
-        "Try:",
-        `  tart ip --resolver arp ${name}`,
-        `  tart ip --wait 30 ${name}`,
-        "  sudo launchctl kickstart -k system/com.apple.bootpd  # restart DHCP",
-        `Check tart logs: ${this.logPath(name)}`,
-      ].join("\n"),
-      {
-        hint: `raise boot_timeout_secs, or if the VM is stuck: tachikoma destroy ${name}`,
-      },
-    );
-  }
-}
-
-function indent(text: string): string {
-  return text.split("\n").map((l) => `  | ${l}`).join("\n");
-}
-
-function unsupported(what: string): UnsupportedError {
-  return new UnsupportedError(`the tart backend has no ${what}`, {
-    hint: "use the incus or truenas backend for checkpoints and egress policies",
-  });
-}
-
-/** Shares must mount as `/mnt/tachikoma/<name>` (one virtio-fs tag, one mount). */
-function checkShares(shares: Share[]): Share[] {
-  for (const s of shares) {
-    if (s.guestPath !== `${GUEST_MOUNT_ROOT}/${s.name}`) {
-      throw new UsageError(
-        `share ${JSON.stringify(s.name)}: the tart backend mounts shares at ` +
-          `${GUEST_MOUNT_ROOT}/<name>, not ${JSON.stringify(s.guestPath)}`,
-      );
-    }
-  }
-  return shares;
 }

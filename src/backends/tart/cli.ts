@@ -192,11 +192,8 @@ export class TartCli {
       { timeoutMs: options.timeoutMs ?? (wait + 30) * 1000, signal: options.signal },
     );
     if (result.code === 0) return parseIp(result.stdout);
-    if (result.code === 2 || result.timedOut) {
-      if (result.timedOut) return null;
-      throw tartError("ip", result, name);
-    }
-    return null;
+    if (result.code === 2 && !result.timedOut) throw tartError("ip", result, name);
+    return null; // "no IP address found" (exit 1), or killed at the caller's deadline
   }
 
   /**

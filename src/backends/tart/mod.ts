@@ -7,6 +7,7 @@ import type { Config } from "../../config/schema.ts";
 import type { BackendContext } from "../mod.ts";
 import { systemClock } from "../../core/clock.ts";
 import { defaultRunner } from "../../core/process.ts";
+import { registerSecret } from "../../core/redact.ts";
 import { TartCli } from "./cli.ts";
 import { DetachedRunLauncher } from "./run.ts";
 import { GuestAccess } from "./guest_access.ts";
@@ -50,6 +51,7 @@ export async function openTart(
   const ssh = options.ssh ?? (await import("./ssh_guest.ts")).openGuestSsh(config, context);
   const envPassword = Deno.env.get("TACHIKOMA_TART_PASSWORD");
   const password = envPassword === undefined ? DEFAULT_IMAGE_PASSWORD : envPassword || null;
+  registerSecret(password ?? undefined);
   const guest = new GuestAccess({
     cli,
     ssh,

@@ -99,7 +99,9 @@ export class SshGuest implements GuestSsh {
 
   #key(target: SshTarget): string {
     const secret = target.auth.kind === "password" ? target.auth.password : "";
-    return [target.sandbox, target.host, target.port, target.user, target.auth.kind, secret].join("|");
+    return [target.sandbox, target.host, target.port, target.user, target.auth.kind, secret].join(
+      "|",
+    );
   }
 
   #drop(target: SshTarget): void {

@@ -14,7 +14,7 @@ import {
 import type { Share } from "../../../src/backends/backend.ts";
 import { fail, FakeLauncher, FakeSsh, listJson, ok, ScriptedRunner } from "./tart_doubles.ts";
 
-interface World {
+interface World extends AsyncDisposable {
   backend: TartBackend;
   runner: ScriptedRunner;
   launcher: FakeLauncher;
@@ -58,7 +58,15 @@ async function world(
       ...settings,
     },
   });
-  return { backend, runner, launcher, ssh, clock, stateDir };
+  return {
+    backend,
+    runner,
+    launcher,
+    ssh,
+    clock,
+    stateDir,
+    [Symbol.asyncDispose]: () => Deno.remove(stateDir, { recursive: true }),
+  };
 }
 
 const share = (name: string, hostPath: string, readOnly = false): Share => ({
@@ -74,7 +82,7 @@ function liveList(runner: ScriptedRunner, states: Record<string, string>) {
 }
 
 Deno.test("create: clone, then set --cpu/--memory (vm_cpus, vm_memory) and [tart] disk_size_gb", async () => {
-  const w = await world({ diskSizeGb: 80 });
+  await using w = await world({ diskSizeGb: 80 });
   w.runner.on(["list"], ok(listJson(["ubuntu", "stopped"]))).on(["clone"], ok()).on(["set"], ok());
   await w.backend.create("tachikoma-app-main", { image: "ubuntu" });
   await w.backend.create("tachikoma-app-b", {
@@ -91,14 +99,14 @@ Deno.test("create: clone, then set --cpu/--memory (vm_cpus, vm_memory) and [tart
 });
 
 Deno.test("create: an existing name is a ConflictError and nothing is cloned", async () => {
-  const w = await world();
+  await using w = await world();
   w.runner.on(["list"], ok(listJson(["taken", "running"])));
   await assertRejects(() => w.backend.create("taken", { image: "ubuntu" }), ConflictError);
   assertEquals(w.runner.argsOf("clone"), []);
 });
 
 Deno.test("create: a failing set deletes the fresh clone", async () => {
-  const w = await world();
+  await using w = await world();
   w.runner.on(["list"], ok("[]")).on(["clone"], ok()).on(["delete"], ok())
     .on(["set"], fail(1, "Error: LessThanMinimalResourcesError: VM should have 4 CPU cores"));
   await assertRejects(() => w.backend.create("vm", { image: "ubuntu", cpus: 1 }), RuntimeError);
@@ -106,7 +114,7 @@ Deno.test("create: a failing set deletes the fresh clone", async () => {
 });
 
 Deno.test("start: detached run with --no-graphics and one --dir per share; waits for running", async () => {
-  const w = await world();
+  await using w = await world();
   const states: Record<string, string> = { vm: "stopped" };
   let polls = 0;
   w.runner.on(["list"], () => {
@@ -133,7 +141,7 @@ Deno.test("start: detached run with --no-graphics and one --dir per share; waits
 });
 
 Deno.test("start: vm_display other than none → no --no-graphics; running → no-op", async () => {
-  const w = await world({ display: "1920x1080" });
+  await using w = await world({ display: "1920x1080" });
   const states: Record<string, string> = { vm: "stopped", up: "running" };
   liveList(w.runner, states);
   w.launcher.onLaunch = () => {
@@ -146,7 +154,7 @@ Deno.test("start: vm_display other than none → no --no-graphics; running → n
 });
 
 Deno.test("start: a suspended Linux VM has its snapshot dropped (tart stop) first", async () => {
-  const w = await world();
+  await using w = await world();
   const states: Record<string, string> = { vm: "suspended" };
   liveList(w.runner, states);
   w.runner.on(["stop"], () => {
@@ -162,7 +170,7 @@ Deno.test("start: a suspended Linux VM has its snapshot dropped (tart stop) firs
 });
 
 Deno.test("start: tart run exiting early is reported at once with its exit code and log tail", async () => {
-  const w = await world();
+  await using w = await world();
   liveList(w.runner, { vm: "stopped" });
   w.launcher.onLaunch = (run) =>
     run.exit(
@@ -178,7 +186,7 @@ Deno.test("start: tart run exiting early is reported at once with its exit code 
 });
 
 Deno.test("start: 'already running' (exit 2) from a racing run is a ConflictError", async () => {
-  const w = await world();
+  await using w = await world();
   liveList(w.runner, { vm: "stopped" });
   w.launcher.onLaunch = (run) => run.exit(2, 'VM "vm" is already running!\n');
   await assertRejects(
@@ -189,7 +197,7 @@ Deno.test("start: 'already running' (exit 2) from a racing run is a ConflictErro
 });
 
 Deno.test("start: bad shares are refused before tart is called", async () => {
-  const w = await world();
+  await using w = await world();
   await assertRejects(
     () => w.backend.start("vm", { shares: [share("code", "/Users/me/a:b")] }),
     UsageError,
@@ -207,7 +215,7 @@ Deno.test("start: bad shares are refused before tart is called", async () => {
 });
 
 Deno.test("waitForAddress: ip --wait in chunks under the deadline, own 1 s pause on fast failures", async () => {
-  const w = await world({ resolver: "arp" });
+  await using w = await world({ resolver: "arp" });
   liveList(w.runner, { vm: "running" });
   const waits: number[] = [];
   let calls = 0;
@@ -226,7 +234,7 @@ Deno.test("waitForAddress: ip --wait in chunks under the deadline, own 1 s pause
 });
 
 Deno.test("waitForAddress: never an IP → TimeoutError at the deadline, chunks never overshoot", async () => {
-  const w = await world();
+  await using w = await world();
   liveList(w.runner, { vm: "running" });
   const overshoot: number[] = [];
   const deadline = w.clock.now() + 25_000;
@@ -251,7 +259,7 @@ Deno.test("waitForAddress: never an IP → TimeoutError at the deadline, chunks 
 });
 
 Deno.test("waitForAddress: no ip call while the VM is not running (stale leases)", async () => {
-  const w = await world();
+  await using w = await world();
   liveList(w.runner, { vm: "stopped" });
   w.runner.on(["ip"], ok("192.168.64.3\n"));
   const error = await assertRejects(
@@ -260,7 +268,7 @@ Deno.test("waitForAddress: no ip call while the VM is not running (stale leases)
   );
   assertMatch(error.message, /vm is stopped while waiting/);
   assertEquals(w.runner.argsOf("ip"), []);
-  const gone = await world();
+  await using gone = await world();
   liveList(gone.runner, {});
   await assertRejects(
     () =>
@@ -270,7 +278,7 @@ Deno.test("waitForAddress: no ip call while the VM is not running (stale leases)
 });
 
 Deno.test("waitForAddress: our tart run dying mid-boot is reported at once", async () => {
-  const w = await world();
+  await using w = await world();
   const states: Record<string, string> = { vm: "stopped" };
   liveList(w.runner, states);
   w.launcher.onLaunch = () => {
@@ -296,7 +304,7 @@ Deno.test("waitForAddress: our tart run dying mid-boot is reported at once", asy
 });
 
 Deno.test("stop: guest sync, then tart stop --timeout [tart] stop_timeout_secs; force → 0", async () => {
-  const w = await world();
+  await using w = await world();
   const states: Record<string, string> = { vm: "running", off: "stopped" };
   liveList(w.runner, states);
   w.runner.on(["ip"], ok("10.1.1.1\n"));
@@ -319,7 +327,7 @@ Deno.test("stop: guest sync, then tart stop --timeout [tart] stop_timeout_secs; 
 });
 
 Deno.test("stop: tart's 'is not running' race is success", async () => {
-  const w = await world();
+  await using w = await world();
   const states: Record<string, string> = { vm: "running" };
   liveList(w.runner, states);
   w.ssh.probes.key = "unreachable";
@@ -335,7 +343,7 @@ Deno.test("stop: tart's 'is not running' race is success", async () => {
 });
 
 Deno.test("delete: missing → success; running → stop first; log removed", async () => {
-  const w = await world();
+  await using w = await world();
   const states: Record<string, string> = { vm: "running" };
   liveList(w.runner, states);
   w.runner.on(["ip"], ok("10.1.1.1\n"));
@@ -360,7 +368,7 @@ Deno.test("delete: missing → success; running → stop first; log removed", as
 });
 
 Deno.test("suspend, checkpoints and egress are unsupported; capabilities say so", async () => {
-  const w = await world();
+  await using w = await world();
   assertEquals(w.backend.capabilities.suspend, false);
   assertEquals(w.backend.capabilities.checkpoints, false);
   assertEquals(w.backend.capabilities.egress, false);
@@ -381,7 +389,7 @@ Deno.test("suspend, checkpoints and egress are unsupported; capabilities say so"
 });
 
 Deno.test("mountShares: one virtiofs mount of the default tag at /mnt/tachikoma, as root", async () => {
-  const w = await world();
+  await using w = await world();
   liveList(w.runner, { vm: "running" });
   w.runner.on(["ip"], ok("10.1.1.7\n"));
   await w.backend.mountShares("vm", [share("code", "/w"), share("dotgit", "/r/.git")]);
@@ -415,7 +423,7 @@ Deno.test("mountShares: one virtiofs mount of the default tag at /mnt/tachikoma,
 });
 
 Deno.test("clone: from a stopped sandbox; a running one is refused", async () => {
-  const w = await world();
+  await using w = await world();
   liveList(w.runner, { src: "stopped", live: "running" });
   w.runner.on(["clone"], ok());
   await w.backend.clone("copy", { sandbox: "src" });

@@ -265,3 +265,26 @@ Deno.test("remote mode: bad settings are config errors naming the key", async ()
     "[incus] client_cert: cannot read /nonexistent/cert.pem",
   );
 });
+
+Deno.test("delete retries when the container still reads as running", async () => {
+  let deletes = 0;
+  await withServer((req, url) => {
+    if (url.pathname === "/1.0/instances/a/state") return asyncOp("stop1");
+    if (url.pathname.startsWith("/1.0/operations/") && url.pathname.endsWith("/wait")) {
+      const id = url.pathname.split("/")[3];
+      return sync(op(id, "Success", 200));
+    }
+    if (req.method === "DELETE" && url.pathname === "/1.0/instances/a") {
+      return ++deletes === 1 ? error(400, "Instance is running") : asyncOp("del1");
+    }
+    return error(404, "not found");
+  }, async (socket, seen) => {
+    const clock = new FakeClock(0, { autoAdvance: true });
+    const backend = backendFor(socket, await IncusClient.open({ socket }), clock);
+    await backend.delete("a");
+    assertEquals(deletes, 2);
+    assertEquals(seen.filter((s) => s.startsWith("PUT /1.0/instances/a/state")).length, 2);
+    assertEquals(clock.sleeps, [500]);
+    await backend.close();
+  });
+});

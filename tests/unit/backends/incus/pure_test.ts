@@ -5,7 +5,9 @@ import {
   createBody,
   imageSource,
   ipv4Addresses,
+  leasedIpv4,
   mapStatus,
+  nicNetworks,
   toInfo,
 } from "../../../../src/backends/incus/instances.ts";
 import {
@@ -262,4 +264,34 @@ Deno.test("checkEnv rejects bad names and NUL", () => {
   checkEnv({ OK_1: "$(x)\n'\"" });
   assertThrows(() => checkEnv({ "A-B": "x" }), UsageError);
   assertThrows(() => checkEnv({ A: "x\0y" }), UsageError);
+});
+
+Deno.test("leases: NICs on managed networks, matched by MAC, IPv4 only", () => {
+  const instance = {
+    name: "a",
+    status: "Running",
+    status_code: 103,
+    config: {
+      "volatile.eth0.hwaddr": "10:66:6A:00:00:01",
+      "volatile.eth1.hwaddr": "10:66:6a:00:00:02",
+    },
+    devices: {},
+    expanded_devices: {
+      root: { type: "disk", path: "/", pool: "p" },
+      eth1: { type: "nic", nictype: "bridged", parent: "br1" },
+      eth0: { type: "nic", network: "tkbr0" },
+    },
+  };
+  assertEquals(nicNetworks(instance), [
+    { network: "tkbr0", hwaddr: "10:66:6a:00:00:01" },
+    { network: "br1", hwaddr: "10:66:6a:00:00:02" },
+  ]);
+  const leases = [
+    { hostname: "tkbr0.gw", hwaddr: "", address: "10.213.0.1", type: "gateway" },
+    { hostname: "a", hwaddr: "10:66:6a:00:00:01", address: "10.213.0.5", type: "dynamic" },
+    { hostname: "a", hwaddr: "10:66:6a:00:00:01", address: "fd42::5", type: "dynamic" },
+    { hostname: "b", hwaddr: "10:66:6a:00:00:09", address: "10.213.0.9", type: "dynamic" },
+  ];
+  assertEquals(leasedIpv4(leases, "10:66:6a:00:00:01"), ["10.213.0.5"]);
+  assertEquals(leasedIpv4(leases, "10:66:6a:00:00:02"), []);
 });
