@@ -66,7 +66,7 @@ async function incusGet(
   let body: IncusEnvelope;
   let res: Response;
   try {
-    res = await fetch(`http://incus${path}${q}`, {
+    res = await fetch(`http://localhost${path}${q}`, {
       client,
       signal: AbortSignal.timeout(timeoutMs),
     });
