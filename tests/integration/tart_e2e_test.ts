@@ -492,17 +492,11 @@ Deno.test({
     const w = await cliWorld();
     let sandbox: string | null = null;
     let worktree: string | undefined;
+    const spawnTart = () =>
+      w.cli(w.repo, "spawn", BRANCH, "--backend", "tart", "--no-attach", "--json");
     try {
       await t.step("spawn clones the base image, runs it with the shares, provisions", async () => {
-        const r = await w.cli(
-          w.repo,
-          "spawn",
-          BRANCH,
-          "--backend",
-          "tart",
-          "--no-attach",
-          "--json",
-        );
+        const r = await spawnTart();
         assertEquals(r.code, 0, r.stderr + r.stdout);
         const st = await w.state();
         sandbox = st.vms[0]?.name;
@@ -532,15 +526,7 @@ Deno.test({
         assertEquals(runPid(w.tart, sandbox!), null);
       });
       await t.step("spawn again restarts it and mounts the shares again", async () => {
-        const r = await w.cli(
-          w.repo,
-          "spawn",
-          BRANCH,
-          "--backend",
-          "tart",
-          "--no-attach",
-          "--json",
-        );
+        const r = await spawnTart();
         assertEquals(r.code, 0, r.stderr + r.stdout);
         assertEquals(await w.tart.state(sandbox!), "running");
         const e = await w.cli(worktree!, "exec", "--", "cat", "/mnt/tachikoma/code/README.md");
