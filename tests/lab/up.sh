@@ -214,6 +214,12 @@ start_lxcfs() {
 	if mountpoint -q "$LXCFS_DIR" 2>/dev/null; then return 0; fi
 	pid=$(read_pid "$LAB_STATE/lxcfs.pid" || true)
 	if [[ -n $pid ]] && pid_alive "$pid"; then kill "$pid" 2>/dev/null || true; fi
+	# A FUSE mount whose lxcfs died with an earlier session stays in the mount table but answers
+	# "Transport endpoint is not connected": detach it before mounting again.
+	if awk -v d="$LXCFS_DIR" '$2 == d { found = 1 } END { exit !found }' /proc/self/mounts; then
+		umount -l "$LXCFS_DIR" 2>/dev/null || fusermount -u -z "$LXCFS_DIR" 2>/dev/null ||
+			warn "could not detach the stale lxcfs mount on $LXCFS_DIR"
+	fi
 	mkdir -p "$LXCFS_DIR"
 	spawn_detached "$LAB_STATE/lxcfs.pid" "$LAB_STATE/lxcfs.log" lxcfs "$LXCFS_DIR"
 	deadline=$(($(now_ms) + 5000))
@@ -693,6 +699,8 @@ phase_env() {
 }
 
 # ---------------------------------------------------------------------------------------------
+# Until this run proves the lab works, tests must not believe an env file left by an earlier one.
+if [[ $MODE == full ]]; then rm -f "$LAB_RUN/env"; fi
 phase_install
 phase_daemon
 if [[ $MODE == daemon ]]; then exit 0; fi
