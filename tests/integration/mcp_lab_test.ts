@@ -145,6 +145,22 @@ Deno.test({
       const tools = await call("list_files", { sandbox: name, path: "tools" });
       assertEquals((tools.entries as Doc[]).map((e) => e.path), ["tools/run me.sh"]);
 
+      // Checkpoints on the real engine: the guest's disk goes back, the worktree does not.
+      const cp = await call("create_checkpoint", { sandbox: name, label: "before-change" });
+      assertEquals(cp.label, "before-change");
+      await call("write_file", { sandbox: name, path: "/home/admin/after.txt", content: "x" });
+      const restored = await call("restore_checkpoint", { sandbox: name, label: "before-change" });
+      assertEquals([restored.status, restored.previous], ["running", "running"]);
+      r = await call("exec_in_sandbox", {
+        sandbox: name,
+        shell:
+          "test -e /home/admin/after.txt && echo present || echo absent; cat 'tools/run me.sh'",
+      });
+      assertEquals(r.stdout, "absent\n#!/bin/sh\necho 'new'\n");
+      const cps = await call("list_checkpoints", { sandbox: name });
+      assertEquals((cps.checkpoints as Doc[]).map((c) => c.label), ["before-change"]);
+      await call("delete_checkpoint", { sandbox: name, label: "before-change" });
+
       const destroyed = await call("destroy_sandbox", { sandbox: name });
       assertEquals(destroyed.was_missing, false);
       const gone = await incus.get(name).then(() => false, () => true);

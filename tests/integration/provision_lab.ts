@@ -10,7 +10,7 @@ import { defaultConfig } from "../../src/config/defaults.ts";
 import type { Config } from "../../src/config/schema.ts";
 import { type CommandRunner, defaultRunner, type RunOptions } from "../../src/core/process.ts";
 import { IncusBackend, IncusClient } from "../../src/backends/incus/mod.ts";
-import type { Share } from "../../src/backends/backend.ts";
+import type { Backend, Share } from "../../src/backends/backend.ts";
 import type { SandboxRecord } from "../../src/state/schema.ts";
 import { labEnv } from "./lab.ts";
 
@@ -53,6 +53,12 @@ export async function launch(
     deadline: systemClock.now() + 60_000,
     clock: systemClock,
   });
+  await waitForSshd(backend, name);
+  return ip;
+}
+
+/** Polls the guest until sshd runs with its host keys generated. */
+export async function waitForSshd(backend: Backend, name: string): Promise<void> {
   await until(`sshd in ${name}`, async () => {
     const r = await backend.exec(name, {
       argv: ["sh", "-c", "test -s /etc/ssh/ssh_host_ed25519_key.pub && systemctl is-active -q ssh"],
@@ -60,7 +66,6 @@ export async function launch(
     });
     return r.code === 0;
   });
-  return ip;
 }
 
 /** A full config for a lab sandbox. */

@@ -27,6 +27,10 @@ export const TOOL_NAMES = [
   "write_file",
   "edit_file",
   "list_files",
+  "create_checkpoint",
+  "list_checkpoints",
+  "restore_checkpoint",
+  "delete_checkpoint",
 ] as const;
 
 /** The text of a tool result's content blocks. */

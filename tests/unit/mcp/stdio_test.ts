@@ -5,7 +5,13 @@
  * path; plus a raw process whose every stdout line must be a JSON-RPC message, and protocol
  * version negotiation with old and unknown client versions.
  */
-import { assert, assertEquals, assertRejects, assertStringIncludes } from "@std/assert";
+import {
+  assert,
+  assertEquals,
+  assertMatch,
+  assertRejects,
+  assertStringIncludes,
+} from "@std/assert";
 import type { Progress, Tool } from "@modelcontextprotocol/sdk/types.js";
 import { LATEST_PROTOCOL_VERSION } from "@modelcontextprotocol/sdk/types.js";
 import { eventually, MAIN_TS, mcpWorld, textOf, TOOL_NAMES } from "./helpers.ts";
@@ -295,6 +301,80 @@ Deno.test("stdio: every tool and error path against the memory backend", async (
       await Deno.remove(plain, { recursive: true });
     }
     await fails("spawn_sandbox", { branch: "bad..name" }, "bad..name");
+  });
+
+  await t.step("checkpoints: create, list, restore (the disk goes back), delete", async () => {
+    await fails("list_checkpoints", { sandbox: "nope" }, "no sandbox matches");
+    const empty = await ok("list_checkpoints", { sandbox: OTHER });
+    assertEquals([empty.name, empty.checkpoints], [OTHER, []]);
+    await fails(
+      "create_checkpoint",
+      { sandbox: OTHER, label: "bad label;$(x)" },
+      "invalid checkpoint label",
+      "bad label;$(x)",
+    );
+
+    const made = await ok("create_checkpoint", { sandbox: "feature/y", label: "before-rm" });
+    assertEquals([made.name, made.label], [OTHER, "before-rm"]);
+    const auto = await ok("create_checkpoint", { sandbox: OTHER });
+    assertMatch(auto.label as string, /^tk-\d{8}-\d{6}$/);
+    await fails(
+      "create_checkpoint",
+      { sandbox: OTHER, label: "before-rm" },
+      "already has a checkpoint",
+      "hint:",
+    );
+    const listed = await ok("list_checkpoints", { sandbox: OTHER });
+    assertEquals(
+      (listed.checkpoints as Doc[]).map((c) => c.label).sort(),
+      ["before-rm", auto.label].sort(),
+    );
+
+    // A change to the sandbox's own disk after the checkpoint is undone by the restore (the
+    // memory engine's disk is its world entry; its exec and file tools run on the host).
+    const file = "/home/agent/state.txt";
+    await w.world((world) => {
+      world.sandboxes[OTHER].files = { [file]: { data: btoa("after"), mode: 0o644 } };
+    });
+    const progress: Progress[] = [];
+    const result = await client.callTool(
+      { name: "restore_checkpoint", arguments: { sandbox: OTHER, label: "before-rm" } },
+      undefined,
+      { onprogress: (p: Progress) => progress.push(p) },
+    ) as Result;
+    assert(!result.isError, `${textOf(result)}\n${conn.stderr()}`);
+    const restored = result.structuredContent!;
+    assertEquals([restored.name, restored.status, restored.previous], [
+      OTHER,
+      "running",
+      "running",
+    ]);
+    const messages = progress.map((p) => p.message ?? "");
+    assert(
+      messages.some((m) => m.startsWith("restoring checkpoint before-rm")),
+      messages.join("|"),
+    );
+    const world = JSON.parse(await Deno.readTextFile(w.worldPath));
+    assertEquals(Object.keys(world.sandboxes[OTHER].files ?? {}), [], "the disk went back");
+    await fails("restore_checkpoint", { sandbox: OTHER, label: "never-made" }, "never-made");
+    // A sandbox whose worktree is broken is refused before anything is stopped.
+    await ok("create_checkpoint", { sandbox: FEATURE, label: "one" });
+    await fails(
+      "restore_checkpoint",
+      { sandbox: FEATURE, label: "one" },
+      "worktree",
+      "nothing was changed",
+    );
+    assertEquals(
+      (await ok("sandbox_status", { sandbox: FEATURE }).then((d) => d.sandbox as Doc)).status,
+      "running",
+    );
+
+    const gone = await ok("delete_checkpoint", { sandbox: OTHER, label: auto.label });
+    assertEquals([gone.label, gone.deleted], [auto.label, true]);
+    const after = await ok("list_checkpoints", { sandbox: OTHER });
+    assertEquals((after.checkpoints as Doc[]).map((c) => c.label), ["before-rm"]);
+    await fails("delete_checkpoint", { sandbox: OTHER, label: auto.label }, auto.label as string);
   });
 
   await t.step("destroy_sandbox removes it; afterwards it is unknown", async () => {
