@@ -9,7 +9,7 @@
  * @module
  */
 import { parse, TomlError } from "smol-toml";
-import type { z } from "zod";
+import type { z } from "zod/mini";
 import { ConfigError } from "../core/errors.ts";
 import {
   defaultConfig,
@@ -70,17 +70,17 @@ export interface ValidatedLayer {
   warnings: string[];
 }
 
-const SECTION_SCHEMAS: Record<string, z.ZodObject> = {
+const SECTION_SCHEMAS: Record<string, z.ZodMiniObject> = {
   tart: TartSectionSchema,
   incus: IncusSectionSchema,
   truenas: TruenasSectionSchema,
 };
 
 /** The zod schema of one key (`vm_cpus`, `incus.socket`). */
-export function fieldSchema(key: string): z.ZodType {
+export function fieldSchema(key: string): z.ZodMiniType {
   const dot = key.indexOf(".");
   if (dot === -1) return ConfigSchema.shape[key as keyof typeof ConfigSchema.shape];
-  return SECTION_SCHEMAS[key.slice(0, dot)].shape[key.slice(dot + 1)] as z.ZodType;
+  return SECTION_SCHEMAS[key.slice(0, dot)].shape[key.slice(dot + 1)] as z.ZodMiniType;
 }
 
 /** Parses TOML text; a syntax error becomes a ConfigError naming file, line and column. */

@@ -12,6 +12,7 @@ import { openRepo, openRepoFast, type RepoContext } from "../git/repo.ts";
 import { removeWorktree } from "../git/worktree.ts";
 import { ConflictError, NotFoundError, UnreachableError, UsageError } from "./errors.ts";
 import {
+  isInterrupt,
   isNotFound,
   iso,
   type LifecycleDeps,
@@ -117,6 +118,8 @@ export class SandboxService {
 
   /** The record `name` designates (full name, branch of this repo, unique prefix). */
   async resolve(name?: string): Promise<SandboxRecord> {
+    // Without a name the repo decides: ask git while the state file is read.
+    if (name === undefined) void this.repo().catch(() => {});
     const records = (await this.deps.store.read()).vms;
     const exact = name ? records.find((r) => r.name === name) : undefined;
     if (exact) return exact;
@@ -162,46 +165,42 @@ export class SandboxService {
    * Throws ConflictError (with the way out) when it is not running.
    */
   async ready(name?: string): Promise<{ record: SandboxRecord; backend: Backend }> {
-    const record = await this.resolve(name);
-    const backend = await this.backend();
-    let state: string;
-    try {
-      state = (await backend.get(record.name)).state;
-    } catch (error) {
-      if (!isNotFound(error)) throw error;
-      throw new NotFoundError(`sandbox ${record.name} no longer exists in ${backend.name}`, {
-        hint: `\`tachikoma spawn ${record.branch}\` creates it again; ` +
-          "`tachikoma prune` drops the stale entry",
-      });
-    }
-    if (state !== "running") {
-      const why = record.status === "failed" && record.failure
-        ? ` (it failed: ${record.failure})`
-        : "";
-      throw new ConflictError(`sandbox ${record.name} is ${state}${why}`, {
-        hint: `start it with \`tachikoma spawn ${record.branch} --no-attach\``,
-      });
-    }
+    const [record, backend] = await Promise.all([this.resolve(name), this.backend()]);
+    await requireRunning(backend, record);
     await touch(this.deps.store, record.name, this.deps.clock);
     return { record, backend };
   }
 
-  /** Runs a command in the sandbox; the result carries the remote exit code. */
+  /**
+   * Runs a command in the sandbox; the result carries the remote exit code. The command is
+   * sent straight away (every engine refuses to exec in a sandbox that is not running); only
+   * when that fails is the live state asked for, to say why and what to do.
+   */
   async exec(
     name: string | undefined,
     options: ExecOptions,
   ): Promise<ExecResult & { name: string }> {
     if (options.argv.length === 0) throw new UsageError("exec needs a command (after --)");
-    const { record, backend } = await this.ready(name);
-    const result = await backend.exec(record.name, {
-      argv: options.argv,
-      cwd: options.workdir ?? GUEST_CODE_DIR,
-      env: options.env,
-      stdin: options.stdin,
-      signal: this.deps.signal,
-      onStdout: options.onStdout,
-      onStderr: options.onStderr,
-    });
+    const [record, backend] = await Promise.all([this.resolve(name), this.backend()]);
+    // Trying to use a sandbox counts as using it (prune keeps it): recorded meanwhile.
+    const touched = touch(this.deps.store, record.name, this.deps.clock);
+    let result: ExecResult;
+    try {
+      result = await backend.exec(record.name, {
+        argv: options.argv,
+        cwd: options.workdir ?? GUEST_CODE_DIR,
+        env: options.env,
+        stdin: options.stdin,
+        signal: this.deps.signal,
+        onStdout: options.onStdout,
+        onStderr: options.onStderr,
+      });
+    } catch (error) {
+      if (!isInterrupt(error, this.deps.signal)) await requireRunning(backend, record);
+      throw error;
+    } finally {
+      await touched;
+    }
     return { ...result, name: record.name };
   }
 
@@ -380,4 +379,26 @@ export class SandboxService {
       clock: this.deps.clock,
     });
   }
+}
+
+/**
+ * Throws what to do when the sandbox is gone from its engine (NotFoundError) or is not running
+ * (ConflictError); returns when it runs.
+ */
+async function requireRunning(backend: Backend, record: SandboxRecord): Promise<void> {
+  let state: string;
+  try {
+    state = (await backend.get(record.name)).state;
+  } catch (error) {
+    if (!isNotFound(error)) throw error;
+    throw new NotFoundError(`sandbox ${record.name} no longer exists in ${backend.name}`, {
+      hint: `\`tachikoma spawn ${record.branch}\` creates it again; ` +
+        "`tachikoma prune` drops the stale entry",
+    });
+  }
+  if (state === "running") return;
+  const why = record.status === "failed" && record.failure ? ` (it failed: ${record.failure})` : "";
+  throw new ConflictError(`sandbox ${record.name} is ${state}${why}`, {
+    hint: `start it with \`tachikoma spawn ${record.branch} --no-attach\``,
+  });
 }

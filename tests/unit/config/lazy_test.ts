@@ -21,7 +21,13 @@ async function runPoisoned(
   );
   Deno.writeTextFileSync(
     `${dir}/deno.json`,
-    JSON.stringify({ imports: { zod: `file://${poison}`, "smol-toml": `file://${poison}` } }),
+    JSON.stringify({
+      imports: {
+        zod: `file://${poison}`,
+        "zod/mini": `file://${poison}`,
+        "smol-toml": `file://${poison}`,
+      },
+    }),
   );
   Deno.writeTextFileSync(
     `${dir}/probe.ts`,
@@ -78,7 +84,12 @@ Deno.test("lazy: `--help`, `config`, `config path` and `list --json` do not load
     const config = w.write(
       "poison/deno.json",
       JSON.stringify({
-        imports: { ...real.imports, zod: `file://${poison}`, "smol-toml": `file://${poison}` },
+        imports: {
+          ...real.imports,
+          zod: `file://${poison}`,
+          "zod/mini": `file://${poison}`,
+          "smol-toml": `file://${poison}`,
+        },
       }),
     );
     const main = new URL("../../../main.ts", import.meta.url).pathname;

@@ -105,8 +105,10 @@ Deno.test("resolve: full name, branch of this repo, unique prefix, ambiguity, no
 
 Deno.test("exec: argv exactly, exit code, cwd, stdin, streaming, last_used; refuses when stopped", async () => {
   const seen: { argv: string[]; cwd?: string; stdin?: string }[] = [];
+  const calls: string[] = [];
   await using h = await harness({
     backend: {
+      onCall: (method) => void calls.push(method),
       exec: (_name, req) => {
         seen.push({
           argv: req.argv,
@@ -124,6 +126,7 @@ Deno.test("exec: argv exactly, exit code, cwd, stdin, streaming, last_used; refu
   h.clock.advance(3_600_000);
   const chunks: string[] = [];
   const argv = ["printf", "%s\n", "a b", "$(rm -rf /)", "`x`", "'q'", "é\nz"];
+  calls.length = 0;
   const r = await h.service.exec("e", {
     argv,
     stdin: new TextEncoder().encode("input"),
@@ -133,6 +136,7 @@ Deno.test("exec: argv exactly, exit code, cwd, stdin, streaming, last_used; refu
   assertEquals(r.name, name);
   assertEquals(seen[0], { argv, cwd: "/mnt/tachikoma/code", stdin: "input" });
   assertEquals(chunks, ["out"]);
+  assertEquals(calls, ["exec"], "a running sandbox: the command goes straight out, no state query");
   assert((await h.store.get(name))!.last_used > before, "exec updates last_used");
   await h.service.exec(name, { argv: ["true"], workdir: "/tmp" });
   assertEquals(seen[1].cwd, "/tmp");
