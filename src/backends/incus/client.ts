@@ -271,7 +271,11 @@ export class IncusClient {
   }
 
   /** Opens the websocket of an operation's file descriptor (exec). */
-  websocket(operationId: string, secret: string): Promise<WebSocket> {
+  websocket(
+    operationId: string,
+    secret: string,
+    attach?: (ws: WebSocket) => void,
+  ): Promise<WebSocket> {
     const url = this.url(`/1.0/operations/${operationId}/websocket`, { secret }).replace(
       /^http/,
       "ws",
@@ -285,6 +289,8 @@ export class IncusClient {
         return;
       }
       ws.binaryType = "arraybuffer";
+      // Listeners added now see every event: none is dispatched before this task ends.
+      attach?.(ws);
       const onOpen = () => {
         ws.removeEventListener("error", onError);
         resolve(ws);

@@ -114,17 +114,36 @@ function notFoundResult(argv0: string, request: ExecRequest): ExecResult {
   return { code: 127, stdout: new Uint8Array(), stderr: text };
 }
 
+/** One websocket of an exec operation: which fd, and what to do with its data. */
+interface ChannelSpec {
+  fd: string;
+  onData?: (chunk: Uint8Array) => void;
+  onEnd?: (channel: FdChannel) => void;
+}
+
 /**
- * Connects the websockets of an exec operation. When one fails, the others are closed and the
- * operation is cancelled, so nothing keeps waiting in the guest.
+ * Connects the websockets of an exec operation, each wrapped in its {@link FdChannel} from the
+ * moment it exists: Incus starts the command once every socket is connected on its side, which
+ * can be before this side has seen every `open`, and output sent meanwhile must not be lost.
+ * When one fails, the others are closed and the operation is cancelled, so nothing keeps
+ * waiting in the guest.
  */
-async function connectAll(ctx: ExecContext, started: Started, fds: string[]): Promise<WebSocket[]> {
+async function connectAll(
+  ctx: ExecContext,
+  started: Started,
+  specs: ChannelSpec[],
+): Promise<FdChannel[]> {
+  const channels: FdChannel[] = [];
   const results = await Promise.allSettled(
-    fds.map((fd) => ctx.client.websocket(started.operationId, started.fds[fd] ?? "")),
+    specs.map((spec, i) =>
+      ctx.client.websocket(started.operationId, started.fds[spec.fd] ?? "", (ws) => {
+        channels[i] = new FdChannel(ws, spec.onData, spec.onEnd);
+      })
+    ),
   );
   const failed = results.find((r) => r.status === "rejected");
-  if (!failed) return results.map((r) => (r as PromiseFulfilledResult<WebSocket>).value);
-  for (const r of results) if (r.status === "fulfilled") r.value.close();
+  if (!failed) return channels;
+  for (const channel of channels) channel?.close();
   await ctx.client.cancel(started.operationId);
   throw (failed as PromiseRejectedResult).reason;
 }
@@ -173,21 +192,22 @@ export async function execCommand(
   const out: Uint8Array[] = [];
   const err: Uint8Array[] = [];
   const [stdin, stdout, stderr, control] = await connectAll(ctx, started, [
-    "0",
-    "1",
-    "2",
-    "control",
-  ]).then((sockets) => [
-    new FdChannel(sockets[0]),
-    new FdChannel(sockets[1], (chunk) => {
-      out.push(chunk);
-      request.onStdout?.(chunk);
-    }),
-    new FdChannel(sockets[2], (chunk) => {
-      err.push(chunk);
-      request.onStderr?.(chunk);
-    }),
-    new FdChannel(sockets[3]),
+    { fd: "0" },
+    {
+      fd: "1",
+      onData: (chunk) => {
+        out.push(chunk);
+        request.onStdout?.(chunk);
+      },
+    },
+    {
+      fd: "2",
+      onData: (chunk) => {
+        err.push(chunk);
+        request.onStderr?.(chunk);
+      },
+    },
+    { fd: "control" },
   ]);
   const all = [stdin, stdout, stderr, control];
   if (request.stdin !== undefined) {
@@ -280,11 +300,12 @@ export async function openShell(
       };
     },
   });
-  const [ptyWs, controlWs] = await connectAll(ctx, started, ["0", "control"]);
   // After the command exits Incus sends an end marker on the PTY socket and closes control,
   // then waits for us to close the PTY socket before the operation completes.
-  const pty = new FdChannel(ptyWs, (chunk) => push?.(chunk), () => pty.close());
-  const control = new FdChannel(controlWs);
+  const [pty, control] = await connectAll(ctx, started, [
+    { fd: "0", onData: (chunk) => push?.(chunk), onEnd: (channel) => channel.close() },
+    { fd: "control" },
+  ]);
   pty.closed.then(() => end?.());
   control.closed.then(() => pty.settle(END_MARKER_GRACE_MS, ctx.clock));
   const hangup = new AbortController();

@@ -6,7 +6,10 @@
  */
 import type { Clock } from "../../core/clock.ts";
 
-/** A websocket carrying one file descriptor of an exec operation. */
+/**
+ * A websocket carrying one file descriptor of an exec operation. Create it as soon as the
+ * socket exists (before it opens): a message or close dispatched while nobody listens is lost.
+ */
 export class FdChannel {
   readonly ws: WebSocket;
   /** Resolves when the socket is closed (by either side). */
@@ -17,7 +20,11 @@ export class FdChannel {
    * `onData` gets every binary message; `onEnd` the end-of-stream marker Incus sends as an
    * empty text message once the command's output is complete.
    */
-  constructor(ws: WebSocket, onData?: (chunk: Uint8Array) => void, onEnd?: () => void) {
+  constructor(
+    ws: WebSocket,
+    onData?: (chunk: Uint8Array) => void,
+    onEnd?: (channel: FdChannel) => void,
+  ) {
     this.ws = ws;
     this.closed = new Promise((resolve) => {
       ws.addEventListener("close", () => {
@@ -30,7 +37,7 @@ export class FdChannel {
         if (event.data instanceof ArrayBuffer) {
           if (event.data.byteLength > 0) onData?.(new Uint8Array(event.data));
         } else if (event.data === "") {
-          onEnd?.();
+          onEnd?.(this);
         }
       });
     }
