@@ -196,11 +196,11 @@ export class SandboxService {
         onStderr: options.onStderr,
       });
     } catch (error) {
+      await touched.catch(() => {}); // the exec's own failure is the one to report
       if (!isInterrupt(error, this.deps.signal)) await requireRunning(backend, record);
       throw error;
-    } finally {
-      await touched;
     }
+    await touched;
     return { ...result, name: record.name };
   }
 

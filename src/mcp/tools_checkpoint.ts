@@ -55,8 +55,7 @@ export const createCheckpointTool: ToolSpec<typeof createInput, typeof createOut
   annotations: { readOnlyHint: false, destructiveHint: false, idempotentHint: false },
   async run(args, call) {
     const service = await call.service({ repo: args.repo });
-    const made = await createCheckpoint(service, { name: args.sandbox, label: args.label });
-    return { data: { ...made } };
+    return { data: await createCheckpoint(service, { name: args.sandbox, label: args.label }) };
   },
 };
 
@@ -79,8 +78,7 @@ export const listCheckpointsTool: ToolSpec<typeof listInput, typeof listOutput> 
   annotations: { readOnlyHint: true, openWorldHint: false },
   async run(args, call) {
     const service = await call.service({ repo: args.repo });
-    const list = await listCheckpoints(service, { name: args.sandbox });
-    return { data: { ...list } };
+    return { data: await listCheckpoints(service, { name: args.sandbox }) };
   },
 };
 
@@ -108,8 +106,7 @@ export const restoreCheckpointTool: ToolSpec<typeof labelInput, typeof restoreOu
   annotations: { readOnlyHint: false, destructiveHint: true, idempotentHint: true },
   async run(args, call) {
     const service = await call.service({ repo: args.repo });
-    const restored = await restoreCheckpoint(service, { name: args.sandbox, label: args.label });
-    return { data: { ...restored } };
+    return { data: await restoreCheckpoint(service, { name: args.sandbox, label: args.label }) };
   },
 };
 
@@ -129,7 +126,6 @@ export const deleteCheckpointTool: ToolSpec<typeof labelInput, typeof deleteOutp
   annotations: { readOnlyHint: false, destructiveHint: true, idempotentHint: false },
   async run(args, call) {
     const service = await call.service({ repo: args.repo });
-    const deleted = await deleteCheckpoint(service, { name: args.sandbox, label: args.label });
-    return { data: { ...deleted } };
+    return { data: await deleteCheckpoint(service, { name: args.sandbox, label: args.label }) };
   },
 };

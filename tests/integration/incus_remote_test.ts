@@ -7,7 +7,6 @@
  */
 import { assert, assertEquals, assertRejects, assertStringIncludes } from "@std/assert";
 import { IncusBackend, IncusClient, type IncusEndpoint } from "../../src/backends/incus/mod.ts";
-import { incusSocketHttpClient } from "../../src/backends/incus/client.ts";
 import { systemClock } from "../../src/core/clock.ts";
 import { UnreachableError, UnsupportedError } from "../../src/core/errors.ts";
 import { incusChecks } from "../../src/doctor/incus.ts";
@@ -61,27 +60,6 @@ function freePort(): number {
   return port;
 }
 
-/** The unix-socket API, for setting up and tearing down the remote access. */
-async function local(
-  method: string,
-  path: string,
-  body?: unknown,
-): Promise<Record<string, unknown>> {
-  const http = incusSocketHttpClient(lab!.socket);
-  try {
-    const r = await fetch(`http://localhost${path}`, {
-      method,
-      client: http,
-      body: body === undefined ? undefined : JSON.stringify(body),
-    });
-    const doc = await r.json();
-    if (doc.type === "error") throw new Error(`${method} ${path}: ${doc.error}`);
-    return doc.metadata ?? {};
-  } finally {
-    http.close();
-  }
-}
-
 function pemBody(pem: string): string {
   return pem.split("\n").filter((l) => l && !l.startsWith("-----")).join("");
 }
@@ -92,10 +70,13 @@ Deno.test({
   sanitizeOps: false,
   sanitizeResources: false,
   async fn(t) {
-    const server = await local("GET", "/1.0") as { config?: Record<string, string> };
+    // The unix-socket API, for setting up and tearing down the remote access.
+    const local = await IncusClient.open({ socket: lab!.socket });
+    const server = await local.get<{ config?: Record<string, string> }>("/1.0");
     const before = server.config?.["core.https_address"];
     if (before && !before.startsWith("127.0.0.1:")) {
       console.error(`incus remote test: skipped, the lab listens on ${before} (not loopback)`);
+      local.close();
       return;
     }
     const address = before ?? `127.0.0.1:${freePort()}`;
@@ -107,16 +88,21 @@ Deno.test({
     const name = labName("remote");
     let backend: IncusBackend | null = null;
     try {
-      if (!before) await local("PATCH", "/1.0", { config: { "core.https_address": address } });
-      await local("POST", "/1.0/certificates", {
-        type: "client",
-        name: certName,
-        certificate: pemBody(await Deno.readTextFile(trusted.cert)),
+      if (!before) {
+        await local.mutate("PATCH", "/1.0", {
+          body: { config: { "core.https_address": address } },
+        });
+      }
+      await local.mutate("POST", "/1.0/certificates", {
+        body: {
+          type: "client",
+          name: certName,
+          certificate: pemBody(await Deno.readTextFile(trusted.cert)),
+        },
       });
-      const certs = await local("GET", "/1.0/certificates?recursion=1") as unknown as {
-        name: string;
-        fingerprint: string;
-      }[];
+      const certs = await local.get<{ name: string; fingerprint: string }[]>(
+        "/1.0/certificates?recursion=1",
+      );
       fingerprint = certs.find((c) => c.name === certName)?.fingerprint ?? "";
       assert(fingerprint, "the test certificate is trusted");
 
@@ -230,10 +216,14 @@ Deno.test({
         await backend.delete(name).catch(() => {});
         await backend.close();
       }
-      if (fingerprint) await local("DELETE", `/1.0/certificates/${fingerprint}`).catch(() => {});
-      if (!before) {
-        await local("PATCH", "/1.0", { config: { "core.https_address": "" } }).catch(() => {});
+      if (fingerprint) {
+        await local.mutate("DELETE", `/1.0/certificates/${fingerprint}`).catch(() => {});
       }
+      if (!before) {
+        await local.mutate("PATCH", "/1.0", { body: { config: { "core.https_address": "" } } })
+          .catch(() => {});
+      }
+      local.close();
       await Deno.remove(dir, { recursive: true });
     }
   },

@@ -372,7 +372,7 @@ export async function provisionScenario(
         "/etc/hosts",
         "/etc/hostname",
       ];
-      // One at a time: see the report (concurrent Incus execs can lose their stdout).
+      // One at a time: concurrent Incus execs can lose their output (src/backends/incus/README.md).
       const snap = async () => {
         const out: string[] = [];
         for (const f of files) out.push(await guestFile(f));
