@@ -5,11 +5,12 @@
  */
 import { CommanderError } from "commander";
 import { buildProgram } from "./src/cli/program.ts";
-import type { CommandContext, GlobalOptions } from "./src/cli/context.ts";
+import type { CommandContext, GlobalOptions } from "./src/commands/context.ts";
+import { appServices } from "./src/cli/wiring.ts";
 import { Output } from "./src/cli/output.ts";
 import { StderrReporter } from "./src/cli/progress.ts";
-import { ExitCode, InterruptedError, TachikomaError, UsageError } from "./src/core/errors.ts";
-import { log } from "./src/core/log.ts";
+import { ExitCode, InterruptedError, TachikomaError, UsageError } from "./src/lib/errors.ts";
+import { log } from "./src/lib/log.ts";
 import type { LoadedConfig } from "./src/config/load.ts";
 
 /** Runs the CLI with `args` and returns the exit code. */
@@ -49,23 +50,32 @@ export async function main(args: string[]): Promise<number> {
     log.color = color && Deno.stderr.isTerminal();
     let loaded: Promise<LoadedConfig> | undefined;
     const cwd = Deno.cwd();
+    const progress = new StderrReporter({
+      enabled: !globals.json && !globals.quiet,
+      verbose: globals.verbose,
+      tty: Deno.stderr.isTerminal(),
+      color: log.color,
+    });
+    const config = () => {
+      loaded ??= import("./src/config/load.ts").then((m) =>
+        m.loadConfig({ cwd, flags: { backend: globals.backend } })
+      );
+      return loaded;
+    };
     context = {
       globals,
       out,
       cwd,
       signal: interrupt.signal,
-      progress: new StderrReporter({
-        enabled: !globals.json && !globals.quiet,
-        verbose: globals.verbose,
-        tty: Deno.stderr.isTerminal(),
-        color: log.color,
+      progress,
+      config,
+      app: appServices({
+        cwd,
+        backend: globals.backend,
+        progress,
+        signal: interrupt.signal,
+        config,
       }),
-      config() {
-        loaded ??= import("./src/config/load.ts").then((m) =>
-          m.loadConfig({ cwd, flags: { backend: globals.backend } })
-        );
-        return loaded;
-      },
     };
     return context;
   };

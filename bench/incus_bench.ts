@@ -18,7 +18,7 @@
 import { median, percentile, report, timeOnce } from "./lib.ts";
 import { IncusBackend, IncusClient } from "../src/backends/incus/mod.ts";
 import { incusSocketHttpClient } from "../src/backends/incus/client.ts";
-import { systemClock } from "../src/core/clock.ts";
+import { systemClock } from "../src/lib/clock.ts";
 import { labEnv } from "../tests/integration/lab.ts";
 
 const ROOT = new URL("../", import.meta.url).pathname;

@@ -2,21 +2,21 @@
  * The one interface every sandbox engine implements (tart, incus, truenas, and the in-memory
  * test double). Core logic (spawn, lifecycle, provisioning, MCP) talks only to this.
  *
- * Errors: implementations throw the typed errors from `src/core/errors.ts` —
+ * Errors: implementations throw the typed errors from `src/lib/errors.ts` —
  * {@link NotFoundError} (no such sandbox/checkpoint), {@link ConflictError} (name taken, wrong
  * state), {@link UnreachableError} (engine not reachable), {@link TimeoutError},
  * {@link UnsupportedError} (capability missing).
  *
  * @module
  */
-import type { Clock } from "../core/clock.ts";
+import type { Clock } from "../lib/clock.ts";
 export {
   ConflictError,
   NotFoundError,
   TimeoutError,
   UnreachableError,
   UnsupportedError,
-} from "../core/errors.ts";
+} from "../lib/errors.ts";
 
 /** Live state of a sandbox as the engine reports it. */
 export type SandboxState =

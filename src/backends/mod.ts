@@ -5,7 +5,7 @@
  */
 import type { Backend } from "./backend.ts";
 import type { Config } from "../config/schema.ts";
-import { NotImplementedError } from "../core/errors.ts";
+import { NotImplementedError } from "../lib/errors.ts";
 
 export type * from "./backend.ts";
 

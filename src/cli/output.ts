@@ -5,8 +5,9 @@
  *
  * @module
  */
-import { type TachikomaError } from "../core/errors.ts";
-import { redact } from "../core/redact.ts";
+import { type TachikomaError } from "../lib/errors.ts";
+import { redact } from "../lib/redact.ts";
+import type { ResultOutput } from "../commands/context.ts";
 
 const encoder = new TextEncoder();
 
@@ -21,14 +22,8 @@ export interface OutputOptions {
   writeErr?: (text: string) => void;
 }
 
-/** A column of a human table. */
-export interface Column<T> {
-  header: string;
-  value: (row: T) => string | number | null | undefined;
-}
-
 /** Prints results and errors in the selected mode. */
-export class Output {
+export class Output implements ResultOutput {
   readonly json: boolean;
   readonly color: boolean;
   readonly quiet: boolean;
@@ -81,31 +76,6 @@ export class Output {
   paint(code: string, text: string): string {
     return this.color ? `\x1b[${code}m${text}\x1b[0m` : text;
   }
-}
-
-/** Renders rows as an aligned table; empty cells print as `-`. No trailing spaces. */
-export function renderTable<T>(columns: Column<T>[], rows: T[]): string {
-  const cells = rows.map((row) =>
-    columns.map((c) => {
-      const v = c.value(row);
-      return v === null || v === undefined || v === "" ? "-" : String(v);
-    })
-  );
-  const widths = columns.map((c, i) =>
-    Math.max(displayWidth(c.header), ...cells.map((r) => displayWidth(r[i])))
-  );
-  const line = (values: string[]) =>
-    values.map((v, i) => i === values.length - 1 ? v : pad(v, widths[i])).join("  ").trimEnd();
-  return [line(columns.map((c) => c.header)), ...cells.map(line)].join("\n");
-}
-
-function pad(text: string, width: number): string {
-  return text + " ".repeat(Math.max(0, width - displayWidth(text)));
-}
-
-/** Width in terminal columns (code points; good enough for names and paths). */
-export function displayWidth(text: string): number {
-  return [...text].length;
 }
 
 function writeAll(file: { writeSync(p: Uint8Array): number }, text: string): void {

@@ -5,10 +5,10 @@
  * @module
  */
 import { Argument, Command, CommanderError, Option } from "@commander-js/extra-typings";
-import type { CommandContext, GlobalOptions } from "./context.ts";
+import type { CommandContext, GlobalOptions } from "../commands/context.ts";
 import { BACKENDS } from "../config/defaults.ts";
-import { NotImplementedError } from "../core/errors.ts";
-import { versionLine } from "../version.ts";
+import { NotImplementedError } from "../lib/errors.ts";
+import { versionLine } from "../lib/version.ts";
 
 /** Builds the context once the global flags are known. */
 export type ContextFactory = (globals: GlobalOptions) => CommandContext;

@@ -4,7 +4,7 @@
  *
  * @module
  */
-import type { Reporter, StepHandle } from "../core/progress.ts";
+import type { Reporter, StepHandle } from "../lib/progress.ts";
 
 const encoder = new TextEncoder();
 const FRAMES = ["⠋", "⠙", "⠹", "⠸", "⠼", "⠴", "⠦", "⠧", "⠇", "⠏"];

@@ -3,12 +3,11 @@
  *
  * @module
  */
-import type { CommandContext } from "../cli/context.ts";
-import { serviceFor } from "./service.ts";
+import type { CommandContext } from "./context.ts";
 
 /** Runs cd. */
 export async function run(ctx: CommandContext, opts: { name?: string }): Promise<void> {
-  const service = await serviceFor(ctx);
+  const service = await ctx.app.service();
   const record = await service.resolve(opts.name);
   ctx.out.result(
     { name: record.name, worktree_path: record.worktree_path },

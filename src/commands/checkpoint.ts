@@ -5,8 +5,7 @@
  *
  * @module
  */
-import type { CommandContext } from "../cli/context.ts";
-import { serviceFor as service } from "./service.ts";
+import type { CommandContext } from "./context.ts";
 import {
   createCheckpoint,
   deleteCheckpoint,
@@ -16,20 +15,20 @@ import {
   restoreCheckpoint,
 } from "../core/checkpoints.ts";
 import { shortTime } from "../core/inventory.ts";
-import { renderTable } from "../cli/output.ts";
+import { renderTable } from "../lib/table.ts";
 
 /** `checkpoint create [name] [--label L]`. */
 export async function create(
   ctx: CommandContext,
   opts: { name?: string; label?: string },
 ): Promise<void> {
-  const result = await createCheckpoint(await service(ctx), opts);
+  const result = await createCheckpoint(await ctx.app.service(), opts);
   ctx.out.result(result, () => `Checkpoint "${result.label}" created for ${result.name}`);
 }
 
 /** `checkpoint list [name]`. */
 export async function list(ctx: CommandContext, opts: { name?: string }): Promise<void> {
-  const result = await listCheckpoints(await service(ctx), opts);
+  const result = await listCheckpoints(await ctx.app.service(), opts);
   ctx.out.result(
     result,
     () =>
@@ -46,7 +45,7 @@ export async function restore(
   ctx: CommandContext,
   opts: { name: string; label: string },
 ): Promise<void> {
-  const result = await restoreCheckpoint(await service(ctx), opts);
+  const result = await restoreCheckpoint(await ctx.app.service(), opts);
   ctx.out.result(
     result,
     () =>
@@ -60,6 +59,6 @@ export async function remove(
   ctx: CommandContext,
   opts: { name: string; label: string },
 ): Promise<void> {
-  const result = await deleteCheckpoint(await service(ctx), opts);
+  const result = await deleteCheckpoint(await ctx.app.service(), opts);
   ctx.out.result(result, () => `Deleted checkpoint "${result.label}" of ${result.name}`);
 }

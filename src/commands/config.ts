@@ -4,11 +4,11 @@
  *
  * @module
  */
-import type { CommandContext } from "../cli/context.ts";
-import { renderTable } from "../cli/output.ts";
-import { ConfigError, RuntimeError, UsageError } from "../core/errors.ts";
-import { log } from "../core/log.ts";
-import { registerSecret } from "../core/redact.ts";
+import type { CommandContext } from "./context.ts";
+import { renderTable } from "../lib/table.ts";
+import { ConfigError, RuntimeError, UsageError } from "../lib/errors.ts";
+import { log } from "../lib/log.ts";
+import { registerSecret } from "../lib/redact.ts";
 import {
   type ConfigFiles,
   configFiles,

@@ -6,11 +6,10 @@
  *
  * @module
  */
-import type { CommandContext } from "../cli/context.ts";
-import { serviceFor } from "./service.ts";
+import type { CommandContext } from "./context.ts";
 import type { DestroyOutcome } from "../core/sandbox_service.ts";
-import { UsageError } from "../core/errors.ts";
-import { log } from "../core/log.ts";
+import { UsageError } from "../lib/errors.ts";
+import { log } from "../lib/log.ts";
 
 /** Options from the command line. */
 export interface DestroyOptions {
@@ -22,7 +21,7 @@ export interface DestroyOptions {
 
 /** Runs destroy. */
 export async function run(ctx: CommandContext, opts: DestroyOptions): Promise<void> {
-  const service = await serviceFor(ctx);
+  const service = await ctx.app.service();
   const targets = await service.destroyTargets({ name: opts.name, all: opts.all });
   if (targets.length === 0) {
     ctx.out.result({ destroyed: [], aborted: false }, () => "No sandboxes to destroy.");

@@ -4,12 +4,12 @@
  *
  * @module
  */
-import type { CommandContext } from "../cli/context.ts";
-import { renderTable } from "../cli/output.ts";
+import type { CommandContext } from "./context.ts";
+import { renderTable } from "../lib/table.ts";
 import { runChecks } from "../doctor/mod.ts";
-import { defaultRunner } from "../core/process.ts";
+import { defaultRunner } from "../lib/process.ts";
 import { configDir, homeDir } from "../config/paths.ts";
-import { errorMessage, RuntimeError } from "../core/errors.ts";
+import { errorMessage, RuntimeError } from "../lib/errors.ts";
 import type { Config } from "../config/schema.ts";
 
 /** Runs the checks. */

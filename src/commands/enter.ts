@@ -5,13 +5,12 @@
  *
  * @module
  */
-import type { CommandContext } from "../cli/context.ts";
-import { serviceFor } from "./service.ts";
+import type { CommandContext } from "./context.ts";
 import { interactiveShell } from "../core/interactive.ts";
 
 /** Runs enter. */
 export async function run(ctx: CommandContext, opts: { name?: string }): Promise<void> {
-  const service = await serviceFor(ctx);
+  const service = await ctx.app.service();
   const { record, backend } = await service.ready(opts.name);
   const code = await interactiveShell(service.deps, backend, record, {
     json: ctx.globals.json,

@@ -6,8 +6,7 @@
  *
  * @module
  */
-import type { CommandContext } from "../cli/context.ts";
-import { serviceFor } from "./service.ts";
+import type { CommandContext } from "./context.ts";
 import { exitStatus } from "../core/attach.ts";
 
 /** Options from the command line. */
@@ -19,7 +18,7 @@ export interface ExecCommandOptions {
 
 /** Runs exec. */
 export async function run(ctx: CommandContext, opts: ExecCommandOptions): Promise<void> {
-  const service = await serviceFor(ctx);
+  const service = await ctx.app.service();
   const stdin = Deno.stdin.isTerminal() ? undefined : await readAll(Deno.stdin.readable);
   const json = ctx.globals.json;
   const result = await service.exec(opts.name, {

@@ -5,18 +5,17 @@
  *
  * @module
  */
-import type { CommandContext } from "../cli/context.ts";
-import { renderTable } from "../cli/output.ts";
-import { serviceFor } from "./service.ts";
+import type { CommandContext } from "./context.ts";
+import { renderTable } from "../lib/table.ts";
 import { type SandboxView, shortTime } from "../core/inventory.ts";
-import { log } from "../core/log.ts";
+import { log } from "../lib/log.ts";
 
 /** Runs list. */
 export async function run(
   ctx: CommandContext,
   opts: { repo?: string; all: boolean },
 ): Promise<void> {
-  const service = await serviceFor(ctx);
+  const service = await ctx.app.service();
   const result = await service.list({ repo: opts.repo, all: opts.all });
   for (const warning of result.warnings) log.warn(warning);
   ctx.out.result({ sandboxes: result.sandboxes }, () => {

@@ -4,10 +4,10 @@
  *
  * @module
  */
-import type { CommandContext } from "../cli/context.ts";
+import type { CommandContext } from "./context.ts";
 
 /** Runs the MCP server until its input ends. */
 export async function run(ctx: CommandContext): Promise<void> {
   const m = await import("../mcp/mod.ts");
-  await m.serveStdio({ cwd: ctx.cwd, backend: ctx.globals.backend, signal: ctx.signal });
+  await m.serveStdio({ context: await ctx.app.mcpContext(), signal: ctx.signal });
 }

@@ -5,12 +5,11 @@
  *
  * @module
  */
-import type { CommandContext } from "../cli/context.ts";
-import { serviceFor } from "./service.ts";
+import type { CommandContext } from "./context.ts";
 import { checkPrOptions, openPullRequest } from "../core/pr.ts";
-import { UsageError } from "../core/errors.ts";
-import { defaultRunner } from "../core/process.ts";
-import { log } from "../core/log.ts";
+import { UsageError } from "../lib/errors.ts";
+import { defaultRunner } from "../lib/process.ts";
+import { log } from "../lib/log.ts";
 
 /** Options from the command line. */
 export interface PrCommandOptions {
@@ -34,7 +33,7 @@ export async function run(ctx: CommandContext, opts: PrCommandOptions): Promise<
   }
   const options = { draft: opts.draft, title: opts.title, base: opts.base };
   checkPrOptions(options);
-  const service = await serviceFor(ctx);
+  const service = await ctx.app.service();
   const record = await service.resolve(opts.name ?? opts.nameFlag);
   const result = await openPullRequest(
     { runner: defaultRunner, reporter: ctx.progress, signal: ctx.signal },

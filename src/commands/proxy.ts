@@ -4,13 +4,13 @@
  *
  * @module
  */
-import type { CommandContext } from "../cli/context.ts";
+import type { CommandContext } from "./context.ts";
 import { configDir, paths as configPaths } from "../config/paths.ts";
 import type { Config } from "../config/schema.ts";
 import { CredentialCache } from "../credentials/cache.ts";
 import { hostWorld, runWaterfall } from "../credentials/waterfall.ts";
-import { ConflictError, UsageError } from "../core/errors.ts";
-import { log, Logger } from "../core/log.ts";
+import { ConflictError, UsageError } from "../lib/errors.ts";
+import { log, Logger } from "../lib/log.ts";
 import { withFileLock } from "../state/lock.ts";
 import { httpUrl } from "../proxy/address.ts";
 import { isUnspecified, resolveProxyAddress } from "../proxy/bind.ts";

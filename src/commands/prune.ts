@@ -4,16 +4,15 @@
  *
  * @module
  */
-import type { CommandContext } from "../cli/context.ts";
-import { serviceFor } from "./service.ts";
-import { log } from "../core/log.ts";
+import type { CommandContext } from "./context.ts";
+import { log } from "../lib/log.ts";
 
 /** Runs prune. */
 export async function run(
   ctx: CommandContext,
   opts: { days?: number; dryRun: boolean },
 ): Promise<void> {
-  const service = await serviceFor(ctx);
+  const service = await ctx.app.service();
   const result = await service.prune({ days: opts.days, dryRun: opts.dryRun });
   for (const warning of result.warnings) log.warn(warning);
   ctx.out.result(result, () => {

@@ -6,8 +6,7 @@
  *
  * @module
  */
-import type { CommandContext } from "../cli/context.ts";
-import { openLifecycleDeps } from "../core/open_deps.ts";
+import type { CommandContext } from "./context.ts";
 import { type SpawnResult, spawnSandbox } from "../core/spawn.ts";
 
 /** Options from the command line. */
@@ -48,8 +47,7 @@ export function spawnDocument(result: SpawnResult, attached: boolean): Record<st
 
 /** Runs spawn. */
 export async function run(ctx: CommandContext, opts: SpawnOptions): Promise<void> {
-  const loaded = await ctx.config();
-  const deps = openLifecycleDeps({ loaded, reporter: ctx.progress, signal: ctx.signal });
+  const deps = await ctx.app.lifecycleDeps();
   const result = await spawnSandbox(deps, {
     cwd: ctx.cwd,
     branch: opts.branch,

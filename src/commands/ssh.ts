@@ -5,10 +5,11 @@
  *
  * @module
  */
-import type { CommandContext } from "../cli/context.ts";
+import type { Backend } from "../backends/backend.ts";
+import type { CommandContext } from "./context.ts";
 import { homeDir, paths } from "../config/paths.ts";
-import { errorMessage } from "../core/errors.ts";
-import { log } from "../core/log.ts";
+import { errorMessage } from "../lib/errors.ts";
+import { log } from "../lib/log.ts";
 import { StateStore } from "../state/store.ts";
 import type { SandboxRecord } from "../state/schema.ts";
 import type { Config } from "../config/schema.ts";
@@ -34,16 +35,15 @@ function display(path: string): string {
 async function pinMissing(
   records: SandboxRecord[],
   config: Config,
-  stateDir: string,
+  openBackend: (config: Config) => Promise<Backend>,
   knownHosts: KnownHosts,
 ): Promise<void> {
   const candidates = records.filter((r) => (r.backend ?? "tart") === config.backend);
   if (candidates.length === 0) return;
   try {
-    const { openBackend } = await import("../backends/mod.ts");
     const { Guest } = await import("../provision/guest.ts");
     const { guestHostKeys } = await import("../provision/ssh_key.ts");
-    const backend = await openBackend(config, { stateDir });
+    const backend = await openBackend(config);
     try {
       for (const r of candidates) {
         try {
@@ -91,7 +91,7 @@ export async function install(ctx: CommandContext, verb: "install" | "refresh"):
   let have = await pinned();
   const missing = withIp.filter((r) => hosts.includes(r.name) && !have.has(r.name));
   if (missing.length) {
-    await pinMissing(missing, config, dir, knownHosts);
+    await pinMissing(missing, config, (c) => ctx.app.openBackend(c), knownHosts);
     have = await pinned();
   }
   const unpinned = hosts.filter((h) => !have.has(h));

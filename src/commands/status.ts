@@ -3,10 +3,9 @@
  *
  * @module
  */
-import type { CommandContext } from "../cli/context.ts";
-import { serviceFor } from "./service.ts";
+import type { CommandContext } from "./context.ts";
 import { type SandboxView, shortTime } from "../core/inventory.ts";
-import { log } from "../core/log.ts";
+import { log } from "../lib/log.ts";
 
 /** Human text of a sandbox (values start at column 14). */
 export function statusText(s: SandboxView): string {
@@ -34,7 +33,7 @@ export function statusText(s: SandboxView): string {
 
 /** Runs status. */
 export async function run(ctx: CommandContext, opts: { name?: string }): Promise<void> {
-  const service = await serviceFor(ctx);
+  const service = await ctx.app.service();
   const result = await service.status(opts.name);
   for (const warning of result.warnings) log.warn(warning);
   ctx.out.result(result.sandbox, () => statusText(result.sandbox));

@@ -5,12 +5,11 @@
  *
  * @module
  */
-import type { CommandContext } from "../cli/context.ts";
-import { serviceFor } from "./service.ts";
+import type { CommandContext } from "./context.ts";
 
 /** Runs suspend. */
 export async function run(ctx: CommandContext, opts: { name?: string }): Promise<void> {
-  const service = await serviceFor(ctx);
+  const service = await ctx.app.service();
   const result = await service.suspend(opts.name);
   const backend = (await service.backend()).name;
   ctx.out.result(

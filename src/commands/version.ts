@@ -3,8 +3,8 @@
  *
  * @module
  */
-import type { CommandContext } from "../cli/context.ts";
-import { buildCommit, VERSION } from "../version.ts";
+import type { CommandContext } from "./context.ts";
+import { buildCommit, VERSION } from "../lib/version.ts";
 
 /** Prints the version. */
 export function run(ctx: CommandContext): Promise<void> {

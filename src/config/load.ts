@@ -11,9 +11,9 @@
  *
  * @module
  */
-import { ConfigError } from "../core/errors.ts";
-import { log as defaultLog, type Logger } from "../core/log.ts";
-import { registerSecret } from "../core/redact.ts";
+import { ConfigError } from "../lib/errors.ts";
+import { log as defaultLog, type Logger } from "../lib/log.ts";
+import { registerSecret } from "../lib/redact.ts";
 import { defaultConfig, KEY_NAMES, type OsName, setKey } from "./defaults.ts";
 import { misspeltEnvVars, readEnv } from "./env.ts";
 import { configDir, type EnvGetter, legacyMacConfigDir, paths } from "./paths.ts";

@@ -10,7 +10,7 @@
  */
 import { parse, TomlError } from "smol-toml";
 import type { z } from "zod/mini";
-import { ConfigError } from "../core/errors.ts";
+import { ConfigError } from "../lib/errors.ts";
 import {
   defaultConfig,
   isSection,

@@ -8,7 +8,7 @@
  * @module
  */
 import type { ShellSession, TermSize } from "../backends/backend.ts";
-import { errorMessage, InterruptedError, UnreachableError } from "./errors.ts";
+import { errorMessage, InterruptedError, UnreachableError } from "../lib/errors.ts";
 
 /** The terminal side of an attach (the process's stdio in production, a double in tests). */
 export interface TerminalIO {

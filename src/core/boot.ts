@@ -9,9 +9,9 @@
  * @module
  */
 import type { Backend, SshEndpoint } from "../backends/backend.ts";
-import type { Clock } from "./clock.ts";
-import { errorMessage, TimeoutError } from "./errors.ts";
-import type { SshProbe } from "./probe.ts";
+import type { Clock } from "../lib/clock.ts";
+import { errorMessage, TimeoutError } from "../lib/errors.ts";
+import type { SshProbe } from "../lib/probe.ts";
 
 /** Gap between the first probes. */
 export const POLL_FIRST_MS = 100;

@@ -30,8 +30,8 @@ import {
   TimeoutError,
   UnsupportedError,
   UsageError,
-} from "./errors.ts";
-import { log } from "./log.ts";
+} from "../lib/errors.ts";
+import { log } from "../lib/log.ts";
 
 /** Valid checkpoint labels: what every engine accepts (Incus snapshot names included). */
 export const LABEL_RE = /^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/;

@@ -9,7 +9,7 @@
 import type { Backend, SandboxInfo } from "../backends/backend.ts";
 import type { ProvisionRecord, SandboxRecord } from "../state/schema.ts";
 import { DEFAULT_RECORD_BACKEND } from "../state/schema.ts";
-import { errorMessage } from "./errors.ts";
+import { errorMessage } from "../lib/errors.ts";
 
 /** Status shown by list/status. */
 export type ViewStatus =

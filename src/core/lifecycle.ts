@@ -7,15 +7,15 @@
  */
 import type { Backend } from "../backends/backend.ts";
 import type { Config } from "../config/schema.ts";
-import type { Clock } from "./clock.ts";
-import type { CommandRunner } from "./process.ts";
-import type { Reporter } from "./progress.ts";
-import type { Provisioner } from "./provisioner.ts";
-import type { SshProbe } from "./probe.ts";
+import type { Clock } from "../lib/clock.ts";
+import type { CommandRunner } from "../lib/process.ts";
+import type { Reporter } from "../lib/progress.ts";
+import type { Provisioner } from "../provision/contract.ts";
+import type { SshProbe } from "../lib/probe.ts";
 import type { ProxyLink } from "./proxy_link.ts";
 import type { StateStore } from "../state/store.ts";
 import type { SandboxRecord } from "../state/schema.ts";
-import { InterruptedError, NotFoundError } from "./errors.ts";
+import { InterruptedError, NotFoundError } from "../lib/errors.ts";
 
 /** Everything the lifecycle needs. */
 export interface LifecycleDeps {

@@ -21,9 +21,9 @@
  * @module
  */
 import type { SandboxRecord } from "../state/schema.ts";
-import type { CommandRunner, RunResult } from "./process.ts";
-import type { Reporter } from "./progress.ts";
-import { detail, lastUrl, parseJson, Runner, unmergedPaths } from "./pr_tools.ts";
+import type { CommandRunner, RunResult } from "../lib/process.ts";
+import type { Reporter } from "../lib/progress.ts";
+import { detail, lastUrl, parseJson, Runner, unmergedPaths } from "./pr_git.ts";
 import {
   ConflictError,
   errorMessage,
@@ -31,9 +31,9 @@ import {
   RuntimeError,
   UnreachableError,
   UsageError,
-} from "./errors.ts";
+} from "../lib/errors.ts";
 
-export { scrub, unmergedPaths } from "./pr_tools.ts";
+export { scrub, unmergedPaths } from "./pr_git.ts";
 export { SAFE_GIT_CONFIG } from "../git/run.ts";
 
 /** What {@link openPullRequest} needs. */

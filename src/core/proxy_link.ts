@@ -8,7 +8,7 @@
  */
 import type { Backend } from "../backends/backend.ts";
 import type { Config } from "../config/schema.ts";
-import type { ProvisionContext } from "./provisioner.ts";
+import type { ProvisionContext } from "../provision/contract.ts";
 
 /** Where guests reach the proxy, or null when none is needed. */
 export interface ProxyLink {

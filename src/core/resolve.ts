@@ -9,8 +9,8 @@
  */
 import type { SandboxRecord } from "../state/schema.ts";
 import type { RepoContext } from "../git/repo.ts";
-import { NotFoundError, UsageError } from "./errors.ts";
-import { detachedBranchName, isSameSandbox } from "./naming.ts";
+import { NotFoundError, UsageError } from "../lib/errors.ts";
+import { detachedBranchName, isSameSandbox } from "../lib/naming.ts";
 
 /** The current repo as name resolution sees it (null outside a repo). */
 export type RepoView = Pick<RepoContext, "name" | "mainRoot" | "branch" | "detachedAt">;

@@ -24,7 +24,7 @@ import {
   RuntimeError,
   TachikomaError,
   UsageError,
-} from "./errors.ts";
+} from "../lib/errors.ts";
 import { GUEST_CODE_DIR } from "./shares.ts";
 
 /** Default and hard cap for {@link readFile}. */

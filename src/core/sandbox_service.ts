@@ -10,7 +10,7 @@ import type { SandboxRecord } from "../state/schema.ts";
 import { withSandboxLock } from "../state/lock.ts";
 import { openRepo, openRepoFast, type RepoContext } from "../git/repo.ts";
 import { removeWorktree } from "../git/worktree.ts";
-import { ConflictError, NotFoundError, UnreachableError, UsageError } from "./errors.ts";
+import { ConflictError, NotFoundError, UnreachableError, UsageError } from "../lib/errors.ts";
 import {
   isInterrupt,
   isNotFound,

@@ -14,7 +14,7 @@ import type { SandboxRecord } from "../state/schema.ts";
 import { withSandboxLock } from "../state/lock.ts";
 import { isWorktreeOnBranch, openRepoFast, type RepoContext } from "../git/repo.ts";
 import type { EnsuredWorktree } from "../git/worktree.ts";
-import { detachedBranchName, resolveSandboxName, worktreeDirName } from "./naming.ts";
+import { detachedBranchName, resolveSandboxName, worktreeDirName } from "../lib/naming.ts";
 import type { BootResult } from "./boot.ts";
 import {
   imageFor,
@@ -25,8 +25,8 @@ import {
   patchRecord,
 } from "./lifecycle.ts";
 import { bootWait, startAndBoot, step, untilStopped } from "./spawn_start.ts";
-import type { ProvisionOutcome } from "./provisioning.ts";
-import { ConflictError, errorMessage, TimeoutError, UsageError } from "./errors.ts";
+import type { ProvisionOutcome } from "./provision_policy.ts";
+import { ConflictError, errorMessage, TimeoutError, UsageError } from "../lib/errors.ts";
 
 /** Input of {@link spawnSandbox}. */
 export interface SpawnRequest {
@@ -292,7 +292,12 @@ async function spawnLocked(
     deps.provisionerVersion !== undefined && recorded.version === deps.provisionerVersion;
   const provisioning: ProvisionOutcome = current
     ? { ran: false, reason: null, steps: [], resumed_after: null }
-    : await (await import("./provisioning.ts")).provisionSandbox(deps, backend, record, options);
+    : await (await import("./provision_policy.ts")).provisionSandbox(
+      deps,
+      backend,
+      record,
+      options,
+    );
   if (provisioning.ran) record = (await store.get(name)) ?? record;
   return {
     name,

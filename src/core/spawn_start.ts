@@ -10,8 +10,8 @@ import type { RepoContext } from "../git/repo.ts";
 import { bootFailureReason, type BootResult, pollDelay, waitForBoot } from "./boot.ts";
 import { buildShares } from "./shares.ts";
 import { isInterrupt, isNotFound, iso, type LifecycleDeps, patchRecord } from "./lifecycle.ts";
-import { errorMessage, RuntimeError, TachikomaError, TimeoutError } from "./errors.ts";
-import { log } from "./log.ts";
+import { errorMessage, RuntimeError, TachikomaError, TimeoutError } from "../lib/errors.ts";
+import { log } from "../lib/log.ts";
 
 /** Starts a stopped/suspended/new sandbox and waits for it; on failure stops it (no ghost). */
 export async function startAndBoot(

@@ -6,8 +6,8 @@
  *
  * @module
  */
-import type { Clock } from "../core/clock.ts";
-import { systemClock } from "../core/clock.ts";
+import type { Clock } from "../lib/clock.ts";
+import { systemClock } from "../lib/clock.ts";
 import type { Credential, CredentialSourceId, WaterfallResult } from "./types.ts";
 
 /** Default delay before a miss is retried. */

@@ -5,9 +5,9 @@
  *
  * @module
  */
-import type { Clock } from "../core/clock.ts";
-import type { Logger } from "../core/log.ts";
-import type { CommandRunner } from "../core/process.ts";
+import type { Clock } from "../lib/clock.ts";
+import type { Logger } from "../lib/log.ts";
+import type { CommandRunner } from "../lib/process.ts";
 
 /**
  * Where a credential came from, in waterfall order. This is the `credential_source` the proxy's

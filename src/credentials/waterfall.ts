@@ -13,9 +13,9 @@
  *
  * @module
  */
-import { systemClock } from "../core/clock.ts";
-import { log } from "../core/log.ts";
-import { defaultRunner } from "../core/process.ts";
+import { systemClock } from "../lib/clock.ts";
+import { log } from "../lib/log.ts";
+import { defaultRunner } from "../lib/process.ts";
 import { commandSource, DEFAULT_COMMAND_TIMEOUT_MS } from "./sources/command.ts";
 import { apiKeyEnvSource, oauthEnvSource } from "./sources/env.ts";
 import { credentialsFileSource } from "./sources/file.ts";

@@ -7,7 +7,7 @@
  * @module
  */
 import type { Config } from "../config/schema.ts";
-import { errorMessage, TachikomaError } from "../core/errors.ts";
+import { errorMessage, TachikomaError } from "../lib/errors.ts";
 import { IncusClient } from "../backends/incus/client.ts";
 import { incusSettings } from "../backends/incus/mod.ts";
 import { imageSource } from "../backends/incus/instances.ts";

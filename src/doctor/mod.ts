@@ -4,10 +4,10 @@
  *
  * @module
  */
-import type { CommandRunner } from "../core/process.ts";
+import type { CommandRunner } from "../lib/process.ts";
 import type { Config } from "../config/schema.ts";
 import { paths } from "../config/paths.ts";
-import { errorMessage } from "../core/errors.ts";
+import { errorMessage } from "../lib/errors.ts";
 import type { CheckResult } from "./check.ts";
 
 export type { CheckResult } from "./check.ts";

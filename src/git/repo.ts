@@ -5,8 +5,8 @@
  *
  * @module
  */
-import type { CommandRunner } from "../core/process.ts";
-import { UsageError } from "../core/errors.ts";
+import type { CommandRunner } from "../lib/process.ts";
+import { UsageError } from "../lib/errors.ts";
 import { findRepo } from "../config/repo_root.ts";
 import { git, GitError, gitOk } from "./run.ts";
 

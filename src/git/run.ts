@@ -4,8 +4,8 @@
  *
  * @module
  */
-import type { CommandRunner, RunResult } from "../core/process.ts";
-import { RuntimeError } from "../core/errors.ts";
+import type { CommandRunner, RunResult } from "../lib/process.ts";
+import { RuntimeError } from "../lib/errors.ts";
 
 /** Environment every git call gets. */
 export const GIT_ENV: Record<string, string> = {

@@ -5,9 +5,9 @@
  *
  * @module
  */
-import type { CommandRunner } from "../core/process.ts";
-import { ConflictError, UsageError } from "../core/errors.ts";
-import { quote } from "../core/shell.ts";
+import type { CommandRunner } from "../lib/process.ts";
+import { ConflictError, UsageError } from "../lib/errors.ts";
+import { quote } from "../lib/shell.ts";
 import { git, GitError, gitOk } from "./run.ts";
 import {
   branchExists,

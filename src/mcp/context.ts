@@ -1,21 +1,16 @@
 /**
  * What the MCP tools depend on: a way to open the core {@link SandboxService} for one tool
  * call (its own working directory, backend override, progress reporter and abort signal), and
- * a clock. The production context loads the layered configuration for the call's directory
- * (so a repo's `.tachikoma.toml` applies) and keeps each opened backend for the whole session,
- * closing them when the server stops. Tests supply their own context.
+ * a clock. The production context is wired by the CLI (`src/cli/mcp_context.ts`); tests supply
+ * their own.
  *
  * @module
  */
-import type { Backend } from "../backends/backend.ts";
 import type { BackendName } from "../config/defaults.ts";
-import { loadConfig } from "../config/load.ts";
-import { type Clock, systemClock } from "../core/clock.ts";
-import { errorMessage, UsageError } from "../core/errors.ts";
-import { log } from "../core/log.ts";
-import { openSandboxService } from "../core/open_service.ts";
-import type { Reporter } from "../core/progress.ts";
-import { SandboxService } from "../core/sandbox_service.ts";
+import type { Clock } from "../lib/clock.ts";
+import { UsageError } from "../lib/errors.ts";
+import type { Reporter } from "../lib/progress.ts";
+import type { SandboxService } from "../core/sandbox_service.ts";
 
 /** What one tool call asks of the context. */
 export interface ServiceRequest {
@@ -36,59 +31,6 @@ export interface McpContext {
   openService(request: ServiceRequest): Promise<SandboxService>;
   /** Releases what the context holds (open backends). */
   close(): Promise<void>;
-}
-
-/** Options of {@link productionContext}. */
-export interface ProductionContextOptions {
-  cwd: string;
-  /** The global `--backend` flag. */
-  backend?: BackendName;
-  clock?: Clock;
-}
-
-/** The context `tachikoma mcp` runs with. */
-export function productionContext(options: ProductionContextOptions): McpContext {
-  const backends = new Map<string, Promise<Backend>>();
-  return {
-    cwd: options.cwd,
-    clock: options.clock ?? systemClock,
-    async openService(request) {
-      const loaded = await loadConfig({
-        cwd: request.cwd,
-        flags: { backend: request.backend ?? options.backend },
-      });
-      const base = openSandboxService({
-        loaded,
-        cwd: request.cwd,
-        reporter: request.reporter,
-        signal: request.signal,
-      });
-      // One backend per distinct configuration for the whole session (one Incus connection,
-      // not one per call). A failed open is not kept: the next call tries again.
-      const key = JSON.stringify(loaded.config);
-      const shared = () => {
-        let opened = backends.get(key);
-        if (!opened) {
-          opened = base.deps.backend();
-          backends.set(key, opened);
-          opened.catch(() => backends.delete(key));
-        }
-        return opened;
-      };
-      return new SandboxService({ ...base.deps, backend: shared }, request.cwd);
-    },
-    async close() {
-      const all = [...backends.values()];
-      backends.clear();
-      for (const opened of all) {
-        try {
-          await (await opened).close();
-        } catch (error) {
-          log.debug(`mcp: closing a backend failed: ${errorMessage(error)}`);
-        }
-      }
-    },
-  };
 }
 
 /**

@@ -9,15 +9,14 @@
  */
 import process from "node:process";
 import { StdioServerTransport } from "@modelcontextprotocol/sdk/server/stdio.js";
-import type { BackendName } from "../config/defaults.ts";
-import { errorMessage } from "../core/errors.ts";
-import { log } from "../core/log.ts";
-import { type McpContext, productionContext } from "./context.ts";
+import { errorMessage } from "../lib/errors.ts";
+import { log } from "../lib/log.ts";
+import type { McpContext } from "./context.ts";
 import { createMcpServer } from "./server.ts";
 import { CallTracker } from "./tooling.ts";
 
 export { createMcpServer, INSTRUCTIONS } from "./server.ts";
-export { type McpContext, productionContext, type ServiceRequest } from "./context.ts";
+export { type McpContext, type ServiceRequest } from "./context.ts";
 export { McpProgressReporter } from "./progress.ts";
 export { CallTracker, errorResult } from "./tooling.ts";
 
@@ -28,20 +27,16 @@ const SHUTDOWN_GRACE_MS = 5000;
 
 /** Options of {@link serveStdio}. */
 export interface ServeOptions {
-  /** The directory tachikoma mcp runs in: the tools' default repo. */
-  cwd: string;
-  /** The global `--backend` flag. */
-  backend?: BackendName;
   /** Stops the server when aborted (Ctrl-C). */
   signal?: AbortSignal;
-  /** Dependencies (default: the production ones for `cwd`). */
-  context?: McpContext;
+  /** The tools' dependencies (the CLI wires the production ones). */
+  context: McpContext;
 }
 
 /** Serves the tools on stdin/stdout until the input ends or the server is stopped. */
 export async function serveStdio(options: ServeOptions): Promise<void> {
   keepStdoutForFrames();
-  const ctx = options.context ?? productionContext({ cwd: options.cwd, backend: options.backend });
+  const ctx = options.context;
   const tracker = new CallTracker();
   const server = createMcpServer(ctx, tracker);
   const transport = new StdioServerTransport(process.stdin, process.stdout, {
@@ -83,7 +78,7 @@ export async function serveStdio(options: ServeOptions): Promise<void> {
 
   try {
     await server.connect(transport);
-    log.debug(`mcp: serving on stdio in ${options.cwd}`);
+    log.debug(`mcp: serving on stdio in ${ctx.cwd}`);
     await done;
   } finally {
     process.stdin.off("end", onEnd);

@@ -6,10 +6,10 @@
  *
  * @module
  */
-import type { Reporter, StepHandle } from "../core/progress.ts";
-import { errorMessage } from "../core/errors.ts";
-import { log } from "../core/log.ts";
-import { redact } from "../core/redact.ts";
+import type { Reporter, StepHandle } from "../lib/progress.ts";
+import { errorMessage } from "../lib/errors.ts";
+import { log } from "../lib/log.ts";
+import { redact } from "../lib/redact.ts";
 
 /** One progress notification's parameters. */
 export interface ProgressParams {

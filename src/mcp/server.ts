@@ -6,7 +6,7 @@
  * @module
  */
 import { McpServer } from "@modelcontextprotocol/sdk/server/mcp.js";
-import { VERSION } from "../version.ts";
+import { VERSION } from "../lib/version.ts";
 import type { McpContext } from "./context.ts";
 import { CallTracker, registerTool } from "./tooling.ts";
 import { destroyTool, haltTool, listTool, spawnTool, statusTool } from "./tools_sandbox.ts";

@@ -8,9 +8,9 @@
  * @module
  */
 import { z } from "zod";
-import type { Clock } from "../core/clock.ts";
-import { isEnvName } from "../core/shell.ts";
-import { TimeoutError, UsageError } from "../core/errors.ts";
+import type { Clock } from "../lib/clock.ts";
+import { isEnvName } from "../lib/shell.ts";
+import { TimeoutError, UsageError } from "../lib/errors.ts";
 import { CappedOutput } from "./capped.ts";
 import { repoArg, sandboxArg } from "./schemas.ts";
 import type { ToolSpec } from "./tooling.ts";

@@ -6,8 +6,8 @@
  * @module
  */
 import { z } from "zod";
-import { UsageError } from "../core/errors.ts";
-import { fromBase64, toBase64 } from "../core/shell.ts";
+import { UsageError } from "../lib/errors.ts";
+import { fromBase64, toBase64 } from "../lib/shell.ts";
 import {
   editFile,
   type FileTarget,

@@ -9,7 +9,7 @@
  * @module
  */
 import { SHARE_DIR_RE } from "../config/defaults.ts";
-import { errorMessage } from "../core/errors.ts";
+import { errorMessage } from "../lib/errors.ts";
 import {
   guestSettings,
   isJsonObject,

@@ -5,7 +5,7 @@
  *
  * @module
  */
-import { isEnvName } from "../core/shell.ts";
+import { isEnvName } from "../lib/shell.ts";
 import { ANTHROPIC_KEYS } from "./credentials.ts";
 
 /** A JSON object. */

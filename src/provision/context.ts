@@ -5,10 +5,10 @@
  *
  * @module
  */
-import type { ProvisionContext } from "../core/provisioner.ts";
-import type { CommandRunner } from "../core/process.ts";
-import { errorMessage } from "../core/errors.ts";
-import type { Logger } from "../core/log.ts";
+import type { ProvisionContext } from "./contract.ts";
+import type { CommandRunner } from "../lib/process.ts";
+import { errorMessage } from "../lib/errors.ts";
+import type { Logger } from "../lib/log.ts";
 import type { ConfigSourceKind } from "../config/load.ts";
 import type { KnownHosts } from "../ssh/known_hosts.ts";
 import { git } from "../git/run.ts";

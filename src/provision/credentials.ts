@@ -7,8 +7,8 @@
  *
  * @module
  */
-import { isEnvName } from "../core/shell.ts";
-import { registerSecret } from "../core/redact.ts";
+import { isEnvName } from "../lib/shell.ts";
+import { registerSecret } from "../lib/redact.ts";
 
 /** The host credential to inject in direct mode (the waterfall's result, spec §5.1). */
 export type GuestCredential =

@@ -5,8 +5,8 @@
  *
  * @module
  */
-import { RuntimeError, TachikomaError } from "../core/errors.ts";
-import { redact } from "../core/redact.ts";
+import { RuntimeError, TachikomaError } from "../lib/errors.ts";
+import { redact } from "../lib/redact.ts";
 
 const MAX_LINES = 20;
 const MAX_CHARS = 2_000;

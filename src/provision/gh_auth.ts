@@ -6,7 +6,7 @@
  *
  * @module
  */
-import { registerSecret } from "../core/redact.ts";
+import { registerSecret } from "../lib/redact.ts";
 import type { HostContext, StepDef } from "./context.ts";
 
 /** Inputs of the gh_auth step. */

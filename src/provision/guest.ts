@@ -11,7 +11,7 @@
  * @module
  */
 import type { Backend, ExecResult } from "../backends/backend.ts";
-import { fromBase64, toBase64 } from "../core/shell.ts";
+import { fromBase64, toBase64 } from "../lib/shell.ts";
 import { GuestCommandError } from "./errors.ts";
 
 /** Who runs a guest command. */

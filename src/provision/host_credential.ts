@@ -7,8 +7,8 @@
  *
  * @module
  */
-import type { ProvisionContext } from "../core/provisioner.ts";
-import { log } from "../core/log.ts";
+import type { ProvisionContext } from "./contract.ts";
+import { log } from "../lib/log.ts";
 import type { GuestCredential } from "./credentials.ts";
 
 /** Runs the host credential waterfall and maps its result for the guest. */

@@ -5,7 +5,7 @@
  *
  * @module
  */
-import { branchSlug } from "../core/naming.ts";
+import { branchSlug } from "../lib/naming.ts";
 import type { StepDef } from "./context.ts";
 
 const SET_HOSTNAME = [

@@ -15,10 +15,10 @@
  *
  * @module
  */
-import type { ProvisionContext, Provisioner, ProvisionRunOptions } from "../core/provisioner.ts";
-import { ConfigError, UsageError } from "../core/errors.ts";
-import { type CommandRunner, defaultRunner } from "../core/process.ts";
-import { log, type Logger } from "../core/log.ts";
+import type { ProvisionContext, Provisioner, ProvisionRunOptions } from "./contract.ts";
+import { ConfigError, UsageError } from "../lib/errors.ts";
+import { type CommandRunner, defaultRunner } from "../lib/process.ts";
+import { log, type Logger } from "../lib/log.ts";
 import { homeDir } from "../config/paths.ts";
 import type { KnownHosts } from "../ssh/known_hosts.ts";
 import { stableJson } from "./claude_settings.ts";
@@ -95,7 +95,7 @@ function select(options: ProvisionRunOptions): readonly StepDef<unknown>[] {
   return i < 0 ? STEPS : STEPS.slice(i + 1);
 }
 
-/** The provisioner core calls (see `src/core/provisioner.ts`). */
+/** The provisioner core calls (see `contract.ts`). */
 export function createProvisioner(options: CreateProvisionerOptions = {}): Provisioner {
   const env = options.env ?? ((name: string) => Deno.env.get(name));
   const deps: ProvisionerDeps = {

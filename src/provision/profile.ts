@@ -11,8 +11,8 @@
  *
  * @module
  */
-import { registerSecret } from "../core/redact.ts";
-import { exportLine, isEnvName, quote } from "../core/shell.ts";
+import { registerSecret } from "../lib/redact.ts";
+import { exportLine, isEnvName, quote } from "../lib/shell.ts";
 import {
   applyBlock,
   binaryToBytes,

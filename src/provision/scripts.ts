@@ -10,8 +10,8 @@
  * @module
  */
 import { paths } from "../config/paths.ts";
-import { errorMessage } from "../core/errors.ts";
-import { log } from "../core/log.ts";
+import { errorMessage } from "../lib/errors.ts";
+import { log } from "../lib/log.ts";
 import type { HostContext, StepDef } from "./context.ts";
 import { ProvisionError } from "./errors.ts";
 

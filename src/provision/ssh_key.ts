@@ -7,7 +7,7 @@
  * @module
  */
 import { paths } from "../config/paths.ts";
-import { log } from "../core/log.ts";
+import { log } from "../lib/log.ts";
 import { ensureKey } from "../ssh/keys.ts";
 import { type HostKey, KnownHosts, parsePublicKeyLine } from "../ssh/known_hosts.ts";
 import type { HostContext, StepDef } from "./context.ts";

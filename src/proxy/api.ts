@@ -11,8 +11,8 @@
 import type { CredentialCache } from "../credentials/cache.ts";
 import { SOURCE_LABELS } from "../credentials/types.ts";
 import { describeAttempts } from "../credentials/waterfall.ts";
-import { errorMessage } from "../core/errors.ts";
-import type { Logger } from "../core/log.ts";
+import { errorMessage } from "../lib/errors.ts";
+import type { Logger } from "../lib/log.ts";
 import {
   byteCap,
   copyForwardable,

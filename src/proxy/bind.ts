@@ -15,7 +15,7 @@
  * @module
  */
 import type { Config } from "../config/schema.ts";
-import { ConfigError, errorMessage } from "../core/errors.ts";
+import { ConfigError, errorMessage } from "../lib/errors.ts";
 import { parseIp } from "./ip.ts";
 
 /** The tart shared-NAT gateway. */

@@ -6,9 +6,9 @@
  *
  * @module
  */
-import { type Clock, systemClock } from "../core/clock.ts";
-import { errorMessage } from "../core/errors.ts";
-import type { Logger } from "../core/log.ts";
+import { type Clock, systemClock } from "../lib/clock.ts";
+import { errorMessage } from "../lib/errors.ts";
+import type { Logger } from "../lib/log.ts";
 import { EgressPolicy } from "./egress.ts";
 import { embeddedV4, formatIp, parseIp } from "./ip.ts";
 

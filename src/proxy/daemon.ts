@@ -10,8 +10,8 @@
  *
  * @module
  */
-import { type Clock, systemClock } from "../core/clock.ts";
-import { ConflictError, RuntimeError, UnreachableError } from "../core/errors.ts";
+import { type Clock, systemClock } from "../lib/clock.ts";
+import { ConflictError, RuntimeError, UnreachableError } from "../lib/errors.ts";
 import { withFileLock } from "../state/lock.ts";
 import { formatHostPort, httpUrl } from "./address.ts";
 import {

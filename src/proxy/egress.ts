@@ -14,7 +14,7 @@
  *
  * @module
  */
-import { ConfigError } from "../core/errors.ts";
+import { ConfigError } from "../lib/errors.ts";
 import { parseAuthority } from "./address.ts";
 import {
   type Cidr,

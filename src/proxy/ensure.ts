@@ -7,8 +7,8 @@
  * @module
  */
 import type { Config } from "../config/schema.ts";
-import { type Clock, systemClock } from "../core/clock.ts";
-import { log } from "../core/log.ts";
+import { type Clock, systemClock } from "../lib/clock.ts";
+import { log } from "../lib/log.ts";
 import { httpUrl } from "./address.ts";
 import { type BindDeps, type ProxyAddress, realBindDeps, resolveProxyAddress } from "./bind.ts";
 import { daemonPaths, type LaunchCommand, startDetached } from "./daemon.ts";

@@ -7,8 +7,8 @@
  *
  * @module
  */
-import { errorMessage } from "../core/errors.ts";
-import type { Logger } from "../core/log.ts";
+import { errorMessage } from "../lib/errors.ts";
+import type { Logger } from "../lib/log.ts";
 import { formatHostPort, parseAuthority, urlHost } from "./address.ts";
 import { type ClientInfo, describeClient } from "./clients.ts";
 import type { Resolver } from "./egress.ts";

@@ -11,7 +11,7 @@
  * @module
  */
 import type { Config } from "../config/schema.ts";
-import { ConfigError } from "../core/errors.ts";
+import { ConfigError } from "../lib/errors.ts";
 import { httpUrl, urlHost } from "./address.ts";
 import { staticDefaultBind } from "./bind.ts";
 

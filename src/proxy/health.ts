@@ -5,7 +5,7 @@
  *
  * @module
  */
-import { errorMessage } from "../core/errors.ts";
+import { errorMessage } from "../lib/errors.ts";
 import { formatHostPort } from "./address.ts";
 import type { HealthDocument } from "./server.ts";
 

@@ -5,7 +5,7 @@
  *
  * @module
  */
-import { defaultRunner } from "../core/process.ts";
+import { defaultRunner } from "../lib/process.ts";
 
 /** What the daemon needs to know about processes. */
 export interface ProcessInspector {

@@ -6,7 +6,7 @@
  *
  * @module
  */
-import { VERSION } from "../version.ts";
+import { VERSION } from "../lib/version.ts";
 import { httpUrl } from "./address.ts";
 
 /** The proxy's files in a tachikoma directory. */

@@ -10,9 +10,9 @@
  * @module
  */
 import type { CredentialCache } from "../credentials/cache.ts";
-import { errorMessage, UnreachableError } from "../core/errors.ts";
-import type { Logger } from "../core/log.ts";
-import { VERSION } from "../version.ts";
+import { errorMessage, UnreachableError } from "../lib/errors.ts";
+import type { Logger } from "../lib/log.ts";
+import { VERSION } from "../lib/version.ts";
 import { formatHostPort, httpUrl } from "./address.ts";
 import { isUnspecified } from "./bind.ts";
 import { forwardApi } from "./api.ts";

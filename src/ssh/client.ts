@@ -4,7 +4,7 @@
  * ({@link KnownHosts}); authentication uses tachikoma's own key only.
  *
  * Remote commands are built from an argv with the one quoting path, `quoteArgv` from
- * `src/core/shell.ts`; environment variables and the working directory become part of that argv
+ * `src/lib/shell.ts`; environment variables and the working directory become part of that argv
  * (`cd '<dir>' && exec env 'K=V' … '<argv>'`), never string-pasted.
  *
  * @module
@@ -17,8 +17,8 @@ import {
   TachikomaError,
   TimeoutError,
   UnreachableError,
-} from "../core/errors.ts";
-import { isEnvName, quote, quoteArgv } from "../core/shell.ts";
+} from "../lib/errors.ts";
+import { isEnvName, quote, quoteArgv } from "../lib/shell.ts";
 import { algorithmsForKeyType, type KnownHosts, parseKeyBlob } from "./known_hosts.ts";
 import { channelSession, concat, ExecRun, signalExitCode } from "./channel.ts";
 

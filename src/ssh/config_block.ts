@@ -13,7 +13,7 @@
  *
  * @module
  */
-import { errorMessage, RuntimeError } from "../core/errors.ts";
+import { errorMessage, RuntimeError } from "../lib/errors.ts";
 import {
   applyBlock,
   binaryToBytes,

@@ -8,9 +8,9 @@
  *
  * @module
  */
-import { type CommandRunner, defaultRunner } from "../core/process.ts";
-import { errorMessage, RuntimeError } from "../core/errors.ts";
-import { log } from "../core/log.ts";
+import { type CommandRunner, defaultRunner } from "../lib/process.ts";
+import { errorMessage, RuntimeError } from "../lib/errors.ts";
+import { log } from "../lib/log.ts";
 import { homeDir, paths } from "../config/paths.ts";
 import { withFileLock } from "../state/lock.ts";
 

@@ -14,10 +14,10 @@
  *
  * @module
  */
-import { type Clock, systemClock } from "../core/clock.ts";
-import { errorMessage, RuntimeError, UsageError } from "../core/errors.ts";
-import { log } from "../core/log.ts";
-import { fromBase64, toBase64 } from "../core/shell.ts";
+import { type Clock, systemClock } from "../lib/clock.ts";
+import { errorMessage, RuntimeError, UsageError } from "../lib/errors.ts";
+import { log } from "../lib/log.ts";
+import { fromBase64, toBase64 } from "../lib/shell.ts";
 import { withFileLock } from "../state/lock.ts";
 
 /** A public host key: its type name and base64 wire blob. */

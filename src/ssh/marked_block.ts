@@ -10,7 +10,7 @@
  *
  * @module
  */
-import { RuntimeError } from "../core/errors.ts";
+import { RuntimeError } from "../lib/errors.ts";
 
 /** The two marker lines of a block. */
 export interface BlockMarkers {

@@ -6,8 +6,8 @@
  *
  * @module
  */
-import { quoteArgv } from "../core/shell.ts";
-import { UnreachableError } from "../core/errors.ts";
+import { quoteArgv } from "../lib/shell.ts";
+import { UnreachableError } from "../lib/errors.ts";
 import type { SshTarget } from "./client.ts";
 import { validateHostAlias } from "./known_hosts.ts";
 

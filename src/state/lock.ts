@@ -14,9 +14,9 @@
  *
  * @module
  */
-import { type Clock, systemClock } from "../core/clock.ts";
-import { log } from "../core/log.ts";
-import { shortHash } from "../core/naming.ts";
+import { type Clock, systemClock } from "../lib/clock.ts";
+import { log } from "../lib/log.ts";
+import { shortHash } from "../lib/naming.ts";
 
 /** Options of {@link withFileLock}. */
 export interface FileLockOptions {

@@ -14,9 +14,9 @@
  *
  * @module
  */
-import { type Clock, systemClock } from "../core/clock.ts";
-import { errorMessage, RuntimeError } from "../core/errors.ts";
-import { log, type Logger } from "../core/log.ts";
+import { type Clock, systemClock } from "../lib/clock.ts";
+import { errorMessage, RuntimeError } from "../lib/errors.ts";
+import { log, type Logger } from "../lib/log.ts";
 import { withFileLock } from "./lock.ts";
 import {
   type SandboxRecord,

@@ -6,11 +6,11 @@
  * the lab is not up.
  */
 import { assert, assertEquals, assertRejects } from "@std/assert";
-import { systemClock } from "../../src/core/clock.ts";
-import { NotFoundError } from "../../src/core/errors.ts";
-import { defaultRunner } from "../../src/core/process.ts";
-import { tcpBannerProbe } from "../../src/core/probe.ts";
-import { RecordingReporter } from "../../src/core/progress.ts";
+import { systemClock } from "../../src/lib/clock.ts";
+import { NotFoundError } from "../../src/lib/errors.ts";
+import { defaultRunner } from "../../src/lib/process.ts";
+import { tcpBannerProbe } from "../../src/lib/probe.ts";
+import { RecordingReporter } from "../testing/recording_reporter.ts";
 import { SandboxService } from "../../src/core/sandbox_service.ts";
 import { buildShares } from "../../src/core/shares.ts";
 import { waitForBoot } from "../../src/core/boot.ts";

@@ -11,7 +11,7 @@ import {
   assertRejects,
   assertStringIncludes,
 } from "@std/assert";
-import { systemClock } from "../../src/core/clock.ts";
+import { systemClock } from "../../src/lib/clock.ts";
 import {
   ConfigError,
   ConflictError,
@@ -20,7 +20,7 @@ import {
   UnreachableError,
   UnsupportedError,
   UsageError,
-} from "../../src/core/errors.ts";
+} from "../../src/lib/errors.ts";
 import {
   IncusBackend,
   type IncusBackendOptions,

@@ -6,7 +6,7 @@
  */
 import { assert, assertEquals, assertMatch, assertStringIncludes } from "@std/assert";
 import { IncusBackend, IncusClient } from "../../src/backends/incus/mod.ts";
-import { NotFoundError } from "../../src/core/errors.ts";
+import { NotFoundError } from "../../src/lib/errors.ts";
 import { labEnv, labIgnored } from "./lab.ts";
 
 const lab = labEnv();

@@ -7,8 +7,8 @@
  */
 import { assert, assertEquals, assertRejects, assertStringIncludes } from "@std/assert";
 import { IncusBackend, IncusClient, type IncusEndpoint } from "../../src/backends/incus/mod.ts";
-import { systemClock } from "../../src/core/clock.ts";
-import { UnreachableError, UnsupportedError } from "../../src/core/errors.ts";
+import { systemClock } from "../../src/lib/clock.ts";
+import { UnreachableError, UnsupportedError } from "../../src/lib/errors.ts";
 import { incusChecks } from "../../src/doctor/incus.ts";
 import { ConfigSchema } from "../../src/config/schema.ts";
 import { labEnv, labIgnored, labName } from "./lab.ts";

@@ -5,10 +5,10 @@
  *
  * @module
  */
-import { systemClock } from "../../src/core/clock.ts";
+import { systemClock } from "../../src/lib/clock.ts";
 import { defaultConfig } from "../../src/config/defaults.ts";
 import type { Config } from "../../src/config/schema.ts";
-import { type CommandRunner, defaultRunner, type RunOptions } from "../../src/core/process.ts";
+import { type CommandRunner, defaultRunner, type RunOptions } from "../../src/lib/process.ts";
 import { IncusBackend, IncusClient } from "../../src/backends/incus/mod.ts";
 import type { Backend, Share } from "../../src/backends/backend.ts";
 import type { SandboxRecord } from "../../src/state/schema.ts";

@@ -16,12 +16,12 @@ import {
 } from "@std/assert";
 import type { Backend, Share } from "../../src/backends/backend.ts";
 import type { Config } from "../../src/config/schema.ts";
-import { RecordingReporter } from "../../src/core/progress.ts";
-import { branchSlug } from "../../src/core/naming.ts";
-import { toBase64 } from "../../src/core/shell.ts";
+import { RecordingReporter } from "../testing/recording_reporter.ts";
+import { branchSlug } from "../../src/lib/naming.ts";
+import { toBase64 } from "../../src/lib/shell.ts";
 import { buildShares } from "../../src/core/shares.ts";
 import { createProvisioner, ProvisionError } from "../../src/provision/mod.ts";
-import type { ProvisionContext } from "../../src/core/provisioner.ts";
+import type { ProvisionContext } from "../../src/provision/contract.ts";
 import { sshBlockBody, writeSshConfigBlock } from "../../src/ssh/config_block.ts";
 import { knownHostsFor } from "../../src/ssh/mod.ts";
 import { labEnv } from "./lab.ts";

@@ -9,7 +9,7 @@ import { defaultConfig } from "../../src/config/defaults.ts";
 import type { Config } from "../../src/config/schema.ts";
 import { openTart } from "../../src/backends/tart/mod.ts";
 import { SshGuest } from "../../src/backends/tart/ssh_guest.ts";
-import { systemClock } from "../../src/core/clock.ts";
+import { systemClock } from "../../src/lib/clock.ts";
 import { KnownHosts } from "../../src/ssh/known_hosts.ts";
 import { labIgnored } from "./lab.ts";
 import { waitForSshd } from "./provision_lab.ts";

@@ -16,10 +16,10 @@
  */
 import { assert, assertEquals, assertStringIncludes } from "@std/assert";
 import { CredentialCache } from "../../src/credentials/cache.ts";
-import { systemClock } from "../../src/core/clock.ts";
-import { Logger } from "../../src/core/log.ts";
-import { registerSecret } from "../../src/core/redact.ts";
-import { toBase64 } from "../../src/core/shell.ts";
+import { systemClock } from "../../src/lib/clock.ts";
+import { Logger } from "../../src/lib/log.ts";
+import { registerSecret } from "../../src/lib/redact.ts";
+import { toBase64 } from "../../src/lib/shell.ts";
 import { readIncusGateway } from "../../src/proxy/bind.ts";
 import { StateClientDirectory } from "../../src/proxy/clients.ts";
 import { EgressPolicy } from "../../src/proxy/egress.ts";

@@ -11,8 +11,8 @@ import {
   assertRejects,
   assertStringIncludes,
 } from "@std/assert";
-import { RecordingReporter } from "../../src/core/progress.ts";
-import { RuntimeError, TimeoutError, UnreachableError } from "../../src/core/errors.ts";
+import { RecordingReporter } from "../testing/recording_reporter.ts";
+import { RuntimeError, TimeoutError, UnreachableError } from "../../src/lib/errors.ts";
 import { createProvisioner } from "../../src/provision/mod.ts";
 import {
   connectSsh,

@@ -18,8 +18,8 @@ import { KnownHosts } from "../../src/ssh/known_hosts.ts";
 import { defaultConfig } from "../../src/config/defaults.ts";
 import type { Config } from "../../src/config/schema.ts";
 import type { Share } from "../../src/backends/backend.ts";
-import { systemClock } from "../../src/core/clock.ts";
-import { NotFoundError, RuntimeError, TimeoutError, UsageError } from "../../src/core/errors.ts";
+import { systemClock } from "../../src/lib/clock.ts";
+import { NotFoundError, RuntimeError, TimeoutError, UsageError } from "../../src/lib/errors.ts";
 
 const IGNORE = labIgnored();
 const decoder = new TextDecoder();

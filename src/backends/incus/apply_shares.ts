@@ -6,8 +6,8 @@
  * @module
  */
 import type { Share } from "../backend.ts";
-import { ConfigError, UnsupportedError } from "../../core/errors.ts";
-import { log } from "../../core/log.ts";
+import { ConfigError, UnsupportedError } from "../../lib/errors.ts";
+import { log } from "../../lib/log.ts";
 import type { IncusClient } from "./client.ts";
 import { type IncusInstance, instancePath } from "./instances.ts";
 import {

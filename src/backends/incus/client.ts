@@ -5,8 +5,8 @@
  *
  * @module
  */
-import { ConfigError, TimeoutError } from "../../core/errors.ts";
-import { log } from "../../core/log.ts";
+import { ConfigError, TimeoutError } from "../../lib/errors.ts";
+import { log } from "../../lib/log.ts";
 import { incusError, type Subject, unreachable } from "./errors.ts";
 
 /** Where and how to reach Incus (the `[incus]` section, with file paths). */

@@ -12,7 +12,7 @@ import {
   TachikomaError,
   TimeoutError,
   UnreachableError,
-} from "../../core/errors.ts";
+} from "../../lib/errors.ts";
 
 /** What the failing request was about, for messages: `sandbox "x"`, `checkpoint "c" of "x"`. */
 export type Subject = string | undefined;

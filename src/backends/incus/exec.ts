@@ -11,9 +11,9 @@
  * @module
  */
 import type { ExecRequest, ExecResult, ShellRequest, ShellSession, TermSize } from "../backend.ts";
-import type { Clock } from "../../core/clock.ts";
-import { InterruptedError, NotFoundError, TimeoutError, UsageError } from "../../core/errors.ts";
-import { isEnvName } from "../../core/shell.ts";
+import type { Clock } from "../../lib/clock.ts";
+import { InterruptedError, NotFoundError, TimeoutError, UsageError } from "../../lib/errors.ts";
+import { isEnvName } from "../../lib/shell.ts";
 import type { IncusClient, IncusOperation } from "./client.ts";
 import { instancePath } from "./instances.ts";
 import { FdChannel } from "./websocket.ts";

@@ -9,7 +9,7 @@
  * @module
  */
 import type { FileOptions } from "../backend.ts";
-import { ConflictError, NotFoundError, UsageError } from "../../core/errors.ts";
+import { ConflictError, NotFoundError, UsageError } from "../../lib/errors.ts";
 import type { IncusClient } from "./client.ts";
 import { incusError } from "./errors.ts";
 import { instancePath } from "./instances.ts";

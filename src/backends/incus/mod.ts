@@ -34,7 +34,7 @@ import type {
 } from "../backend.ts";
 import type { BackendContext } from "../mod.ts";
 import type { Config } from "../../config/schema.ts";
-import { type Clock, systemClock } from "../../core/clock.ts";
+import { type Clock, systemClock } from "../../lib/clock.ts";
 import {
   ConflictError,
   InterruptedError,
@@ -43,8 +43,8 @@ import {
   TimeoutError,
   UnreachableError,
   UnsupportedError,
-} from "../../core/errors.ts";
-import { log } from "../../core/log.ts";
+} from "../../lib/errors.ts";
+import { log } from "../../lib/log.ts";
 import { applyShares, type ServerInfo } from "./apply_shares.ts";
 import { IncusClient } from "./client.ts";
 import { execCommand, type ExecContext, openShell } from "./exec.ts";

@@ -17,7 +17,7 @@
  * @module
  */
 import type { Share } from "../backend.ts";
-import { UsageError } from "../../core/errors.ts";
+import { UsageError } from "../../lib/errors.ts";
 
 /** Prefix of the disk devices tachikoma manages (`tk-share-<share name>`). */
 export const SHARE_DEVICE_PREFIX = "tk-share-";

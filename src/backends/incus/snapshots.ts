@@ -6,7 +6,7 @@
  * @module
  */
 import type { Checkpoint, CloneSource } from "../backend.ts";
-import { ConflictError, NotFoundError, UsageError } from "../../core/errors.ts";
+import { ConflictError, NotFoundError, UsageError } from "../../lib/errors.ts";
 import type { IncusClient } from "./client.ts";
 import { cloneConfig, instancePath } from "./instances.ts";
 import { type Device, withoutShares } from "./shares.ts";

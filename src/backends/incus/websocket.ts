@@ -4,7 +4,7 @@
  *
  * @module
  */
-import type { Clock } from "../../core/clock.ts";
+import type { Clock } from "../../lib/clock.ts";
 
 /**
  * A websocket carrying one file descriptor of an exec operation. Create it as soon as the

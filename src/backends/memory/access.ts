@@ -13,8 +13,8 @@ import type {
   ShellRequest,
   ShellSession,
 } from "../backend.ts";
-import { type Clock, systemClock } from "../../core/clock.ts";
-import { ConflictError, NotFoundError, UnsupportedError } from "../../core/errors.ts";
+import { type Clock, systemClock } from "../../lib/clock.ts";
+import { ConflictError, NotFoundError, UnsupportedError } from "../../lib/errors.ts";
 import {
   type CallRecord,
   failureError,

@@ -24,8 +24,8 @@ import type {
   StopOptions,
   WaitOptions,
 } from "../backend.ts";
-import { ConflictError, NotFoundError, TimeoutError, UnsupportedError } from "../../core/errors.ts";
-import { fromBase64, toBase64 } from "../../core/shell.ts";
+import { ConflictError, NotFoundError, TimeoutError, UnsupportedError } from "../../lib/errors.ts";
+import { fromBase64, toBase64 } from "../../lib/shell.ts";
 import { MemoryWorldAccess } from "./access.ts";
 import { cannedExec, EchoSession, hostExec, hostShell } from "./sessions.ts";
 import { dropCheckpoint, filesOf, listOf, takeCheckpoint } from "./checkpoints.ts";

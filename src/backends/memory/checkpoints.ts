@@ -4,7 +4,7 @@
  * @module
  */
 import type { Checkpoint } from "../backend.ts";
-import { ConflictError, NotFoundError } from "../../core/errors.ts";
+import { ConflictError, NotFoundError } from "../../lib/errors.ts";
 import type { MemoryFile, MemorySandbox } from "./world.ts";
 
 /** Approximate bytes held by a set of files (decoded base64). */

@@ -16,7 +16,7 @@ import {
   TimeoutError,
   UnreachableError,
   UnsupportedError,
-} from "../../core/errors.ts";
+} from "../../lib/errors.ts";
 
 /** A file inside a memory sandbox. */
 export interface MemoryFile {

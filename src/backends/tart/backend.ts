@@ -26,15 +26,15 @@ import type {
   StopOptions,
   WaitOptions,
 } from "../backend.ts";
-import type { Clock } from "../../core/clock.ts";
+import type { Clock } from "../../lib/clock.ts";
 import {
   ConflictError,
   NotFoundError,
   RuntimeError,
   TimeoutError,
   UnsupportedError,
-} from "../../core/errors.ts";
-import { log } from "../../core/log.ts";
+} from "../../lib/errors.ts";
+import { log } from "../../lib/log.ts";
 import { type TartCli, type TartResolver } from "./cli.ts";
 import { DEFAULT_TAG, dirArgs, GUEST_MOUNT_ROOT } from "./dir_spec.ts";
 import type { TartListEntry, TartState } from "./parse.ts";

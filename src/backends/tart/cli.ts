@@ -7,8 +7,8 @@
  *
  * @module
  */
-import type { CommandRunner, RunOptions, RunResult } from "../../core/process.ts";
-import { ConflictError, NotFoundError, UsageError } from "../../core/errors.ts";
+import type { CommandRunner, RunOptions, RunResult } from "../../lib/process.ts";
+import { ConflictError, NotFoundError, UsageError } from "../../lib/errors.ts";
 import { isDoesNotExist, isNotRunning, tartError } from "./errors.ts";
 import {
   parseGet,

@@ -11,7 +11,7 @@
  *
  * @module
  */
-import { UsageError } from "../../core/errors.ts";
+import { UsageError } from "../../lib/errors.ts";
 
 /** The virtio-fs tag tart uses when `--dir` has no `tag=` option. */
 export const DEFAULT_TAG = "com.apple.virtio-fs.automount";

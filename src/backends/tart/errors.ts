@@ -13,8 +13,8 @@ import {
   RuntimeError,
   type TachikomaError,
   UnreachableError,
-} from "../../core/errors.ts";
-import type { RunResult } from "../../core/process.ts";
+} from "../../lib/errors.ts";
+import type { RunResult } from "../../lib/process.ts";
 
 /** The first `max` non-empty lines of a tool's stderr (or stdout), joined. */
 export function firstLines(text: string, max = 4): string {

@@ -13,7 +13,7 @@ import {
   UnreachableError,
   UnsupportedError,
   UsageError,
-} from "../../core/errors.ts";
+} from "../../lib/errors.ts";
 import { GUEST_MOUNT_ROOT } from "./dir_spec.ts";
 
 function indent(text: string): string {

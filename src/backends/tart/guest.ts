@@ -6,8 +6,8 @@
  * @module
  */
 import type { ExecRequest, ExecResult, ShellRequest, ShellSession } from "../backend.ts";
-import { isEnvName } from "../../core/shell.ts";
-import { UsageError } from "../../core/errors.ts";
+import { isEnvName } from "../../lib/shell.ts";
+import { UsageError } from "../../lib/errors.ts";
 
 /** How to authenticate an SSH connection to a guest. */
 export type SshAuth =

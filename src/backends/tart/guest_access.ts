@@ -19,16 +19,16 @@ import type {
   ShellRequest,
   ShellSession,
 } from "../backend.ts";
-import type { Clock } from "../../core/clock.ts";
+import type { Clock } from "../../lib/clock.ts";
 import {
   ConflictError,
   NotFoundError,
   RuntimeError,
   UnreachableError,
   UnsupportedError,
-} from "../../core/errors.ts";
-import { fromBase64 } from "../../core/shell.ts";
-import { log } from "../../core/log.ts";
+} from "../../lib/errors.ts";
+import { fromBase64 } from "../../lib/shell.ts";
+import { log } from "../../lib/log.ts";
 import { TartCli, type TartResolver } from "./cli.ts";
 import {
   type GuestSsh,

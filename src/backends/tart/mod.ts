@@ -5,9 +5,9 @@
  */
 import type { Config } from "../../config/schema.ts";
 import type { BackendContext } from "../mod.ts";
-import { systemClock } from "../../core/clock.ts";
-import { defaultRunner } from "../../core/process.ts";
-import { registerSecret } from "../../core/redact.ts";
+import { systemClock } from "../../lib/clock.ts";
+import { defaultRunner } from "../../lib/process.ts";
+import { registerSecret } from "../../lib/redact.ts";
 import { TartCli } from "./cli.ts";
 import { DetachedRunLauncher } from "./run.ts";
 import { GuestAccess } from "./guest_access.ts";

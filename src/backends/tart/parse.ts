@@ -9,7 +9,7 @@
  *
  * @module
  */
-import { RuntimeError } from "../../core/errors.ts";
+import { RuntimeError } from "../../lib/errors.ts";
 
 /** A VM state as tart reports it (lowercased); `unknown` for anything else. */
 export type TartState = "running" | "suspended" | "stopped" | "unknown";

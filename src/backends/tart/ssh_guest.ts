@@ -19,9 +19,9 @@ import {
   TimeoutError,
   UnreachableError,
   UsageError,
-} from "../../core/errors.ts";
-import { isEnvName } from "../../core/shell.ts";
-import { registerSecret } from "../../core/redact.ts";
+} from "../../lib/errors.ts";
+import { isEnvName } from "../../lib/shell.ts";
+import { registerSecret } from "../../lib/redact.ts";
 import { paths } from "../../config/paths.ts";
 import { connectSsh, SshConnection, type SshTarget as Ssh2Target } from "../../ssh/client.ts";
 import { KnownHosts, parseKeyBlob } from "../../ssh/known_hosts.ts";

@@ -5,8 +5,8 @@
  *
  * @module
  */
-import { errorMessage } from "../../core/errors.ts";
-import { redact, registerSecret } from "../../core/redact.ts";
+import { errorMessage } from "../../lib/errors.ts";
+import { redact, registerSecret } from "../../lib/redact.ts";
 import type { CredentialWorld, SourceOutcome } from "../types.ts";
 import { kindFromPrefix } from "../types.ts";
 

@@ -4,7 +4,7 @@
  *
  * @module
  */
-import { registerSecret } from "../../core/redact.ts";
+import { registerSecret } from "../../lib/redact.ts";
 import type { CredentialWorld, SourceOutcome } from "../types.ts";
 
 /** `CLAUDE_CODE_OAUTH_TOKEN`. */

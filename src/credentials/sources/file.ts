@@ -7,8 +7,8 @@
  *
  * @module
  */
-import { errorMessage } from "../../core/errors.ts";
-import { redact, registerSecret } from "../../core/redact.ts";
+import { errorMessage } from "../../lib/errors.ts";
+import { redact, registerSecret } from "../../lib/redact.ts";
 import type { CredentialWorld, OAuthCredential, SourceOutcome } from "../types.ts";
 
 /** Tokens this close to expiry are treated as expired. */

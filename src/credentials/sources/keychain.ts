@@ -7,7 +7,7 @@
  *
  * @module
  */
-import { registerSecret } from "../../core/redact.ts";
+import { registerSecret } from "../../lib/redact.ts";
 import type { CredentialWorld, SourceOutcome } from "../types.ts";
 import { kindFromPrefix } from "../types.ts";
 import { runSecretCommand } from "./command.ts";

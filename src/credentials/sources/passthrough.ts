@@ -6,7 +6,7 @@
  *
  * @module
  */
-import { registerSecret } from "../../core/redact.ts";
+import { registerSecret } from "../../lib/redact.ts";
 import type { CredentialWorld, SourceOutcome } from "../types.ts";
 
 const BEDROCK_VARS = [

@@ -1,13 +1,13 @@
 import { assert, assertEquals, assertRejects } from "@std/assert";
 import { EchoSession, MemoryBackend, openMemoryWorld } from "../../../src/backends/memory/mod.ts";
-import { FakeClock } from "../../../src/core/clock.ts";
+import { FakeClock } from "../../testing/fake_clock.ts";
 import {
   ConflictError,
   NotFoundError,
   TimeoutError,
   UnreachableError,
   UnsupportedError,
-} from "../../../src/core/errors.ts";
+} from "../../../src/lib/errors.ts";
 
 const shares = [{
   name: "code",

@@ -2,7 +2,7 @@ import { assert, assertEquals, assertMatch, assertRejects } from "@std/assert";
 import { TartBackend, type TartSettings } from "../../../src/backends/tart/backend.ts";
 import { TartCli } from "../../../src/backends/tart/cli.ts";
 import { GuestAccess } from "../../../src/backends/tart/guest_access.ts";
-import { FakeClock } from "../../../src/core/clock.ts";
+import { FakeClock } from "../../testing/fake_clock.ts";
 import {
   ConflictError,
   NotFoundError,
@@ -10,7 +10,7 @@ import {
   TimeoutError,
   UnsupportedError,
   UsageError,
-} from "../../../src/core/errors.ts";
+} from "../../../src/lib/errors.ts";
 import type { Share } from "../../../src/backends/backend.ts";
 import { fail, FakeLauncher, FakeSsh, listJson, ok, ScriptedRunner } from "./tart_doubles.ts";
 

@@ -7,7 +7,7 @@ import {
   RuntimeError,
   UnreachableError,
   UsageError,
-} from "../../../src/core/errors.ts";
+} from "../../../src/lib/errors.ts";
 import { fail, listJson, ok, ScriptedRunner } from "./tart_doubles.ts";
 
 const NOT_EXIST = (n: string) => fail(2, `the specified VM "${n}" does not exist\n`);

@@ -5,7 +5,7 @@ import {
   formatDirSpec,
   validateDirShare,
 } from "../../../src/backends/tart/dir_spec.ts";
-import { UsageError } from "../../../src/core/errors.ts";
+import { UsageError } from "../../../src/lib/errors.ts";
 // The fake tart's parser implements tart's own --dir rules (tart-contract.md §7.1).
 import { groupShares, parseDirSpec } from "../../fixtures/tart/dir_parse.ts";
 

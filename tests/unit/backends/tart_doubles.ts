@@ -2,7 +2,7 @@
  * Test doubles for the tart adapter's unit tests: a scripted {@link CommandRunner} answering
  * tart argv, a {@link RunLauncher} whose child exits on demand, and a {@link GuestSsh}.
  */
-import type { CommandRunner, RunOptions, RunResult } from "../../../src/core/process.ts";
+import type { CommandRunner, RunOptions, RunResult } from "../../../src/lib/process.ts";
 import type { RunHandle, RunLauncher } from "../../../src/backends/tart/run.ts";
 import type { GuestSsh, SshProbe, SshTarget } from "../../../src/backends/tart/guest.ts";
 import type {

@@ -7,13 +7,13 @@ import {
   pushFileArgv,
   tartExecArgv,
 } from "../../../src/backends/tart/guest.ts";
-import { FakeClock } from "../../../src/core/clock.ts";
+import { FakeClock } from "../../testing/fake_clock.ts";
 import {
   ConflictError,
   NotFoundError,
   UnreachableError,
   UsageError,
-} from "../../../src/core/errors.ts";
+} from "../../../src/lib/errors.ts";
 import { fail, FakeSsh, listJson, ok, result, ScriptedRunner } from "./tart_doubles.ts";
 
 function access(options: { password?: string | null; states?: Record<string, string> } = {}) {

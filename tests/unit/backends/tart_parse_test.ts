@@ -6,7 +6,7 @@ import {
   parseState,
   parseVersion,
 } from "../../../src/backends/tart/parse.ts";
-import { RuntimeError } from "../../../src/core/errors.ts";
+import { RuntimeError } from "../../../src/lib/errors.ts";
 
 // tart ≥ 2.31: Accessed, Source "OCI", Apple pretty printer (`"Key" : value`, `\/` escaped).
 const NEW_LIST = `[

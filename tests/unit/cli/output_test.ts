@@ -1,7 +1,8 @@
 import { assertEquals } from "@std/assert";
-import { Output, renderTable } from "../../../src/cli/output.ts";
-import { NotFoundError } from "../../../src/core/errors.ts";
-import { registerSecret } from "../../../src/core/redact.ts";
+import { Output } from "../../../src/cli/output.ts";
+import { renderTable } from "../../../src/lib/table.ts";
+import { NotFoundError } from "../../../src/lib/errors.ts";
+import { registerSecret } from "../../../src/lib/redact.ts";
 
 Deno.test("tables align, use - for empty cells and have no trailing spaces", () => {
   const text = renderTable(

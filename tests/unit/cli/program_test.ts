@@ -1,7 +1,7 @@
 import { assert, assertEquals, assertMatch, assertStringIncludes } from "@std/assert";
 import { runCli } from "./helpers.ts";
 import { buildProgram, COMMAND_STATUS } from "../../../src/cli/program.ts";
-import type { CommandContext, GlobalOptions } from "../../../src/cli/context.ts";
+import type { CommandContext, GlobalOptions } from "../../../src/commands/context.ts";
 
 const REQUIRED = [
   "spawn",

@@ -1,8 +1,8 @@
 import { assert, assertEquals, assertRejects, assertStringIncludes } from "@std/assert";
 import { parse } from "smol-toml";
 import { edit, get, path, set, show } from "../../../src/commands/config.ts";
-import { ConfigError, UsageError } from "../../../src/core/errors.ts";
-import { log } from "../../../src/core/log.ts";
+import { ConfigError, UsageError } from "../../../src/lib/errors.ts";
+import { log } from "../../../src/lib/log.ts";
 import { envOf, makeContext, makeWorld, type World } from "./helpers.ts";
 
 log.level = "error"; // the commands warn through the process logger; keep test output clean

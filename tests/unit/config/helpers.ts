@@ -4,10 +4,11 @@
  *
  * @module
  */
-import type { CommandContext } from "../../../src/cli/context.ts";
+import { noServices } from "../../testing/app_services.ts";
+import type { CommandContext } from "../../../src/commands/context.ts";
 import { Output } from "../../../src/cli/output.ts";
-import { Logger } from "../../../src/core/log.ts";
-import { silentReporter } from "../../../src/core/progress.ts";
+import { Logger } from "../../../src/lib/log.ts";
+import { silentReporter } from "../../../src/lib/progress.ts";
 import { loadConfig, type LoadedConfig, type LoadOptions } from "../../../src/config/load.ts";
 import type { EnvGetter } from "../../../src/config/paths.ts";
 
@@ -125,6 +126,7 @@ export function makeContext(
         os: "linux",
         logger: captureLogger().logger,
       }),
+    app: noServices(),
   };
   return { ctx, stdout: () => chunks.join("") };
 }

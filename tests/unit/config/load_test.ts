@@ -1,6 +1,6 @@
 import { assert, assertEquals, assertRejects, assertStringIncludes } from "@std/assert";
-import { ConfigError } from "../../../src/core/errors.ts";
-import { clearSecrets, redact } from "../../../src/core/redact.ts";
+import { ConfigError } from "../../../src/lib/errors.ts";
+import { clearSecrets, redact } from "../../../src/lib/redact.ts";
 import { defaultConfig } from "../../../src/config/defaults.ts";
 import { git, load, makeWorld, type World } from "./helpers.ts";
 

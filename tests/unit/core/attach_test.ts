@@ -2,7 +2,7 @@ import { assert, assertEquals, assertRejects } from "@std/assert";
 import { EchoSession } from "../../../src/backends/memory/mod.ts";
 import type { TermSize } from "../../../src/backends/backend.ts";
 import { attach, type TerminalIO } from "../../../src/core/attach.ts";
-import { InterruptedError, UnreachableError } from "../../../src/core/errors.ts";
+import { InterruptedError, UnreachableError } from "../../../src/lib/errors.ts";
 import { buildShares, pathSlug } from "../../../src/core/shares.ts";
 
 const enc = (s: string) => new TextEncoder().encode(s);

@@ -1,6 +1,7 @@
 import { assert, assertEquals, assertRejects } from "@std/assert";
 import { MemoryBackend } from "../../../src/backends/memory/mod.ts";
-import { FakeClock, systemClock } from "../../../src/core/clock.ts";
+import { systemClock } from "../../../src/lib/clock.ts";
+import { FakeClock } from "../../testing/fake_clock.ts";
 import {
   BootTimeoutError,
   POLL_FIRST_MS,
@@ -8,7 +9,7 @@ import {
   pollDelay,
   waitForBoot,
 } from "../../../src/core/boot.ts";
-import { parseBanner, tcpBannerProbe } from "../../../src/core/probe.ts";
+import { parseBanner, tcpBannerProbe } from "../../../src/lib/probe.ts";
 import { bannerServer, FakeProbe } from "./helpers.ts";
 
 async function runningSandbox(

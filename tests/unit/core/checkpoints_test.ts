@@ -22,7 +22,7 @@ import {
   TimeoutError,
   UnsupportedError,
   UsageError,
-} from "../../../src/core/errors.ts";
+} from "../../../src/lib/errors.ts";
 import type { Backend } from "../../../src/backends/backend.ts";
 import { type Harness, harness } from "./helpers.ts";
 

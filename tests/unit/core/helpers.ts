@@ -7,16 +7,16 @@
  * @module
  */
 import { MemoryBackend, type MemoryBackendOptions } from "../../../src/backends/memory/mod.ts";
-import { FakeClock } from "../../../src/core/clock.ts";
+import { FakeClock } from "../../testing/fake_clock.ts";
 import type { LifecycleDeps } from "../../../src/core/lifecycle.ts";
-import type { ProbeResult, ProbeTarget, SshProbe } from "../../../src/core/probe.ts";
-import { RecordingReporter } from "../../../src/core/progress.ts";
-import { defaultRunner } from "../../../src/core/process.ts";
+import type { ProbeResult, ProbeTarget, SshProbe } from "../../../src/lib/probe.ts";
+import { RecordingReporter } from "../../testing/recording_reporter.ts";
+import { defaultRunner } from "../../../src/lib/process.ts";
 import type {
   ProvisionContext,
   Provisioner,
   ProvisionRunOptions,
-} from "../../../src/core/provisioner.ts";
+} from "../../../src/provision/contract.ts";
 import { SandboxService } from "../../../src/core/sandbox_service.ts";
 import { defaultConfig } from "../../../src/config/defaults.ts";
 import type { Config } from "../../../src/config/schema.ts";

@@ -4,7 +4,7 @@ import {
   NotFoundError,
   UnreachableError,
   UsageError,
-} from "../../../src/core/errors.ts";
+} from "../../../src/lib/errors.ts";
 import { SandboxService } from "../../../src/core/sandbox_service.ts";
 import type { SandboxRecord } from "../../../src/state/schema.ts";
 import { gitIn, harness } from "./helpers.ts";

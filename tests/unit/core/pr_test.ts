@@ -22,9 +22,9 @@ import {
   NotFoundError,
   RuntimeError,
   UnreachableError,
-} from "../../../src/core/errors.ts";
-import { defaultRunner } from "../../../src/core/process.ts";
-import { RecordingReporter } from "../../../src/core/progress.ts";
+} from "../../../src/lib/errors.ts";
+import { defaultRunner } from "../../../src/lib/process.ts";
+import { RecordingReporter } from "../../testing/recording_reporter.ts";
 import { gitIn, HOST_EMAIL, HOST_NAME, type PrWorld, prWorld } from "./pr_fixture.ts";
 
 function deps(w: PrWorld, gh = w.gh): PrDeps & { reporter: RecordingReporter } {

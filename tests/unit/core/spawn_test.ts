@@ -5,7 +5,7 @@ import {
   TachikomaError,
   TimeoutError,
   UnreachableError,
-} from "../../../src/core/errors.ts";
+} from "../../../src/lib/errors.ts";
 import { SandboxService } from "../../../src/core/sandbox_service.ts";
 import { gitIn, harness } from "./helpers.ts";
 

@@ -1,5 +1,5 @@
 import { assertEquals } from "@std/assert";
-import { FakeClock } from "../../../src/core/clock.ts";
+import { FakeClock } from "../../testing/fake_clock.ts";
 import { CredentialCache } from "../../../src/credentials/cache.ts";
 import type { Credential, WaterfallResult } from "../../../src/credentials/types.ts";
 

@@ -1,6 +1,6 @@
 import { assert, assertEquals, assertStringIncludes } from "@std/assert";
-import { DenoCommandRunner } from "../../../src/core/process.ts";
-import { redact } from "../../../src/core/redact.ts";
+import { DenoCommandRunner } from "../../../src/lib/process.ts";
+import { redact } from "../../../src/lib/redact.ts";
 import { runWaterfall } from "../../../src/credentials/waterfall.ts";
 import { fakeWorld } from "./world.ts";
 

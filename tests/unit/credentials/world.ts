@@ -4,9 +4,9 @@
  *
  * @module
  */
-import { FakeClock } from "../../../src/core/clock.ts";
-import { Logger } from "../../../src/core/log.ts";
-import type { CommandRunner, RunOptions, RunResult } from "../../../src/core/process.ts";
+import { FakeClock } from "../../testing/fake_clock.ts";
+import { Logger } from "../../../src/lib/log.ts";
+import type { CommandRunner, RunOptions, RunResult } from "../../../src/lib/process.ts";
 import type { CredentialWorld } from "../../../src/credentials/types.ts";
 
 /** A scripted program result, or a function computing one. */

@@ -1,6 +1,6 @@
 import { assert, assertEquals, assertRejects } from "@std/assert";
-import { defaultRunner } from "../../../src/core/process.ts";
-import { ConflictError, UsageError } from "../../../src/core/errors.ts";
+import { defaultRunner } from "../../../src/lib/process.ts";
+import { ConflictError, UsageError } from "../../../src/lib/errors.ts";
 import {
   ensureWorktree,
   isWorktreeOnBranch,

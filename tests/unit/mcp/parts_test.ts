@@ -3,9 +3,9 @@ import { assert, assertEquals, assertStringIncludes } from "@std/assert";
 import { CappedOutput } from "../../../src/mcp/capped.ts";
 import { type ProgressParams } from "../../../src/mcp/progress.ts";
 import { CallTracker, errorResult, McpProgressReporter } from "../../../src/mcp/mod.ts";
-import { NotFoundError, RuntimeError } from "../../../src/core/errors.ts";
-import { clearSecrets, registerSecret } from "../../../src/core/redact.ts";
-import { FakeClock } from "../../../src/core/clock.ts";
+import { NotFoundError, RuntimeError } from "../../../src/lib/errors.ts";
+import { clearSecrets, registerSecret } from "../../../src/lib/redact.ts";
+import { FakeClock } from "../../testing/fake_clock.ts";
 
 const enc = new TextEncoder();
 

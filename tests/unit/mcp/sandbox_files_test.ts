@@ -15,7 +15,7 @@ import {
   writeFile,
 } from "../../../src/core/sandbox_files.ts";
 import { GUEST_CODE_DIR } from "../../../src/core/shares.ts";
-import { ConflictError, NotFoundError, UsageError } from "../../../src/core/errors.ts";
+import { ConflictError, NotFoundError, UsageError } from "../../../src/lib/errors.ts";
 
 const enc = new TextEncoder();
 const dec = new TextDecoder();

@@ -8,8 +8,8 @@
  */
 import { MemoryBackend } from "../../../src/backends/memory/backend.ts";
 import type { ExecRequest, ExecResult } from "../../../src/backends/backend.ts";
-import type { ProvisionContext } from "../../../src/core/provisioner.ts";
-import { RecordingReporter } from "../../../src/core/progress.ts";
+import type { ProvisionContext } from "../../../src/provision/contract.ts";
+import { RecordingReporter } from "../../testing/recording_reporter.ts";
 import { defaultConfig } from "../../../src/config/defaults.ts";
 import type { Config } from "../../../src/config/schema.ts";
 import type { SandboxRecord } from "../../../src/state/schema.ts";

@@ -12,9 +12,9 @@ import {
   assertStringIncludes,
 } from "@std/assert";
 import { createProvisioner, ProvisionError, STEP_NAMES } from "../../../src/provision/mod.ts";
-import { Logger } from "../../../src/core/log.ts";
-import { registerSecret } from "../../../src/core/redact.ts";
-import { UsageError } from "../../../src/core/errors.ts";
+import { Logger } from "../../../src/lib/log.ts";
+import { registerSecret } from "../../../src/lib/redact.ts";
+import { UsageError } from "../../../src/lib/errors.ts";
 import { localSandbox, pwnedPath, testConfig, testContext, testRecord } from "./helpers.ts";
 
 const HOSTILE = (p: string) =>

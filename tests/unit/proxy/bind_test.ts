@@ -1,5 +1,5 @@
 import { assertEquals, assertRejects } from "@std/assert";
-import { ConfigError } from "../../../src/core/errors.ts";
+import { ConfigError } from "../../../src/lib/errors.ts";
 import { type BindDeps, isUnspecified, resolveProxyAddress } from "../../../src/proxy/bind.ts";
 
 const incus = { socket: "/var/lib/incus/unix.socket" };

@@ -1,6 +1,6 @@
 import { assertEquals } from "@std/assert";
-import { FakeClock } from "../../../src/core/clock.ts";
-import { Logger } from "../../../src/core/log.ts";
+import { FakeClock } from "../../testing/fake_clock.ts";
+import { Logger } from "../../../src/lib/log.ts";
 import { canonicalIp, StateClientDirectory } from "../../../src/proxy/clients.ts";
 import { EgressPolicy } from "../../../src/proxy/egress.ts";
 

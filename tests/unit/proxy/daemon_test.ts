@@ -4,7 +4,7 @@
  * `/health`, files are 0600 and the log never holds the secret.
  */
 import { assert, assertEquals, assertRejects, assertStringIncludes } from "@std/assert";
-import { ConflictError } from "../../../src/core/errors.ts";
+import { ConflictError } from "../../../src/lib/errors.ts";
 import { defaultConfig } from "../../../src/config/defaults.ts";
 import type { Config } from "../../../src/config/schema.ts";
 import { daemonPaths, stopProxy } from "../../../src/proxy/daemon.ts";

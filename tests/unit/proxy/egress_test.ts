@@ -1,5 +1,5 @@
 import { assert, assertEquals, assertRejects, assertThrows } from "@std/assert";
-import { ConfigError } from "../../../src/core/errors.ts";
+import { ConfigError } from "../../../src/lib/errors.ts";
 import { AGENT_PRESET_DOMAINS, EgressPolicy, type Resolver } from "../../../src/proxy/egress.ts";
 
 /** A resolver from a table; records what was asked. */

@@ -1,5 +1,5 @@
 import { assertEquals, assertThrows } from "@std/assert";
-import { ConfigError } from "../../../src/core/errors.ts";
+import { ConfigError } from "../../../src/lib/errors.ts";
 import {
   PROXY_AUTH_PLACEHOLDER,
   proxyGuestEnv,

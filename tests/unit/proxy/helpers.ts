@@ -6,8 +6,8 @@
  */
 import { CredentialCache } from "../../../src/credentials/cache.ts";
 import type { Credential } from "../../../src/credentials/types.ts";
-import { Logger } from "../../../src/core/log.ts";
-import { registerSecret } from "../../../src/core/redact.ts";
+import { Logger } from "../../../src/lib/log.ts";
+import { registerSecret } from "../../../src/lib/redact.ts";
 import { type ClientDirectory, StaticClientDirectory } from "../../../src/proxy/clients.ts";
 import { EgressPolicy, type Resolver } from "../../../src/proxy/egress.ts";
 import type { ProxyLimits } from "../../../src/proxy/limits.ts";

@@ -11,7 +11,7 @@ import {
   type SshTarget,
 } from "../../../src/ssh/client.ts";
 import { HostKeyMismatchError, KnownHosts } from "../../../src/ssh/known_hosts.ts";
-import { RuntimeError } from "../../../src/core/errors.ts";
+import { RuntimeError } from "../../../src/lib/errors.ts";
 
 const dec = new TextDecoder();
 const HOSTILE = 'it\'s "q" `touch /tmp/x` $(touch /tmp/x); \\ \n ünï 🙂 $HOME *';

@@ -1,7 +1,7 @@
 import { assert, assertEquals, assertMatch, assertRejects } from "@std/assert";
 import { ensureKey } from "../../../src/ssh/keys.ts";
-import { type CommandRunner, defaultRunner } from "../../../src/core/process.ts";
-import { RuntimeError } from "../../../src/core/errors.ts";
+import { type CommandRunner, defaultRunner } from "../../../src/lib/process.ts";
+import { RuntimeError } from "../../../src/lib/errors.ts";
 
 function counting(): { runner: CommandRunner; calls: string[][] } {
   const calls: string[][] = [];

@@ -5,8 +5,8 @@ import {
   assertStringIncludes,
   assertThrows,
 } from "@std/assert";
-import { FakeClock } from "../../../src/core/clock.ts";
-import { UsageError } from "../../../src/core/errors.ts";
+import { FakeClock } from "../../testing/fake_clock.ts";
+import { UsageError } from "../../../src/lib/errors.ts";
 import {
   fingerprint,
   HostKeyMismatchError,
@@ -15,7 +15,7 @@ import {
   parsePublicKeyLine,
   validateHostAlias,
 } from "../../../src/ssh/known_hosts.ts";
-import { fromBase64 } from "../../../src/core/shell.ts";
+import { fromBase64 } from "../../../src/lib/shell.ts";
 
 async function keygen(dir: string, name: string, type = "ed25519"): Promise<string> {
   const out = await new Deno.Command("ssh-keygen", {

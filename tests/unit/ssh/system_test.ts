@@ -1,6 +1,6 @@
 import { assertEquals, assertThrows } from "@std/assert";
 import { sshOptionValue, systemSshArgv } from "../../../src/ssh/system.ts";
-import { UsageError } from "../../../src/core/errors.ts";
+import { UsageError } from "../../../src/lib/errors.ts";
 
 const target = { host: "10.213.0.7", port: 2222, user: "admin", alias: "tachikoma-app-x" };
 

@@ -4,7 +4,7 @@
  *
  * @module
  */
-import { Logger } from "../../../src/core/log.ts";
+import { Logger } from "../../../src/lib/log.ts";
 import type { SandboxRecord } from "../../../src/state/mod.ts";
 
 const ROOT = new URL("../../../", import.meta.url).pathname;

@@ -3,7 +3,7 @@
  * abort, and safe lock file names.
  */
 import { assert, assertEquals, assertRejects } from "@std/assert";
-import type { Clock } from "../../../src/core/clock.ts";
+import type { Clock } from "../../../src/lib/clock.ts";
 import {
   sandboxLockFileName,
   sandboxLockPath,

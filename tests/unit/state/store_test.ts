@@ -2,8 +2,8 @@
  * StateStore: atomic locked writes, tachikoma v1 compatibility, corruption handling, modes.
  */
 import { assert, assertEquals, assertRejects, assertStringIncludes } from "@std/assert";
-import { FakeClock } from "../../../src/core/clock.ts";
-import { RuntimeError } from "../../../src/core/errors.ts";
+import { FakeClock } from "../../testing/fake_clock.ts";
+import { RuntimeError } from "../../../src/lib/errors.ts";
 import { STATE_VERSION, StateStore } from "../../../src/state/mod.ts";
 import { captureLogger, makeRecord, tempDir } from "./helpers.ts";
 

@@ -6,13 +6,13 @@
  */
 import { assert, assertEquals, assertRejects, assertStringIncludes } from "@std/assert";
 import { IncusBackend, IncusClient } from "../../../../src/backends/incus/mod.ts";
-import { FakeClock } from "../../../../src/core/clock.ts";
+import { FakeClock } from "../../../testing/fake_clock.ts";
 import {
   ConfigError,
   NotFoundError,
   RuntimeError,
   TimeoutError,
-} from "../../../../src/core/errors.ts";
+} from "../../../../src/lib/errors.ts";
 
 type Handler = (req: Request, url: URL) => Response | Promise<Response>;
 

@@ -29,8 +29,8 @@ import {
   TimeoutError,
   UnreachableError,
   UsageError,
-} from "../../../../src/core/errors.ts";
-import { systemClock } from "../../../../src/core/clock.ts";
+} from "../../../../src/lib/errors.ts";
+import { systemClock } from "../../../../src/lib/clock.ts";
 import type { Share } from "../../../../src/backends/backend.ts";
 import type { IncusClient } from "../../../../src/backends/incus/client.ts";
 

@@ -7,7 +7,7 @@
  *
  * @module
  */
-import meta from "../deno.json" with { type: "json" };
+import meta from "../../deno.json" with { type: "json" };
 
 /** The release version from deno.json. */
 export const VERSION: string = meta.version;

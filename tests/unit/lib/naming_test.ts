@@ -2,7 +2,7 @@
  * Naming: tachikoma's slug rules, collision handling, worktree dir names, hashing.
  */
 import { assert, assertEquals, assertNotEquals, assertThrows } from "@std/assert";
-import { RuntimeError } from "../../src/core/errors.ts";
+import { RuntimeError } from "../../../src/lib/errors.ts";
 import {
   branchSlug,
   detachedBranchName,
@@ -13,7 +13,7 @@ import {
   shortHash,
   slugify,
   worktreeDirName,
-} from "../../src/core/naming.ts";
+} from "../../../src/lib/naming.ts";
 
 const SLUG = /^[a-z0-9]+(-[a-z0-9]+)*$/;
 

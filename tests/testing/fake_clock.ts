@@ -1,36 +1,9 @@
 /**
- * Time as a dependency: production code takes a {@link Clock} so tests can drive time with
- * {@link FakeClock} instead of sleeping.
+ * A {@link Clock} that only moves when a test tells it to.
  *
  * @module
  */
-
-/** A source of time and of waiting. */
-export interface Clock {
-  /** Milliseconds since the epoch. */
-  now(): number;
-  /** Resolves after `ms` milliseconds, or rejects with the signal's reason when aborted. */
-  sleep(ms: number, signal?: AbortSignal): Promise<void>;
-}
-
-/** The real clock. */
-export const systemClock: Clock = {
-  now: () => Date.now(),
-  sleep(ms: number, signal?: AbortSignal): Promise<void> {
-    return new Promise((resolve, reject) => {
-      if (signal?.aborted) return reject(signal.reason);
-      const onAbort = () => {
-        clearTimeout(timer);
-        reject(signal?.reason);
-      };
-      const timer = setTimeout(() => {
-        signal?.removeEventListener("abort", onAbort);
-        resolve();
-      }, Math.max(0, ms));
-      signal?.addEventListener("abort", onAbort, { once: true });
-    });
-  },
-};
+import type { Clock } from "../../src/lib/clock.ts";
 
 interface Sleeper {
   until: number;

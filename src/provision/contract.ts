@@ -7,7 +7,7 @@
  */
 import type { Backend } from "../backends/backend.ts";
 import type { Config } from "../config/schema.ts";
-import type { Reporter } from "./progress.ts";
+import type { Reporter } from "../lib/progress.ts";
 import type { SandboxRecord } from "../state/schema.ts";
 
 /** Everything a provisioning run needs. */

@@ -10,13 +10,13 @@
 import type { LoadedConfig } from "../config/load.ts";
 import { homeDir } from "../config/paths.ts";
 import { StateStore } from "../state/store.ts";
-import { systemClock } from "./clock.ts";
-import type { LifecycleDeps } from "./lifecycle.ts";
-import { once } from "./lifecycle.ts";
-import { defaultRunner } from "./process.ts";
-import type { Reporter } from "./progress.ts";
-import { tcpBannerProbe } from "./probe.ts";
-import { proxyLink } from "./proxy_link.ts";
+import { systemClock } from "../lib/clock.ts";
+import type { LifecycleDeps } from "../core/lifecycle.ts";
+import { once } from "../core/lifecycle.ts";
+import { defaultRunner } from "../lib/process.ts";
+import type { Reporter } from "../lib/progress.ts";
+import { tcpBannerProbe } from "../lib/probe.ts";
+import { proxyLink } from "../core/proxy_link.ts";
 import { PROVISION_VERSION } from "../provision/version.ts";
 
 /** Inputs of {@link openLifecycleDeps}. */

@@ -9,10 +9,10 @@
  */
 import type { Backend } from "../backends/backend.ts";
 import type { ProvisionRecord, SandboxRecord } from "../state/schema.ts";
-import type { Provisioner } from "./provisioner.ts";
+import type { Provisioner } from "../provision/contract.ts";
 import type { LifecycleDeps } from "./lifecycle.ts";
 import { patchRecord } from "./lifecycle.ts";
-import { errorMessage, InterruptedError, RuntimeError, TachikomaError } from "./errors.ts";
+import { errorMessage, InterruptedError, RuntimeError, TachikomaError } from "../lib/errors.ts";
 
 /** Why provisioning runs. */
 export type ProvisionReason = "new" | "incomplete" | "outdated" | "unrecorded" | "reprovision";

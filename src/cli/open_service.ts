@@ -4,7 +4,7 @@
  * @module
  */
 import { type OpenDepsOptions, openLifecycleDeps } from "./open_deps.ts";
-import { SandboxService } from "./sandbox_service.ts";
+import { SandboxService } from "../core/sandbox_service.ts";
 
 /** Inputs of {@link openSandboxService}. */
 export interface OpenServiceOptions extends OpenDepsOptions {

@@ -6,10 +6,10 @@
  *
  * @module
  */
-import type { CommandRunner, RunResult } from "./process.ts";
+import type { CommandRunner, RunResult } from "../lib/process.ts";
 import { git, GIT_ENV, SAFE_GIT_CONFIG } from "../git/run.ts";
-import { RuntimeError } from "./errors.ts";
-import { redact } from "./redact.ts";
+import { RuntimeError } from "../lib/errors.ts";
+import { redact } from "../lib/redact.ts";
 
 /** Masks secrets in git/gh output: registered ones and `user:password@` in URLs. */
 export function scrub(text: string): string {

@@ -1,7 +1,7 @@
 /**
  * Progress reporting as a dependency of core logic. The CLI supplies a reporter that draws on
  * stderr (a spinner on a TTY, step lines with durations in `-v`); MCP supplies one that sends
- * progress notifications; tests use {@link RecordingReporter}.
+ * progress notifications; tests record steps (`tests/testing/recording_reporter.ts`).
  *
  * @module
  */
@@ -25,18 +25,3 @@ export const silentReporter: Reporter = {
   step: () => ({ done() {}, fail() {} }),
   note() {},
 };
-
-/** A reporter that records what happened, for tests. */
-export class RecordingReporter implements Reporter {
-  readonly events: string[] = [];
-  step(label: string): StepHandle {
-    this.events.push(`start ${label}`);
-    return {
-      done: (detail) => this.events.push(`done ${label}${detail ? `: ${detail}` : ""}`),
-      fail: (reason) => this.events.push(`fail ${label}${reason ? `: ${reason}` : ""}`),
-    };
-  }
-  note(message: string): void {
-    this.events.push(`note ${message}`);
-  }
-}

@@ -1,0 +1,50 @@
+/**
+ * The application's wiring for one CLI command: the production services behind
+ * {@link AppServices}. Everything heavy is imported on first use, so `--help` and light
+ * commands load none of it.
+ *
+ * @module
+ */
+import type { AppServices } from "../commands/context.ts";
+import type { BackendName } from "../config/defaults.ts";
+import type { LoadedConfig } from "../config/load.ts";
+import type { LifecycleDeps } from "../core/lifecycle.ts";
+import type { Reporter } from "../lib/progress.ts";
+
+/** Inputs of {@link appServices}. */
+export interface WiringOptions {
+  /** The command's working directory. */
+  cwd: string;
+  /** The global `--backend` flag. */
+  backend?: BackendName;
+  /** The command's progress reporter. */
+  progress: Reporter;
+  /** Aborted on Ctrl-C. */
+  signal: AbortSignal;
+  /** Loads (once) the merged configuration. */
+  config(): Promise<LoadedConfig>;
+}
+
+/** The production services of a command. */
+export function appServices(options: WiringOptions): AppServices {
+  let deps: Promise<LifecycleDeps> | undefined;
+  const lifecycleDeps = () =>
+    deps ??= Promise.all([options.config(), import("./open_deps.ts")]).then(([loaded, m]) =>
+      m.openLifecycleDeps({ loaded, reporter: options.progress, signal: options.signal })
+    );
+  return {
+    lifecycleDeps,
+    async service() {
+      const [d, m] = await Promise.all([lifecycleDeps(), import("../core/sandbox_service.ts")]);
+      return new m.SandboxService(d, options.cwd);
+    },
+    async openBackend(config) {
+      const [loaded, m] = await Promise.all([options.config(), import("../backends/mod.ts")]);
+      return await m.openBackend(config, { stateDir: loaded.files.dir });
+    },
+    async mcpContext() {
+      const m = await import("./mcp_context.ts");
+      return m.productionContext({ cwd: options.cwd, backend: options.backend });
+    },
+  };
+}
