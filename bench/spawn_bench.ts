@@ -68,13 +68,27 @@ try {
   // Setup: create and provision the sandbox once (the credential proxy is not part of this
   // benchmark, so provisioning injects no credential).
   const created = JSON.parse(
-    await run(deno, [...flags, `${ROOT}main.ts`, "spawn", "bench", "--no-attach", "--json"], {
+    await run(deno, [
+      ...flags,
+      `${ROOT}tests/testing/memory_main.ts`,
+      "spawn",
+      "bench",
+      "--no-attach",
+      "--json",
+    ], {
       TACHIKOMA_CREDENTIAL_PROXY: "false",
     }),
   );
   if (created.action !== "created") throw new Error(`setup spawn: ${JSON.stringify(created)}`);
   const again = JSON.parse(
-    await run(deno, [...flags, `${ROOT}main.ts`, "spawn", "bench", "--no-attach", "--json"]),
+    await run(deno, [
+      ...flags,
+      `${ROOT}tests/testing/memory_main.ts`,
+      "spawn",
+      "bench",
+      "--no-attach",
+      "--json",
+    ]),
   );
   if (again.action !== "reconnected" || again.provisioning.ran) {
     throw new Error(`not the reconnect path: ${JSON.stringify(again)}`);
@@ -85,7 +99,7 @@ try {
     {
       name: "spawn",
       cmd: deno,
-      args: [...flags, `${ROOT}main.ts`, "spawn", "bench", "--no-attach"],
+      args: [...flags, `${ROOT}tests/testing/memory_main.ts`, "spawn", "bench", "--no-attach"],
       env,
       cwd: repo,
     },

@@ -49,7 +49,7 @@ const samples = await interleave([
   {
     name: "list_json_1000",
     cmd: deno,
-    args: [...flags, `${ROOT}main.ts`, "list", "--json", "--all"],
+    args: [...flags, `${ROOT}tests/testing/memory_main.ts`, "list", "--json", "--all"],
     env,
     cwd: dir,
   },

@@ -10,6 +10,8 @@
  * @module
  */
 import type { Clock } from "../lib/clock.ts";
+import type { ShellSession, TermSize } from "../lib/terminal.ts";
+export type { ShellSession, TermSize } from "../lib/terminal.ts";
 export {
   ConflictError,
   NotFoundError,
@@ -103,12 +105,6 @@ export interface ExecResult {
   stderr: Uint8Array;
 }
 
-/** Terminal size. */
-export interface TermSize {
-  cols: number;
-  rows: number;
-}
-
 /** An interactive PTY session request. */
 export interface ShellRequest {
   /** Command to run instead of a login shell. */
@@ -117,20 +113,6 @@ export interface ShellRequest {
   cwd?: string;
   user?: "root" | "user";
   size: TermSize;
-}
-
-/** A live PTY session. */
-export interface ShellSession {
-  /** Sends keyboard input. */
-  write(data: Uint8Array): Promise<void>;
-  /** Tells the guest the terminal changed size. */
-  resize(size: TermSize): Promise<void>;
-  /** Terminal output. */
-  readonly output: ReadableStream<Uint8Array>;
-  /** The remote exit status. */
-  readonly exit: Promise<number>;
-  /** Hangs up. */
-  close(): Promise<void>;
 }
 
 /** Ownership and mode of a pushed file. */
@@ -235,4 +217,10 @@ export interface Backend {
 
   /** Releases connections. */
   close(): Promise<void>;
+}
+
+/** What an engine may need besides the config when it is opened. */
+export interface BackendContext {
+  /** tachikoma's config/state directory (logs, known_hosts…). */
+  stateDir: string;
 }

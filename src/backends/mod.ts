@@ -1,35 +1,19 @@
 /**
- * Opens the configured backend. Each engine's module is imported only when selected.
+ * The backends' face: the interface types and {@link openBackend}, which opens the engine the
+ * configuration selects through the registry (built-in engines registered on first use).
  *
  * @module
  */
-import type { Backend } from "./backend.ts";
+import type { Backend, BackendContext } from "./backend.ts";
 import type { Config } from "../config/schema.ts";
-import { NotImplementedError } from "../lib/errors.ts";
+import { BUILTIN_ENGINES } from "./engines.ts";
+import { openRegistered, registerDefaults } from "./registry.ts";
 
 export type * from "./backend.ts";
-
-/** What backends may need besides the config. */
-export interface BackendContext {
-  /** tachikoma's config/state directory (logs, known_hosts…). */
-  stateDir: string;
-}
+export { type Engine, type EngineOpener, registerEngine } from "./registry.ts";
 
 /** Opens the backend named by `config.backend`. */
 export async function openBackend(config: Config, context: BackendContext): Promise<Backend> {
-  // Test double, never selectable by users: see src/backends/memory/.
-  const testWorld = Deno.env.get("TACHIKOMA_TEST_MEMORY_WORLD");
-  if (testWorld) {
-    const m = await import("./memory/mod.ts");
-    return m.openMemoryWorld(testWorld);
-  }
-  switch (config.backend) {
-    case "incus":
-      return await (await import("./incus/mod.ts")).openIncus(config, context);
-    case "tart":
-      return await (await import("./tart/mod.ts")).openTart(config, context);
-    case "truenas":
-      throw new NotImplementedError("backend truenas");
-  }
-  void context;
+  registerDefaults(BUILTIN_ENGINES);
+  return await openRegistered(config, context);
 }

@@ -1,12 +1,11 @@
 /**
  * Built-in defaults and the key table, as plain objects (no zod). This module is the single
  * source of default values: `schema.ts` takes its `.default(…)` values from here, and
- * `load.ts` builds the configuration from here alone when there is nothing to validate (no
+ * `load.ts` builds the configuration from here alone (`default_config.ts`) when there is nothing to validate (no
  * config file, no `TACHIKOMA_*` variable), so light commands never load zod.
  *
  * @module
  */
-import type { Config } from "./schema.ts";
 
 /** Backends a user can select. */
 export const BACKENDS = ["tart", "incus", "truenas"] as const;
@@ -67,17 +66,6 @@ export const TRUENAS_DEFAULTS = {
   username: "root",
   insecure_skip_verify: false,
 } as const;
-
-/** The whole default configuration for `os`, as a fresh object (safe to mutate). */
-export function defaultConfig(os: OsName = Deno.build.os): Config {
-  return structuredClone({
-    backend: defaultBackend(os),
-    ...TOP_DEFAULTS,
-    tart: { ...TART_DEFAULTS },
-    incus: { ...INCUS_DEFAULTS },
-    truenas: { ...TRUENAS_DEFAULTS },
-  }) as unknown as Config;
-}
 
 /** The value type of a key, as users write it. */
 export type KeyType = "string" | "integer" | "boolean" | "string[]";

@@ -14,26 +14,15 @@
 import { ConfigError } from "../lib/errors.ts";
 import { log as defaultLog, type Logger } from "../lib/log.ts";
 import { registerSecret } from "../lib/redact.ts";
-import { defaultConfig, KEY_NAMES, type OsName, setKey } from "./defaults.ts";
+import { KEY_NAMES, type OsName, setKey } from "./defaults.ts";
+import { defaultConfig } from "./default_config.ts";
 import { misspeltEnvVars, readEnv } from "./env.ts";
 import { configDir, type EnvGetter, legacyMacConfigDir, paths } from "./paths.ts";
 import { findRepo } from "./repo_root.ts";
 import type { Config } from "./schema.ts";
-import type { FileLayer } from "./validate.ts";
+import type { ConfigSource, FileLayer } from "./types.ts";
 
-/** Where a value came from. */
-export type ConfigSourceKind = "default" | "global" | "repo" | "local" | "env" | "flag";
-
-/** The source of one value. */
-export interface ConfigSource {
-  kind: ConfigSourceKind;
-  /** The file, for `global`, `repo` and `local`. */
-  file?: string;
-  /** The variable, for `env`. */
-  variable?: string;
-  /** The command-line flag, for `flag`. */
-  flag?: string;
-}
+export type { ConfigSource, ConfigSourceKind } from "./types.ts";
 
 /** The config files that apply in a directory. */
 export interface ConfigFiles {

@@ -20,7 +20,6 @@ export {
   type BackendName,
   BACKENDS,
   defaultBackend,
-  defaultConfig,
   getKey,
   KEY_NAMES,
   KEYS,
@@ -28,6 +27,7 @@ export {
   type KeyType,
   SECTIONS,
 } from "./defaults.ts";
+export { defaultConfig } from "./default_config.ts";
 export { ENV_VARS, envVarName } from "./env.ts";
 export { findRepo, type RepoLocation } from "./repo_root.ts";
 export { configDir, type EnvGetter, homeDir, paths } from "./paths.ts";

@@ -11,8 +11,8 @@
 import { parse, TomlError } from "smol-toml";
 import type { z } from "zod/mini";
 import { ConfigError } from "../lib/errors.ts";
+import { defaultConfig } from "./default_config.ts";
 import {
-  defaultConfig,
   isSection,
   KEY_NAMES,
   KEYS,
@@ -32,15 +32,9 @@ import {
 } from "./schema.ts";
 import { suggestionSuffix } from "./suggest.ts";
 import { findKeyLine } from "./toml_edit.ts";
-import type { ConfigSource } from "./load.ts";
+import type { ConfigSource, FileLayer } from "./types.ts";
 
-/** One config file's text, ready to be validated. */
-export interface FileLayer {
-  kind: "global" | "repo" | "local";
-  /** Absolute path. */
-  file: string;
-  text: string;
-}
+export type { FileLayer } from "./types.ts";
 
 /** Everything {@link buildConfig} needs. */
 export interface BuildInput {

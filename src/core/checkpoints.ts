@@ -20,7 +20,7 @@ import { withSandboxLock } from "../state/lock.ts";
 import { openRepo } from "../git/repo.ts";
 import type { SandboxService } from "./sandbox_service.ts";
 import { bootFailureReason, waitForBoot } from "./boot.ts";
-import { buildShares } from "./shares.ts";
+import { buildShares } from "../provision/shares.ts";
 import { isInterrupt, isNotFound, iso, patchRecord } from "./lifecycle.ts";
 import {
   ConflictError,

@@ -29,7 +29,7 @@ export async function interactiveShell(
   if (deps.config.ssh_command === "system" && !options.json) {
     const ssh = await import("../ssh/mod.ts");
     const argv = ssh.systemSshArgv({
-      target: await ssh.sandboxTarget(backend, record, deps.config),
+      target: ssh.sandboxTarget(await backend.sshEndpoint(record.name), record, deps.config),
       identityFile: ssh.keyPaths(deps.home).privatePath,
       knownHostsFile: paths(deps.stateDir).knownHosts,
     });

@@ -25,7 +25,7 @@ import {
   TachikomaError,
   UsageError,
 } from "../lib/errors.ts";
-import { GUEST_CODE_DIR } from "./shares.ts";
+import { GUEST_CODE_DIR } from "../provision/shares.ts";
 
 /** Default and hard cap for {@link readFile}. */
 export const READ_DEFAULT_MAX_BYTES = 1 << 20;

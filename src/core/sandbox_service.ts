@@ -24,7 +24,7 @@ import {
 import { resolveRecord } from "./resolve.ts";
 import { liveView, liveWarnings, type SandboxView, viewOf } from "./inventory.ts";
 import { type SpawnRequest, type SpawnResult, spawnSandbox } from "./spawn.ts";
-import { GUEST_CODE_DIR } from "./shares.ts";
+import { GUEST_CODE_DIR } from "../provision/shares.ts";
 import { forgetHostKeys } from "./interactive.ts";
 
 /** Result of {@link SandboxService.list}. */

@@ -8,7 +8,7 @@
 import type { Backend } from "../backends/backend.ts";
 import type { RepoContext } from "../git/repo.ts";
 import { bootFailureReason, type BootResult, pollDelay, waitForBoot } from "./boot.ts";
-import { buildShares } from "./shares.ts";
+import { buildShares } from "../provision/shares.ts";
 import { isInterrupt, isNotFound, iso, type LifecycleDeps, patchRecord } from "./lifecycle.ts";
 import { errorMessage, RuntimeError, TachikomaError, TimeoutError } from "../lib/errors.ts";
 import { log } from "../lib/log.ts";

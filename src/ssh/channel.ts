@@ -5,7 +5,7 @@
  * @module
  */
 import type { ClientChannel } from "ssh2";
-import type { ShellSession } from "../backends/backend.ts";
+import type { ShellSession } from "../lib/terminal.ts";
 
 const SIGNALS: Record<string, number> = {
   HUP: 1,

@@ -10,7 +10,7 @@
  * @module
  */
 import type { Client, ClientChannel, ConnectConfig } from "ssh2";
-import type { ShellSession, TermSize } from "../backends/backend.ts";
+import type { ShellSession, TermSize } from "../lib/terminal.ts";
 import {
   errorMessage,
   RuntimeError,

@@ -5,7 +5,6 @@
  *
  * @module
  */
-import type { Backend } from "../backends/backend.ts";
 import type { Config } from "../config/schema.ts";
 import { paths } from "../config/paths.ts";
 import type { SandboxRecord } from "../state/schema.ts";
@@ -33,13 +32,12 @@ export function forgetHostKeys(configDir: string, sandbox: string): Promise<bool
   return knownHostsFor(configDir).forget(sandbox);
 }
 
-/** The SSH target of a sandbox (its backend's endpoint, the configured user). */
-export async function sandboxTarget(
-  backend: Backend,
+/** The SSH target of a sandbox (its engine's SSH endpoint, the configured user). */
+export function sandboxTarget(
+  endpoint: { host: string; port: number },
   record: SandboxRecord,
   config: Pick<Config, "ssh_user">,
-): Promise<SshTarget> {
-  const endpoint = await backend.sshEndpoint(record.name);
+): SshTarget {
   return {
     host: endpoint.host,
     port: endpoint.port,

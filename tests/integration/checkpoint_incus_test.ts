@@ -12,7 +12,7 @@ import { defaultRunner } from "../../src/lib/process.ts";
 import { tcpBannerProbe } from "../../src/lib/probe.ts";
 import { RecordingReporter } from "../testing/recording_reporter.ts";
 import { SandboxService } from "../../src/core/sandbox_service.ts";
-import { buildShares } from "../../src/core/shares.ts";
+import { buildShares } from "../../src/provision/shares.ts";
 import { waitForBoot } from "../../src/core/boot.ts";
 import {
   createCheckpoint,
@@ -21,7 +21,7 @@ import {
   restoreCheckpoint,
 } from "../../src/core/checkpoints.ts";
 import { IncusBackend, IncusClient } from "../../src/backends/incus/mod.ts";
-import { defaultConfig } from "../../src/config/defaults.ts";
+import { defaultConfig } from "../../src/config/default_config.ts";
 import { StateStore } from "../../src/state/store.ts";
 import { gitIn, makeRepo } from "../unit/core/helpers.ts";
 import { labEnv, labIgnored, labName } from "./lab.ts";

@@ -6,7 +6,7 @@
  * @module
  */
 import { systemClock } from "../../src/lib/clock.ts";
-import { defaultConfig } from "../../src/config/defaults.ts";
+import { defaultConfig } from "../../src/config/default_config.ts";
 import type { Config } from "../../src/config/schema.ts";
 import { type CommandRunner, defaultRunner, type RunOptions } from "../../src/lib/process.ts";
 import { IncusBackend, IncusClient } from "../../src/backends/incus/mod.ts";

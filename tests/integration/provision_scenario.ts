@@ -19,7 +19,7 @@ import type { Config } from "../../src/config/schema.ts";
 import { RecordingReporter } from "../testing/recording_reporter.ts";
 import { branchSlug } from "../../src/lib/naming.ts";
 import { toBase64 } from "../../src/lib/shell.ts";
-import { buildShares } from "../../src/core/shares.ts";
+import { buildShares } from "../../src/provision/shares.ts";
 import { createProvisioner, ProvisionError } from "../../src/provision/mod.ts";
 import type { ProvisionContext } from "../../src/provision/contract.ts";
 import { sshBlockBody, writeSshConfigBlock } from "../../src/ssh/config_block.ts";

@@ -5,7 +5,7 @@
  * after, over SSH with the key the provisioning made. Needs the lab (the guest's install server
  * listens on the lab bridge), so it is skipped when the lab is down or the real tart is asked for.
  */
-import { defaultConfig } from "../../src/config/defaults.ts";
+import { defaultConfig } from "../../src/config/default_config.ts";
 import type { Config } from "../../src/config/schema.ts";
 import { openTart } from "../../src/backends/tart/mod.ts";
 import { SshGuest } from "../../src/backends/tart/ssh_guest.ts";

@@ -15,7 +15,7 @@ import { openTart } from "../../src/backends/tart/mod.ts";
 import type { TartBackend } from "../../src/backends/tart/backend.ts";
 import { SshGuest } from "../../src/backends/tart/ssh_guest.ts";
 import { KnownHosts } from "../../src/ssh/known_hosts.ts";
-import { defaultConfig } from "../../src/config/defaults.ts";
+import { defaultConfig } from "../../src/config/default_config.ts";
 import type { Config } from "../../src/config/schema.ts";
 import type { Share } from "../../src/backends/backend.ts";
 import { systemClock } from "../../src/lib/clock.ts";

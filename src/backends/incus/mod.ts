@@ -32,7 +32,7 @@ import type {
   StopOptions,
   WaitOptions,
 } from "../backend.ts";
-import type { BackendContext } from "../mod.ts";
+import type { BackendContext } from "../backend.ts";
 import type { Config } from "../../config/schema.ts";
 import { type Clock, systemClock } from "../../lib/clock.ts";
 import {

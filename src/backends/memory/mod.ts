@@ -1,7 +1,7 @@
 /**
  * The memory backend: an in-memory {@link Backend} for unit tests, and a JSON-file world
- * ({@link openMemoryWorld}) shared by CLI subprocesses and benches through
- * `TACHIKOMA_TEST_MEMORY_WORLD=<path>`. Never selectable by users. The world file format is
+ * ({@link openMemoryWorld}) shared by CLI subprocesses and benches, which install it in the
+ * engine registry (`tests/testing/memory_main.ts`). Never selectable by users. The world file format is
  * described in `src/backends/memory/README.md`.
  *
  * @module

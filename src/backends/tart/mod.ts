@@ -4,7 +4,7 @@
  * @module
  */
 import type { Config } from "../../config/schema.ts";
-import type { BackendContext } from "../mod.ts";
+import type { BackendContext } from "../backend.ts";
 import { systemClock } from "../../lib/clock.ts";
 import { defaultRunner } from "../../lib/process.ts";
 import { registerSecret } from "../../lib/redact.ts";

@@ -11,7 +11,7 @@
 import type { Client, ConnectConfig } from "ssh2";
 import type { ExecRequest, ExecResult, ShellRequest, ShellSession } from "../backend.ts";
 import type { Config } from "../../config/schema.ts";
-import type { BackendContext } from "../mod.ts";
+import type { BackendContext } from "../backend.ts";
 import {
   errorMessage,
   RuntimeError,

@@ -12,15 +12,25 @@ export interface CliResult {
 }
 
 const MAIN = new URL("../../../main.ts", import.meta.url).pathname;
+const MEMORY_MAIN = new URL("../../testing/memory_main.ts", import.meta.url).pathname;
 
-/** Runs `main.ts` with `args`; env is added to a minimal clean environment. */
+/**
+ * Runs `main.ts` with `args`; env is added to a minimal clean environment. With
+ * `TACHIKOMA_TEST_MEMORY_WORLD` in env, the entry point with the memory engine runs instead.
+ */
 export async function runCli(
   args: string[],
   options: { env?: Record<string, string>; cwd?: string; stdin?: string } = {},
 ): Promise<CliResult> {
   const home = options.env?.HOME ?? Deno.makeTempDirSync({ prefix: "tk-home-" });
   const child = new Deno.Command(Deno.execPath(), {
-    args: ["run", "--allow-all", "--frozen", MAIN, ...args],
+    args: [
+      "run",
+      "--allow-all",
+      "--frozen",
+      options.env?.TACHIKOMA_TEST_MEMORY_WORLD ? MEMORY_MAIN : MAIN,
+      ...args,
+    ],
     cwd: options.cwd,
     clearEnv: true,
     env: {

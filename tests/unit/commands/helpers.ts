@@ -7,7 +7,7 @@
  */
 import { type BannerServer, bannerServer, gitIn } from "../core/helpers.ts";
 
-const MAIN = new URL("../../../main.ts", import.meta.url).pathname;
+const MAIN = new URL("../../testing/memory_main.ts", import.meta.url).pathname;
 
 /** What one CLI run produced. */
 export interface CliRun {

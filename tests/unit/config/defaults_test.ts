@@ -2,10 +2,10 @@ import { assert, assertEquals, assertNotStrictEquals } from "@std/assert";
 import {
   BACKENDS as DEFAULT_BACKENDS,
   defaultBackend,
-  defaultConfig,
   KEY_NAMES,
   KEYS,
 } from "../../../src/config/defaults.ts";
+import { defaultConfig } from "../../../src/config/default_config.ts";
 import {
   BACKENDS,
   ConfigSchema,

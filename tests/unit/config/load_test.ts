@@ -1,7 +1,7 @@
 import { assert, assertEquals, assertRejects, assertStringIncludes } from "@std/assert";
 import { ConfigError } from "../../../src/lib/errors.ts";
 import { clearSecrets, redact } from "../../../src/lib/redact.ts";
-import { defaultConfig } from "../../../src/config/defaults.ts";
+import { defaultConfig } from "../../../src/config/default_config.ts";
 import { git, load, makeWorld, type World } from "./helpers.ts";
 
 /** The user config path of a world (HOME-based, no TACHIKOMA_CONFIG_DIR). */

@@ -3,7 +3,7 @@ import { EchoSession } from "../../../src/backends/memory/mod.ts";
 import type { TermSize } from "../../../src/backends/backend.ts";
 import { attach, type TerminalIO } from "../../../src/core/attach.ts";
 import { InterruptedError, UnreachableError } from "../../../src/lib/errors.ts";
-import { buildShares, pathSlug } from "../../../src/core/shares.ts";
+import { buildShares, pathSlug } from "../../../src/provision/shares.ts";
 
 const enc = (s: string) => new TextEncoder().encode(s);
 

@@ -18,7 +18,7 @@ import type {
   ProvisionRunOptions,
 } from "../../../src/provision/contract.ts";
 import { SandboxService } from "../../../src/core/sandbox_service.ts";
-import { defaultConfig } from "../../../src/config/defaults.ts";
+import { defaultConfig } from "../../../src/config/default_config.ts";
 import type { Config } from "../../../src/config/schema.ts";
 import { StateStore } from "../../../src/state/store.ts";
 

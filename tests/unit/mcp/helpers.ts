@@ -10,7 +10,7 @@
 import { Client } from "@modelcontextprotocol/sdk/client/index.js";
 import { StdioClientTransport } from "@modelcontextprotocol/sdk/client/stdio.js";
 import type { MemorySandbox, MemoryWorldData } from "../../../src/backends/memory/mod.ts";
-import { GUEST_CODE_DIR } from "../../../src/core/shares.ts";
+import { GUEST_CODE_DIR } from "../../../src/provision/shares.ts";
 import type { SandboxRecord } from "../../../src/state/schema.ts";
 import { StateStore } from "../../../src/state/store.ts";
 import { type BannerServer, bannerServer, makeRepo, type TempRepo } from "../core/helpers.ts";
@@ -39,8 +39,10 @@ export function textOf(result: { content?: unknown }): string {
   return blocks.filter((b) => b.type === "text").map((b) => b.text ?? "").join("\n");
 }
 
-/** `main.ts` of this checkout. */
-export const MAIN_TS = new URL("../../../main.ts", import.meta.url).pathname;
+/** The CLI entry point with the memory engine installed (`tests/testing/memory_main.ts`). */
+export const MAIN_TS = new URL("../../testing/memory_main.ts", import.meta.url).pathname;
+/** The production entry point (for runs against a real engine). */
+export const REAL_MAIN_TS = new URL("../../../main.ts", import.meta.url).pathname;
 
 let denoDir: string | undefined;
 
@@ -166,7 +168,14 @@ export async function mcpWorld(): Promise<McpWorld> {
     async connect(options = {}) {
       const transport = new StdioClientTransport({
         command: Deno.execPath(),
-        args: ["run", "-A", "--frozen", "--quiet", MAIN_TS, "mcp"],
+        args: [
+          "run",
+          "-A",
+          "--frozen",
+          "--quiet",
+          (options.env ?? env).TACHIKOMA_TEST_MEMORY_WORLD ? MAIN_TS : REAL_MAIN_TS,
+          "mcp",
+        ],
         cwd: options.cwd ?? repo.root,
         env: options.env ?? env,
         stderr: "pipe",

@@ -14,7 +14,7 @@ import {
   sha256Hex,
   writeFile,
 } from "../../../src/core/sandbox_files.ts";
-import { GUEST_CODE_DIR } from "../../../src/core/shares.ts";
+import { GUEST_CODE_DIR } from "../../../src/provision/shares.ts";
 import { ConflictError, NotFoundError, UsageError } from "../../../src/lib/errors.ts";
 
 const enc = new TextEncoder();

@@ -10,7 +10,7 @@ import { MemoryBackend } from "../../../src/backends/memory/backend.ts";
 import type { ExecRequest, ExecResult } from "../../../src/backends/backend.ts";
 import type { ProvisionContext } from "../../../src/provision/contract.ts";
 import { RecordingReporter } from "../../testing/recording_reporter.ts";
-import { defaultConfig } from "../../../src/config/defaults.ts";
+import { defaultConfig } from "../../../src/config/default_config.ts";
 import type { Config } from "../../../src/config/schema.ts";
 import type { SandboxRecord } from "../../../src/state/schema.ts";
 

@@ -7,7 +7,7 @@ import {
 } from "../../../src/provision/claude_settings.ts";
 import { normalizePosix, parseGitFile, worktreeLink } from "../../../src/provision/code.ts";
 import { claudeShareName } from "../../../src/provision/shares.ts";
-import { buildShares } from "../../../src/core/shares.ts";
+import { buildShares } from "../../../src/provision/shares.ts";
 import { directInjection } from "../../../src/provision/credentials.ts";
 import { resolveScriptPath } from "../../../src/provision/scripts.ts";
 import { profileBody } from "../../../src/provision/profile.ts";

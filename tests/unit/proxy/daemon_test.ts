@@ -5,7 +5,7 @@
  */
 import { assert, assertEquals, assertRejects, assertStringIncludes } from "@std/assert";
 import { ConflictError } from "../../../src/lib/errors.ts";
-import { defaultConfig } from "../../../src/config/defaults.ts";
+import { defaultConfig } from "../../../src/config/default_config.ts";
 import type { Config } from "../../../src/config/schema.ts";
 import { daemonPaths, stopProxy } from "../../../src/proxy/daemon.ts";
 import { ensureProxy } from "../../../src/proxy/ensure.ts";

@@ -1,0 +1,30 @@
+/**
+ * The built-in engines. Each entry imports its engine's module only when that engine is
+ * opened, so a command that never opens a backend loads none of them.
+ *
+ * @module
+ */
+import type { Engine } from "./registry.ts";
+import { NotImplementedError } from "../lib/errors.ts";
+
+/** Incus: local socket or remote HTTPS. */
+export const incusEngine: Engine = {
+  name: "incus",
+  open: async (config, context) =>
+    await (await import("./incus/mod.ts")).openIncus(config, context),
+};
+
+/** tart: Linux VMs on Apple Silicon. */
+export const tartEngine: Engine = {
+  name: "tart",
+  open: async (config, context) => await (await import("./tart/mod.ts")).openTart(config, context),
+};
+
+/** TrueNAS SCALE: not implemented yet. */
+export const truenasEngine: Engine = {
+  name: "truenas",
+  open: () => Promise.reject(new NotImplementedError("backend truenas")),
+};
+
+/** Every built-in engine. */
+export const BUILTIN_ENGINES: readonly Engine[] = [incusEngine, tartEngine, truenasEngine];
