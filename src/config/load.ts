@@ -22,7 +22,7 @@ import { KEY_NAMES, type OsName, setKey } from "./defaults.ts";
 import { defaultConfig } from "./default_config.ts";
 import { misspeltEnvVars, readEnv } from "./env.ts";
 import { configDir, type EnvGetter, legacyMacConfigDir, paths } from "./paths.ts";
-import { untrustedWarning } from "./gate.ts";
+import { gatedAmong, untrustedWarning } from "./gate.ts";
 import { REPO_CONFIG_NAMES, repoConfigPlace } from "./repo_files.ts";
 import type { Config } from "./schema.ts";
 import {
@@ -303,7 +303,7 @@ export async function loadConfig(options: LoadOptions): Promise<LoadedConfig> {
   for (const w of toLog) logger.warn(w);
   warnings.push(...toLog);
   for (const file of new Set(ignored.map((i) => i.file))) {
-    const keys = ignored.filter((i) => i.file === file).map((i) => i.key);
+    const keys = gatedAmong(ignored.filter((i) => i.file === file).map((i) => i.key));
     const message = untrustedWarning(display(file), keys);
     warnings.push(message);
     warnOnce(logger, message);

@@ -162,41 +162,61 @@ export interface RepoConfigPlaceOptions {
   stateFile: string;
 }
 
+/** What the `.git` at the top of a checkout says it is. */
+function kindOf(loc: RepoLocation): "main" | "linked" | "own" | "garbage" {
+  const dotGit = `${loc.root}/.git`;
+  if (isDir(dotGit)) return "main";
+  if (loc.gitDir === dotGit) return "garbage"; // a `.git` file without a `gitdir:` line
+  // By the path's shape, not by `commondir` (which lives in the shared, guest-writable .git).
+  return basename(dirname(loc.gitDir)) === "worktrees" ? "linked" : "own";
+}
+
 /** Where the repo configuration for `cwd` comes from (see the module documentation). */
 export function repoConfigPlace(cwd: string, options: RepoConfigPlaceOptions): RepoConfigPlace {
   const location = findRepo(cwd);
   if (!location) return { location, root: null, via: null, worktree: null, problem: null };
   const managed = managedWorktrees(options.stateFile);
-  const here = realPath(cwd);
-  const mine = managedAround(here, managed);
-  if (mine) {
-    if (mine.repoRoot) {
+  const mine = managedAround(realPath(cwd), managed);
+  const kind = kindOf(location);
+  const none = (worktree: string | null, problem: string): RepoConfigPlace => ({
+    location,
+    root: null,
+    via: null,
+    worktree,
+    problem,
+  });
+  if (mine?.repoRoot) {
+    return {
+      location,
+      root: realPath(mine.repoRoot),
+      via: "state",
+      worktree: mine.worktreePath,
+      problem: null,
+    };
+  }
+  if (mine && (kind !== "linked" || location.root !== mine.worktreePath)) {
+    // A record from tachikoma 0.2 (no repo_root) and not its worktree's own top: nested.
+    return none(
+      mine.worktreePath,
+      `${mine.worktreePath} is a sandbox worktree whose state record has no repo_root`,
+    );
+  }
+  switch (kind) {
+    case "main":
+    case "own": // a submodule, or a checkout with a separate git dir: its own repository
+      return { location, root: location.root, via: "checkout", worktree: null, problem: null };
+    case "garbage":
+      return none(location.root, `${location.root}/.git names no git directory`);
+    case "linked": {
+      const found = mainOfLinked(location, managed);
+      if ("problem" in found) return none(location.root, found.problem);
       return {
         location,
-        root: realPath(mine.repoRoot),
-        via: "state",
-        worktree: mine.worktreePath,
+        root: found.root,
+        via: "git_file",
+        worktree: location.root,
         problem: null,
       };
     }
-    // A record from tachikoma 0.2 (no repo_root): fall back to the `.git` file's shape.
-    const top = mine.worktreePath;
-    if (!location.linkedWorktree || location.root !== top) {
-      return {
-        location,
-        root: null,
-        via: null,
-        worktree: top,
-        problem: `${top} is a sandbox worktree whose state record has no repo_root`,
-      };
-    }
   }
-  if (!location.linkedWorktree) {
-    return { location, root: location.root, via: "checkout", worktree: null, problem: null };
-  }
-  const found = mainOfLinked(location, managed);
-  if ("problem" in found) {
-    return { location, root: null, via: null, worktree: location.root, problem: found.problem };
-  }
-  return { location, root: found.root, via: "git_file", worktree: location.root, problem: null };
 }
