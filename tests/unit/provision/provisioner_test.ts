@@ -284,6 +284,8 @@ Deno.test("scripts: order, repo-root-relative paths, profile sourced, failure na
       assertEquals(e.step, "scripts");
       assertStringIncludes(e.message, "provisioning script tools/setup.sh exited with 1");
       assertStringIncludes(e.stderr, "NOPE");
+      // The copies of the host scripts are gone, the failed one too.
+      assertEquals([...Deno.readDirSync(`${sb.home}/.cache/tachikoma/provision`)], []);
     } finally {
       Deno.chdir(cwd);
     }
