@@ -229,6 +229,13 @@ Deno.test("leftOutNote: names only, deduplicated, capped, with a quoted opt-in e
   );
 });
 
+Deno.test("stableJson sorts keys at every level", () => {
+  assertEquals(
+    stableJson({ b: 1, a: { d: [{ z: 1, y: 2 }], c: null } }),
+    '{\n  "a": {\n    "c": null,\n    "d": [\n      {\n        "y": 2,\n        "z": 1\n      }\n    ]\n  },\n  "b": 1\n}\n',
+  );
+});
+
 Deno.test("patchClaudeJson is idempotent and merges MCP servers", () => {
   const once = patchClaudeJson({ numStartups: 0, mcpServers: { mine: {} } }, {
     mcpServers: { host: { command: "h" } },
