@@ -96,12 +96,25 @@ export function managedWorktrees(stateFile: string): ManagedWorktree[] {
   return out;
 }
 
+/**
+ * The top of managed worktree `m` when `path` (a real path) is inside it, else null. Its
+ * recorded path is compared as it is, then resolved through symlinks — only when its last
+ * component (the worktree directory git created, never a symlink itself) is one of `path`'s,
+ * so a state file with a thousand records costs no thousand `realpath` calls.
+ */
+function topContaining(path: string, m: ManagedWorktree): string | null {
+  const raw = resolvePath("/", m.worktreePath);
+  if (within(path, raw)) return raw;
+  if (!path.split("/").includes(basename(raw))) return null;
+  const real = realPath(raw);
+  return within(path, real) ? real : null;
+}
+
 /** The managed worktree containing `path` (a real path), the innermost when nested. */
 function managedAround(path: string, managed: ManagedWorktree[]): ManagedWorktree | null {
   let best: { m: ManagedWorktree; top: string } | null = null;
   for (const m of managed) {
-    const raw = resolvePath("/", m.worktreePath);
-    const top = within(path, raw) ? raw : within(path, realPath(raw)) ? realPath(raw) : null;
+    const top = topContaining(path, m);
     if (top !== null && (best === null || top.length > best.top.length)) best = { m, top };
   }
   return best ? { ...best.m, worktreePath: best.top } : null;
@@ -149,9 +162,7 @@ function mainOfLinked(
   if (within(root, loc.root) || inGitDir || !isDir(`${root}/${kind}`)) {
     return { problem: `${root} is not a main checkout` };
   }
-  const holder = managed.find((m) =>
-    within(root, m.worktreePath) || within(root, realPath(m.worktreePath))
-  );
+  const holder = managed.find((m) => topContaining(root, m) !== null);
   if (holder) return { problem: `${root} is inside the sandbox worktree ${holder.worktreePath}` };
   return { root };
 }
