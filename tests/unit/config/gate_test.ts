@@ -82,9 +82,15 @@ function warningFor(file: string): string {
     "file, then run `tachikoma config trust`)";
 }
 
-Deno.test("gate: the samples cover exactly the gated keys of the key table", () => {
+Deno.test("gate: the samples and docs/configuration.md cover exactly the gated keys of the key table", () => {
   assertEquals(Object.keys(SAMPLES).sort(), [...GATED_KEYS].sort());
   for (const key of GATED_KEYS) assert(KEYS[key].trust, key);
+  const doc = Deno.readTextFileSync(new URL("../../../docs/configuration.md", import.meta.url));
+  const table = doc.slice(doc.indexOf("The gated keys, and why:"), doc.indexOf("Not gated"));
+  const documented = table.split("\n").filter((l) => l.startsWith("| `")).flatMap((l) =>
+    [...l.split("|")[1].matchAll(/`([a-z_.]+)`/g)].map((m) => m[1])
+  );
+  assertEquals(documented.sort(), [...GATED_KEYS].sort());
 });
 
 for (const kind of ["repo", "local"] as const) {
