@@ -19,7 +19,14 @@ import {
   shownValue,
 } from "../config/display.ts";
 import { onePath } from "../config/gate.ts";
-import { configPaths, editFile, pickScope, setValue, unknownKey } from "../config/write.ts";
+import {
+  configPaths,
+  editFile,
+  overrideWarning,
+  pickScope,
+  setValue,
+  unknownKey,
+} from "../config/write.ts";
 import { listTrust, revokeTrust, trustFiles } from "../config/trust_ops.ts";
 
 export { SECRET_MASK } from "../config/display.ts";
@@ -96,22 +103,10 @@ async function warnIfOverridden(
   file: string,
   home: string | undefined,
 ): Promise<void> {
-  let loaded;
-  try {
-    loaded = await ctx.config();
-  } catch {
-    return; // another layer is broken; loading will say so on the next command
-  }
-  const source = loaded.sources[key];
-  if (
-    source && source.file !== file && !loaded.ignored.some((i) => i.file === file && i.key === key)
-  ) {
-    const { formatSource } = await import("../config/display.ts");
-    log.warn(
-      `${key} is overridden by ${formatSource(source, home)}, so the new value is not in ` +
-        "effect here",
-    );
-  }
+  // A broken layer is not this command's business: loading will say so on the next command.
+  const loaded = await ctx.config().catch(() => null);
+  const message = loaded && overrideWarning(loaded, key, file, home);
+  if (message) log.warn(message);
 }
 
 /** `tachikoma config edit [--repo|--local]`: $VISUAL / $EDITOR / vi, then validation. */

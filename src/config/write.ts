@@ -11,9 +11,9 @@ import { withFileLock } from "../lib/file_lock.ts";
 import { registerSecret } from "../lib/redact.ts";
 import { writeTextAtomic } from "./atomic_write.ts";
 import { isSection, KEY_NAMES, keyPath, KEYS, type OsName } from "./defaults.ts";
-import { shownValue } from "./display.ts";
+import { formatSource, shownValue } from "./display.ts";
 import { gatedAmong, isGated, onePath } from "./gate.ts";
-import { type ConfigFiles, configFiles, displayPath } from "./load.ts";
+import { type ConfigFiles, configFiles, displayPath, type LoadedConfig } from "./load.ts";
 import type { EnvGetter } from "./paths.ts";
 import { suggestionSuffix } from "./suggest.ts";
 import { keepTrust } from "./trust_ops.ts";
@@ -202,6 +202,23 @@ export async function setValue(
   }
   const shown = shownValue(key, parsedValue);
   return { key, value: shown, toml: tomlValue(shown), file, scope, trusted, warnings };
+}
+
+/**
+ * The warning when a later layer hides the value just written to `file` (null when it is in
+ * effect, or when it is an untrusted file's gated value: that has its own note).
+ */
+export function overrideWarning(
+  loaded: LoadedConfig,
+  key: string,
+  file: string,
+  home: string | undefined,
+): string | null {
+  const source = loaded.sources[key];
+  if (!source || source.file === file) return null;
+  if (loaded.ignored.some((i) => i.file === file && i.key === key)) return null;
+  return `${key} is overridden by ${formatSource(source, home)}, so the new value is not in ` +
+    "effect here";
 }
 
 /** Runs the editor on a file; resolves to its exit status. */
