@@ -312,6 +312,11 @@ export function buildProgram(makeContext: ContextFactory): Command {
       const m = await import("../commands/config.ts");
       await m.path(ctx(cmd));
     });
+  config.command("trust").description("trust the repo's config files as they are now")
+    .argument("[file...]").option("--list", "list trusted files").option("--revoke", "forget")
+    .action(async (files, opts, cmd) => {
+      await (await import("../commands/config.ts")).trust(ctx(cmd), files, opts);
+    });
   status("config", "ready");
 
   const ssh = program.command("ssh").description("manage the ~/.ssh/config block for sandboxes");

@@ -18,6 +18,14 @@ export type BackendName = typeof BACKENDS[number];
  */
 export const SHARE_DIR_RE = /^[A-Za-z0-9_-]+$/;
 
+/**
+ * An entry of `guest_secrets`: `env.<NAME>` (a settings.json `env` value),
+ * `mcp.<server>.env.<NAME>`, `mcp.<server>.headers.<Header>` or `mcp.<server>.url`; `*` stands
+ * for any one server, name or header. (Here so provisioning can use it without zod.)
+ */
+export const GUEST_SECRET_RE =
+  /^(?:env\.(?:\*|[A-Za-z_][A-Za-z0-9_]*)|mcp\.(?:\*|[A-Za-z0-9_-]+)\.(?:env\.(?:\*|[A-Za-z_][A-Za-z0-9_]*)|headers\.(?:\*|[!#$%&'*+.^_`|~0-9A-Za-z-]+)|url))$/;
+
 /** Sections (TOML tables) of the configuration. */
 export const SECTIONS = ["tart", "incus", "truenas"] as const;
 /** A section name. */
@@ -48,6 +56,7 @@ export const TOP_DEFAULTS = {
   sync_gh_auth: false,
   share_claude_dirs: ["rules", "agents", "plugins", "skills"],
   sync_mcp_servers: true,
+  guest_secrets: [] as string[],
   credential_proxy: true,
   credential_proxy_port: 19280,
   credential_proxy_ttl_secs: 300,
@@ -78,8 +87,12 @@ export interface KeySpec {
   choices?: readonly string[];
   /** A secret: shown redacted, never logged. */
   secret?: boolean;
-  /** Runs commands on the host (warned about in a committed repo config). */
-  hostCommand?: boolean;
+  /**
+   * Gated: the key runs something on the host or decides where code, credentials and secrets go.
+   * From a repo file (`.tachikoma.toml`, `.tachikoma.local.toml`) it takes effect only when
+   * that exact content is trusted (`tachikoma config trust`); the value says why.
+   */
+  trust?: string;
   /**
    * A filesystem path (`~` is expanded; a relative value in a file is resolved against that
    * file's directory). `"command"`: only resolved when it contains a `/`.
@@ -100,42 +113,89 @@ export const KEYS: Readonly<Record<string, KeySpec>> = {
   ssh_user: { type: "string" },
   ssh_port: { type: "integer" },
   ssh_command: { type: "string", choices: ["builtin", "system"] },
-  worktree_dir: { type: "string", path: "path" },
-  provision_scripts: { type: "string[]", path: "path", hostCommand: true },
+  worktree_dir: {
+    type: "string",
+    path: "path",
+    trust: "chooses where the files the sandbox writes land on the host",
+  },
+  provision_scripts: {
+    type: "string[]",
+    path: "path",
+    trust: "copies host files into the sandbox",
+  },
   claude_flags: { type: "string[]" },
   claude_install: { type: "string", choices: ["script", "npm", "skip"] },
   boot_timeout_secs: { type: "integer" },
   prune_after_days: { type: "integer" },
-  credential_command: { type: "string", hostCommand: true },
-  api_key_command: { type: "string", hostCommand: true },
-  sync_gh_auth: { type: "boolean" },
-  share_claude_dirs: { type: "string[]" },
-  sync_mcp_servers: { type: "boolean" },
-  credential_proxy: { type: "boolean" },
-  credential_proxy_port: { type: "integer" },
-  credential_proxy_bind: { type: "string" },
+  credential_command: { type: "string", trust: "runs a command on the host" },
+  api_key_command: { type: "string", trust: "runs a command on the host" },
+  sync_gh_auth: { type: "boolean", trust: "copies your GitHub CLI login into the sandbox" },
+  share_claude_dirs: {
+    type: "string[]",
+    trust: "shares directories of ~/.claude into the sandbox",
+  },
+  sync_mcp_servers: { type: "boolean", trust: "copies your MCP server settings into the sandbox" },
+  guest_secrets: { type: "string[]", trust: "lets host secrets into the sandbox" },
+  credential_proxy: {
+    type: "boolean",
+    trust: "false writes your Claude credential into the sandbox",
+  },
+  credential_proxy_port: { type: "integer", trust: "chooses where the credential proxy listens" },
+  credential_proxy_bind: { type: "string", trust: "chooses where the credential proxy listens" },
   credential_proxy_ttl_secs: { type: "integer" },
-  credential_proxy_upstream: { type: "string" },
-  egress: { type: "string", choices: ["unrestricted", "agent", "allowlist"] },
-  egress_allow: { type: "string[]" },
-  "tart.binary": { type: "string", path: "command" },
+  credential_proxy_upstream: { type: "string", trust: "receives your Claude credential" },
+  egress: {
+    type: "string",
+    choices: ["unrestricted", "agent", "allowlist"],
+    trust: "decides what the sandbox may reach",
+  },
+  egress_allow: {
+    type: "string[]",
+    trust: "decides what the sandbox may reach (host-local services included)",
+  },
+  "tart.binary": { type: "string", path: "command", trust: "runs a program on the host" },
   "tart.resolver": { type: "string", choices: ["dhcp", "arp", "agent"] },
   "tart.stop_timeout_secs": { type: "integer" },
   "tart.disk_size_gb": { type: "integer" },
-  "incus.socket": { type: "string", path: "path" },
-  "incus.remote": { type: "string" },
-  "incus.client_cert": { type: "string", path: "path" },
-  "incus.client_key": { type: "string", path: "path" },
-  "incus.server_cert": { type: "string", path: "path" },
-  "incus.project": { type: "string" },
+  "incus.socket": {
+    type: "string",
+    path: "path",
+    trust: "chooses the Incus server that gets your code",
+  },
+  "incus.remote": { type: "string", trust: "chooses the Incus server that gets your code" },
+  "incus.client_cert": {
+    type: "string",
+    path: "path",
+    trust: "chooses the client certificate sent to the Incus server",
+  },
+  "incus.client_key": {
+    type: "string",
+    path: "path",
+    trust: "chooses the client key used with the Incus server",
+  },
+  "incus.server_cert": {
+    type: "string",
+    path: "path",
+    trust: "chooses which Incus server is trusted",
+  },
+  "incus.project": { type: "string", trust: "chooses where on the Incus server sandboxes run" },
   "incus.storage_pool": { type: "string" },
-  "incus.network": { type: "string" },
+  "incus.network": { type: "string", trust: "chooses the network the sandbox joins" },
   "incus.image": { type: "string" },
-  "truenas.host": { type: "string" },
-  "truenas.port": { type: "integer" },
-  "truenas.username": { type: "string" },
-  "truenas.api_key": { type: "string", secret: true },
-  "truenas.insecure_skip_verify": { type: "boolean" },
+  "truenas.host": {
+    type: "string",
+    trust: "chooses the TrueNAS server that gets your code and API key",
+  },
+  "truenas.port": {
+    type: "integer",
+    trust: "chooses the TrueNAS server that gets your code and API key",
+  },
+  "truenas.username": { type: "string", trust: "chooses the TrueNAS account" },
+  "truenas.api_key": { type: "string", secret: true, trust: "chooses the TrueNAS credential" },
+  "truenas.insecure_skip_verify": {
+    type: "boolean",
+    trust: "turns off the check of the TrueNAS server",
+  },
 };
 
 /** All keys (`key` and `section.key`) in display order. */

@@ -5,6 +5,10 @@
  * read when the new one is absent) < `<repo>/.tachikoma.toml` < `<repo>/.tachikoma.local.toml`
  * < `TACHIKOMA_<KEY>` variables < command-line flags.
  *
+ * `<repo>` is the main checkout, never a linked worktree (`repo_files.ts`). Gated keys of a
+ * repo file take effect only when that exact content is trusted (`trust_store.ts`, `gate.ts`);
+ * otherwise one warning line names the file and the ignored keys, before anything else runs.
+ *
  * Startup speed: when no config file has content and no configuration variable is set, the
  * result is built from `defaults.ts` alone; zod and smol-toml (`validate.ts`) are imported
  * only when there is something to validate.
@@ -18,11 +22,20 @@ import { KEY_NAMES, type OsName, setKey } from "./defaults.ts";
 import { defaultConfig } from "./default_config.ts";
 import { misspeltEnvVars, readEnv } from "./env.ts";
 import { configDir, type EnvGetter, legacyMacConfigDir, paths } from "./paths.ts";
-import { findRepo } from "./repo_root.ts";
+import { gatedAmong, untrustedWarning } from "./gate.ts";
+import { REPO_CONFIG_NAMES, repoConfigPlace } from "./repo_files.ts";
 import type { Config } from "./schema.ts";
-import type { ConfigSource, FileLayer } from "./types.ts";
+import {
+  isTrusted,
+  readTrustStore,
+  sha256Hex,
+  trustKey,
+  type TrustStore,
+  TrustStoreError,
+} from "./trust_store.ts";
+import type { ConfigSource, FileLayer, IgnoredSetting } from "./types.ts";
 
-export type { ConfigSource, ConfigSourceKind } from "./types.ts";
+export type { ConfigSource, ConfigSourceKind, IgnoredSetting } from "./types.ts";
 
 /** The config files that apply in a directory. */
 export interface ConfigFiles {
@@ -32,14 +45,21 @@ export interface ConfigFiles {
   global: string;
   /** The old macOS file, when it is the one being read (the new one is absent). */
   legacyGlobal: string | null;
-  /** `<repo>/.tachikoma.toml`, or null outside a repo. */
+  /**
+   * `<main checkout>/.tachikoma.toml`, or null outside a repo (and when the main checkout of
+   * a linked worktree cannot be told safely: `repoProblem`).
+   */
   repo: string | null;
-  /** `<repo>/.tachikoma.local.toml`, or null outside a repo. */
+  /** `<main checkout>/.tachikoma.local.toml`, or null like `repo`. */
   local: string | null;
   /** Top of the checkout around cwd (a linked worktree's own top), or null. */
   repoRoot: string | null;
   /** The main checkout (differs from repoRoot in a linked worktree), or null. */
   mainRepoRoot: string | null;
+  /** The linked worktree around cwd, whose own config files are never read, or null. */
+  worktree: string | null;
+  /** Why no repo config file is read although cwd is in a repo, or null. */
+  repoProblem: string | null;
 }
 
 /** The merged configuration and where each value came from. */
@@ -56,8 +76,10 @@ export interface LoadedConfig {
   mainRepoRoot: string | null;
   /** The files that were considered. */
   files: ConfigFiles;
-  /** Warnings already logged (unknown keys, committed host commands…). */
+  /** Warnings already logged (unknown keys, untrusted repo files…). */
   warnings: string[];
+  /** Gated values of untrusted repo files: read, shown by `tachikoma config`, never applied. */
+  ignored: IgnoredSetting[];
 }
 
 /** Options for {@link loadConfig}. */
@@ -85,6 +107,10 @@ export function displayPath(path: string, home: string | undefined): string {
     return "~" + path.slice(home.length);
   }
   return path;
+}
+
+function dirOf(path: string): string {
+  return path.slice(0, path.lastIndexOf("/")) || "/";
 }
 
 function exists(path: string): boolean {
@@ -116,22 +142,27 @@ export function configFiles(
     const legacy = `${legacyMacConfigDir(env)}/config.toml`;
     if (exists(legacy)) legacyGlobal = legacy;
   }
-  const repo = findRepo(options.cwd);
+  const place = repoConfigPlace(options.cwd, { stateFile: paths(dir).state });
+  const root = place.root;
   return {
     dir,
     global,
     legacyGlobal,
-    repo: repo ? `${repo.root}/.tachikoma.toml` : null,
-    local: repo ? `${repo.root}/.tachikoma.local.toml` : null,
-    repoRoot: repo?.root ?? null,
-    mainRepoRoot: repo?.mainRoot ?? null,
+    repo: root ? `${root}/${REPO_CONFIG_NAMES[0]}` : null,
+    local: root ? `${root}/${REPO_CONFIG_NAMES[1]}` : null,
+    repoRoot: place.location?.root ?? null,
+    mainRepoRoot: place.via === "state" || place.via === "git_file"
+      ? root
+      : place.location?.mainRoot ?? null,
+    worktree: place.worktree,
+    repoProblem: place.problem,
   };
 }
 
-/** The file's text, or null when it does not exist. Other read errors are ConfigErrors. */
-function readIfExists(path: string, display: string): string | null {
+/** The file's bytes, or null when it does not exist. Other read errors are ConfigErrors. */
+function readIfExists(path: string, display: string): Uint8Array | null {
   try {
-    return Deno.readTextFileSync(path);
+    return Deno.readFileSync(path);
   } catch (error) {
     if (error instanceof Deno.errors.NotFound) return null;
     const reason = error instanceof Error ? error.message : String(error);
@@ -148,6 +179,31 @@ function hasSettings(text: string): boolean {
 }
 
 const warnedLegacy = new Set<string>();
+/** Untrusted-file warnings already logged, per logger: one line per file per command. */
+const warnedUntrusted = new WeakMap<Logger, Set<string>>();
+
+/** Logs `message` once per logger. */
+function warnOnce(logger: Logger, message: string): void {
+  let seen = warnedUntrusted.get(logger);
+  if (!seen) warnedUntrusted.set(logger, seen = new Set());
+  if (seen.has(message)) return;
+  seen.add(message);
+  logger.warn(message);
+}
+
+/** The trust store, or an empty one (with a warning) when it is broken. */
+function trustStoreOrEmpty(dir: string, logger: Logger, warnings: string[]): TrustStore {
+  try {
+    return readTrustStore(dir);
+  } catch (error) {
+    if (!(error instanceof TrustStoreError)) throw error;
+    const message = `${error.message}; every repo config file counts as untrusted until it is ` +
+      "fixed or removed";
+    warnings.push(message);
+    warnOnce(logger, message);
+    return { version: 1, files: {} };
+  }
+}
 
 /** Loads and merges every layer. Invalid values throw a {@link ConfigError} (exit 2). */
 export async function loadConfig(options: LoadOptions): Promise<LoadedConfig> {
@@ -173,16 +229,44 @@ export async function loadConfig(options: LoadOptions): Promise<LoadedConfig> {
     }
   }
 
+  if (files.repoProblem) {
+    const message =
+      `cannot tell which main checkout ${display(files.worktree ?? options.cwd)} belongs ` +
+      `to (${files.repoProblem}); no repo config file is read`;
+    warnings.push(message);
+    warnOnce(logger, message);
+  }
+  if (files.worktree) {
+    const own = REPO_CONFIG_NAMES.map((n) => `${files.worktree}/${n}`).filter(exists);
+    if (own.length > 0) {
+      logger.debug(
+        `not reading ${own.map(display).join(", ")}: a worktree's own config files are never ` +
+          "read" + (files.repo ? ` (repo config comes from ${display(dirOf(files.repo))})` : ""),
+      );
+    }
+  }
+
   const layers: FileLayer[] = [];
   const candidates: [FileLayer["kind"], string | null][] = [
     ["global", files.legacyGlobal ?? files.global],
     ["repo", files.repo],
     ["local", files.local],
   ];
+  let store: TrustStore | null = null;
   for (const [kind, file] of candidates) {
     if (!file) continue;
-    const text = readIfExists(file, display(file));
-    if (text !== null && hasSettings(text)) layers.push({ kind, file, text });
+    const bytes = readIfExists(file, display(file));
+    if (bytes === null) continue;
+    const text = new TextDecoder().decode(bytes);
+    if (!hasSettings(text)) continue;
+    if (kind === "global") {
+      layers.push({ kind, file, text });
+      continue;
+    }
+    // The hash is of the very bytes that are parsed: no window between checking and using.
+    store ??= trustStoreOrEmpty(files.dir, logger, warnings);
+    const trusted = isTrusted(store, trustKey(file), await sha256Hex(bytes));
+    layers.push({ kind, file, text, trusted });
   }
   const envValues = readEnv(env);
   const names = options.envNames ??
@@ -191,6 +275,7 @@ export async function loadConfig(options: LoadOptions): Promise<LoadedConfig> {
 
   let config: Config;
   let sources: Record<string, ConfigSource>;
+  let ignored: IgnoredSetting[] = [];
   if (layers.length === 0 && envValues.length === 0) {
     config = defaultConfig(os);
     sources = Object.fromEntries(KEY_NAMES.map((k) => [k, { kind: "default" }]));
@@ -212,10 +297,17 @@ export async function loadConfig(options: LoadOptions): Promise<LoadedConfig> {
     });
     config = built.config;
     sources = built.sources;
+    ignored = built.ignored;
     toLog.push(...built.warnings);
   }
   for (const w of toLog) logger.warn(w);
   warnings.push(...toLog);
+  for (const file of new Set(ignored.map((i) => i.file))) {
+    const keys = gatedAmong(ignored.filter((i) => i.file === file).map((i) => i.key));
+    const message = untrustedWarning(display(file), keys);
+    warnings.push(message);
+    warnOnce(logger, message);
+  }
   registerSecret(config.truenas.api_key);
 
   return {
@@ -225,6 +317,7 @@ export async function loadConfig(options: LoadOptions): Promise<LoadedConfig> {
     mainRepoRoot: files.mainRepoRoot,
     files,
     warnings,
+    ignored,
   };
 }
 

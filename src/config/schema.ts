@@ -11,6 +11,7 @@ import {
   type BackendName,
   BACKENDS,
   defaultBackend,
+  GUEST_SECRET_RE,
   INCUS_DEFAULTS,
   SHARE_DIR_RE,
   TART_DEFAULTS,
@@ -92,6 +93,17 @@ export const ConfigSchema = z.strictObject({
     D.share_claude_dirs,
   ),
   sync_mcp_servers: z._default(z.boolean(), D.sync_mcp_servers),
+  /** Host secrets allowed into guests (MCP server env values and headers, settings.json env). */
+  guest_secrets: list(
+    z.string().check(
+      z.regex(
+        GUEST_SECRET_RE,
+        "must be env.<NAME>, mcp.<server>.env.<NAME>, mcp.<server>.headers.<Header> or " +
+          'mcp.<server>.url ("*" matches any one part)',
+      ),
+    ),
+    D.guest_secrets,
+  ),
   credential_proxy: z._default(z.boolean(), D.credential_proxy),
   credential_proxy_port: z._default(port, D.credential_proxy_port),
   /** Unset: the host side of the backend's guest network. */

@@ -24,4 +24,18 @@ export interface FileLayer {
   /** Absolute path. */
   file: string;
   text: string;
+  /**
+   * Repo files: whether the user trusted exactly this content. Gated keys of an untrusted
+   * repo file are ignored. (The user config is never gated.)
+   */
+  trusted?: boolean;
+}
+
+/** A value of a gated key that was ignored because its repo file is not trusted. */
+export interface IgnoredSetting {
+  key: string;
+  /** The value the file sets (validated; paths resolved). */
+  value: unknown;
+  kind: "repo" | "local";
+  file: string;
 }

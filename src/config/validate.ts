@@ -32,9 +32,10 @@ import {
 } from "./schema.ts";
 import { suggestionSuffix } from "./suggest.ts";
 import { findKeyLine } from "./toml_edit.ts";
-import type { ConfigSource, FileLayer } from "./types.ts";
+import { gatedAmong } from "./gate.ts";
+import type { ConfigSource, FileLayer, IgnoredSetting } from "./types.ts";
 
-export type { FileLayer } from "./types.ts";
+export type { FileLayer, IgnoredSetting } from "./types.ts";
 
 /** Everything {@link buildConfig} needs. */
 export interface BuildInput {
@@ -54,8 +55,10 @@ export interface BuildInput {
 export interface BuildResult {
   config: Config;
   sources: Record<string, ConfigSource>;
-  /** Warnings (unknown keys, committed host commands); the caller logs them. */
+  /** Warnings (unknown keys…); the caller logs them. */
   warnings: string[];
+  /** Gated values of untrusted repo files, not applied. */
+  ignored: IgnoredSetting[];
 }
 
 /** A layer's validated values by key, plus warnings. */
@@ -317,39 +320,32 @@ export function parseTextValue(key: string, raw: string, label: string): unknown
   return value;
 }
 
-/** Keys of a committed repo config that run commands on the host, with the warning text. */
-export function committedHostCommandWarnings(
-  values: Map<string, unknown>,
-  where: string,
-): string[] {
-  const warnings: string[] = [];
-  for (const key of values.keys()) {
-    if (KEYS[key]?.hostCommand) {
-      warnings.push(
-        `${where} sets ${key}, which runs commands on the host; this file is committed to the ` +
-          `repo, so check it before trusting it (your own settings belong in ` +
-          `.tachikoma.local.toml or the user config)`,
-      );
-    }
-  }
-  return warnings;
-}
-
 /** Merges and validates every layer: defaults < files (in order) < environment < flags. */
 export function buildConfig(input: BuildInput): BuildResult {
   const merged = defaultConfig(input.os) as unknown as Record<string, unknown>;
   const sources: Record<string, ConfigSource> = {};
   for (const key of KEY_NAMES) sources[key] = { kind: "default" };
   const warnings: string[] = [];
+  const ignored: IgnoredSetting[] = [];
 
   for (const layer of input.files) {
     const where = input.display(layer.file);
     const base = layer.file.slice(0, layer.file.lastIndexOf("/")) || "/";
     const { values, warnings: w } = validateFileText(layer.text, where);
     warnings.push(...w);
-    if (layer.kind === "repo") warnings.push(...committedHostCommandWarnings(values, where));
+    const gated = layer.kind === "global" || layer.trusted ? [] : gatedAmong(values.keys());
     for (const [key, value] of values) {
-      setKey(merged, key, resolvePathValue(KEYS[key], value, base, input.home));
+      const resolved = resolvePathValue(KEYS[key], value, base, input.home);
+      if (gated.includes(key)) {
+        ignored.push({
+          key,
+          value: resolved,
+          kind: layer.kind as "repo" | "local",
+          file: layer.file,
+        });
+        continue;
+      }
+      setKey(merged, key, resolved);
       sources[key] = { kind: layer.kind, file: layer.file };
     }
   }
@@ -370,5 +366,5 @@ export function buildConfig(input: BuildInput): BuildResult {
   if (!result.success) {
     throw new ConfigError(`invalid configuration: ${result.error.issues[0].message}`);
   }
-  return { config: result.data, sources, warnings };
+  return { config: result.data, sources, warnings, ignored };
 }

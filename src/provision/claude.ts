@@ -4,13 +4,15 @@
  * package under `~/.local`, "skip" does nothing; an existing working `claude` is kept), no billed
  * warm-up call, `~/.claude.json` marked onboarded (JSON patched on the host), the host's
  * `share_claude_dirs` linked read-only into `~/.claude/`, the project memory linked where Claude
- * in `/mnt/tachikoma/code` looks for it, and the host's settings.json copied in cleaned.
+ * in `/mnt/tachikoma/code` looks for it, and the host's settings.json copied in cleaned (host
+ * secrets left out unless `guest_secrets` lets them in; see `guest_secrets.ts`).
  *
  * @module
  */
 import { SHARE_DIR_RE } from "../config/defaults.ts";
 import { errorMessage } from "../lib/errors.ts";
 import {
+  guestMcpServers,
   guestSettings,
   isJsonObject,
   type JsonObject,
@@ -18,6 +20,7 @@ import {
   stableJson,
 } from "./claude_settings.ts";
 import type { HostContext, StepDef } from "./context.ts";
+import { secretOptions, secretsNote } from "./secrets_note.ts";
 import { GuestCommandError, ProvisionError } from "./errors.ts";
 import type { Guest } from "./guest.ts";
 import {
@@ -41,6 +44,8 @@ export interface ClaudeInputs {
   mcpServers: JsonObject | null;
   /** Proxy-mode placeholder key to pre-approve. */
   approveApiKey: string | null;
+  /** What was left out of the guest (host secrets not in `guest_secrets`), or null. */
+  note: string | null;
 }
 
 const PROFILE_ENV = 'set +eu; [ -f "$HOME/.profile" ] && . "$HOME/.profile" >/dev/null 2>&1';
@@ -104,18 +109,18 @@ async function claudeInputs(host: HostContext): Promise<ClaudeInputs> {
       );
     }
   }
+  const secrets = secretOptions(host);
   const hostSettings = await host.claudeSettings();
   const settings = hostSettings
-    ? stableJson(guestSettings(hostSettings, { syncMcpServers: config.sync_mcp_servers, proxy }))
+    ? stableJson(
+      guestSettings(hostSettings, { ...secrets, syncMcpServers: config.sync_mcp_servers }).value,
+    )
     : null;
   let mcpServers: JsonObject | null = null;
   const claudeJson = await host.claudeJson();
   if (config.sync_mcp_servers && claudeJson && isJsonObject(claudeJson.mcpServers)) {
-    const cleaned = guestSettings({ mcpServers: claudeJson.mcpServers }, {
-      syncMcpServers: true,
-      proxy,
-    });
-    mcpServers = cleaned.mcpServers as JsonObject;
+    mcpServers =
+      guestMcpServers(claudeJson.mcpServers, { ...secrets, file: "~/.claude.json" }).value;
   }
   const approveApiKey = proxy ? (await host.proxyEnv("claude")).ANTHROPIC_API_KEY ?? null : null;
   return {
@@ -125,6 +130,7 @@ async function claudeInputs(host: HostContext): Promise<ClaudeInputs> {
     settings,
     mcpServers,
     approveApiKey,
+    note: await secretsNote(host),
   };
 }
 
@@ -177,6 +183,7 @@ export const claudeStep: StepDef<ClaudeInputs> = {
   label: "Setting up Claude Code",
   inputs: claudeInputs,
   async run(host, guest, inputs) {
+    if (inputs.note) host.warn(`${guest.sandbox}: ${inputs.note}`);
     await install(guest, inputs);
     await patchOnboarding(host, guest, inputs);
     const pairs = inputs.shareDirs.flatMap((d) => [d, claudeShareName(d)]);

@@ -1,8 +1,10 @@
 /**
- * Step 6, `gh_auth` (opt-in, `sync_gh_auth = true`): the host's GitHub CLI login
- * (`hosts.yml`) copied to the guest user's `~/.config/gh/hosts.yml` (0600). When `gh` is missing
- * in the guest it is installed from GitHub's apt repository (through the proxy environment);
- * a failed install is a warning, not a failure.
+ * Step 6, `gh_auth` (opt-in, `sync_gh_auth = true`, a gated key): the host's GitHub CLI login
+ * (`hosts.yml`, with the OAuth token of every host in it) copied to the guest user's
+ * `~/.config/gh/hosts.yml` (0600), and said so on stderr: which file, which hosts and users.
+ * When `gh` is missing in the guest it is installed from GitHub's apt repository (through the
+ * proxy environment); a failed install is a warning, not a failure. (A token kept in the
+ * system keyring instead of `hosts.yml` is not copied.)
  *
  * @module
  */
@@ -16,6 +18,30 @@ export interface GhAuthInputs {
   hostsYml: string | null;
   /** Where it was looked for. */
   source: string;
+}
+
+/**
+ * The hosts of a `hosts.yml` (its top-level keys) with the user of each, when it names one:
+ * `github.com (user octocat)`. Tokens are never part of it.
+ */
+export function ghHosts(hostsYml: string): string[] {
+  const out: string[] = [];
+  let current: { host: string; user: string | null } | null = null;
+  const flush = () => {
+    if (current) out.push(current.user ? `${current.host} (user ${current.user})` : current.host);
+  };
+  for (const line of hostsYml.split(/\r?\n/)) {
+    const top = /^([^\s#][^:]*):\s*$/.exec(line);
+    if (top) {
+      flush();
+      current = { host: top[1].replace(/^["']|["']$/g, ""), user: null };
+      continue;
+    }
+    const user = /^\s+user:\s*["']?([^"'\s#]+)/.exec(line);
+    if (user && current && current.user === null) current.user = user[1];
+  }
+  flush();
+  return out;
 }
 
 const INSTALL_GH = [
@@ -71,6 +97,12 @@ export const ghAuthStep: StepDef<GhAuthInputs> = {
       host.warn(`could not install gh in ${guest.sandbox} (${why}); the login is copied anyway`);
     }
     const home = await guest.home();
+    const hosts = ghHosts(inputs.hostsYml);
+    host.deps.logger.info(
+      `sync_gh_auth: copying ${inputs.source} into ${guest.sandbox}:~/.config/gh/hosts.yml — ` +
+        `the GitHub CLI login${hosts.length > 0 ? ` for ${hosts.join(", ")}` : ""}; its ` +
+        "token can act as you from inside the sandbox",
+    );
     await guest.writeFile(`${home}/.config/gh/hosts.yml`, inputs.hostsYml, { mode: 0o600 });
   },
 };

@@ -1,8 +1,8 @@
 /**
  * Step 4, `profile`: a managed block at the end of the guest's `~/.profile`, replaced on every
  * provisioning (never appended twice), holding `TACHIKOMA=1`, the credential proxy environment
- * (proxy mode) or the host credential (direct mode), the MCP servers' environment variables and
- * finally `cd /mnt/tachikoma/code`.
+ * (proxy mode) or the host credential (direct mode), the MCP servers' environment variables
+ * that `guest_secrets` lets in, and finally `cd /mnt/tachikoma/code`.
  *
  * Every value is an `export NAME='value'` line from `exportLine` (POSIX single quotes, so
  * quotes, `$()`, backticks, newlines and unicode arrive byte-exact and execute nothing); names
@@ -21,6 +21,7 @@ import {
   utf8ToBinary,
 } from "../ssh/marked_block.ts";
 import { mcpEnv } from "./claude_settings.ts";
+import { secretOptions, secretsNote } from "./secrets_note.ts";
 import type { HostContext, StepDef } from "./context.ts";
 import { directInjection } from "./credentials.ts";
 import { ProvisionError } from "./errors.ts";
@@ -39,9 +40,9 @@ export interface ProfileInputs {
   /** Direct mode with a credentials file: its content. */
   credentialsFile: string | null;
   proxy: boolean;
+  /** What was left out of the guest (host secrets not in `guest_secrets`), or null. */
+  note: string | null;
 }
-
-const SECRET_NAME_RE = /KEY|TOKEN|SECRET|PASSWORD|PASSWD|CREDENTIAL|AUTH/i;
 
 /**
  * The lines between the markers. Throws when a name is invalid or a value contains a line that
@@ -92,10 +93,11 @@ async function profileVars(host: HostContext): Promise<ProfileInputs> {
     credentialsFile = injection.credentialsFile;
   }
   if (config.sync_mcp_servers) {
-    const mcp = mcpEnv([await host.claudeSettings(), await host.claudeJson()], {
-      proxy,
-      projectPath: host.repoRoot,
-    });
+    // Only the values `guest_secrets` lets in (each a secret: registered for redaction).
+    const mcp = mcpEnv([
+      { json: await host.claudeSettings(), file: "~/.claude/settings.json" },
+      { json: await host.claudeJson(), file: "~/.claude.json" },
+    ], { ...secretOptions(host), projectPath: host.repoRoot });
     for (const k of mcp.invalid) {
       host.warn(`skipping invalid MCP env var name: ${JSON.stringify(k)}`);
     }
@@ -105,11 +107,11 @@ async function profileVars(host: HostContext): Promise<ProfileInputs> {
         host.warn(`MCP server variable ${k} would override tachikoma's own; not exported`);
         continue;
       }
-      if (SECRET_NAME_RE.test(k)) registerSecret(v);
+      registerSecret(v);
       vars.push([k, v]);
     }
   }
-  return { vars, credentialsFile, proxy };
+  return { vars, credentialsFile, proxy, note: await secretsNote(host) };
 }
 
 const DROP_CREDENTIALS =
@@ -121,6 +123,7 @@ export const profileStep: StepDef<ProfileInputs> = {
   label: "Configuring the environment",
   inputs: profileVars,
   async run(host, guest, inputs) {
+    if (inputs.note) host.warn(`${guest.sandbox}: ${inputs.note}`);
     const home = await guest.home();
     const path = `${home}/.profile`;
     const body = profileBody(inputs.vars).map(utf8ToBinary);

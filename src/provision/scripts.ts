@@ -143,6 +143,8 @@ export const scriptsStep: StepDef<ScriptsInputs> = {
       await guest.writeFile(path, s.content, { mode: 0o700 });
       log.debug(`running provisioning script ${s.label} in ${guest.sandbox}`);
       const r = await guest.run(["bash", "-c", RUN, "tachikoma", path]);
+      // Removed whether it succeeded or not (tachikoma left a failed one behind).
+      await guest.run(["rm", "-f", "--", path]);
       if (r.code !== 0) {
         throw new ProvisionError(
           "scripts",
@@ -150,7 +152,6 @@ export const scriptsStep: StepDef<ScriptsInputs> = {
           { stderr: r.stderr.trim() ? r.stderr : r.stdout },
         );
       }
-      await guest.run(["rm", "-f", "--", path]);
     }
   },
 };

@@ -156,6 +156,8 @@ export async function provisionScenario(
     claude_install: "script",
     sync_gh_auth: true,
     credential_proxy: true,
+    // MCP values enter guests only when let in (tests/integration/host_secrets_test.ts).
+    guest_secrets: ["mcp.srv.env.MCP_HOSTILE", "mcp.usr.env.USER_MCP"],
     ...guest.config,
   });
   const runner = runnerWithEnv(gitEnv);
@@ -219,6 +221,9 @@ export async function provisionScenario(
       assertStringIncludes(error.message, "failing on purpose");
       assertEquals(done, ["ssh_key", "code", "hostname", "profile", "claude", "gh_auth"]);
       assert(reporter.events.includes("fail Running provisioning scripts"));
+      // The failed script's copy is removed too.
+      const left = await gx(["sh", "-c", "ls -A ~/.cache/tachikoma/provision | wc -l"]);
+      assertEquals(left.out.trim(), "0");
     });
 
     await t.step("the next run resumes at 'scripts' and only runs it", async () => {

@@ -21,11 +21,25 @@ Deno.test("config show --json: merged config, sources with kind and file, secret
     assertEquals(doc.config.vm_cpus, 8);
     assertEquals(doc.config.ssh_port, 2222);
     assertEquals(doc.config.incus.socket, "/var/lib/incus/unix.socket");
-    assertEquals(doc.config.truenas.api_key, "[REDACTED]");
+    // The repo file is not trusted: its gated api_key is listed as ignored, masked.
+    assertEquals(doc.config.truenas.api_key, undefined);
+    assertEquals(doc.ignored, [{
+      key: "truenas.api_key",
+      value: "[REDACTED]",
+      kind: "repo",
+      file: `${w.repo}/.tachikoma.toml`,
+      reason: "not trusted",
+    }]);
     assert(!stdout().includes("super-secret-key-123"));
     assertEquals(doc.sources.vm_cpus, { kind: "repo", file: `${w.repo}/.tachikoma.toml` });
     assertEquals(doc.sources.ssh_port, { kind: "env", variable: "TACHIKOMA_SSH_PORT" });
     assertEquals(doc.sources["incus.socket"], { kind: "default" });
+
+    w.write(`${w.configDir}/config.toml`, "[truenas]\napi_key = 'super-secret-key-123'\n");
+    const mine = makeContext(w, { json: true });
+    await show(mine.ctx);
+    assertEquals(JSON.parse(mine.stdout()).config.truenas.api_key, "[REDACTED]");
+    assert(!mine.stdout().includes("super-secret-key-123"));
   } finally {
     w.cleanup();
   }
@@ -48,7 +62,18 @@ Deno.test("config show: an aligned KEY VALUE SOURCE table with - for unset", asy
     assertEquals(row("vm_cpus"), ["vm_cpus", "8", `local ${w.repo}/.tachikoma.local.toml`]);
     assertEquals(row("worktree_dir"), ["worktree_dir", "-", "default"]);
     assertEquals(row("share_claude_dirs")[1], '["rules","agents","plugins","skills"]');
-    assertEquals(row("truenas.api_key")[1], "[REDACTED]");
+    // The untrusted file's gated value: its own row, masked, marked ignored.
+    const keyRows = lines.filter((l) => l.startsWith("truenas.api_key ")).map((l) =>
+      l.split(/\s{2,}/)
+    );
+    assertEquals(keyRows, [
+      ["truenas.api_key", "-", "default"],
+      [
+        "truenas.api_key",
+        "[REDACTED]",
+        `ignored: local ${w.repo}/.tachikoma.local.toml (not trusted)`,
+      ],
+    ]);
     assert(!stdout().includes("super-secret"));
     assert(lines.every((l) => l === l.trimEnd()), "no trailing spaces");
   } finally {
@@ -59,9 +84,9 @@ Deno.test("config show: an aligned KEY VALUE SOURCE table with - for unset", asy
 Deno.test("config get: plain and dotted keys, a whole section, unset values, --json", async () => {
   const w = makeWorld();
   try {
-    w.write("repo/.tachikoma.toml", "[incus]\nproject = 'lab'\n");
+    w.write("repo/.tachikoma.toml", "[incus]\nimage = 'lab'\n");
     let c = makeContext(w);
-    await get(c.ctx, "incus.project");
+    await get(c.ctx, "incus.image");
     assertEquals(c.stdout(), "lab\n");
     c = makeContext(w);
     await get(c.ctx, "vm_cpus");
@@ -70,9 +95,9 @@ Deno.test("config get: plain and dotted keys, a whole section, unset values, --j
     await get(c.ctx, "worktree_dir");
     assertEquals(c.stdout(), "");
     c = makeContext(w, { json: true });
-    await get(c.ctx, "incus.project");
+    await get(c.ctx, "incus.image");
     assertEquals(JSON.parse(c.stdout()), {
-      key: "incus.project",
+      key: "incus.image",
       value: "lab",
       source: { kind: "repo", file: `${w.repo}/.tachikoma.toml` },
     });
@@ -82,8 +107,8 @@ Deno.test("config get: plain and dotted keys, a whole section, unset values, --j
     c = makeContext(w, { json: true });
     await get(c.ctx, "incus");
     const section = JSON.parse(c.stdout());
-    assertEquals(section.value.project, "lab");
-    assertEquals(section.sources["incus.project"].kind, "repo");
+    assertEquals(section.value.image, "lab");
+    assertEquals(section.sources["incus.image"].kind, "repo");
     c = makeContext(w);
     await get(c.ctx, "truenas");
     assertStringIncludes(c.stdout(), "truenas.port");

@@ -94,10 +94,41 @@ Deno.test("every key has its own TACHIKOMA_ variable (no two keys share one)", (
   assert(!ENV_VARS.has("TACHIKOMA_CONFIG_DIR"));
 });
 
-Deno.test("only truenas.api_key is secret; the host-command keys are flagged", () => {
+Deno.test("only truenas.api_key is secret; the gated keys are marked, each with a reason", () => {
   assertEquals(KEY_NAMES.filter((k) => KEYS[k].secret), ["truenas.api_key"]);
-  assertEquals(
-    KEY_NAMES.filter((k) => KEYS[k].hostCommand).sort(),
-    ["api_key_command", "credential_command", "provision_scripts"],
-  );
+  // Host commands, host files into the guest, where credentials/secrets/code go, what the
+  // guest may reach, where guest-written files land on the host.
+  assertEquals(KEY_NAMES.filter((k) => KEYS[k].trust).sort(), [
+    "api_key_command",
+    "credential_command",
+    "credential_proxy",
+    "credential_proxy_bind",
+    "credential_proxy_port",
+    "credential_proxy_upstream",
+    "egress",
+    "egress_allow",
+    "guest_secrets",
+    "incus.client_cert",
+    "incus.client_key",
+    "incus.network",
+    "incus.project",
+    "incus.remote",
+    "incus.server_cert",
+    "incus.socket",
+    "provision_scripts",
+    "share_claude_dirs",
+    "sync_gh_auth",
+    "sync_mcp_servers",
+    "tart.binary",
+    "truenas.api_key",
+    "truenas.host",
+    "truenas.insecure_skip_verify",
+    "truenas.port",
+    "truenas.username",
+    "worktree_dir",
+  ]);
+  for (const key of KEY_NAMES) {
+    const why = KEYS[key].trust;
+    if (why !== undefined) assert(why.length > 10 && !why.includes("\n"), key);
+  }
 });

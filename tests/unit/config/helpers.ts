@@ -11,6 +11,7 @@ import { Logger } from "../../../src/lib/log.ts";
 import { silentReporter } from "../../../src/lib/progress.ts";
 import { loadConfig, type LoadedConfig, type LoadOptions } from "../../../src/config/load.ts";
 import type { EnvGetter } from "../../../src/config/paths.ts";
+import { trustFiles } from "../../../src/config/trust_ops.ts";
 
 /** A temp world: `home`, `home/.config/tachikoma` (the config dir) and `repo` (git init'ed). */
 export interface World {
@@ -129,4 +130,9 @@ export function makeContext(
     app: noServices(),
   };
   return { ctx, stdout: () => chunks.join("") };
+}
+
+/** Trusts `files` (repo config files of the world's repo) as they are now, like `config trust`. */
+export async function trust(world: World, ...files: string[]): Promise<void> {
+  await trustFiles({ cwd: world.repo, env: envOf({ HOME: world.home }) }, files);
 }

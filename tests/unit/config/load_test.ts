@@ -2,7 +2,7 @@ import { assert, assertEquals, assertRejects, assertStringIncludes } from "@std/
 import { ConfigError } from "../../../src/lib/errors.ts";
 import { clearSecrets, redact } from "../../../src/lib/redact.ts";
 import { defaultConfig } from "../../../src/config/default_config.ts";
-import { git, load, makeWorld, type World } from "./helpers.ts";
+import { git, load, makeWorld, trust, type World } from "./helpers.ts";
 
 /** The user config path of a world (HOME-based, no TACHIKOMA_CONFIG_DIR). */
 function globalFile(w: World): string {
@@ -41,6 +41,7 @@ Deno.test("load: precedence defaults < global < repo < local < env < flag, per k
         '[incus]\nproject = "repo"\n',
     );
     w.write("repo/.tachikoma.local.toml", 'ssh_user = "l"\nbase_image = "l"\n');
+    await trust(w, ".tachikoma.toml", ".tachikoma.local.toml");
     const loaded = await load(w, { TACHIKOMA_BASE_IMAGE: "e", TACHIKOMA_BACKEND: "truenas" }, {
       flags: { backend: "tart" },
     });
@@ -72,6 +73,7 @@ Deno.test("load: arrays replace, they do not merge", async () => {
   try {
     w.write(globalFile(w), 'share_claude_dirs = ["rules", "agents"]\n');
     w.write("repo/.tachikoma.toml", 'share_claude_dirs = ["skills"]\n');
+    await trust(w, ".tachikoma.toml");
     assertEquals((await load(w)).config.share_claude_dirs, ["skills"]);
   } finally {
     w.cleanup();
@@ -109,7 +111,7 @@ Deno.test("load: repo layers are read only inside a repo; from a subdirectory to
   }
 });
 
-Deno.test("load: in a linked worktree the layer files come from the worktree; mainRepoRoot is the main checkout", async () => {
+Deno.test("load: in a linked worktree the repo files come from the main checkout, never the worktree", async () => {
   const w = makeWorld();
   try {
     w.write("repo/README", "x\n");
@@ -119,10 +121,24 @@ Deno.test("load: in a linked worktree the layer files come from the worktree; ma
     git(w.repo, "worktree", "add", "-q", "-b", "feat", wt);
     w.write("repo/.tachikoma.toml", "vm_cpus = 2\n");
     w.write("repo-feat/.tachikoma.toml", "vm_cpus = 3\n");
-    const loaded = await load(w, {}, { cwd: wt });
+    w.write("repo-feat/.tachikoma.local.toml", "vm_memory = 1024\n");
+    const loaded = await load(w, {}, { cwd: `${wt}` });
     assertEquals(loaded.repoRoot, wt);
     assertEquals(loaded.mainRepoRoot, w.repo);
-    assertEquals(loaded.config.vm_cpus, 3);
+    assertEquals(loaded.files.repo, `${w.repo}/.tachikoma.toml`);
+    assertEquals(loaded.files.local, `${w.repo}/.tachikoma.local.toml`);
+    assertEquals(loaded.files.worktree, wt);
+    assertEquals(loaded.config.vm_cpus, 2);
+    assertEquals(loaded.config.vm_memory, 8192);
+    assertEquals(loaded.sources.vm_cpus, { kind: "repo", file: `${w.repo}/.tachikoma.toml` });
+    assert(
+      loaded.logged.includes(
+        `debug: not reading ${wt}/.tachikoma.toml, ${wt}/.tachikoma.local.toml: a worktree's ` +
+          `own config files are never read (repo config comes from ${w.repo})`,
+      ),
+      loaded.logged.join("\n"),
+    );
+    assertEquals(loaded.warnings, []);
   } finally {
     w.cleanup();
   }
@@ -226,33 +242,6 @@ Deno.test("load: unknown keys and sections are warnings with a did-you-mean, and
   }
 });
 
-Deno.test("load: the committed .tachikoma.toml warns about keys that run host commands; local does not", async () => {
-  const w = makeWorld();
-  try {
-    w.write(
-      "repo/.tachikoma.toml",
-      'credential_command = "cat ~/.key"\napi_key_command = "pass x"\n' +
-        'provision_scripts = ["setup.sh"]\n',
-    );
-    const loaded = await load(w);
-    assertEquals(loaded.warnings.length, 3);
-    for (const key of ["credential_command", "api_key_command", "provision_scripts"]) {
-      const w1 = loaded.warnings.find((m) => m.includes(` sets ${key},`));
-      assert(w1, key);
-      assertStringIncludes(
-        w1,
-        `${w.repo}/.tachikoma.toml sets ${key}, which runs commands on the host`,
-      );
-    }
-    Deno.removeSync(`${w.repo}/.tachikoma.toml`);
-    w.write("repo/.tachikoma.local.toml", 'credential_command = "cat ~/.key"\n');
-    w.write(globalFile(w), 'api_key_command = "pass x"\n');
-    assertEquals((await load(w)).warnings, []);
-  } finally {
-    w.cleanup();
-  }
-});
-
 Deno.test("load: environment values are coerced to the key's type", async () => {
   const w = makeWorld();
   try {
@@ -337,6 +326,7 @@ Deno.test("load: paths expand ~ and resolve against the file's directory (env: t
         "[tart]\nbinary = 'tart'\n",
     );
     w.write("repo/.tachikoma.local.toml", "[tart]\nbinary = 'bin/tart'\n");
+    await trust(w, ".tachikoma.toml", ".tachikoma.local.toml");
     Deno.mkdirSync(`${w.repo}/sub`);
     const c = (await load(w, {}, { cwd: `${w.repo}/sub` })).config;
     assertEquals(c.worktree_dir, `${w.home}/wt`);
@@ -344,6 +334,7 @@ Deno.test("load: paths expand ~ and resolve against the file's directory (env: t
     assertEquals(c.provision_scripts, [`${w.repo}/scripts/setup.sh`, "/abs/x.sh"]);
     assertEquals(c.tart.binary, `${w.repo}/bin/tart`);
     w.write("repo/.tachikoma.local.toml", "[tart]\nbinary = 'tart'\n");
+    await trust(w, ".tachikoma.local.toml");
     assertEquals((await load(w)).config.tart.binary, "tart"); // a bare command stays a PATH lookup
     const env = await load(w, { TACHIKOMA_WORKTREE_DIR: "../trees" }, { cwd: `${w.repo}/sub` });
     assertEquals(env.config.worktree_dir, `${w.repo}/trees`);
@@ -371,6 +362,7 @@ Deno.test("load: comment-only files count as empty; the api key is registered as
     assertEquals((await load(w)).config, defaultConfig("linux"));
     const key = "1-abcdefghijklmnopqrstuvwxyz";
     w.write("repo/.tachikoma.local.toml", `[truenas]\napi_key = "${key}"\n`);
+    await trust(w, ".tachikoma.local.toml");
     clearSecrets();
     assertEquals((await load(w)).config.truenas.api_key, key);
     assertEquals(redact(`token ${key}`), "token [REDACTED]");

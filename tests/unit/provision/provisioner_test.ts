@@ -80,7 +80,11 @@ Deno.test("profile: hostile proxy and MCP values arrive byte-exact, nothing runs
       logger,
       proxyEnv: () => ({ TK_PROXY_URL: "http://10.0.0.1:19280", TK_HOSTILE: hostile }),
     });
-    const ctx = testContext(sb, testConfig({ credential_proxy: true }));
+    // MCP values enter the guest only when guest_secrets lets them in.
+    const ctx = testContext(
+      sb,
+      testConfig({ credential_proxy: true, guest_secrets: ["mcp.*.env.*"] }),
+    );
     await p.run(ctx, { after: null, only: ["profile"], onStepDone: () => Promise.resolve() });
     const first = await Deno.readFile(`${sb.home}/.profile`);
     const text = new TextDecoder().decode(first);
@@ -284,6 +288,8 @@ Deno.test("scripts: order, repo-root-relative paths, profile sourced, failure na
       assertEquals(e.step, "scripts");
       assertStringIncludes(e.message, "provisioning script tools/setup.sh exited with 1");
       assertStringIncludes(e.stderr, "NOPE");
+      // The copies of the host scripts are gone, the failed one too.
+      assertEquals([...Deno.readDirSync(`${sb.home}/.cache/tachikoma/provision`)], []);
     } finally {
       Deno.chdir(cwd);
     }
