@@ -128,7 +128,6 @@ export async function provisionScenario(
     `${repoRoot}/scripts/setup.sh`,
     'echo "failing on purpose" >&2\nexit 1\n',
   );
-  await host("chown", ["-R", "1000:1000", T]); // shifted shares: host uid 1000 = admin in the guest
 
   // A local install server for Claude's "script" install (on the lab bridge only).
   const gw = labEnv()!.gateway;
