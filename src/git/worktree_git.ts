@@ -13,7 +13,7 @@
  *
  * @module
  */
-import type { CommandRunner } from "../lib/process.ts";
+import type { CommandRunner, RunResult } from "../lib/process.ts";
 import { RuntimeError } from "../lib/errors.ts";
 import { log } from "../lib/log.ts";
 import { git, GIT_ENV, SAFE_GIT_ARGS } from "./run.ts";
@@ -39,7 +39,7 @@ export function gitInWorktree(
   w: WorktreeGit,
   args: string[],
   options: { signal?: AbortSignal } = {},
-) {
+): Promise<RunResult> {
   return runner.run("git", [...SAFE_GIT_ARGS, ...args], {
     cwd: w.workTree,
     env: { ...GIT_ENV, ...worktreeEnv(w) },

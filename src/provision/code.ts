@@ -18,7 +18,7 @@
  * @module
  */
 import type { Share } from "../backends/backend.ts";
-import type { HostContext, StepDef } from "./context.ts";
+import type { StepDef } from "./context.ts";
 import { ProvisionError } from "./errors.ts";
 import type { Guest } from "./guest.ts";
 import { repairWorktreeLinks, resolveWorktreeGit } from "../git/worktree_git.ts";

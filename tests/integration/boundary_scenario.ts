@@ -113,7 +113,6 @@ export async function hostileGuestScenario(w: BoundaryWorld, t: Deno.TestContext
   const common = `${w.repo}/.git`;
   const admins = [...Deno.readDirSync(`${common}/worktrees`)].map((e) => e.name);
   assertEquals(admins.length, 1);
-  const admin = `${common}/worktrees/${admins[0]}`;
   const guest = (script: string) => w.cli(w.repo, "exec", "-n", name, "--", "sh", "-c", script);
   const guestRoot = (script: string) =>
     w.cli(w.repo, "exec", "-n", name, "--", "sudo", "sh", "-c", script);

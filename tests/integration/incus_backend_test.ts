@@ -13,7 +13,6 @@ import {
 } from "@std/assert";
 import { systemClock } from "../../src/lib/clock.ts";
 import {
-  ConfigError,
   ConflictError,
   NotFoundError,
   TimeoutError,
