@@ -20,7 +20,7 @@ import { withSandboxLock } from "../state/lock.ts";
 import { openRepo } from "../git/repo.ts";
 import type { SandboxService } from "./sandbox_service.ts";
 import { bootFailureReason, waitForBoot } from "./boot.ts";
-import { buildShares } from "../provision/shares.ts";
+import { sandboxShares } from "./sandbox_shares.ts";
 import { isInterrupt, isNotFound, iso, patchRecord } from "./lifecycle.ts";
 import {
   ConflictError,
@@ -321,10 +321,17 @@ function noSuchCheckpoint(name: string, label: string, cause?: unknown): NotFoun
 
 /** The shares a start of this sandbox gets (as spawn computes them). */
 async function sharesOf(service: SandboxService, record: SandboxRecord): Promise<Share[]> {
-  let repo;
   try {
     if (!(await Deno.stat(record.worktree_path)).isDirectory) throw new Error("not a directory");
-    repo = await openRepo(service.deps.runner, record.worktree_path);
+    const mainRoot = record.repo_root ??
+      (await openRepo(service.deps.runner, record.worktree_path)).mainRoot;
+    return await sandboxShares({
+      runner: service.deps.runner,
+      mainRoot,
+      worktreePath: record.worktree_path,
+      home: service.deps.home,
+      claudeDirs: service.deps.config.share_claude_dirs,
+    });
   } catch (error) {
     throw new NotFoundError(
       `the worktree of ${record.name} is gone or broken (${record.worktree_path}): ` +
@@ -335,13 +342,6 @@ async function sharesOf(service: SandboxService, record: SandboxRecord): Promise
       },
     );
   }
-  return await buildShares({
-    worktreePath: record.worktree_path,
-    gitCommonDir: repo.commonDir,
-    repoRoot: repo.mainRoot,
-    home: service.deps.home,
-    claudeDirs: service.deps.config.share_claude_dirs,
-  });
 }
 
 /** Stops a sandbox that did not boot after the restore and records it `failed`. */

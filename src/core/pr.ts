@@ -24,6 +24,8 @@ import type { SandboxRecord } from "../state/schema.ts";
 import type { CommandRunner, RunResult } from "../lib/process.ts";
 import type { Reporter } from "../lib/progress.ts";
 import { detail, lastUrl, parseJson, Runner, unmergedPaths } from "./pr_git.ts";
+import { openRepo } from "../git/repo.ts";
+import { safeWorktreeGit } from "../git/worktree_git.ts";
 import {
   ConflictError,
   errorMessage,
@@ -100,7 +102,18 @@ export async function openPullRequest(
 ): Promise<PrResult> {
   const dir = record.worktree_path;
   const branch = record.branch;
-  const run = new Runner(deps, dir);
+  try {
+    if (!(await Deno.stat(dir)).isDirectory) throw new Deno.errors.NotFound(dir);
+  } catch {
+    throw new NotFoundError(`the worktree of ${record.name} is gone: ${dir}`, {
+      hint: `\`tachikoma spawn ${record.branch}\` makes it again`,
+    });
+  }
+  const mainRoot = record.repo_root ?? (await openRepo(deps.runner, dir)).mainRoot;
+  const run = new Runner(
+    deps,
+    await safeWorktreeGit({ runner: deps.runner, mainRoot, workTree: dir }),
+  );
 
   await checkWorktree(run, record);
   await run.gitOk("remote", ["remote", "get-url", "origin"], {
@@ -218,13 +231,6 @@ export async function openPullRequest(
 
 async function checkWorktree(run: Runner, record: SandboxRecord): Promise<void> {
   const dir = record.worktree_path;
-  try {
-    if (!(await Deno.stat(dir)).isDirectory) throw new Deno.errors.NotFound(dir);
-  } catch {
-    throw new NotFoundError(`the worktree of ${record.name} is gone: ${dir}`, {
-      hint: `\`tachikoma spawn ${record.branch}\` makes it again`,
-    });
-  }
   const head = await run.git(["symbolic-ref", "--quiet", "HEAD"]);
   if (head.code !== 0 && head.code !== 1) {
     if (/not a git repository/i.test(head.stderr)) {

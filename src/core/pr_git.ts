@@ -7,7 +7,8 @@
  * @module
  */
 import type { CommandRunner, RunResult } from "../lib/process.ts";
-import { git, GIT_ENV, SAFE_GIT_CONFIG } from "../git/run.ts";
+import { GIT_ENV, SAFE_GIT_CONFIG } from "../git/run.ts";
+import { gitInWorktree, worktreeEnv, type WorktreeGit } from "../git/worktree_git.ts";
 import { RuntimeError } from "../lib/errors.ts";
 import { redact } from "../lib/redact.ts";
 
@@ -65,20 +66,26 @@ export interface RunnerDeps {
   signal?: AbortSignal;
 }
 
-/** Runs git and gh in one worktree with the safe settings. */
+/**
+ * Runs git and gh in one sandbox worktree with the safe settings, git's directories pinned to
+ * the ones tachikoma knows ({@link WorktreeGit}: never what the sandbox wrote in the `.git`
+ * file), for gh's own git calls too.
+ */
 export class Runner {
   readonly #deps: RunnerDeps;
+  readonly #w: WorktreeGit;
   readonly #dir: string;
 
-  /** A runner for the worktree `dir`. */
-  constructor(deps: RunnerDeps, dir: string) {
+  /** A runner for the worktree `w`. */
+  constructor(deps: RunnerDeps, w: WorktreeGit) {
     this.#deps = deps;
-    this.#dir = dir;
+    this.#w = w;
+    this.#dir = w.workTree;
   }
 
   /** `git <args>`; never throws for a non-zero exit. */
   git(args: string[]): Promise<RunResult> {
-    return git(this.#deps.runner, this.#dir, args, { signal: this.#deps.signal });
+    return gitInWorktree(this.#deps.runner, this.#w, args, { signal: this.#deps.signal });
   }
 
   /**
@@ -110,7 +117,7 @@ export class Runner {
   gh(args: string[]): Promise<RunResult> {
     return this.#deps.runner.run(this.#deps.gh ?? "gh", args, {
       cwd: this.#dir,
-      env: { ...ghEnv(), ...GIT_ENV },
+      env: { ...ghEnv(), ...GIT_ENV, ...worktreeEnv(this.#w) },
       signal: this.#deps.signal,
     });
   }

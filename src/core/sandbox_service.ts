@@ -8,7 +8,8 @@
 import type { Backend, ExecResult } from "../backends/backend.ts";
 import type { SandboxRecord } from "../state/schema.ts";
 import { withSandboxLock } from "../state/lock.ts";
-import { openRepo, openRepoFast, type RepoContext } from "../git/repo.ts";
+import { openRepo, type RepoContext } from "../git/repo.ts";
+import { openRepoHere } from "./repo_here.ts";
 import { removeWorktree } from "../git/worktree.ts";
 import { ConflictError, NotFoundError, UnreachableError, UsageError } from "../lib/errors.ts";
 import {
@@ -104,7 +105,7 @@ export class SandboxService {
 
   /** The repo around cwd, or null outside one (git runs once). */
   repo(): Promise<RepoContext | null> {
-    this.#repo ??= openRepoFast(this.deps.runner, this.cwd).catch((error) => {
+    this.#repo ??= openRepoHere(this.deps, this.cwd).catch((error) => {
       if (error instanceof UsageError) return null;
       throw error;
     });

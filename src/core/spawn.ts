@@ -12,7 +12,8 @@
 import type { Backend, SandboxInfo, SshEndpoint } from "../backends/backend.ts";
 import type { SandboxRecord } from "../state/schema.ts";
 import { withSandboxLock } from "../state/lock.ts";
-import { isWorktreeOnBranch, openRepoFast, type RepoContext } from "../git/repo.ts";
+import { isWorktreeOnBranch, type RepoContext } from "../git/repo.ts";
+import { openRepoHere } from "./repo_here.ts";
 import type { EnsuredWorktree } from "../git/worktree.ts";
 import { detachedBranchName, resolveSandboxName, worktreeDirName } from "../lib/naming.ts";
 import type { BootResult } from "./boot.ts";
@@ -66,7 +67,7 @@ export async function spawnSandbox(
   let repo: RepoContext;
   let branch: string;
   try {
-    repo = await openRepoFast(deps.runner, request.cwd);
+    repo = await openRepoHere(deps, request.cwd);
     if (request.branch !== undefined) {
       // Validated by git when a new branch is made (ensureWorktree); an existing one is valid.
       if (request.branch === "" || request.branch.startsWith("-")) {

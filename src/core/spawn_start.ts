@@ -8,7 +8,7 @@
 import type { Backend } from "../backends/backend.ts";
 import type { RepoContext } from "../git/repo.ts";
 import { bootFailureReason, type BootResult, pollDelay, waitForBoot } from "./boot.ts";
-import { buildShares } from "../provision/shares.ts";
+import { sandboxShares } from "./sandbox_shares.ts";
 import { isInterrupt, isNotFound, iso, type LifecycleDeps, patchRecord } from "./lifecycle.ts";
 import { errorMessage, RuntimeError, TachikomaError, TimeoutError } from "../lib/errors.ts";
 import { log } from "../lib/log.ts";
@@ -25,10 +25,10 @@ export async function startAndBoot(
 ): Promise<BootResult> {
   const verb = action === "resumed" ? "resuming" : "starting";
   try {
-    const shares = await buildShares({
+    const shares = await sandboxShares({
+      runner: deps.runner,
+      mainRoot: repo.mainRoot,
       worktreePath,
-      gitCommonDir: repo.commonDir,
-      repoRoot: repo.mainRoot,
       home: deps.home,
       claudeDirs: deps.config.share_claude_dirs,
     });

@@ -1,7 +1,7 @@
 /**
  * `tachikoma doctor`'s Incus checks: the API is reachable and trusts us, the extensions the
  * backend uses exist, the storage pool and network sandboxes land on are there, the image
- * exists, and host files can be shared with the right owner. Each check is independent and
+ * exists, and host directories can be shared (POSIX ACLs work). Each check is independent and
  * never throws; every request has a short deadline.
  *
  * @module
@@ -11,7 +11,7 @@ import { errorMessage, TachikomaError } from "../lib/errors.ts";
 import { IncusClient } from "../backends/incus/client.ts";
 import { incusSettings } from "../backends/incus/mod.ts";
 import { imageSource } from "../backends/incus/instances.ts";
-import { delegatedToRoot, ownershipPlan } from "../backends/incus/shares.ts";
+import { type CommandRunner, defaultRunner } from "../lib/process.ts";
 import type { CheckResult } from "./check.ts";
 
 /** API extensions the Incus backend relies on. */
@@ -28,10 +28,10 @@ export const REQUIRED_EXTENSIONS = [
 export interface IncusCheckOptions {
   /** Deadline of each request (default 5 s). */
   timeoutMs?: number;
-  /** The invoking user's ids (default: this process'). */
-  hostIds?: { uid: number; gid: number } | null;
-  /** Reads `/etc/subuid`-style files (default: the real files). */
-  readFile?: (path: string) => Promise<string>;
+  /** Runs setfacl/getfacl (default: the real programs). */
+  runner?: CommandRunner;
+  /** Where the ACL probe makes its temporary directory (default: the system's temp dir). */
+  probeDir?: string;
 }
 
 interface ServerInfo {
@@ -136,13 +136,7 @@ export async function incusChecks(
     results.push(await networkCheck(get, settings.network, devices));
     results.push(await imageCheck(get, settings.image ?? config.base_image));
     if (!settings.endpoint.remote) {
-      results.push(
-        await ownershipCheck(
-          server,
-          options.hostIds === undefined ? localIds() : options.hostIds,
-          options,
-        ),
-      );
+      results.push(await sharesCheck(options));
     }
   } finally {
     client.close();
@@ -273,61 +267,41 @@ async function imageCheck(get: Getter, image: string): Promise<CheckResult> {
   }
 }
 
-async function ownershipCheck(
-  server: ServerInfo,
-  host: { uid: number; gid: number } | null,
-  options: IncusCheckOptions,
-): Promise<CheckResult> {
+/**
+ * Shares need POSIX ACLs on the host (see src/backends/incus/share_access.ts): `setfacl` must
+ * run and the file system must keep an ACL entry for the container's ids.
+ */
+async function sharesCheck(options: IncusCheckOptions): Promise<CheckResult> {
   const name = "incus shares";
-  const idmapped = server.environment?.kernel_features?.idmapped_mounts === "true";
-  const plan = ownershipPlan(host, { uid: 1000, gid: 1000 }, idmapped);
-  if (plan.kind === "shift") {
+  const runner = options.runner ?? defaultRunner;
+  let dir: string | undefined;
+  try {
+    dir = await Deno.makeTempDir({ dir: options.probeDir, prefix: ".tachikoma-acl-" });
+    const set = await runner.run("setfacl", ["-m", "u:1001000:rwx", "--", dir]);
+    if (set.code !== 0) throw new Error(set.stderr.trim() || `setfacl exited ${set.code}`);
+    const get = await runner.run("getfacl", ["-n", "-p", "--omit-header", "--", dir]);
+    if (!get.stdout.includes("user:1001000:rwx")) {
+      throw new Error("the file system did not keep the ACL entry");
+    }
     return {
       name,
       ok: true,
-      message: host?.uid === 0
-        ? "idmapped mounts; as root, the guest user writes shared files as uid 1000"
-        : "idmapped mounts (host uid 1000 is the guest user)",
+      message: "POSIX ACLs work: the sandbox's own unprivileged ids get access to shared dirs",
     };
-  }
-  if (plan.kind === "none") {
+  } catch (error) {
+    const missing = error instanceof TachikomaError && /not installed/.test(error.message);
     return {
       name,
       ok: false,
-      message: `worktree shares unavailable: ${plan.reason}`,
+      message: missing
+        ? "setfacl is not installed: worktrees cannot be shared with sandboxes"
+        : `POSIX ACLs do not work here: ${errorMessage(error)}`,
+      hint: missing
+        ? "install the acl package (sudo apt install acl)"
+        : "keep worktrees (worktree_dir) on a file system with ACLs (ext4, btrfs, xfs, tmpfs)",
       required: false,
     };
+  } finally {
+    if (dir) await Deno.remove(dir, { recursive: true }).catch(() => {});
   }
-  const read = options.readFile ?? ((p: string) => Deno.readTextFile(p));
-  const missing: string[] = [];
-  for (const [file, id] of [["/etc/subuid", host!.uid], ["/etc/subgid", host!.gid]] as const) {
-    try {
-      if (!delegatedToRoot(await read(file), id)) missing.push(`"root:${id}:1" to ${file}`);
-    } catch (error) {
-      return {
-        name,
-        ok: false,
-        message: `cannot read ${file}: ${errorMessage(error)}`,
-        required: false,
-      };
-    }
-  }
-  if (missing.length > 0) {
-    return {
-      name,
-      ok: false,
-      message: `host uid ${
-        host!.uid
-      } is not delegated to Incus: shared worktrees would not be writable`,
-      hint: `add ${missing.join(" and ")}, then restart incusd`,
-      required: false,
-    };
-  }
-  return { name, ok: true, message: `raw.idmap maps host uid ${host!.uid} to the guest user` };
-}
-
-function localIds(): { uid: number; gid: number } | null {
-  const uid = Deno.uid();
-  const gid = Deno.gid();
-  return uid === null || gid === null ? null : { uid, gid };
 }

@@ -9,6 +9,7 @@ import type { CommandRunner } from "../lib/process.ts";
 import { UsageError } from "../lib/errors.ts";
 import { findRepo } from "../config/repo_root.ts";
 import { git, GitError, gitOk } from "./run.ts";
+import { resolveWorktreeGit } from "./worktree_git.ts";
 
 /** The repository around a directory. */
 export interface RepoContext {
@@ -64,6 +65,7 @@ export async function openRepo(runner: CommandRunner, cwd: string): Promise<Repo
   }
   const [toplevel, commonDir] = result.stdout.split("\n");
   const mainRoot = await mainRootOf(runner, toplevel, commonDir);
+  if (toplevel !== mainRoot) await verifyLinked(runner, toplevel, mainRoot, commonDir);
   let branch: string | null = null;
   let detachedAt: string | null = null;
   if (headRef && headRef.startsWith("refs/heads/")) {
@@ -105,6 +107,7 @@ export async function openRepoFast(runner: CommandRunner, cwd: string): Promise<
   }
   const match = /^ref: refs\/heads\/([^\n]+)\n?$/.exec(head);
   if (!match || match[1] === ".invalid") return await openRepo(runner, cwd);
+  if (loc.linkedWorktree) await verifyLinked(runner, loc.root, loc.mainRoot, loc.commonDir);
   // An unborn branch is fine too: its name is in HEAD either way.
   return {
     toplevel: loc.root,
@@ -115,6 +118,41 @@ export async function openRepoFast(runner: CommandRunner, cwd: string): Promise<
     detachedAt: null,
     linked: loc.linkedWorktree,
   };
+}
+
+/**
+ * A linked worktree's `.git` file (and everything else in it) may have been written by a
+ * sandbox, so the repository it names is believed only when the main checkout agrees: its
+ * common dir lies outside the worktree and has exactly one worktree entry naming this worktree
+ * (`worktree_git.ts`). Anything else is refused, so a crafted `.git` file cannot point tachikoma
+ * at another directory of the host.
+ */
+async function verifyLinked(
+  runner: CommandRunner,
+  toplevel: string,
+  mainRoot: string,
+  commonDir: string,
+): Promise<void> {
+  const top = realPath(toplevel);
+  const common = realPath(commonDir);
+  let ok = common !== top && !common.startsWith(top + "/");
+  if (ok) {
+    try {
+      const w = await resolveWorktreeGit({ runner, mainRoot, workTree: toplevel });
+      ok = realPath(w.commonDir) === common;
+    } catch {
+      ok = false;
+    }
+  }
+  if (!ok) {
+    throw new UsageError(
+      `${toplevel} says it is a worktree of ${mainRoot}, but that repository does not know it`,
+      {
+        hint: "its .git file was changed (a sandbox can write it); run tachikoma in the main " +
+          "checkout, or restore the file: gitdir: <main>/.git/worktrees/<name>",
+      },
+    );
+  }
 }
 
 function realPath(path: string): string {

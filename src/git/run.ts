@@ -16,12 +16,15 @@ export const GIT_ENV: Record<string, string> = {
 };
 
 /**
- * Settings every host git call gets. The sandbox can write the shared `.git` (hooks, an
- * fsmonitor command in its config), so nothing it planted may run on the host.
+ * Settings every host git call gets: no hooks, no fsmonitor command, no `ext::` remote helper.
+ * tachikoma's host git never needs them, and a sandbox must not be able to make host git run
+ * anything (the first line of defence is that host git reads no configuration a sandbox can
+ * write: see `worktree_git.ts`).
  */
 export const SAFE_GIT_CONFIG: ReadonlyArray<readonly [string, string]> = [
   ["core.hooksPath", "/dev/null"],
   ["core.fsmonitor", "false"],
+  ["protocol.ext.allow", "never"],
 ];
 
 /** `-c key=value` arguments for {@link SAFE_GIT_CONFIG}. */

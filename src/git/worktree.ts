@@ -9,10 +9,10 @@ import type { CommandRunner } from "../lib/process.ts";
 import { ConflictError, UsageError } from "../lib/errors.ts";
 import { quote } from "../lib/shell.ts";
 import { git, GitError, gitOk } from "./run.ts";
+import { gitInWorktree, safeWorktreeGit, type WorktreeGit } from "./worktree_git.ts";
 import {
   branchExists,
   dirname,
-  dirtyFiles,
   remoteBranches,
   type RepoContext,
   validateBranchName,
@@ -311,15 +311,30 @@ export async function removeWorktree(
       ? { removed: true, reason: null }
       : { removed: false, reason: r.stderr.trim() };
   }
-  const dirty = await dirtyFiles(runner, path);
+  // Host git on the worktree with its directories pinned (never through the worktree's own
+  // .git file, which the sandbox can write), and without `git worktree remove`, whose
+  // cleanliness check runs git with GIT_DIR=<worktree>/.git.
+  let w: WorktreeGit;
+  try {
+    w = await safeWorktreeGit({ runner, mainRoot, workTree: path });
+  } catch (error) {
+    return { removed: false, reason: (error as Error).message };
+  }
+  const status = await gitInWorktree(runner, w, [
+    "status",
+    "--porcelain",
+    "--untracked-files=normal",
+  ]);
+  if (status.code !== 0) return { removed: false, reason: status.stderr.trim() };
+  const dirty = status.stdout.split("\n").filter((l) => l !== "");
   if (dirty.length > 0) {
     return {
       removed: false,
       reason: `it has ${dirty.length} uncommitted change${dirty.length === 1 ? "" : "s"}`,
     };
   }
-  const r = await git(runner, mainRoot, ["worktree", "remove", "--", path]);
-  if (r.code !== 0) return { removed: false, reason: r.stderr.trim() };
+  await Deno.remove(w.workTree, { recursive: true });
+  await Deno.remove(w.gitDir, { recursive: true });
   return { removed: true, reason: null };
 }
 

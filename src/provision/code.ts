@@ -3,10 +3,13 @@
  * works inside the guest — without ever writing the host's `.git` file.
  *
  * A linked worktree's `.git` file holds the host path of its git dir
- * (`gitdir: /Users/me/src/app/.git/worktrees/feat`). The repo's `.git` is shared writable at
- * `/mnt/tachikoma/dotgit`, so the guest gets a symlink AT that host path pointing to
- * `/mnt/tachikoma/dotgit/worktrees/feat`: the unmodified `.git` file resolves, and the worktree's
- * `commondir` (`../..`) resolves through the symlink's real path to the shared `.git`. No global
+ * (`gitdir: /Users/me/src/app/.git/worktrees/feat`). The repo's `.git` is shared read-only at
+ * `/mnt/tachikoma/git` with its data parts and this worktree's entry read-write over it (see
+ * `shares.ts`), so the guest gets a symlink AT that host path pointing to
+ * `/mnt/tachikoma/git/worktrees/feat`: the unmodified `.git` file resolves, and the worktree's
+ * `commondir` (`../..`) resolves through the symlink's real path to the shared `.git`. The host
+ * paths come from the host (`src/git/worktree_git.ts`), never from the guest's copy of the
+ * `.git` file. No global
  * GIT_DIR/GIT_WORK_TREE (they break `git clone` in the guest). The guest also gets the host's git
  * identity (not a made-up one), `safe.directory` for the code dir, and
  * `gc.worktreePruneExpire = never` so a `git gc` in the guest can never prune the host's
@@ -15,15 +18,17 @@
  * @module
  */
 import type { Share } from "../backends/backend.ts";
-import type { HostContext, StepDef } from "./context.ts";
+import type { StepDef } from "./context.ts";
 import { ProvisionError } from "./errors.ts";
 import type { Guest } from "./guest.ts";
-import { git } from "../git/run.ts";
-import { buildShares, GUEST_CODE_DIR, GUEST_DOTGIT_DIR } from "./shares.ts";
+import { repairWorktreeLinks, resolveWorktreeGit } from "../git/worktree_git.ts";
+import { buildShares, ensureGitParts, GUEST_CODE_DIR, guestWorktreeGitDir } from "./shares.ts";
 
 /** Inputs of the code step. */
 export interface CodeInputs {
   shares: Share[];
+  /** The worktree's administrative dir on the host (`<common>/worktrees/<id>`). */
+  worktreeGitDir: string;
   gitName: string | null;
   gitEmail: string | null;
 }
@@ -63,57 +68,28 @@ const GIT_CONFIG = [
   'git -C "$1" rev-parse --is-inside-work-tree >/dev/null || echo "brokengit"',
 ].join("\n");
 
-/** Parses a `.git` file: the git dir path it points to (raw, possibly relative). */
-export function parseGitFile(content: string): string {
-  const text = content.replace(/\r?\n$/, "").replace(/\r$/, "");
-  const m = /^gitdir: (.+)$/.exec(text);
-  if (!m || m[1].includes("\n") || m[1].includes("\0")) {
-    throw new Error(`not a git file: ${JSON.stringify(content.slice(0, 80))}`);
-  }
-  return m[1];
-}
-
-/** POSIX path normalisation (`.`/`..` segments, repeated slashes); `path` must be absolute. */
-export function normalizePosix(path: string): string {
-  const out: string[] = [];
-  for (const part of path.split("/")) {
-    if (part === "" || part === ".") continue;
-    if (part === "..") out.pop();
-    else out.push(part);
-  }
-  return "/" + out.join("/");
-}
-
-/**
- * Where the guest needs the symlink for a worktree whose `.git` file says `gitdir`, and what it
- * points to. Throws when the git dir is not a `<common>/worktrees/<id>` directory.
- */
-export function worktreeLink(gitdir: string): { link: string; target: string; id: string } {
-  const link = gitdir.startsWith("/") ? normalizePosix(gitdir) : normalizePosix(
-    `${GUEST_CODE_DIR}/${gitdir}`,
-  );
-  const parts = link.split("/");
-  const id = parts[parts.length - 1];
-  if (!id || parts[parts.length - 2] !== "worktrees") {
-    throw new Error(`the worktree's git dir ${gitdir} is not inside a repository's worktrees/`);
-  }
-  return { link, target: `${GUEST_DOTGIT_DIR}/worktrees/${id}`, id };
-}
-
 /** Step 2. */
 export const codeStep: StepDef<CodeInputs> = {
   name: "code",
   label: "Sharing the code",
   async inputs(host) {
+    const w = await resolveWorktreeGit({
+      runner: host.deps.runner,
+      mainRoot: host.repoRoot,
+      workTree: host.ctx.record.worktree_path,
+    });
+    await repairWorktreeLinks(w);
+    await ensureGitParts(w.commonDir);
     const shares = await buildShares({
-      worktreePath: host.ctx.record.worktree_path,
-      gitCommonDir: await gitCommonDir(host),
+      worktreePath: w.workTree,
+      gitCommonDir: w.commonDir,
+      worktreeGitDir: w.gitDir,
       repoRoot: host.repoRoot,
       home: host.deps.home,
       claudeDirs: host.ctx.config.share_claude_dirs,
     });
     const id = await host.gitIdentity();
-    return { shares, gitName: id.name, gitEmail: id.email };
+    return { shares, worktreeGitDir: w.gitDir, gitName: id.name, gitEmail: id.email };
   },
   async run(host, guest, inputs) {
     await guest.backend.mountShares(guest.sandbox, inputs.shares);
@@ -132,7 +108,7 @@ export const codeStep: StepDef<CodeInputs> = {
     }
     let linked = false;
     if (kind === "file") {
-      await linkWorktreeGitDir(guest);
+      await linkWorktreeGitDir(guest, inputs.worktreeGitDir);
       linked = true;
     } else if (kind === "none") {
       host.warn(`${host.ctx.record.worktree_path} is not a git checkout; git is not set up`);
@@ -161,33 +137,15 @@ export const codeStep: StepDef<CodeInputs> = {
   },
 };
 
-/** The host repo's common git dir (`<main>/.git` unless the repo keeps it elsewhere). */
-async function gitCommonDir(host: HostContext): Promise<string> {
-  const r = await git(host.deps.runner, host.ctx.record.worktree_path, [
-    "rev-parse",
-    "--path-format=absolute",
-    "--git-common-dir",
-  ]).catch(() => null);
-  const dir = r?.code === 0 ? r.stdout.trim() : "";
-  return dir.startsWith("/") ? dir : `${host.repoRoot}/.git`;
-}
-
-async function linkWorktreeGitDir(guest: Guest): Promise<void> {
-  const bytes = await guest.readFile(`${GUEST_CODE_DIR}/.git`);
-  if (!bytes) throw new ProvisionError("code", `${GUEST_CODE_DIR}/.git disappeared`);
-  let where;
-  try {
-    where = worktreeLink(parseGitFile(new TextDecoder().decode(bytes)));
-  } catch (error) {
-    throw new ProvisionError("code", (error as Error).message);
-  }
+async function linkWorktreeGitDir(guest: Guest, worktreeGitDir: string): Promise<void> {
+  const where = { link: worktreeGitDir, target: guestWorktreeGitDir(worktreeGitDir) };
   // Inside the user's home the user makes it (right owner); elsewhere only root can.
   const home = await guest.home();
   const as = where.link.startsWith(`${home}/`) ? "user" : "root";
   const r = await guest.sh(GIT_LINK, [where.link, where.target], { as });
   if (r.code !== 0) {
     const why = r.code === 3
-      ? `the repo's .git is not shared at ${GUEST_DOTGIT_DIR} (or has no worktree '${where.id}')`
+      ? `this worktree's git dir is not shared at ${where.target}`
       : `cannot create the git dir link ${where.link} in the sandbox`;
     throw new ProvisionError("code", why, { stderr: r.stderr });
   }

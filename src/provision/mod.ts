@@ -37,7 +37,7 @@ import { sshKeyStep } from "./ssh_key.ts";
 export { ProvisionError } from "./errors.ts";
 export type { GuestCredential } from "./credentials.ts";
 export type { ProvisionerDeps } from "./context.ts";
-export { GUEST_CODE_DIR, GUEST_DOTGIT_DIR } from "./shares.ts";
+export { GUEST_CODE_DIR, GUEST_GIT_DIR } from "./shares.ts";
 export { CLAUDE_INSTALL_URL } from "./claude.ts";
 
 import { PROVISION_VERSION } from "./version.ts";

@@ -2,12 +2,23 @@
  * The host directories a sandbox gets, mounted again on every start under `/mnt/tachikoma/`
  * (the same list `backend.start` gets and provisioning mounts and finds in the guest):
  *
- * | share | host path | mode | when |
+ * | share | host path | guest path | mode |
  * |---|---|---|---|
- * | `code` | the worktree | rw | always |
- * | `dotgit` | the main repo's `.git` directory | rw | it exists |
- * | `claude-<d>` | `~/.claude/<d>` for each `share_claude_dirs` entry | ro | it is a directory |
- * | `claude-memory` | `~/.claude/projects/<path_slug(repo_root)>/memory` | ro | it is a directory |
+ * | `code` | the worktree | `code` | rw |
+ * | `git` | the repo's common `.git` | `git` | **ro** |
+ * | `git-objects` | `.git/objects` | `git/objects` | rw |
+ * | `git-refs` | `.git/refs` | `git/refs` | rw |
+ * | `git-logs` | `.git/logs` | `git/logs` | rw |
+ * | `git-worktree` | `.git/worktrees/<id>` | `git/worktrees/<id>` | rw |
+ * | `claude-<d>` | `~/.claude/<d>` (`share_claude_dirs`, when a directory) | `claude-<d>` | ro |
+ * | `claude-memory` | `~/.claude/projects/<path_slug(repo_root)>/memory` (when a directory) | `claude-memory` | ro |
+ *
+ * The repository's `.git` is read-only as a whole — `config`, `hooks/`, `info/`, `HEAD`,
+ * `packed-refs`, `modules/`, every other worktree's entry — and only the data git writes when
+ * committing, branching, stashing, fetching or rebasing in this worktree is shared read-write,
+ * each part as its own share mounted over the read-only one. Unmounting a read-write part from
+ * inside the guest only uncovers the read-only directory beneath it, so nothing the guest does
+ * makes `.git` writable (the engine enforces read-only shares: guest root cannot remount them).
  *
  * @module
  */
@@ -23,12 +34,24 @@ export function pathSlug(path: string): string {
   return path.replaceAll("/", "-");
 }
 
+/** The repo's `.git` in the guest (read-only, with the read-write parts mounted over it). */
+export const GUEST_GIT_DIR = `${GUEST_SHARE_ROOT}/git`;
+
+/** The read-write parts of `.git`: share name → directory under `.git`. */
+export const GIT_RW_PARTS: readonly (readonly [string, string])[] = [
+  ["git-objects", "objects"],
+  ["git-refs", "refs"],
+  ["git-logs", "logs"],
+];
+
 /** Inputs of {@link buildShares}. */
 export interface ShareInputs {
   /** The sandbox's worktree (host). */
   worktreePath: string;
-  /** The main repo's common git dir (`<main>/.git`). */
+  /** The repo's common git dir (`<main>/.git`). */
   gitCommonDir: string;
+  /** The worktree's administrative dir (`<common>/worktrees/<id>`). */
+  worktreeGitDir: string;
   /** The main checkout's root (host), for the Claude memory slug. */
   repoRoot: string;
   /** The user's home directory. */
@@ -39,26 +62,35 @@ export interface ShareInputs {
   isDir?: (path: string) => Promise<boolean>;
 }
 
+/** The guest path of a worktree's administrative dir (`/mnt/tachikoma/git/worktrees/<id>`). */
+export function guestWorktreeGitDir(worktreeGitDir: string): string {
+  return `${GUEST_GIT_DIR}/worktrees/${worktreeGitDir.slice(worktreeGitDir.lastIndexOf("/") + 1)}`;
+}
+
 /** Computes the share list for a start. */
 export async function buildShares(inputs: ShareInputs): Promise<Share[]> {
   const isDir = inputs.isDir ?? isDirectory;
-  const share = (name: string, hostPath: string, readOnly: boolean): Share => ({
+  const share = (name: string, hostPath: string, readOnly: boolean, guestPath?: string): Share => ({
     name,
     hostPath,
-    guestPath: `${GUEST_SHARE_ROOT}/${name}`,
+    guestPath: guestPath ?? `${GUEST_SHARE_ROOT}/${name}`,
     readOnly,
   });
-  const shares: Share[] = [share("code", inputs.worktreePath, false)];
-  const candidates: Array<Promise<Share | null>> = [
-    isDir(inputs.gitCommonDir).then((ok) =>
-      ok ? share("dotgit", inputs.gitCommonDir, false) : null
+  const common = inputs.gitCommonDir;
+  const shares: Share[] = [
+    share("code", inputs.worktreePath, false),
+    share("git", common, true, GUEST_GIT_DIR),
+    ...GIT_RW_PARTS.map(([name, part]) =>
+      share(name, `${common}/${part}`, false, `${GUEST_GIT_DIR}/${part}`)
     ),
+    share("git-worktree", inputs.worktreeGitDir, false, guestWorktreeGitDir(inputs.worktreeGitDir)),
   ];
+  const candidates: Array<Promise<Share | null>> = [];
   const seen = new Set<string>();
   for (const dir of inputs.claudeDirs) {
     // Config validation allows only [A-Za-z0-9_-]; share names must be [a-z0-9-].
     if (!/^[A-Za-z0-9_-]+$/.test(dir)) continue;
-    const name = `claude-${dir.toLowerCase().replaceAll("_", "-")}`;
+    const name = claudeShareName(dir);
     if (seen.has(name)) continue;
     seen.add(name);
     const path = `${inputs.home}/.claude/${dir}`;
@@ -70,6 +102,16 @@ export async function buildShares(inputs: ShareInputs): Promise<Share[]> {
   return shares;
 }
 
+/**
+ * Creates the parts of `.git` a share needs that git creates lazily (`logs/` in a repo whose
+ * reflogs were never written), so every read-write part exists before the start.
+ */
+export async function ensureGitParts(gitCommonDir: string): Promise<void> {
+  for (const [, part] of GIT_RW_PARTS) {
+    await Deno.mkdir(`${gitCommonDir}/${part}`, { recursive: true });
+  }
+}
+
 async function isDirectory(path: string): Promise<boolean> {
   try {
     return (await Deno.stat(path)).isDirectory;
@@ -78,8 +120,6 @@ async function isDirectory(path: string): Promise<boolean> {
   }
 }
 
-/** The repo's `.git` in the guest. */
-export const GUEST_DOTGIT_DIR = `${GUEST_SHARE_ROOT}/dotgit`;
 /** The Claude project memory share in the guest. */
 export const GUEST_MEMORY_DIR = `${GUEST_SHARE_ROOT}/claude-memory`;
 /** Claude's project directory name for the guest code dir (`-mnt-tachikoma-code`). */

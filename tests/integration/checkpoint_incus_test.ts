@@ -12,7 +12,7 @@ import { defaultRunner } from "../../src/lib/process.ts";
 import { tcpBannerProbe } from "../../src/lib/probe.ts";
 import { RecordingReporter } from "../testing/recording_reporter.ts";
 import { SandboxService } from "../../src/core/sandbox_service.ts";
-import { buildShares } from "../../src/provision/shares.ts";
+import { sandboxShares } from "../../src/core/sandbox_shares.ts";
 import { waitForBoot } from "../../src/core/boot.ts";
 import {
   createCheckpoint,
@@ -83,10 +83,10 @@ Deno.test({
         repo_root: repo.root,
       });
       await backend.create(name, { image: lab!.image });
-      const shares = await buildShares({
+      const shares = await sandboxShares({
+        runner: defaultRunner,
+        mainRoot: repo.root,
         worktreePath: worktree,
-        gitCommonDir: `${repo.root}/.git`,
-        repoRoot: repo.root,
         home,
         claudeDirs: [],
       });

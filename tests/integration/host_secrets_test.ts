@@ -14,7 +14,8 @@
 import { assert, assertEquals } from "@std/assert";
 import { Logger } from "../../src/lib/log.ts";
 import { registerSecret } from "../../src/lib/redact.ts";
-import { buildShares } from "../../src/provision/shares.ts";
+import { sandboxShares } from "../../src/core/sandbox_shares.ts";
+import { defaultRunner } from "../../src/lib/process.ts";
 import { createProvisioner } from "../../src/provision/mod.ts";
 import type { ProvisionContext } from "../../src/provision/contract.ts";
 import type { Config } from "../../src/config/schema.ts";
@@ -106,7 +107,6 @@ Deno.test({
       `${home}/.config/gh/hosts.yml`,
       `github.com:\n    user: octo\n    oauth_token: ${secrets.ghToken}\n`,
     );
-    await host("chown", ["-R", "1000:1000", T]); // shifted shares: host uid 1000 = admin
 
     const backend = await openLabIncus();
     const name = labName("secrets");
@@ -141,10 +141,10 @@ Deno.test({
     };
 
     try {
-      const shares = await buildShares({
+      const shares = await sandboxShares({
+        runner: defaultRunner,
+        mainRoot: repoRoot,
         worktreePath: wt,
-        gitCommonDir: `${repoRoot}/.git`,
-        repoRoot,
         home,
         claudeDirs: [],
       });

@@ -13,7 +13,6 @@ import {
 } from "@std/assert";
 import { systemClock } from "../../src/lib/clock.ts";
 import {
-  ConfigError,
   ConflictError,
   NotFoundError,
   TimeoutError,
@@ -517,7 +516,8 @@ Deno.test({
 });
 
 Deno.test({
-  name: "incus: shares are writable by the guest user and owned by the host user",
+  name:
+    "incus: shares are never shifted: the guest writes as unprivileged host ids, read-only holds",
   ...opts,
   async fn(t) {
     const host = await Deno.makeTempDir({ prefix: "tk-share-" });
@@ -527,6 +527,7 @@ Deno.test({
     await Deno.mkdir(ro);
     await Deno.writeTextFile(`${ro}/rule.md`, "be nice\n");
     await Deno.writeTextFile(`${rw}/README`, "hello\n");
+    await Deno.chmod(host, 0o755);
     const shares: Share[] = [
       { name: "code", hostPath: rw, guestPath: "/mnt/tachikoma/code", readOnly: false },
       {
@@ -538,106 +539,113 @@ Deno.test({
     ];
     const names: string[] = [];
     const backends: IncusBackend[] = [];
+    // As the host user `uid` (setpriv), run a shell command on the host.
+    const asHostUser = (uid: number, script: string) =>
+      new Deno.Command("setpriv", {
+        args: [`--reuid=${uid}`, `--regid=${uid}`, "--clear-groups", "sh", "-c", script],
+        stdout: "piped",
+        stderr: "piped",
+      }).output();
     try {
-      await t.step("host user uid 1000 (like the guest user): shifted mounts", async () => {
-        // This process runs as root here; act as a uid-1000 host user owning the worktree.
-        for (const p of [host, rw, ro, `${rw}/README`, `${ro}/rule.md`]) {
-          await Deno.chown(p, 1000, 1000);
+      await t.step(
+        "a non-root host user: the guest user writes; the host user edits it",
+        async () => {
+          for (const p of [rw, ro, `${rw}/README`, `${ro}/rule.md`]) {
+            await Deno.chown(p, 1234, 1234);
+          }
+          const backend = await open({ hostIds: { uid: 1234, gid: 1234 } });
+          backends.push(backend);
+          const { name } = await running(backend, "share", shares);
+          names.push(name);
+          const devices = (await rawInstance(backend, name)).devices;
+          assertEquals(devices["tk-share-code"].shift, undefined);
+          assertEquals(devices["tk-share-claude-rules"].readonly, "true");
+          assertEquals((await rawInstance(backend, name)).config["raw.idmap"], undefined);
+
+          const w = await sh(
+            backend,
+            name,
+            "cd /mnt/tachikoma/code && echo from-guest > new.txt && mkdir sub && touch sub/f && " +
+              "echo more >> README && cat README",
+          );
+          assertEquals(w, { code: 0, out: "hello\nmore\n", err: "" });
+          const st = await Deno.stat(`${rw}/new.txt`);
+          assertEquals([st.uid, st.gid], [1001000, 1001000], "the guest user's own host ids");
+          assertEquals((await Deno.stat(`${rw}/sub/f`)).uid, 1001000);
+          // The host user reads, edits and deletes what the guest made (default ACLs).
+          const edit = await asHostUser(
+            1234,
+            `cd '${rw}' && echo host >> new.txt && rm sub/f && rmdir sub && cat new.txt`,
+          );
+          assertEquals(new TextDecoder().decode(edit.stdout), "from-guest\nhost\n");
+          assertEquals(edit.code, 0, new TextDecoder().decode(edit.stderr));
+
+          const r = await sh(
+            backend,
+            name,
+            "cat /mnt/tachikoma/claude-rules/rule.md; touch /mnt/tachikoma/claude-rules/x",
+          );
+          assertNotEquals(r.code, 0);
+          assertEquals(r.out, "be nice\n");
+          assertStringIncludes(r.err, "Read-only file system");
+          const asRoot = await sh(
+            backend,
+            name,
+            "mount -o remount,rw /mnt/tachikoma/claude-rules || touch /mnt/tachikoma/claude-rules/x",
+            "root",
+          );
+          assertNotEquals(asRoot.code, 0);
+          await assertRejects(() => Deno.stat(`${ro}/x`), Deno.errors.NotFound);
+
+          // restart with one share less: the stale device goes away, the other stays
+          await backend.stop(name, { force: true });
+          await backend.start(name, { shares: [shares[0]] });
+          const after = (await rawInstance(backend, name)).devices;
+          assert(!("tk-share-claude-rules" in after));
+          assertEquals(after["tk-share-code"].source, rw);
+          await backend.waitForAddress(name, { clock: systemClock, deadline: Date.now() + 60_000 });
+          assertEquals(
+            (await sh(backend, name, "cat /mnt/tachikoma/code/new.txt")).out,
+            "from-guest\nhost\n",
+          );
+          assertEquals(
+            (await sh(backend, name, "test -e /mnt/tachikoma/claude-rules/rule.md")).code,
+            1,
+          );
+        },
+      );
+
+      await t.step("host root: the guest writes root's tree, but never as host root", async () => {
+        for (const p of [rw, ro, `${rw}/README`, `${ro}/rule.md`]) {
+          await Deno.chown(p, 0, 0);
         }
-        const backend = await open({ hostIds: { uid: 1000, gid: 1000 } });
-        backends.push(backend);
-        const { name } = await running(backend, "share", shares);
-        names.push(name);
-        const devices = (await rawInstance(backend, name)).devices;
-        assertEquals(devices["tk-share-code"].shift, "true");
-        assertEquals(devices["tk-share-claude-rules"].readonly, "true");
-
-        const w = await sh(
-          backend,
-          name,
-          "cd /mnt/tachikoma/code && echo from-guest > new.txt && mkdir sub && touch sub/f && " +
-            "stat -c '%u %g' README && cat README",
-        );
-        assertEquals(w, { code: 0, out: "1000 1000\nhello\n", err: "" });
-        const st = await Deno.stat(`${rw}/new.txt`);
-        assertEquals([st.uid, st.gid], [1000, 1000]);
-        assertEquals((await Deno.stat(`${rw}/sub/f`)).uid, 1000);
-        assertEquals(await Deno.readTextFile(`${rw}/new.txt`), "from-guest\n");
-
-        const r = await sh(
-          backend,
-          name,
-          "cat /mnt/tachikoma/claude-rules/rule.md; touch /mnt/tachikoma/claude-rules/x",
-        );
-        assertNotEquals(r.code, 0);
-        assertEquals(r.out, "be nice\n");
-        assertStringIncludes(r.err, "Read-only file system");
-        const asRoot = await sh(backend, name, "touch /mnt/tachikoma/claude-rules/x", "root");
-        assertNotEquals(asRoot.code, 0);
-        await assertRejects(() => Deno.stat(`${ro}/x`), Deno.errors.NotFound);
-
-        // restart with one share less: the stale device goes away, the other stays
-        await backend.stop(name, { force: true });
-        await backend.start(name, { shares: [shares[0]] });
-        const after = (await rawInstance(backend, name)).devices;
-        assert(!("tk-share-claude-rules" in after));
-        assertEquals(after["tk-share-code"].source, rw);
-        await backend.waitForAddress(name, { clock: systemClock, deadline: Date.now() + 60_000 });
-        assertEquals(
-          (await sh(backend, name, "cat /mnt/tachikoma/code/new.txt")).out,
-          "from-guest\n",
-        );
-        assertEquals(
-          (await sh(backend, name, "test -e /mnt/tachikoma/claude-rules/rule.md")).code,
-          1,
-        );
-      });
-
-      await t.step("host root: shifted, root's files stay root's", async () => {
-        for (const p of [host, rw, ro, `${rw}/README`, `${ro}/rule.md`]) await Deno.chown(p, 0, 0);
         const backend = await open({ hostIds: { uid: 0, gid: 0 } });
         backends.push(backend);
         const name = names[0];
         await backend.stop(name, { force: true });
         await backend.start(name, { shares });
         await backend.waitForAddress(name, { clock: systemClock, deadline: Date.now() + 60_000 });
-        const r = await sh(
+        const user = await sh(backend, name, "echo u > /mnt/tachikoma/code/by-user");
+        assertEquals(user.code, 0, user.err);
+        const root = await sh(
           backend,
           name,
-          "stat -c '%u' /mnt/tachikoma/code/README; echo r > /mnt/tachikoma/code/by-root",
+          "cp /usr/bin/id /mnt/tachikoma/code/suid && chmod 6755 /mnt/tachikoma/code/suid && " +
+            "echo r > /mnt/tachikoma/code/by-root; mknod /mnt/tachikoma/code/null c 1 3",
           "root",
         );
-        assertEquals(r, { code: 0, out: "0\n", err: "" });
-        assertEquals((await Deno.stat(`${rw}/by-root`)).uid, 0);
+        assertStringIncludes(root.err, "mknod");
+        assertEquals((await Deno.stat(`${rw}/by-user`)).uid, 1001000);
+        assertEquals((await Deno.stat(`${rw}/by-root`)).uid, 1000000);
+        const suid = await Deno.stat(`${rw}/suid`);
+        assertEquals([suid.uid, suid.mode! & 0o6000], [1000000, 0o6000], "setuid kept, not root's");
+        // Run it as an unprivileged host user: its effective uid is the unprivileged owner.
+        const ran = await asHostUser(65534, `'${rw}/suid'`);
+        const idLine = new TextDecoder().decode(ran.stdout);
+        assertStringIncludes(idLine, "euid=1000000");
+        assert(!/euid=0\b/.test(idLine), idLine);
+        await assertRejects(() => Deno.stat(`${rw}/null`), Deno.errors.NotFound);
       });
-
-      await t.step(
-        "another host uid needs a delegated idmap; without it, start says how",
-        async () => {
-          let delegated = false;
-          try {
-            delegated = /^root:1234:/m.test(await Deno.readTextFile("/etc/subuid"));
-          } catch {
-            // no /etc/subuid
-          }
-          const backend = await open({ hostIds: { uid: 1234, gid: 1234 } });
-          backends.push(backend);
-          const name = labName("idmap");
-          names.push(name);
-          made.add(name);
-          await backend.create(name, { image: lab!.image });
-          if (delegated) {
-            await backend.start(name, { shares });
-            assertEquals((await rawInstance(backend, name)).config["raw.idmap"], "both 1234 1000");
-            return;
-          }
-          const err = await assertRejects(() => backend.start(name, { shares }), ConfigError);
-          assertStringIncludes(err.hint ?? "", '"root:1234:1" to /etc/subuid');
-          // nothing was changed on the instance
-          assertEquals((await rawInstance(backend, name)).config["raw.idmap"], undefined);
-          assertEquals((await backend.get(name)).state, "stopped");
-        },
-      );
     } finally {
       if (backends[0]) await cleanup(backends[0], ...names);
       for (const b of backends) await b.close();

@@ -4,6 +4,8 @@ import { ConfigSchema } from "../../src/config/schema.ts";
 import { incusChecks } from "../../src/doctor/incus.ts";
 import type { CheckResult } from "../../src/doctor/check.ts";
 import { labEnv, labIgnored } from "./lab.ts";
+import { type CommandRunner, defaultRunner } from "../../src/lib/process.ts";
+import { UnreachableError } from "../../src/lib/errors.ts";
 
 const lab = labEnv();
 const opts = { ignore: labIgnored(), sanitizeOps: false, sanitizeResources: false };
@@ -21,7 +23,7 @@ Deno.test({
       base_image: lab!.image,
       incus: { socket: lab!.socket },
     });
-    const checks = byName(await incusChecks(config, { hostIds: { uid: 1000, gid: 1000 } }));
+    const checks = byName(await incusChecks(config, {}));
     assertEquals(Object.keys(checks), [
       "incus api",
       "incus extensions",
@@ -52,7 +54,7 @@ Deno.test({
         image: "tk-no-such-image",
       },
     });
-    const checks = byName(await incusChecks(config, { hostIds: { uid: 1000, gid: 1000 } }));
+    const checks = byName(await incusChecks(config, {}));
     assertEquals(checks["incus api"].ok, true);
     assertEquals(checks["incus storage pool"].ok, false);
     assertEquals(checks["incus storage pool"].message, 'storage pool "tk-no-such-pool" not found');
@@ -64,27 +66,22 @@ Deno.test({
 });
 
 Deno.test({
-  name: "incus doctor: another host uid needs a delegated idmap",
+  name: "incus doctor: shares need working POSIX ACLs; a missing setfacl is a failed check",
   ...opts,
   async fn() {
     const config = ConfigSchema.parse({ backend: "incus", base_image: lab!.image });
-    const readFile = (text: string) => (_path: string) => Promise.resolve(text);
-    let checks = byName(
-      await incusChecks(config, {
-        hostIds: { uid: 1234, gid: 1234 },
-        readFile: readFile("root:1000000:1000000000\n"),
-      }),
-    );
+    let checks = byName(await incusChecks(config));
+    assertEquals(checks["incus shares"].ok, true, checks["incus shares"].message);
+    const noSetfacl: CommandRunner = {
+      run: (cmd, args, options) =>
+        cmd === "setfacl"
+          ? Promise.reject(new UnreachableError("'setfacl' is not installed or not on PATH"))
+          : defaultRunner.run(cmd, args, options),
+    };
+    checks = byName(await incusChecks(config, { runner: noSetfacl }));
     assertEquals(checks["incus shares"].ok, false);
-    assertStringIncludes(checks["incus shares"].hint ?? "", '"root:1234:1" to /etc/subuid');
-    checks = byName(
-      await incusChecks(config, {
-        hostIds: { uid: 1234, gid: 1234 },
-        readFile: readFile("root:1000000:1000000000\nroot:1234:1\n"),
-      }),
-    );
-    assertEquals(checks["incus shares"].ok, true);
-    assertStringIncludes(checks["incus shares"].message, "raw.idmap");
+    assertStringIncludes(checks["incus shares"].message, "setfacl is not installed");
+    assertStringIncludes(checks["incus shares"].hint ?? "", "apt install acl");
   },
 });
 

@@ -19,7 +19,8 @@ import type { Config } from "../../src/config/schema.ts";
 import { RecordingReporter } from "../testing/recording_reporter.ts";
 import { branchSlug } from "../../src/lib/naming.ts";
 import { toBase64 } from "../../src/lib/shell.ts";
-import { buildShares } from "../../src/provision/shares.ts";
+import { sandboxShares } from "../../src/core/sandbox_shares.ts";
+import { defaultRunner } from "../../src/lib/process.ts";
 import { createProvisioner, ProvisionError } from "../../src/provision/mod.ts";
 import type { ProvisionContext } from "../../src/provision/contract.ts";
 import { sshBlockBody, writeSshConfigBlock } from "../../src/ssh/config_block.ts";
@@ -127,7 +128,6 @@ export async function provisionScenario(
     `${repoRoot}/scripts/setup.sh`,
     'echo "failing on purpose" >&2\nexit 1\n',
   );
-  await host("chown", ["-R", "1000:1000", T]); // shifted shares: host uid 1000 = admin in the guest
 
   // A local install server for Claude's "script" install (on the lab bridge only).
   const gw = labEnv()!.gateway;
@@ -189,10 +189,10 @@ export async function provisionScenario(
   };
 
   try {
-    const shares = await buildShares({
+    const shares = await sandboxShares({
+      runner: defaultRunner,
+      mainRoot: repoRoot,
       worktreePath: wt,
-      gitCommonDir: `${repoRoot}/.git`,
-      repoRoot,
       home,
       claudeDirs: [],
     });

@@ -7,8 +7,8 @@
  * container does not survive a host reboot (neither does a suspended VM without a saved
  * state file), and it keeps its IP address.
  *
- * Shares are `disk` devices applied by `start` (see `shares.ts` for ownership); `mountShares`
- * has nothing left to do. Egress policy is not implemented on this engine yet
+ * Shares are `disk` devices applied by `start`, never shifted; the container's own unprivileged
+ * ids get access through ACLs (`share_access.ts`); `mountShares` has nothing left to do. Egress policy is not implemented on this engine yet
  * (`capabilities.egress` false: the guest-side proxy configuration applies).
  *
  * @module
@@ -45,7 +45,8 @@ import {
   UnsupportedError,
 } from "../../lib/errors.ts";
 import { log } from "../../lib/log.ts";
-import { applyShares, type ServerInfo } from "./apply_shares.ts";
+import { applyShares } from "./apply_shares.ts";
+import { type CommandRunner, defaultRunner } from "../../lib/process.ts";
 import { IncusClient } from "./client.ts";
 import { execCommand, type ExecContext, openShell } from "./exec.ts";
 import { pullFile, pushFile } from "./files.ts";
@@ -82,6 +83,8 @@ export interface IncusBackendOptions {
   hostIds?: Ids | null;
   /** The sandbox user's ids (default 1000/1000). */
   guestIds?: Ids;
+  /** Runs setfacl/getfacl for shares (default: the real programs). */
+  runner?: CommandRunner;
   /** Budget of one background operation (default 120 s). */
   operationTimeoutMs?: number;
   /** Default graceful stop budget (default 30 s). */
@@ -106,15 +109,16 @@ export class IncusBackend implements Backend {
   readonly #clock: Clock;
   readonly #hostIds: Ids | null;
   readonly #guest: Ids;
+  readonly #runner: CommandRunner;
   readonly #opTimeoutMs: number;
   readonly #stopTimeoutMs: number;
-  #server?: Promise<ServerInfo>;
 
   constructor(client: IncusClient, settings: IncusSettings, options: IncusBackendOptions = {}) {
     this.client = client;
     this.settings = settings;
     this.#clock = options.clock ?? systemClock;
     this.#guest = options.guestIds ?? GUEST_IDS;
+    this.#runner = options.runner ?? defaultRunner;
     this.#opTimeoutMs = options.operationTimeoutMs ?? 120_000;
     this.#stopTimeoutMs = options.stopTimeoutMs ?? 30_000;
     this.#hostIds = options.hostIds !== undefined
@@ -132,15 +136,6 @@ export class IncusBackend implements Backend {
       guestUid: this.#guest.uid,
       guestGid: this.#guest.gid,
     };
-  }
-
-  /** Server info (`GET /1.0`), fetched once. */
-  server(): Promise<ServerInfo> {
-    this.#server ??= this.client.get<ServerInfo>("/1.0").catch((error) => {
-      this.#server = undefined;
-      throw error;
-    });
-    return this.#server;
   }
 
   async list(): Promise<SandboxInfo[]> {
@@ -221,13 +216,12 @@ export class IncusBackend implements Backend {
         client: this.client,
         hostIds: this.#hostIds,
         guestIds: this.#guest,
-        server: () => this.server(),
+        runner: this.#runner,
         operationTimeoutMs: this.#opTimeoutMs,
       },
       instance,
       response.etag,
       options.shares,
-      state === "stopped",
     );
     if (state === "running" || state === "starting") return;
     const action = state === "suspended" ? "unfreeze" : "start";

@@ -73,10 +73,14 @@ export class EchoSession implements ShellSession {
   }
 }
 
-/** Maps a guest path to the host through the shares (`/mnt/tachikoma/code/x` → `<worktree>/x`). */
+/**
+ * Maps a guest path to the host through the shares (`/mnt/tachikoma/code/x` → `<worktree>/x`);
+ * the deepest share wins (a read-write part of `.git` mounted over the read-only `.git`).
+ */
 export function hostPathFor(guestPath: string | undefined, shares: Share[]): string | undefined {
   if (!guestPath) return undefined;
-  for (const share of shares) {
+  const deepestFirst = [...shares].sort((a, b) => b.guestPath.length - a.guestPath.length);
+  for (const share of deepestFirst) {
     if (guestPath === share.guestPath) return share.hostPath;
     if (guestPath.startsWith(share.guestPath + "/")) {
       return share.hostPath + guestPath.slice(share.guestPath.length);

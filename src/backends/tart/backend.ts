@@ -297,7 +297,7 @@ export class TartBackend implements Backend {
   async mountShares(name: string, shares: Share[]): Promise<void> {
     checkShares(shares);
     if (shares.length === 0) return;
-    const argv = mountSharesArgv(DEFAULT_TAG, GUEST_MOUNT_ROOT, shares.map((s) => s.guestPath));
+    const argv = mountSharesArgv(DEFAULT_TAG, GUEST_MOUNT_ROOT, shares);
     const result = await this.exec(name, { argv, user: "root", timeoutMs: 60_000 });
     if (result.code !== 0) {
       const err = new TextDecoder().decode(result.stderr).trim() ||

@@ -76,13 +76,20 @@ export function unsupported(what: string): UnsupportedError {
   });
 }
 
-/** Shares must mount as `/mnt/tachikoma/<name>` (one virtio-fs tag, one mount). */
+/**
+ * Shares appear as `/mnt/tachikoma/<name>` (one virtio-fs tag, one mount); a share whose guest
+ * path is elsewhere under `/mnt/tachikoma/` is bind-mounted there from `<name>`.
+ */
 export function checkShares(shares: Share[]): Share[] {
   for (const s of shares) {
-    if (s.guestPath !== `${GUEST_MOUNT_ROOT}/${s.name}`) {
+    const parts = s.guestPath.slice(GUEST_MOUNT_ROOT.length + 1).split("/");
+    if (
+      !s.guestPath.startsWith(`${GUEST_MOUNT_ROOT}/`) ||
+      parts.some((p) => p === "" || p === "." || p === "..")
+    ) {
       throw new UsageError(
-        `share ${JSON.stringify(s.name)}: the tart backend mounts shares at ` +
-          `${GUEST_MOUNT_ROOT}/<name>, not ${JSON.stringify(s.guestPath)}`,
+        `share ${JSON.stringify(s.name)}: the tart backend mounts shares under ` +
+          `${GUEST_MOUNT_ROOT}/, not at ${JSON.stringify(s.guestPath)}`,
       );
     }
   }

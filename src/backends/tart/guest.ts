@@ -103,12 +103,28 @@ export function pullFileArgv(path: string): string[] {
 }
 
 /**
- * Guest argv mounting the default virtio-fs tag at `root` (idempotent), then checking that
- * every expected share directory is visible.
+ * Guest argv mounting the default virtio-fs tag at `root` (idempotent), checking that every
+ * share is visible there (`<root>/<name>`), and bind-mounting each share whose guest path is
+ * elsewhere (the read-write parts of `.git`, mounted over the read-only `.git` share).
  */
-export function mountSharesArgv(tag: string, root: string, expected: string[]): string[] {
+export function mountSharesArgv(
+  tag: string,
+  root: string,
+  shares: { name: string; guestPath: string }[],
+): string[] {
   const script = 'set -e; tag=$1; root=$2; shift 2; mkdir -p -- "$root"; ' +
     'if ! mountpoint -q "$root"; then mount -t virtiofs "$tag" "$root"; fi; ' +
-    'for p in "$@"; do [ -d "$p" ] || { echo "share not visible in the guest: $p" >&2; exit 1; }; done';
-  return ["sh", "-c", script, "tachikoma", tag, root, ...expected];
+    'while [ "$#" -gt 1 ]; do src=$root/$1; dst=$2; shift 2; ' +
+    '[ -d "$src" ] || { echo "share not visible in the guest: $src" >&2; exit 1; }; ' +
+    'if [ "$dst" != "$src" ] && ! mountpoint -q "$dst"; then mount --bind "$src" "$dst"; fi; ' +
+    "done";
+  return [
+    "sh",
+    "-c",
+    script,
+    "tachikoma",
+    tag,
+    root,
+    ...shares.flatMap((s) => [s.name, s.guestPath]),
+  ];
 }

@@ -209,7 +209,7 @@ Deno.test("start: bad shares are refused before tart is called", async () => {
         shares: [{ name: "code", hostPath: "/w", guestPath: "/elsewhere", readOnly: false }],
       }),
     UsageError,
-    "/mnt/tachikoma/<name>",
+    "mounts shares under /mnt/tachikoma/",
   );
   assertEquals(w.runner.calls.length, 0);
 });
@@ -392,7 +392,16 @@ Deno.test("mountShares: one virtiofs mount of the default tag at /mnt/tachikoma,
   await using w = await world();
   liveList(w.runner, { vm: "running" });
   w.runner.on(["ip"], ok("10.1.1.7\n"));
-  await w.backend.mountShares("vm", [share("code", "/w"), share("dotgit", "/r/.git")]);
+  await w.backend.mountShares("vm", [
+    share("code", "/w"),
+    share("git", "/r/.git", true),
+    {
+      name: "git-refs",
+      hostPath: "/r/.git/refs",
+      guestPath: "/mnt/tachikoma/git/refs",
+      readOnly: false,
+    },
+  ]);
   const [{ target, request }] = w.ssh.execs;
   assertEquals([target.host, target.port, target.user, target.auth.kind], [
     "10.1.1.7",
@@ -401,11 +410,15 @@ Deno.test("mountShares: one virtiofs mount of the default tag at /mnt/tachikoma,
     "key",
   ]);
   assertEquals(request.user, "root");
-  assertEquals(request.argv.slice(-4), [
+  assertEquals(request.argv.slice(-8), [
     "com.apple.virtio-fs.automount",
     "/mnt/tachikoma",
+    "code",
     "/mnt/tachikoma/code",
-    "/mnt/tachikoma/dotgit",
+    "git",
+    "/mnt/tachikoma/git",
+    "git-refs",
+    "/mnt/tachikoma/git/refs",
   ]);
   assertMatch(request.argv[2], /mountpoint -q "\$root".*mount -t virtiofs "\$tag" "\$root"/);
   await w.backend.mountShares("vm", []);

@@ -211,15 +211,48 @@ Deno.test("pushFileArgv / pullFileArgv: binary-safe round trip, mode applied, at
   await Deno.remove(dir, { recursive: true });
 });
 
-Deno.test("mountSharesArgv: values are positional parameters, never shell text", () => {
-  const argv = mountSharesArgv("com.apple.virtio-fs.automount", "/mnt/tachikoma", [
-    "/mnt/tachikoma/a'b",
-  ]);
-  assertEquals(argv.slice(0, 2), ["sh", "-c"]);
-  assertEquals(argv[2].includes("a'b"), false);
-  assertEquals(argv.slice(-3), [
-    "com.apple.virtio-fs.automount",
-    "/mnt/tachikoma",
-    "/mnt/tachikoma/a'b",
-  ]);
+Deno.test("mountSharesArgv: a real sh mounts the tag once and binds nested shares; values stay data", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "tk-mount-" });
+  try {
+    const root = `${dir}/mnt/tachikoma`;
+    const hostile = "wt $(touch pwned) 'q\"`id`";
+    // Stubs for the guest's mount and mountpoint: record argv, mountpoint says "not mounted".
+    await Deno.mkdir(`${dir}/bin`);
+    await Deno.writeTextFile(
+      `${dir}/bin/mount`,
+      `#!/bin/sh\nprintf '%s\\0' mount "$@" >> "${dir}/log"; printf '\\n' >> "${dir}/log"\n` +
+        `[ "$1" = -t ] && mkdir -p "$4/code" "$4/git-objects" "$4/git-worktree"\nexit 0\n`,
+      { mode: 0o755 },
+    );
+    await Deno.writeTextFile(`${dir}/bin/mountpoint`, "#!/bin/sh\nexit 1\n", { mode: 0o755 });
+    const argv = mountSharesArgv("com.apple.virtio-fs.automount", root, [
+      { name: "code", guestPath: `${root}/code` },
+      { name: "git-objects", guestPath: `${root}/git/objects` },
+      { name: "git-worktree", guestPath: `${root}/git/worktrees/${hostile}` },
+    ]);
+    assertEquals(argv[2].includes(hostile), false, "values never in the script text");
+    const out = await new Deno.Command(argv[0], {
+      args: argv.slice(1),
+      cwd: dir,
+      env: { PATH: `${dir}/bin:/usr/bin:/bin` },
+      stdout: "piped",
+      stderr: "piped",
+    }).output();
+    assertEquals(out.code, 0, new TextDecoder().decode(out.stderr));
+    const calls = (await Deno.readTextFile(`${dir}/log`)).trim().split("\n").map((l) =>
+      l.split("\0").filter((x) => x !== "")
+    );
+    assertEquals(calls, [
+      ["mount", "-t", "virtiofs", "com.apple.virtio-fs.automount", root],
+      ["mount", "--bind", `${root}/git-objects`, `${root}/git/objects`],
+      ["mount", "--bind", `${root}/git-worktree`, `${root}/git/worktrees/${hostile}`],
+    ]);
+    assertEquals(
+      [...Deno.readDirSync(dir)].map((e) => e.name).includes("pwned"),
+      false,
+      "nothing ran",
+    );
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
 });

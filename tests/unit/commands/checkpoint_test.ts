@@ -5,12 +5,14 @@
  */
 import { assert, assertEquals, assertMatch, assertStringIncludes } from "@std/assert";
 import { runCli } from "../cli/helpers.ts";
-import { bannerServer, makeRepo } from "../core/helpers.ts";
+import { bannerServer, gitIn, makeRepo } from "../core/helpers.ts";
 
-const NAME = "tachikoma-myapp-main";
+const NAME = "tachikoma-myapp-feat";
 
 async function world(capabilities: Record<string, boolean> = {}) {
   const repo = await makeRepo("myapp");
+  const worktree = `${repo.dir}/myapp-feat`;
+  await gitIn(repo.root, "worktree", "add", "-q", "-b", "feat", worktree);
   const banner = bannerServer();
   const home = `${repo.dir}/home`;
   const configDir = `${home}/.config/tachikoma`;
@@ -34,8 +36,8 @@ async function world(capabilities: Record<string, boolean> = {}) {
       vms: [{
         name: NAME,
         repo: "myapp",
-        branch: "main",
-        worktree_path: repo.root,
+        branch: "feat",
+        worktree_path: worktree,
         created_at: stamp,
         last_used: stamp,
         status: "running",
@@ -52,7 +54,7 @@ async function world(capabilities: Record<string, boolean> = {}) {
     DENO_DIR: Deno.env.get("DENO_DIR") ?? `${Deno.env.get("HOME")}/.cache/deno`,
     NO_COLOR: "1",
   };
-  const cli = (...args: string[]) => runCli(args, { env, cwd: repo.root });
+  const cli = (...args: string[]) => runCli(args, { env, cwd: worktree });
   return {
     cli,
     worldPath,
@@ -65,7 +67,7 @@ async function world(capabilities: Record<string, boolean> = {}) {
 
 Deno.test("tachikoma checkpoint create/list/restore/delete through the CLI", async () => {
   await using w = await world();
-  const created = await w.cli("checkpoint", "create", "main", "--label", "c1");
+  const created = await w.cli("checkpoint", "create", "feat", "--label", "c1");
   assertEquals(created.code, 0, created.stderr);
   assertEquals(created.stdout, `Checkpoint "c1" created for ${NAME}\n`);
 
@@ -88,11 +90,11 @@ Deno.test("tachikoma checkpoint create/list/restore/delete through the CLI", asy
     ].sort(),
   );
   assertEquals(Object.keys(doc.checkpoints[0]).sort(), ["created_at", "label", "size_bytes"]);
-  const table = await w.cli("checkpoint", "list", "main");
+  const table = await w.cli("checkpoint", "list", "feat");
   assertMatch(table.stdout, /^LABEL +CREATED +SIZE\n/);
   assertMatch(table.stdout, /\nc1 +\d{4}-\d\d-\d\d \d\d:\d\d +0 B\n/);
 
-  const restored = await w.cli("checkpoint", "restore", "main", "c1");
+  const restored = await w.cli("checkpoint", "restore", "feat", "c1");
   assertEquals(restored.code, 0, restored.stderr);
   assertMatch(
     restored.stdout,
@@ -117,13 +119,13 @@ Deno.test("tachikoma checkpoint create/list/restore/delete through the CLI", asy
 
 Deno.test("tachikoma checkpoint on an engine without checkpoints: exit 1, the way out", async () => {
   await using w = await world({ checkpoints: false });
-  const r = await w.cli("--json", "checkpoint", "list", "main");
+  const r = await w.cli("--json", "checkpoint", "list", "feat");
   assertEquals(r.code, 1);
   assertEquals(r.stdout, "");
   const error = JSON.parse(r.stderr).error;
   assertEquals(error.code, "unsupported");
   assertEquals(error.message, "the memory backend cannot take checkpoints");
   assert(error.hint.includes("incus"));
-  const empty = await w.cli("checkpoint", "create", "main");
+  const empty = await w.cli("checkpoint", "create", "feat");
   assertEquals(empty.code, 1);
 });

@@ -118,12 +118,13 @@ Deno.test("attach: Ctrl-C (abort) closes the session and restores the terminal",
   assert(term.unsubscribed);
 });
 
-Deno.test("shares: code and dotgit always, claude dirs and memory only when they exist", async () => {
+Deno.test("shares: code and .git (read-only, data parts read-write over it) always; claude dirs and memory only when they exist", async () => {
   const dirs = new Set(["/h/.git-common", "/home/u/.claude/rules", "/home/u/.claude/my_skills"]);
   dirs.add(`/home/u/.claude/projects/${pathSlug("/src/my app")}/memory`);
   const shares = await buildShares({
     worktreePath: "/src/my app-x",
     gitCommonDir: "/h/.git-common",
+    worktreeGitDir: "/h/.git-common/worktrees/my app-x",
     repoRoot: "/src/my app",
     home: "/home/u",
     claudeDirs: ["rules", "agents", "my_skills", "../etc"],
@@ -131,7 +132,16 @@ Deno.test("shares: code and dotgit always, claude dirs and memory only when they
   });
   assertEquals(shares.map((s) => [s.name, s.hostPath, s.guestPath, s.readOnly]), [
     ["code", "/src/my app-x", "/mnt/tachikoma/code", false],
-    ["dotgit", "/h/.git-common", "/mnt/tachikoma/dotgit", false],
+    ["git", "/h/.git-common", "/mnt/tachikoma/git", true],
+    ["git-objects", "/h/.git-common/objects", "/mnt/tachikoma/git/objects", false],
+    ["git-refs", "/h/.git-common/refs", "/mnt/tachikoma/git/refs", false],
+    ["git-logs", "/h/.git-common/logs", "/mnt/tachikoma/git/logs", false],
+    [
+      "git-worktree",
+      "/h/.git-common/worktrees/my app-x",
+      "/mnt/tachikoma/git/worktrees/my app-x",
+      false,
+    ],
     ["claude-rules", "/home/u/.claude/rules", "/mnt/tachikoma/claude-rules", true],
     ["claude-my-skills", "/home/u/.claude/my_skills", "/mnt/tachikoma/claude-my-skills", true],
     [

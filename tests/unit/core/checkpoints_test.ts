@@ -150,13 +150,18 @@ Deno.test("restore: stop → restore → start with the shares → boot; guest f
   assert(h.probe.calls.length > probes, "the boot wait probes SSH");
   assertEquals(dec.decode(await h.backend.pullFile(name, "/home/user/kept")), "before");
   await assertRejects(() => h.backend.pullFile(name, "/home/user/new"), NotFoundError);
-  // The same shares as spawn gave it: the worktree as `code`, the repo's .git as `dotgit`.
+  // The same shares as spawn gave it: the worktree as `code`, the repo's .git (read-only) and
+  // its data parts as `git*`.
   const sb = await h.backend.peek(name);
   const record = (await h.store.get(name))!;
   assertEquals(sb?.state, "running");
   assertEquals(sb?.shares?.map((s) => [s.name, s.hostPath]), [
     ["code", record.worktree_path],
-    ["dotgit", `${h.repo.root}/.git`],
+    ["git", `${h.repo.root}/.git`],
+    ["git-objects", `${h.repo.root}/.git/objects`],
+    ["git-refs", `${h.repo.root}/.git/refs`],
+    ["git-logs", `${h.repo.root}/.git/logs`],
+    ["git-worktree", `${h.repo.root}/.git/worktrees/myapp-feat`],
   ]);
   assertEquals(record.status, "running");
   assertEquals(record.ip, "127.0.0.1");

@@ -24,6 +24,7 @@ import {
   UnreachableError,
 } from "../../../src/lib/errors.ts";
 import { defaultRunner } from "../../../src/lib/process.ts";
+import { SAFE_GIT_CONFIG } from "../../../src/git/run.ts";
 import { RecordingReporter } from "../../testing/recording_reporter.ts";
 import { gitIn, HOST_EMAIL, HOST_NAME, type PrWorld, prWorld } from "./pr_fixture.ts";
 
@@ -109,7 +110,7 @@ Deno.test("pr: commits tracked and untracked changes with the host identity, pus
   const calls = await w.calls();
   assertEquals(calls.map((c) => c.argv), [["--version"], ["pr", "create", "--fill"]]);
   assertEquals(calls[1].cwd, w.worktree);
-  assertEquals(calls[1].gitConfigCount, "2");
+  assertEquals(calls[1].gitConfigCount, String(SAFE_GIT_CONFIG.length));
   assertEquals(d.reporter.events.filter((e) => e.startsWith("done")), [
     "done committing the worktree's changes: 7 files",
     "done pushing feat to origin: 1 commit",

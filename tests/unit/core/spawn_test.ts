@@ -34,7 +34,16 @@ Deno.test("spawn: new branch → worktree, create, start with shares, boot, prov
     sb?.shares?.map((s) => [s.name, s.hostPath, s.guestPath, s.readOnly]),
     [
       ["code", result.worktree.path, "/mnt/tachikoma/code", false],
-      ["dotgit", `${h.repo.root}/.git`, "/mnt/tachikoma/dotgit", false],
+      ["git", `${h.repo.root}/.git`, "/mnt/tachikoma/git", true],
+      ["git-objects", `${h.repo.root}/.git/objects`, "/mnt/tachikoma/git/objects", false],
+      ["git-refs", `${h.repo.root}/.git/refs`, "/mnt/tachikoma/git/refs", false],
+      ["git-logs", `${h.repo.root}/.git/logs`, "/mnt/tachikoma/git/logs", false],
+      [
+        "git-worktree",
+        `${h.repo.root}/.git/worktrees/myapp-feature-auth`,
+        "/mnt/tachikoma/git/worktrees/myapp-feature-auth",
+        false,
+      ],
       ["claude-rules", `${h.home}/.claude/rules`, "/mnt/tachikoma/claude-rules", true],
       ["claude-memory", memory, "/mnt/tachikoma/claude-memory", true],
     ],
@@ -79,7 +88,14 @@ Deno.test("spawn: stopped → started with shares again; suspended → resumed",
   assertEquals(started.action, "started");
   const starts = await h.backend.calls("start");
   assertEquals(starts.length, 2);
-  assertEquals(starts[1].detail?.shares, ["code", "dotgit"]);
+  assertEquals(starts[1].detail?.shares, [
+    "code",
+    "git",
+    "git-objects",
+    "git-refs",
+    "git-logs",
+    "git-worktree",
+  ]);
   assertEquals((await h.backend.peek(name))?.mounted, true);
   await h.service.suspend(name);
   assertEquals((await h.store.get(name))?.status, "suspended");
@@ -310,7 +326,11 @@ Deno.test("spawn: current branch, detached HEAD, main checkout, linked worktree,
   assertEquals(linked.worktree.path, `${h.repo.dir}/wt-mine`);
   assertEquals(linked.worktree.action, "reused");
   const shares = (await h.backend.peek(linked.name))?.shares ?? [];
-  assertEquals(shares.find((s) => s.name === "dotgit")?.hostPath, `${h.repo.root}/.git`);
+  assertEquals(shares.find((s) => s.name === "git")?.hostPath, `${h.repo.root}/.git`);
+  assertEquals(
+    shares.find((s) => s.name === "git-worktree")?.hostPath,
+    `${h.repo.root}/.git/worktrees/wt-mine`,
+  );
   assertEquals((await h.store.get(linked.name))?.repo_root, h.repo.root);
 
   // Detached HEAD: the short commit names the branch.

@@ -406,13 +406,28 @@ Deno.test("fingerprint: a config change moves only the steps it feeds", async ()
     const repo = `${sb.dir}/repo`;
     await Deno.mkdir(repo);
     await Deno.writeTextFile(`${repo}/s.sh`, "true\n");
+    const git = (...args: string[]) =>
+      new Deno.Command("git", { args: ["-C", repo, ...args], stdout: "null" }).output();
+    await git("init", "-q", "-b", "main");
+    await git(
+      "-c",
+      "user.name=t",
+      "-c",
+      "user.email=t@t",
+      "commit",
+      "-q",
+      "--allow-empty",
+      "-m",
+      "i",
+    );
+    await git("worktree", "add", "-q", "-b", "feat", `${sb.dir}/wt`);
     const proxy = { value: "http://a" };
     const p = createProvisioner({
       home,
       env: () => undefined,
       proxyEnv: () => ({ X: proxy.value }),
     });
-    const record = testRecord({ repo_root: repo });
+    const record = testRecord({ repo_root: repo, worktree_path: `${sb.dir}/wt` });
     const fp = (overrides = {}) =>
       p.fingerprint(
         testContext(sb, testConfig({ provision_scripts: ["s.sh"], ...overrides }), record),

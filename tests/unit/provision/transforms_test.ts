@@ -14,7 +14,6 @@ import {
   type SecretSlot,
   urlWithoutCredentials,
 } from "../../../src/provision/guest_secrets.ts";
-import { normalizePosix, parseGitFile, worktreeLink } from "../../../src/provision/code.ts";
 import { claudeShareName } from "../../../src/provision/shares.ts";
 import { buildShares } from "../../../src/provision/shares.ts";
 import { directInjection } from "../../../src/provision/credentials.ts";
@@ -256,32 +255,12 @@ Deno.test("patchClaudeJson is idempotent and merges MCP servers", () => {
   );
 });
 
-Deno.test("parseGitFile and worktreeLink: absolute, relative, hostile, refused", () => {
-  assertEquals(parseGitFile("gitdir: /r/.git/worktrees/x\r\n"), "/r/.git/worktrees/x");
-  const hostile = "/tmp/repo $(touch /tmp/p) 'q\"x/.git/worktrees/feat";
-  assertEquals(worktreeLink(parseGitFile(`gitdir: ${hostile}\n`)), {
-    link: hostile,
-    target: "/mnt/tachikoma/dotgit/worktrees/feat",
-    id: "feat",
-  });
-  assertEquals(
-    worktreeLink("../repo/.git/worktrees/wt").link,
-    "/mnt/tachikoma/repo/.git/worktrees/wt",
-  );
-  assertThrows(() => parseGitFile("not a git file"));
-  assertThrows(
-    () => worktreeLink("/r/.git/modules/sub"),
-    Error,
-    "not inside a repository's worktrees/",
-  );
-  assertEquals(normalizePosix("/a//b/./c/../d/"), "/a/b/d");
-});
-
 Deno.test("claudeShareName matches the names core's buildShares gives", async () => {
   const dirs = ["rules", "My_Skills", "agents-2"];
   const shares = await buildShares({
     worktreePath: "/w",
     gitCommonDir: "/r/.git",
+    worktreeGitDir: "/r/.git/worktrees/w",
     repoRoot: "/r",
     home: "/h",
     claudeDirs: dirs,

@@ -12,14 +12,12 @@ import {
 } from "../../../../src/backends/incus/instances.ts";
 import {
   checkShares,
-  delegatedToRoot,
-  ownershipPlan,
-  rawIdmap,
   sameDevices,
   shareDevice,
   withoutShares,
   withShares,
 } from "../../../../src/backends/incus/shares.ts";
+import { aclSpec, guestHostIds } from "../../../../src/backends/incus/share_access.ts";
 import { incusError, unreachable } from "../../../../src/backends/incus/errors.ts";
 import { checkEnv, identity, withCwd } from "../../../../src/backends/incus/exec.ts";
 import {
@@ -143,42 +141,66 @@ const shares: Share[] = [
   },
 ];
 
-Deno.test("ownershipPlan: shift for uid 1000 and root, raw.idmap otherwise", () => {
-  const guest = { uid: 1000, gid: 1000 };
-  assertEquals(ownershipPlan({ uid: 1000, gid: 1000 }, guest, true), { kind: "shift" });
-  assertEquals(ownershipPlan({ uid: 0, gid: 0 }, guest, true), { kind: "shift" });
-  assertEquals(ownershipPlan({ uid: 501, gid: 20 }, guest, true), {
-    kind: "idmap",
-    rawIdmap: "uid 501 1000\ngid 20 1000",
-  });
-  assertEquals(ownershipPlan({ uid: 1000, gid: 1000 }, guest, false), {
-    kind: "idmap",
-    rawIdmap: "both 1000 1000",
-  });
-  assertEquals(ownershipPlan({ uid: 0, gid: 0 }, guest, false).kind, "none");
-  assertEquals(ownershipPlan(null, guest, true).kind, "none");
-  assertEquals(rawIdmap({ uid: 1234, gid: 1234 }, guest), "both 1234 1000");
-});
-
-Deno.test("share devices: shifted or plain, stale ones replaced, others kept", () => {
-  assertEquals(shareDevice(shares[0], { kind: "shift" }), {
+Deno.test("share devices: never shifted, readonly as the share says, stale ones replaced", () => {
+  assertEquals(shareDevice(shares[0]), {
     type: "disk",
     source: "/h/code",
     path: "/mnt/tachikoma/code",
     readonly: "false",
-    shift: "true",
   });
-  assertEquals(shareDevice(shares[1], { kind: "idmap", rawIdmap: "" }).readonly, "true");
-  assertEquals(shareDevice(shares[1], { kind: "idmap", rawIdmap: "" }).shift, undefined);
+  assertEquals(shareDevice(shares[1]).readonly, "true");
   const existing = {
     eth0: { type: "nic", network: "tkbr0" },
     "tk-share-old": { type: "disk", source: "/gone", path: "/mnt/tachikoma/old" },
+    "tk-share-code": {
+      type: "disk",
+      source: "/h/code",
+      path: "/mnt/tachikoma/code",
+      shift: "true",
+    },
   };
-  const next = withShares(existing, shares, { kind: "shift" });
+  const next = withShares(existing, shares);
   assertEquals(Object.keys(next).sort(), ["eth0", "tk-share-claude-rules", "tk-share-code"]);
-  assert(sameDevices(next, withShares(next, shares, { kind: "shift" })));
+  assertEquals(next["tk-share-code"].shift, undefined, "an old shifted device is replaced");
+  assert(sameDevices(next, withShares(next, shares)));
   assert(!sameDevices(next, existing));
   assertEquals(withoutShares(next), { eth0: { type: "nic", network: "tkbr0" } });
+});
+
+Deno.test("guestHostIds: root and the sandbox user from the container's id map", () => {
+  const map = JSON.stringify([
+    { Isuid: true, Isgid: false, Hostid: 1000000, Nsid: 0, Maprange: 1000000000 },
+    { Isuid: false, Isgid: true, Hostid: 1000000, Nsid: 0, Maprange: 1000000000 },
+  ]);
+  assertEquals(guestHostIds({ "volatile.idmap.next": map }, { uid: 1000, gid: 1000 }), {
+    root: { uid: 1000000, gid: 1000000 },
+    user: { uid: 1001000, gid: 1001000 },
+  });
+  // A raw.idmap (made by an older tachikoma) shows in the current map: the user is host 1234.
+  const raw = JSON.stringify([
+    { Isuid: true, Isgid: true, Hostid: 1234, Nsid: 1000, Maprange: 1 },
+    { Isuid: true, Isgid: false, Hostid: 1000000, Nsid: 0, Maprange: 1000 },
+    { Isuid: false, Isgid: true, Hostid: 1000000, Nsid: 0, Maprange: 1000 },
+  ]);
+  assertEquals(
+    guestHostIds({ "volatile.idmap.current": raw }, { uid: 1000, gid: 1000 }).user,
+    { uid: 1234, gid: 1234 },
+  );
+  assertThrows(() => guestHostIds({}, { uid: 1000, gid: 1000 }), RuntimeError, "no id map");
+  assertThrows(
+    () => guestHostIds({ "volatile.idmap.next": "[]" }, { uid: 1000, gid: 1000 }),
+    RuntimeError,
+    "does not map 0",
+  );
+});
+
+Deno.test("aclSpec: the container's ids get rwX, defaults also for the host user", () => {
+  const guest = { root: { uid: 1000000, gid: 1000000 }, user: { uid: 1001000, gid: 1001000 } };
+  assertEquals(
+    aclSpec(guest, { uid: 501, gid: 20 }),
+    "u:1001000:rwX,g:1001000:rwX,u:1000000:rwX,g:1000000:rwX," +
+      "d:u:1001000:rwX,d:g:1001000:rwX,d:u:1000000:rwX,d:g:1000000:rwX,d:u:501:rwX,d:g:20:rwX",
+  );
 });
 
 Deno.test("checkShares rejects bad names and relative paths", () => {
@@ -187,16 +209,6 @@ Deno.test("checkShares rejects bad names and relative paths", () => {
   assertThrows(() => checkShares([{ ...shares[0], name: "a b" }]), UsageError);
   assertThrows(() => checkShares([{ ...shares[0], hostPath: "rel" }]), UsageError);
   assertThrows(() => checkShares([{ ...shares[0], guestPath: "mnt" }]), UsageError);
-});
-
-Deno.test("delegatedToRoot reads subuid ranges", () => {
-  const text = "root:1000000:1000000000\nalice:100000:65536\nroot:1000:1\n";
-  assert(delegatedToRoot(text, 1000));
-  assert(delegatedToRoot(text, 1500000));
-  assert(!delegatedToRoot(text, 1001));
-  assert(!delegatedToRoot(text, 100001));
-  assert(delegatedToRoot("0:501:1", 501));
-  assert(!delegatedToRoot("", 0));
 });
 
 Deno.test("incusError maps codes and messages to typed errors", () => {
