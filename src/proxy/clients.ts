@@ -7,7 +7,8 @@
  * NAT in front of remote engines) and are not a secret, the token is.
  *
  * The sandbox's egress policy comes from its repository's configuration (repo_policy.ts). The
- * state file is read again whenever it changes (size, mtime, inode).
+ * state file is read again whenever it changes (inode, size, mtime: tachikoma replaces it by
+ * rename, so every write is a new inode), checked with a synchronous `stat` per request.
  *
  * @module
  */
@@ -17,7 +18,7 @@ import type { Logger } from "../lib/log.ts";
 import type { EgressPolicy } from "./egress.ts";
 import { embeddedV4, formatIp, parseIp } from "./ip.ts";
 import { RepoPolicies, type RepoPolicySource } from "./repo_policy.ts";
-import { RACY_MS, TokenRegistry } from "./token_registry.ts";
+import { TokenRegistry } from "./token_registry.ts";
 
 /** An authenticated client of the proxy. */
 export interface ClientInfo {
@@ -100,7 +101,6 @@ export class TokenClientDirectory implements ClientDirectory {
   readonly #policies: RepoPolicies;
   #state = new Map<string, StateEntry>();
   #stateStamp: string | null = null;
-  #stateChangedAt = -Infinity;
   #reading: Promise<void> | null = null;
   readonly #warned = new Set<string>();
 
@@ -123,19 +123,18 @@ export class TokenClientDirectory implements ClientDirectory {
     this.#logger.warn(message);
   }
 
-  async #stamp(): Promise<{ stamp: string; mtime: number }> {
+  #stamp(): string {
     try {
-      const info = await Deno.stat(this.#statePath);
-      const mtime = info.mtime?.getTime() ?? 0;
-      return { stamp: `${info.ino ?? 0}:${info.size}:${mtime}`, mtime };
+      const info = Deno.statSync(this.#statePath);
+      return `${info.ino ?? 0}:${info.size}:${info.mtime?.getTime() ?? 0}`;
     } catch {
-      return { stamp: "absent", mtime: -Infinity };
+      return "absent";
     }
   }
 
   async #readState(): Promise<void> {
     this.#reading ??= (async () => {
-      const { stamp, mtime } = await this.#stamp();
+      const stamp = this.#stamp();
       const map = new Map<string, StateEntry>();
       try {
         const data = JSON.parse(await Deno.readTextFile(this.#statePath));
@@ -158,16 +157,12 @@ export class TokenClientDirectory implements ClientDirectory {
       }
       this.#state = map;
       this.#stateStamp = stamp;
-      this.#stateChangedAt = mtime;
     })().finally(() => this.#reading = null);
     await this.#reading;
   }
 
   async #entry(sandbox: string): Promise<StateEntry | undefined> {
-    const racy = this.#clock.now() - this.#stateChangedAt < RACY_MS;
-    if (racy || this.#stateStamp === null || (await this.#stamp()).stamp !== this.#stateStamp) {
-      await this.#readState();
-    }
+    if (this.#stamp() !== this.#stateStamp) await this.#readState();
     return this.#state.get(sandbox);
   }
 

@@ -54,12 +54,12 @@ function quietLogger(): Logger {
   return new Logger({ level: "error", sink: () => {} });
 }
 
-async function stampOf(paths: string[]): Promise<{ stamp: string; newest: number }> {
+function stampOf(paths: string[]): { stamp: string; newest: number } {
   const parts: string[] = [];
   let newest = -Infinity;
   for (const p of paths) {
     try {
-      const info = await Deno.stat(p);
+      const info = Deno.statSync(p);
       const mtime = info.mtime?.getTime() ?? 0;
       newest = Math.max(newest, mtime);
       parts.push(`${p}:${info.ino ?? 0}:${info.size}:${mtime}`);
@@ -95,7 +95,7 @@ export class RepoPolicies {
   async get(root: string): Promise<EgressPolicy> {
     const cached = this.#entries.get(root);
     if (cached && this.#clock.now() - cached.newest >= RACY_MS) {
-      const { stamp } = await stampOf(cached.files);
+      const { stamp } = stampOf(cached.files);
       if (stamp === cached.stamp) return cached.policy;
     }
     let files: string[] = [];
@@ -104,7 +104,7 @@ export class RepoPolicies {
     } catch {
       // no config dir (HOME unset): load() says why
     }
-    const { stamp, newest } = await stampOf(files);
+    const { stamp, newest } = stampOf(files);
     let policy: EgressPolicy;
     try {
       policy = await this.#source.load(root);
