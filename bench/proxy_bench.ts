@@ -1,7 +1,8 @@
 /**
  * The credential proxy's cost, side by side with a direct call in one run, against the same
  * local upstream (tests/fixtures/upstream.ts, its own process). The proxy is the real CLI
- * (`tachikoma proxy start`, its own process) with an API key in its environment.
+ * (`tachikoma proxy start`, its own process) with an API key in its environment; every request
+ * (direct ones too, for the same bytes on the wire) carries a sandbox's proxy token.
  *
  * 1. Latency: sequential non-streaming `POST /v1/messages`, direct and proxied interleaved.
  *    Target: added p50 ≤ 1 ms, added p99 ≤ 5 ms.
@@ -20,12 +21,15 @@
  * @module
  */
 import { median, percentile, report } from "./lib.ts";
+import { ensureToken } from "../src/proxy/tokens.ts";
 
 const ROOT = new URL("../", import.meta.url).pathname;
 const QUICK = Deno.args.includes("--quick");
 const LATENCY_N = QUICK ? 300 : 2000;
 const STREAMS = 200;
 const ROUNDS = QUICK ? 2 : 4;
+/** `Authorization` with the bench sandbox's token (set when a proxy starts). */
+let auth: Record<string, string> = {};
 
 interface Child {
   proc: Deno.ChildProcess;
@@ -89,6 +93,14 @@ async function startProxy(
     `backend = "incus"\ncredential_proxy_bind = "127.0.0.1"\ncredential_proxy_port = ${port}\n` +
       `credential_proxy_upstream = "http://127.0.0.1:${upstreamPort}"\n`,
   );
+  await Deno.writeTextFile(
+    `${dir}/state.json`,
+    JSON.stringify({
+      version: 2,
+      vms: [{ name: "tk-bench", ip: "127.0.0.1", repo_root: dir, worktree_path: dir }],
+    }),
+  );
+  auth = { authorization: `Bearer ${await ensureToken(dir, "tk-bench")}` };
   const proc = new Deno.Command(Deno.execPath(), {
     args: [
       "run",
@@ -148,7 +160,7 @@ async function call(url: string, client: Deno.HttpClient): Promise<number> {
     method: "POST",
     body,
     client,
-    headers: { "content-type": "application/json" },
+    headers: { "content-type": "application/json", ...auth },
   });
   await res.arrayBuffer();
   if (res.status !== 200) throw new Error(`${url}: ${res.status}`);
@@ -197,7 +209,7 @@ async function streams(url: string, shared?: Deno.HttpClient): Promise<number[]>
       method: "POST",
       body: streamBody,
       client,
-      headers: { "content-type": "application/json" },
+      headers: { "content-type": "application/json", ...auth },
     });
     const reader = res.body!.getReader();
     const decoder = new TextDecoder();

@@ -5,7 +5,7 @@
  * @module
  */
 import type { CommandContext } from "./context.ts";
-import { configDir, paths as configPaths } from "../config/paths.ts";
+import { configDir } from "../config/paths.ts";
 import type { Config } from "../config/schema.ts";
 import { CredentialCache } from "../credentials/cache.ts";
 import { hostWorld, runWaterfall } from "../credentials/waterfall.ts";
@@ -14,7 +14,7 @@ import { log, Logger } from "../lib/log.ts";
 import { withFileLock } from "../state/lock.ts";
 import { httpUrl } from "../proxy/address.ts";
 import { isUnspecified, resolveProxyAddress } from "../proxy/bind.ts";
-import { StateClientDirectory } from "../proxy/clients.ts";
+import { TokenClientDirectory } from "../proxy/clients.ts";
 import {
   CHILD_ENV,
   type DaemonPaths,
@@ -28,6 +28,7 @@ import {
   writeRuntime,
 } from "../proxy/daemon.ts";
 import { EgressPolicy } from "../proxy/egress.ts";
+import { fingerprintServes, proxyServes, type ServesFingerprint } from "../proxy/fingerprint.ts";
 import { probeHealth } from "../proxy/health.ts";
 import { startProxyServer } from "../proxy/server.ts";
 
@@ -99,6 +100,20 @@ function proxyLogger(ctx: CommandContext, tee: Deno.FsFile | null): {
   return { logger, flush };
 }
 
+/** The fingerprint of what a proxy for `config` at `where`, run from here, serves. */
+function servesFor(
+  config: Config,
+  where: { bind: string; port: number },
+  stateDir: string,
+): Promise<ServesFingerprint> {
+  return fingerprintServes(proxyServes(config, {
+    configDir: stateDir,
+    bind: where.bind,
+    port: where.port,
+    env: (name) => Deno.env.get(name),
+  }));
+}
+
 async function serveForeground(
   ctx: CommandContext,
   config: Config,
@@ -107,7 +122,7 @@ async function serveForeground(
   child: boolean,
 ): Promise<void> {
   const paths: DaemonPaths = daemonPaths(stateDir);
-  const policy = EgressPolicy.fromConfig(config);
+  EgressPolicy.fromConfig(config); // a bad egress_allow fails the start, not a later request
   await prepareLog(paths);
   // The daemon's stderr already is the log file; a foreground proxy also appends to it.
   const tee = child ? null : await Deno.open(paths.log, { append: true, mode: 0o600 });
@@ -121,11 +136,8 @@ async function serveForeground(
       }, world),
     ttlMs: config.credential_proxy_ttl_secs * 1000,
   });
-  const clients = new StateClientDirectory({
-    statePath: configPaths(stateDir).state,
-    defaultPolicy: policy,
-    logger,
-  });
+  const clients = new TokenClientDirectory({ stateDir, logger });
+  const serves = await servesFor(config, where, stateDir);
   const startup = async () => {
     const server = await startProxyServer({
       bind: where.bind,
@@ -135,7 +147,7 @@ async function serveForeground(
       clients,
       logger,
     });
-    await writeRuntime(paths, runtimeFor(paths, server.bind, server.port));
+    await writeRuntime(paths, runtimeFor(paths, server, serves));
     return server;
   };
   const server = child ? await startup() : await withFileLock(paths.lock, async () => {
@@ -151,7 +163,9 @@ async function serveForeground(
     return await startup();
   }, { signal: ctx.signal });
   logger.info(
-    `credential proxy listening on ${server.url} (PID ${Deno.pid}, upstream ${config.credential_proxy_upstream}, egress ${policy.describe()})`,
+    `credential proxy listening on ${server.url} (PID ${Deno.pid}, config ${stateDir}, ` +
+      `upstream ${config.credential_proxy_upstream}; clients need their sandbox's token; ` +
+      `egress per sandbox, from its repository's configuration)`,
   );
   if (!child) {
     ctx.out.result(
@@ -195,6 +209,7 @@ export async function start(ctx: CommandContext, flags: StartFlags): Promise<voi
       paths: daemonPaths(stateDir),
       bind: where.bind,
       port: where.port,
+      serves: await servesFor(config, where, stateDir),
       env: { TACHIKOMA_CONFIG_DIR: stateDir },
       signal: ctx.signal,
     });
@@ -203,6 +218,10 @@ export async function start(ctx: CommandContext, flags: StartFlags): Promise<voi
       () =>
         result.already_running
           ? `Credential proxy already running at ${result.url} (PID ${result.pid})`
+          : result.restarted
+          ? `Credential proxy restarted at ${result.url} (PID ${result.pid}): it served another configuration (${
+            result.restarted.join(", ")
+          })`
           : `Credential proxy started in the background at ${result.url} (PID ${result.pid}, credentials: ${result.credential_source})`,
     );
     return;

@@ -27,6 +27,7 @@ import { liveView, liveWarnings, type SandboxView, viewOf } from "./inventory.ts
 import { type SpawnRequest, type SpawnResult, spawnSandbox } from "./spawn.ts";
 import { GUEST_CODE_DIR } from "../provision/shares.ts";
 import { forgetHostKeys } from "./interactive.ts";
+import { revokeProxyToken } from "./proxy_link.ts";
 
 /** Result of {@link SandboxService.list}. */
 export interface ListResult {
@@ -274,6 +275,7 @@ export class SandboxService {
       if (previous !== "missing") await backend.delete(record.name);
       await this.deps.store.remove(record.name);
       await forgetHostKeys(this.deps.stateDir, record.name);
+      await revokeProxyToken(this.deps.stateDir, record.name);
       const outcome: DestroyOutcome = {
         name: record.name,
         was_missing: previous === "missing",
@@ -332,6 +334,7 @@ export class SandboxService {
         if (c.reason === "unused") await (await this.backend()).delete(c.name);
         await this.deps.store.remove(c.name);
         await forgetHostKeys(this.deps.stateDir, c.name);
+        await revokeProxyToken(this.deps.stateDir, c.name);
         pruned.push(c);
       });
     }

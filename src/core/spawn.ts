@@ -26,6 +26,7 @@ import {
   patchRecord,
 } from "./lifecycle.ts";
 import { bootWait, startAndBoot, step, untilStopped } from "./spawn_start.ts";
+import { revokeProxyToken } from "./proxy_link.ts";
 import type { ProvisionOutcome } from "./provision_policy.ts";
 import { ConflictError, errorMessage, TimeoutError, UsageError } from "../lib/errors.ts";
 
@@ -206,8 +207,9 @@ async function spawnLocked(
       reporter.note(`sandbox ${name} is gone from ${backend.name}; creating it again`);
     }
     action = "created";
-    // A sandbox of this name that existed before had other host keys.
+    // A sandbox of this name that existed before had other host keys, and its own proxy token.
     await (await import("./interactive.ts")).forgetHostKeys(deps.stateDir, name);
+    await revokeProxyToken(deps.stateDir, name);
     await store.put({
       ...fresh("creating"),
       provisioned: { version: 0, last_step: null, complete: false },
@@ -287,6 +289,12 @@ async function spawnLocked(
   }
 
   const options = { isNew: action === "created", reprovision: request.reprovision ?? false };
+  if (!options.isNew && !options.reprovision && await deps.proxy?.needsToken(name)) {
+    // Provisioned before it had a proxy token (or the token was lost): the profile step's
+    // inputs change with the new token, so it runs again.
+    reporter.note(`${name} has no proxy token yet: giving it one (re-running changed steps)`);
+    options.reprovision = true;
+  }
   const recorded = record.provisioned;
   // The fast path: complete at the recipe version known without loading the provisioner.
   const current = !options.isNew && !options.reprovision && recorded?.complete === true &&

@@ -1,35 +1,52 @@
 /**
- * Who is talking to the proxy: the client's source IP is mapped to a sandbox through the state
- * file (`vms[].ip`), and that sandbox's egress policy comes from its repo's configuration
- * (`egress`, `egress_allow`). Unknown clients get the proxy's own policy. The state file is
- * re-read at most every couple of seconds; repo policies are cached briefly.
+ * Who is talking to the proxy. A client is the sandbox whose token it presents (tokens.ts):
+ * the token is the identity, the source IP is only logged. A request without a token, or with
+ * a token no sandbox holds (never issued, revoked, or of a sandbox tachikoma's state no longer
+ * lists), is refused by the server. A valid token from an address other than the sandbox's
+ * recorded one is served, with one warning per sandbox and address: addresses change (DHCP,
+ * NAT in front of remote engines) and are not a secret, the token is.
+ *
+ * The sandbox's egress policy comes from its repository's configuration (repo_policy.ts). The
+ * state file is read again whenever it changes (inode, size, mtime: tachikoma replaces it by
+ * rename, so every write is a new inode), checked with a synchronous `stat` per request.
  *
  * @module
  */
 import { type Clock, systemClock } from "../lib/clock.ts";
 import { errorMessage } from "../lib/errors.ts";
 import type { Logger } from "../lib/log.ts";
-import { EgressPolicy } from "./egress.ts";
+import type { EgressPolicy } from "./egress.ts";
 import { embeddedV4, formatIp, parseIp } from "./ip.ts";
+import { RepoPolicies, type RepoPolicySource } from "./repo_policy.ts";
+import { TokenRegistry } from "./token_registry.ts";
 
-/** A client of the proxy. */
+/** An authenticated client of the proxy. */
 export interface ClientInfo {
   /** Source IP (IPv4-mapped addresses shown as IPv4). */
   ip: string;
-  /** The sandbox at that IP, when known. */
-  sandbox: string | null;
-  /** The egress policy that applies to it. */
-  policy: EgressPolicy;
+  /** The sandbox whose token it presented. */
+  sandbox: string;
+  /** That sandbox's egress policy (loaded on first use: API calls never need it). */
+  policy(): Promise<EgressPolicy>;
 }
 
-/** Maps client IPs to sandboxes and policies. */
+/** Why a client was not identified. */
+export type RefusalReason = "no token" | "unknown token";
+
+/** The outcome of {@link ClientDirectory.identify}. */
+export type Identification =
+  | { ok: true; client: ClientInfo }
+  | { ok: false; ip: string; reason: RefusalReason };
+
+/** Maps presented tokens to sandboxes and policies. */
 export interface ClientDirectory {
-  identify(ip: string): Promise<ClientInfo>;
+  /** Identifies the client at `ip` presenting `token` (null: it presented none). */
+  identify(ip: string, token: string | null): Promise<Identification>;
 }
 
-/** `sandbox name (ip)` or the IP, for log lines. */
+/** `sandbox name (ip)`, for log lines. */
 export function describeClient(client: ClientInfo): string {
-  return client.sandbox ? `sandbox ${client.sandbox} (${client.ip})` : `client ${client.ip}`;
+  return `sandbox ${client.sandbox} (${client.ip})`;
 }
 
 /** Canonical form of a peer address. */
@@ -39,133 +56,140 @@ export function canonicalIp(text: string): string {
   return formatIp(embeddedV4(ip) && ip.bytes[10] === 0xff ? embeddedV4(ip)! : ip);
 }
 
-/** Every client gets the same policy (tests, and when no state is available). */
+/** A fixed table of tokens (tests, and embedding the server without a state directory). */
 export class StaticClientDirectory implements ClientDirectory {
-  constructor(readonly policy: EgressPolicy, readonly sandboxes: Record<string, string> = {}) {}
-  identify(ip: string): Promise<ClientInfo> {
+  constructor(
+    readonly tokens: Record<string, { sandbox: string; policy: EgressPolicy }>,
+  ) {}
+
+  identify(ip: string, token: string | null): Promise<Identification> {
     const canon = canonicalIp(ip);
+    if (token === null) return Promise.resolve({ ok: false, ip: canon, reason: "no token" });
+    const entry = Object.hasOwn(this.tokens, token) ? this.tokens[token] : undefined;
+    if (!entry) return Promise.resolve({ ok: false, ip: canon, reason: "unknown token" });
     return Promise.resolve({
-      ip: canon,
-      sandbox: this.sandboxes[canon] ?? null,
-      policy: this.policy,
+      ok: true,
+      client: { ip: canon, sandbox: entry.sandbox, policy: () => Promise.resolve(entry.policy) },
     });
   }
 }
 
-/** Loads the egress policy of a repo (its merged configuration). */
-export type RepoPolicyLoader = (repoRoot: string) => Promise<EgressPolicy>;
-
-/** The default loader: the repo's merged configuration. */
-export const configRepoPolicy: RepoPolicyLoader = async (
-  repoRoot: string,
-): Promise<EgressPolicy> => {
-  const { loadConfig } = await import("../config/load.ts");
-  const loaded = await loadConfig({ cwd: repoRoot });
-  return EgressPolicy.fromConfig(loaded.config);
-};
-
 interface StateEntry {
-  name: string;
-  repoRoot: string | null;
+  /** Canonical recorded IP, or null. */
+  ip: string | null;
+  /** Where its configuration is loaded: the repo root, else the worktree, else the config dir. */
+  root: string;
 }
 
-/** Options of {@link StateClientDirectory}. */
-export interface StateClientDirectoryOptions {
-  /** The state file (`state.json`). */
-  statePath: string;
-  /** The policy for clients that are not known sandboxes. */
-  defaultPolicy: EgressPolicy;
-  repoPolicy?: RepoPolicyLoader;
-  clock?: Clock;
-  /** Minimum time between two reads of the state file. */
-  refreshMs?: number;
-  /** How long a repo's policy is reused. */
-  policyTtlMs?: number;
+/** Options of {@link TokenClientDirectory}. */
+export interface TokenClientDirectoryOptions {
+  /** The tachikoma directory (tokens under `proxy/tokens/`, `state.json`). */
+  stateDir: string;
   logger: Logger;
+  clock?: Clock;
+  /** Where repository policies come from (tests). */
+  policySource?: RepoPolicySource;
 }
 
-/** Identifies clients through the state file. */
-export class StateClientDirectory implements ClientDirectory {
-  #opts: Required<Omit<StateClientDirectoryOptions, "logger">> & { logger: Logger };
-  #byIp = new Map<string, StateEntry>();
-  #readAt = -Infinity;
+/** Identifies clients by their token, with the state file for each sandbox's repository. */
+export class TokenClientDirectory implements ClientDirectory {
+  readonly #stateDir: string;
+  readonly #statePath: string;
+  readonly #logger: Logger;
+  readonly #clock: Clock;
+  readonly #tokens: TokenRegistry;
+  readonly #policies: RepoPolicies;
+  #state = new Map<string, StateEntry>();
+  #stateStamp: string | null = null;
   #reading: Promise<void> | null = null;
-  #policies = new Map<string, { policy: EgressPolicy; at: number }>();
-  #warned = new Set<string>();
+  readonly #warned = new Set<string>();
 
-  constructor(options: StateClientDirectoryOptions) {
-    this.#opts = {
-      repoPolicy: configRepoPolicy,
-      clock: systemClock,
-      refreshMs: 2_000,
-      policyTtlMs: 30_000,
-      ...options,
-    };
-  }
-
-  async #refresh(): Promise<void> {
-    if (this.#opts.clock.now() - this.#readAt < this.#opts.refreshMs) return;
-    this.#reading ??= (async () => {
-      const map = new Map<string, StateEntry>();
-      try {
-        const data = JSON.parse(await Deno.readTextFile(this.#opts.statePath));
-        const vms: unknown[] = Array.isArray(data?.vms) ? data.vms : [];
-        for (const vm of vms) {
-          if (typeof vm !== "object" || vm === null) continue;
-          const r = vm as Record<string, unknown>;
-          if (typeof r.ip !== "string" || typeof r.name !== "string") continue;
-          map.set(canonicalIp(r.ip), {
-            name: r.name,
-            repoRoot: typeof r.repo_root === "string" ? r.repo_root : null,
-          });
-        }
-      } catch (error) {
-        if (!(error instanceof Deno.errors.NotFound)) {
-          this.#warnOnce("state", `cannot read ${this.#opts.statePath}: ${errorMessage(error)}`);
-        }
-      }
-      this.#byIp = map;
-      this.#readAt = this.#opts.clock.now();
-    })().finally(() => this.#reading = null);
-    await this.#reading;
+  constructor(options: TokenClientDirectoryOptions) {
+    this.#stateDir = options.stateDir;
+    this.#statePath = `${options.stateDir}/state.json`;
+    this.#logger = options.logger;
+    this.#clock = options.clock ?? systemClock;
+    this.#tokens = new TokenRegistry(options.stateDir, { clock: this.#clock });
+    this.#policies = new RepoPolicies({
+      source: options.policySource,
+      clock: this.#clock,
+      logger: options.logger,
+    });
   }
 
   #warnOnce(key: string, message: string): void {
     if (this.#warned.has(key)) return;
     this.#warned.add(key);
-    this.#opts.logger.warn(message);
+    this.#logger.warn(message);
   }
 
-  async #policyFor(repoRoot: string | null): Promise<EgressPolicy> {
-    if (!repoRoot) return this.#opts.defaultPolicy;
-    const cached = this.#policies.get(repoRoot);
-    const now = this.#opts.clock.now();
-    if (cached && now - cached.at < this.#opts.policyTtlMs) return cached.policy;
+  #stamp(): string {
     try {
-      const policy = await this.#opts.repoPolicy(repoRoot);
-      this.#policies.set(repoRoot, { policy, at: now });
-      return policy;
-    } catch (error) {
-      this.#warnOnce(
-        `policy:${repoRoot}`,
-        `egress policy of ${repoRoot} unavailable (${errorMessage(error)}); using the proxy's`,
-      );
-      this.#policies.set(repoRoot, { policy: this.#opts.defaultPolicy, at: now });
-      return this.#opts.defaultPolicy;
+      const info = Deno.statSync(this.#statePath);
+      return `${info.ino ?? 0}:${info.size}:${info.mtime?.getTime() ?? 0}`;
+    } catch {
+      return "absent";
     }
   }
 
-  async identify(ip: string): Promise<ClientInfo> {
+  async #readState(): Promise<void> {
+    this.#reading ??= (async () => {
+      const stamp = this.#stamp();
+      const map = new Map<string, StateEntry>();
+      try {
+        const data = JSON.parse(await Deno.readTextFile(this.#statePath));
+        const vms: unknown[] = Array.isArray(data?.vms) ? data.vms : [];
+        for (const vm of vms) {
+          if (typeof vm !== "object" || vm === null) continue;
+          const r = vm as Record<string, unknown>;
+          if (typeof r.name !== "string") continue;
+          const root = typeof r.repo_root === "string"
+            ? r.repo_root
+            : typeof r.worktree_path === "string"
+            ? r.worktree_path
+            : this.#stateDir;
+          map.set(r.name, { ip: typeof r.ip === "string" ? canonicalIp(r.ip) : null, root });
+        }
+      } catch (error) {
+        if (!(error instanceof Deno.errors.NotFound)) {
+          this.#warnOnce("state", `cannot read ${this.#statePath}: ${errorMessage(error)}`);
+        }
+      }
+      this.#state = map;
+      this.#stateStamp = stamp;
+    })().finally(() => this.#reading = null);
+    await this.#reading;
+  }
+
+  async #entry(sandbox: string): Promise<StateEntry | undefined> {
+    if (this.#stamp() !== this.#stateStamp) await this.#readState();
+    return this.#state.get(sandbox);
+  }
+
+  async identify(ip: string, token: string | null): Promise<Identification> {
     const canon = canonicalIp(ip);
-    await this.#refresh();
-    let entry = this.#byIp.get(canon);
-    if (!entry && this.#opts.clock.now() - this.#readAt >= 500) {
-      // A sandbox created since the last read: look again (at most twice a second).
-      this.#readAt = -Infinity;
-      await this.#refresh();
-      entry = this.#byIp.get(canon);
+    if (token === null) return { ok: false, ip: canon, reason: "no token" };
+    const sandbox = await this.#tokens.lookup(token);
+    if (sandbox === null) return { ok: false, ip: canon, reason: "unknown token" };
+    const entry = await this.#entry(sandbox);
+    if (!entry) {
+      this.#warnOnce(
+        `orphan:${sandbox}`,
+        `a token of sandbox ${sandbox}, which tachikoma's state no longer lists, was refused`,
+      );
+      return { ok: false, ip: canon, reason: "unknown token" };
     }
-    if (!entry) return { ip: canon, sandbox: null, policy: this.#opts.defaultPolicy };
-    return { ip: canon, sandbox: entry.name, policy: await this.#policyFor(entry.repoRoot) };
+    if (entry.ip !== null && entry.ip !== canon) {
+      this.#warnOnce(
+        `ip:${sandbox}:${canon}`,
+        `sandbox ${sandbox}'s token is used from ${canon}; its recorded address is ${entry.ip}`,
+      );
+    }
+    const root = entry.root;
+    let policy: Promise<EgressPolicy> | null = null;
+    return {
+      ok: true,
+      client: { ip: canon, sandbox, policy: () => policy ??= this.#policies.get(root) },
+    };
   }
 }

@@ -8,6 +8,12 @@
  * PID only after checking its command line is tachikoma's `proxy start` and, when the health
  * endpoint answers, that it reports the same PID.
  *
+ * A start that finds a healthy proxy compares what it serves (`proxy.json`'s fingerprint,
+ * fingerprint.ts) with what this configuration needs: the same → reused; different → stopped
+ * and started again (under the lock); a proxy this configuration directory did not start (its
+ * PID is not the one in our `proxy.json`) is never stopped: that is a ConflictError naming its
+ * PID and, where the host tells (Linux), its configuration directory.
+ *
  * @module
  */
 import { type Clock, systemClock } from "../lib/clock.ts";
@@ -24,10 +30,17 @@ import {
   removeRuntime,
   selfCommand,
 } from "./runtime_files.ts";
+import { canonicalDir, changedFields, type ServesFingerprint } from "./fingerprint.ts";
 import { type HealthProbe, probeHealth } from "./health.ts";
-import { hostProcesses, isProxyCommandLine, type ProcessInspector } from "./process_info.ts";
+import {
+  hostProcesses,
+  isProxyCommandLine,
+  type ProcessInspector,
+  proxyConfigDir,
+} from "./process_info.ts";
 import type { HealthDocument } from "./server.ts";
 
+export { type ProxyStatus, proxyStatus } from "./status.ts";
 export {
   CHILD_ENV,
   type DaemonPaths,
@@ -50,6 +63,11 @@ export interface StartDetachedOptions {
   port: number;
   /** Working directory of the proxy (its configuration is loaded there). */
   cwd?: string;
+  /**
+   * What the proxy must serve (its fingerprint). A healthy proxy of this directory serving
+   * something else is restarted; without it, any healthy proxy of this directory is reused.
+   */
+  serves?: ServesFingerprint;
   /** Extra environment for the proxy. */
   env?: Record<string, string>;
   /** How to run tachikoma (default: this one). */
@@ -67,6 +85,11 @@ export interface StartResult {
   url: string;
   /** True when a healthy proxy was already running there (nothing was started). */
   already_running: boolean;
+  /**
+   * When a running proxy was replaced because it served another configuration: the fields that
+   * differed (`upstream`, `credential_command`…); else null.
+   */
+  restarted: string[] | null;
   credential_source: string;
 }
 
@@ -93,10 +116,11 @@ async function existingProxy(bind: string, port: number): Promise<HealthDocument
 }
 
 /**
- * Makes sure a healthy proxy runs at `bind:port`, starting one in the background when none
- * does. Holds `proxy.lock` throughout, so concurrent callers never start two. A proxy of ours
- * that is recorded at another address is not touched (ConflictError): sandboxes may depend on
- * it.
+ * Makes sure a healthy proxy serving `serves` runs at `bind:port`, starting one in the
+ * background when none does and restarting ours when it serves another configuration. Holds
+ * `proxy.lock` throughout, so concurrent callers never start two. A proxy this directory did
+ * not start, and one of ours recorded at another address, are not touched (ConflictError):
+ * sandboxes may depend on them.
  */
 export function startDetached(options: StartDetachedOptions): Promise<StartResult> {
   const { paths, bind, port } = options;
@@ -104,14 +128,32 @@ export function startDetached(options: StartDetachedOptions): Promise<StartResul
   const processes = options.processes ?? hostProcesses;
   const url = httpUrl(bind, port);
   return withFileLock(paths.lock, async () => {
+    let restarted: string[] | null = null;
     const running = await existingProxy(bind, port);
     if (running) {
-      return {
-        pid: running.pid,
-        url,
-        already_running: true,
-        credential_source: running.credential_source,
-      };
+      const runtime = await readRuntime(paths);
+      if (!runtime || runtime.pid !== running.pid) {
+        throw await foreignProxy(running.pid, url, paths.dir, processes);
+      }
+      if (!options.serves || runtime.fingerprint === options.serves.fingerprint) {
+        return {
+          pid: running.pid,
+          url,
+          already_running: true,
+          restarted: null,
+          credential_source: running.credential_source,
+        };
+      }
+      restarted = changedFields(runtime.fields, options.serves.fields);
+      const stopped = await stopRecorded(paths, { clock, processes });
+      if (stopped.outcome !== "stopped") {
+        throw new ConflictError(
+          `the credential proxy at ${url} serves another configuration (${
+            restarted.join(", ")
+          }) and could not be stopped: ${stopped.message}`,
+          { hint: "stop it with `tachikoma proxy stop`" },
+        );
+      }
     }
     const recorded = await readRuntime(paths);
     if (recorded && (recorded.bind !== bind || recorded.port !== port)) {
@@ -161,11 +203,14 @@ export function startDetached(options: StartDetachedOptions): Promise<StartResul
     for (;;) {
       options.signal?.throwIfAborted();
       const probe = await probeHealth(bind, port, 1000);
-      if (probe.ok && probe.health.pid === child.pid) {
+      // Healthy and recorded (the proxy writes proxy.json right after binding): callers that
+      // come next compare against that record.
+      if (probe.ok && probe.health.pid === child.pid && (await readPid(paths)).pid === child.pid) {
         return {
           pid: child.pid,
           url,
           already_running: false,
+          restarted,
           credential_source: probe.health.credential_source,
         };
       }
@@ -190,6 +235,33 @@ export function startDetached(options: StartDetachedOptions): Promise<StartResul
       wait = Math.min(wait * 2, 200);
     }
   }, { signal: options.signal, clock });
+}
+
+/** The error for a healthy proxy at `url` that this configuration directory did not start. */
+async function foreignProxy(
+  pid: number,
+  url: string,
+  ourDir: string,
+  processes: ProcessInspector,
+): Promise<ConflictError> {
+  const theirs = await proxyConfigDir(pid, processes);
+  const ours = canonicalDir(ourDir);
+  const whose = theirs === null
+    ? "not started from this configuration directory"
+    : theirs === ours
+    ? "not recorded in this configuration directory's proxy.json"
+    : `started from the configuration directory ${theirs}`;
+  return new ConflictError(
+    `a tachikoma proxy (PID ${pid}) at ${url} is ${whose}; this configuration (${ours}) ` +
+      "needs its own, serving its own tokens, upstream and credentials",
+    {
+      hint: theirs !== null && theirs !== ours
+        ? `stop it (TACHIKOMA_CONFIG_DIR='${theirs}' tachikoma proxy stop) or give this ` +
+          "configuration another credential_proxy_port"
+        : "stop it (`tachikoma proxy stop`, or kill that PID) or give this configuration " +
+          "another credential_proxy_port",
+    },
+  );
 }
 
 /** The outcome of a stop. */
@@ -329,66 +401,4 @@ export function stopProxy(
     if (!other) return recorded;
     return { ...other, message: `${recorded.message}; ${other.message}` };
   }, { signal: options.signal, clock });
-}
-
-/** What `proxy status` reports. */
-export interface ProxyStatus {
-  running: boolean;
-  healthy: boolean;
-  url: string;
-  pid: number | null;
-  credential_source: string | null;
-  version: string | null;
-  started_at: string | null;
-  log: string;
-  /** Why it is not healthy. */
-  reason?: string;
-}
-
-/** Status of the proxy recorded in `paths`, or of the one expected at `bind:port`. */
-export async function proxyStatus(
-  paths: DaemonPaths,
-  expected: { bind: string; port: number } | null,
-): Promise<ProxyStatus> {
-  const runtime = await readRuntime(paths);
-  const where = runtime ?? expected;
-  const base = {
-    log: paths.log,
-    url: where ? httpUrl(where.bind, where.port) : "",
-    started_at: runtime?.started_at ?? null,
-  };
-  if (!where) {
-    return {
-      ...base,
-      running: false,
-      healthy: false,
-      pid: null,
-      credential_source: null,
-      version: null,
-      reason: "no proxy is recorded and no address is configured",
-    };
-  }
-  const probe = await probeHealth(where.bind, where.port);
-  if (probe.ok) {
-    return {
-      ...base,
-      running: true,
-      healthy: true,
-      pid: probe.health.pid,
-      credential_source: probe.health.credential_source,
-      version: probe.health.version,
-    };
-  }
-  const { pid } = await readPid(paths);
-  const alive = pid !== null && (await hostProcesses.alive(pid)) &&
-    isProxyCommandLine((await hostProcesses.commandLine(pid)) ?? "");
-  return {
-    ...base,
-    running: alive,
-    healthy: false,
-    pid: alive ? pid : null,
-    credential_source: null,
-    version: null,
-    reason: probe.reason,
-  };
 }

@@ -148,6 +148,8 @@ export type Resolver = (host: string) => Promise<string[]>;
 export class EgressPolicy {
   readonly mode: EgressMode;
   readonly #rules: Rule[];
+  /** Set on a policy that refuses everything (its configuration could not be loaded). */
+  #refusal: string | null = null;
 
   constructor(mode: EgressMode, allow: readonly string[]) {
     this.mode = mode;
@@ -169,8 +171,16 @@ export class EgressPolicy {
     return new EgressPolicy(config.egress, config.egress_allow);
   }
 
+  /** A policy that refuses every target with `reason` (fail closed). */
+  static refuseAll(reason: string): EgressPolicy {
+    const policy = new EgressPolicy("allowlist", []);
+    policy.#refusal = reason;
+    return policy;
+  }
+
   /** A short description for log lines: `agent (+2)`. */
   describe(): string {
+    if (this.#refusal !== null) return "refuse all";
     const extra = this.#rules.filter((r) => r.explicit).length;
     return extra > 0 ? `${this.mode} (+${extra} allowed)` : this.mode;
   }
@@ -203,6 +213,7 @@ export class EgressPolicy {
    * Host names are resolved only when the name itself could be allowed.
    */
   async decide(hostInput: string, port: number, resolve: Resolver): Promise<EgressDecision> {
+    if (this.#refusal !== null) return { allowed: false, reason: this.#refusal };
     let host = hostInput.toLowerCase();
     if (host.startsWith("[") && host.endsWith("]")) host = host.slice(1, -1);
     if (host.endsWith(".")) host = host.slice(0, -1);

@@ -1,9 +1,11 @@
 /**
  * The egress forward proxy for guests: `CONNECT host:port` tunnels and absolute-URI plain-HTTP
  * requests, each only to targets the sandbox's egress policy allows (see egress.ts); anything
- * else is refused with 403 and a log line naming the sandbox and the host. The proxy connects
- * to the address the policy checked (no second DNS lookup), with a connect timeout. Egress
- * traffic never carries host credentials, and `Proxy-Authorization` is never forwarded.
+ * else is refused with 403 and a log line naming the sandbox and the host. The client has been
+ * identified by its token before (server.ts). The proxy connects to the address the policy
+ * checked (no second DNS lookup), with a connect timeout. Egress traffic never carries host
+ * credentials, and `Proxy-Authorization` (the sandbox's token) is never forwarded: it is
+ * hop-by-hop, and a CONNECT head is never passed on.
  *
  * @module
  */
@@ -31,9 +33,15 @@ function denyText(host: string, port: number, reason: string): string {
     "Allow it on the host with egress_allow in the tachikoma configuration.";
 }
 
-async function respondRaw(conn: Deno.Conn, status: number, body: string): Promise<void> {
+/** Answers on a raw connection and closes it. */
+export async function respondRaw(
+  conn: Deno.Conn,
+  status: number,
+  body: string,
+  headers: [string, string][] = [],
+): Promise<void> {
   try {
-    await writeAll(conn, plainResponse(status, STATUS_TEXT[status] ?? "Error", body));
+    await writeAll(conn, plainResponse(status, STATUS_TEXT[status] ?? "Error", body, headers));
   } catch {
     // the client went away
   }
@@ -70,7 +78,7 @@ export async function handleConnect(
     ctx.logger.warn(`${who} CONNECT ${JSON.stringify(head.target)} → 400 (bad authority)`);
     return respondRaw(conn, 400, "CONNECT needs host:port");
   }
-  const decision = await client.policy.decide(auth.host, auth.port, ctx.resolver);
+  const decision = await (await client.policy()).decide(auth.host, auth.port, ctx.resolver);
   const target = formatHostPort(auth.host, auth.port);
   if (!decision.allowed) {
     ctx.logger.warn(`egress denied: ${who} CONNECT ${target}: ${decision.reason}`);
@@ -124,7 +132,7 @@ export async function forwardHttp(
   const { client, gone } = origin;
   const who = describeClient(client);
   const target = formatHostPort(host, port);
-  const decision = await client.policy.decide(host, port, ctx.resolver);
+  const decision = await (await client.policy()).decide(host, port, ctx.resolver);
   if (!decision.allowed) {
     ctx.logger.warn(`egress denied: ${who} ${req.method} http://${target}: ${decision.reason}`);
     return textResponse(403, denyText(host, port, decision.reason));

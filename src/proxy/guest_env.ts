@@ -1,22 +1,24 @@
 /**
- * The environment a guest gets when it uses the host proxy. With `credential_proxy = true`:
- * `ANTHROPIC_BASE_URL` pointing at the proxy, and `ANTHROPIC_AUTH_TOKEN` set to the fixed,
- * public placeholder `tachikoma-proxy`. The placeholder is not a credential: Claude Code
- * refuses to run without one (it asks to log in), the proxy strips whatever the guest sends
- * and adds the host's. `ANTHROPIC_AUTH_TOKEN` is used rather than `ANTHROPIC_API_KEY` because
- * Claude Code asks interactively before using a custom API key, and does not for an auth
- * token. With restricted egress: `HTTP_PROXY`, `HTTPS_PROXY` (both cases) pointing at the
- * proxy, and `NO_PROXY`/`no_proxy` for loopback and the proxy itself. Never a real credential.
+ * The environment a guest gets when it uses the host proxy, carrying the sandbox's own proxy
+ * token (tokens.ts) — its identity towards the proxy, never a host credential. With
+ * `credential_proxy = true`: `ANTHROPIC_BASE_URL` pointing at the proxy, and
+ * `ANTHROPIC_AUTH_TOKEN` = the token (Claude Code sends it as `Authorization: Bearer`; the
+ * proxy checks it, strips it and adds the host's credential). `ANTHROPIC_AUTH_TOKEN` is used
+ * rather than `ANTHROPIC_API_KEY` because Claude Code asks interactively before using a custom
+ * API key, and does not for an auth token. With restricted egress: `HTTP_PROXY`,
+ * `HTTPS_PROXY` (both cases) = `http://tachikoma:<token>@GW:PORT` (clients send the token as
+ * `Proxy-Authorization: Basic`), and `NO_PROXY`/`no_proxy` for loopback and the proxy itself.
  *
  * @module
  */
 import type { Config } from "../config/schema.ts";
-import { ConfigError } from "../lib/errors.ts";
-import { httpUrl, urlHost } from "./address.ts";
+import { ConfigError, RuntimeError } from "../lib/errors.ts";
+import { formatHostPort, urlHost } from "./address.ts";
 import { staticDefaultBind } from "./bind.ts";
+import { isTokenShape } from "./tokens.ts";
 
-/** The value of `ANTHROPIC_AUTH_TOKEN` in guests: a public marker, not a secret. */
-export const PROXY_AUTH_PLACEHOLDER = "tachikoma-proxy";
+/** The user name in the guest's proxy URLs (the token is the password; the name is ignored). */
+export const PROXY_USER = "tachikoma";
 
 /** Where guests reach the proxy. */
 export interface GuestProxyAddress {
@@ -37,6 +39,8 @@ export interface GuestEnvOptions {
   egressRestricted: boolean;
   /** The proxy's address (default: credential_proxy_bind, else what ensureProxy() found). */
   address?: GuestProxyAddress;
+  /** The sandbox's proxy token (tokens.ts: `ensureToken`). */
+  token: string;
 }
 
 /**
@@ -60,15 +64,20 @@ export function proxyGuestEnv(
       { hint: "ensureProxy() must run before the guest environment is built" },
     );
   }
-  const url = httpUrl(bind, options.address?.port ?? port);
+  if (!isTokenShape(options.token)) {
+    throw new RuntimeError("proxy_token", "the sandbox's proxy token is malformed");
+  }
+  const authority = formatHostPort(bind, options.address?.port ?? port);
   if (config.credential_proxy) {
-    env.ANTHROPIC_BASE_URL = url;
-    env.ANTHROPIC_AUTH_TOKEN = PROXY_AUTH_PLACEHOLDER;
+    env.ANTHROPIC_BASE_URL = `http://${authority}`;
+    env.ANTHROPIC_AUTH_TOKEN = options.token;
   }
   if (options.egressRestricted) {
     const noProxy = ["localhost", "127.0.0.1", "::1", urlHost(bind).replace(/^\[|\]$/g, "")]
       .filter((v, i, all) => all.indexOf(v) === i).join(",");
-    for (const k of ["HTTP_PROXY", "HTTPS_PROXY", "http_proxy", "https_proxy"]) env[k] = url;
+    // base64url needs no escaping in a URL's userinfo.
+    const proxyUrl = `http://${PROXY_USER}:${options.token}@${authority}`;
+    for (const k of ["HTTP_PROXY", "HTTPS_PROXY", "http_proxy", "https_proxy"]) env[k] = proxyUrl;
     env.NO_PROXY = noProxy;
     env.no_proxy = noProxy;
   }

@@ -110,10 +110,16 @@ export async function readRequestHead(
 const encoder = new TextEncoder();
 
 /** A complete plain-text HTTP/1.1 response that closes the connection. */
-export function plainResponse(status: number, reason: string, body: string): Uint8Array {
+export function plainResponse(
+  status: number,
+  reason: string,
+  body: string,
+  extraHeaders: [string, string][] = [],
+): Uint8Array {
   const payload = encoder.encode(body.endsWith("\n") ? body : body + "\n");
+  const extra = extraHeaders.map(([k, v]) => `${k}: ${v}\r\n`).join("");
   const head = `HTTP/1.1 ${status} ${reason}\r\ncontent-type: text/plain; charset=utf-8\r\n` +
-    `content-length: ${payload.length}\r\nconnection: close\r\n\r\n`;
+    extra + `content-length: ${payload.length}\r\nconnection: close\r\n\r\n`;
   const out = new Uint8Array(head.length + payload.length);
   out.set(encoder.encode(head), 0);
   out.set(payload, head.length);
@@ -126,6 +132,7 @@ export const STATUS_TEXT: Readonly<Record<number, string>> = {
   400: "Bad Request",
   403: "Forbidden",
   405: "Method Not Allowed",
+  407: "Proxy Authentication Required",
   408: "Request Timeout",
   431: "Request Header Fields Too Large",
   502: "Bad Gateway",

@@ -1,8 +1,8 @@
 /**
  * The host proxy: the credentialed `/v1/*` forward to the Anthropic API (guests never hold a
  * credential), the egress forward proxy (CONNECT and absolute-URI HTTP, allowlisted per
- * sandbox), and the background daemon spawn relies on. See docs/security.md for the threat
- * model.
+ * sandbox), every client identified by its sandbox's token, and the background daemon spawn
+ * relies on. See docs/security.md for the threat model.
  *
  * @module
  */
@@ -10,7 +10,7 @@ export { type EnsuredProxy, ensureProxy, type EnsureProxyOptions, proxyNeeded } 
 export {
   type GuestEnvOptions,
   type GuestProxyAddress,
-  PROXY_AUTH_PLACEHOLDER,
+  PROXY_USER,
   proxyGuestEnv,
   rememberProxyAddress,
 } from "./guest_env.ts";
@@ -47,3 +47,4 @@ export {
 export { probeHealth } from "./health.ts";
 export { type HealthDocument, type ProxyServer, startProxyServer } from "./server.ts";
 export { httpUrl } from "./address.ts";
+export { ensureToken, hasToken, readToken, revokeToken, tokensDir } from "./tokens.ts";

@@ -1,11 +1,14 @@
 /**
  * Looking at another process before signalling it: is it alive (zombies count as gone), and
- * what is its command line (`/proc/<pid>/cmdline` on Linux, `ps -o command= -p` elsewhere).
+ * what is its command line (`/proc/<pid>/cmdline` on Linux, `ps -o command= -p` elsewhere) and
+ * environment (Linux only: `/proc/<pid>/environ`, readable for our own processes).
  * Behind an interface so the daemon logic is testable.
  *
  * @module
  */
+import { configDir } from "../config/paths.ts";
 import { defaultRunner } from "../lib/process.ts";
+import { canonicalDir } from "./fingerprint.ts";
 
 /** What the daemon needs to know about processes. */
 export interface ProcessInspector {
@@ -15,6 +18,8 @@ export interface ProcessInspector {
   commandLine(pid: number): Promise<string | null>;
   /** Sends a signal; false when the process does not exist. */
   kill(pid: number, signal: Deno.Signal): boolean;
+  /** The environment of `pid`, or null when the host does not tell. */
+  environment?(pid: number): Promise<Record<string, string> | null>;
 }
 
 async function procState(pid: number): Promise<string | null> {
@@ -61,7 +66,35 @@ export const hostProcesses: ProcessInspector = {
       throw error;
     }
   },
+  async environment(pid) {
+    if (Deno.build.os !== "linux") return null;
+    try {
+      const raw = await Deno.readTextFile(`/proc/${pid}/environ`);
+      const env: Record<string, string> = {};
+      for (const entry of raw.split("\0")) {
+        const eq = entry.indexOf("=");
+        if (eq > 0) env[entry.slice(0, eq)] = entry.slice(eq + 1);
+      }
+      return env;
+    } catch {
+      return null;
+    }
+  },
 };
+
+/** The configuration directory a tachikoma process runs with (a real path), or null. */
+export async function proxyConfigDir(
+  pid: number,
+  processes: ProcessInspector,
+): Promise<string | null> {
+  const env = await processes.environment?.(pid);
+  if (!env) return null;
+  try {
+    return canonicalDir(configDir((name) => env[name]));
+  } catch {
+    return null;
+  }
+}
 
 /**
  * True when a command line is tachikoma's proxy: the tachikoma binary (or deno running

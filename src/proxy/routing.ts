@@ -20,7 +20,13 @@ export type Route =
   | { kind: "health" }
   | { kind: "api"; path: string; query: string }
   | { kind: "forward"; host: string; port: number; pathAndQuery: string }
-  | { kind: "reject"; status: number; reason: string };
+  | {
+    kind: "reject";
+    status: number;
+    reason: string;
+    /** Whose authentication applies: the proxy's own API (401) or proxying (407). */
+    audience: "api" | "proxy";
+  };
 
 /** Splits Deno.serve's `req.url` without normalising it (URL parsing would resolve `..`). */
 export function splitUrl(
@@ -52,13 +58,14 @@ export function selfAuthorities(
 export function routeRequest(method: string, url: string, self: Set<string>): Route {
   const parts = splitUrl(url);
   if (!parts || parts.authority === "") {
-    return { kind: "reject", status: 400, reason: "Request has no host" };
+    return { kind: "reject", status: 400, reason: "Request has no host", audience: "api" };
   }
   if (method === "CONNECT") {
     return {
       kind: "reject",
       status: 405,
       reason: "CONNECT must be the first request on a connection",
+      audience: "proxy",
     };
   }
   if (self.has(parts.authority.toLowerCase())) {
@@ -71,17 +78,23 @@ export function routeRequest(method: string, url: string, self: Set<string>): Ro
         kind: "reject",
         status: 403,
         reason: "Only /v1/* paths are forwarded by this proxy",
+        audience: "api",
       };
     }
     return { kind: "api", path: checked.path, query: parts.query };
   }
   if (parts.scheme !== "http") {
-    return { kind: "reject", status: 400, reason: "Only http:// URIs can be proxied; use CONNECT" };
+    return {
+      kind: "reject",
+      status: 400,
+      reason: "Only http:// URIs can be proxied; use CONNECT",
+      audience: "proxy",
+    };
   }
   const auth = parseAuthority(parts.authority);
-  if (!auth) return { kind: "reject", status: 400, reason: "Invalid host" };
+  if (!auth) return { kind: "reject", status: 400, reason: "Invalid host", audience: "proxy" };
   if (hasControlChar(parts.path + parts.query)) {
-    return { kind: "reject", status: 400, reason: "Invalid request target" };
+    return { kind: "reject", status: 400, reason: "Invalid request target", audience: "proxy" };
   }
   return {
     kind: "forward",

@@ -1,6 +1,7 @@
 /**
  * The background proxy's files in the tachikoma directory: `proxy.pid` (the decimal PID, as
- * tachikoma wrote it), `proxy.json` (PID, URL, start time, version, log path), `proxy.lock`
+ * tachikoma wrote it), `proxy.json` (PID, URL, start time, version, log path, and the
+ * fingerprint of what it serves: fingerprint.ts), `proxy.lock`
  * and `logs/proxy.log` — all 0600, written atomically — and the command line that runs this
  * tachikoma again (`selfCommand`).
  *
@@ -8,6 +9,7 @@
  */
 import { VERSION } from "../lib/version.ts";
 import { httpUrl } from "./address.ts";
+import type { ServesFingerprint } from "./fingerprint.ts";
 
 /** The proxy's files in a tachikoma directory. */
 export interface DaemonPaths {
@@ -38,6 +40,10 @@ export interface ProxyRuntime {
   started_at: string;
   version: string;
   log: string;
+  /** The fingerprint of what it serves (absent: written by an older tachikoma). */
+  fingerprint?: string;
+  /** Per-field hashes behind the fingerprint. */
+  fields?: Record<string, string>;
 }
 
 /** Environment variable marking the detached child (it must not take the start lock). */
@@ -146,7 +152,12 @@ export function selfCommand(args: string[]): LaunchCommand {
 }
 
 /** The runtime record of the proxy this process is about to serve as. */
-export function runtimeFor(paths: DaemonPaths, bind: string, port: number): ProxyRuntime {
+export function runtimeFor(
+  paths: DaemonPaths,
+  where: { bind: string; port: number },
+  serves: ServesFingerprint,
+): ProxyRuntime {
+  const { bind, port } = where;
   return {
     pid: Deno.pid,
     url: httpUrl(bind, port),
@@ -155,5 +166,7 @@ export function runtimeFor(paths: DaemonPaths, bind: string, port: number): Prox
     started_at: new Date().toISOString(),
     version: VERSION,
     log: paths.log,
+    fingerprint: serves.fingerprint,
+    fields: serves.fields,
   };
 }

@@ -7,6 +7,11 @@
  * plain-HTTP egress (forward.ts), or a refusal. The internal server learns the real client
  * address from a table keyed by the splice connection's local port.
  *
+ * Every request but `/health` must present a sandbox's token (auth.ts, clients.ts): an API
+ * request in `Authorization`/`x-api-key` (else 401), a proxy request in `Proxy-Authorization`
+ * (else 407), each refusal logged with the client's address and why (never the value). The
+ * client is that sandbox from then on: its egress policy, its name in every log line.
+ *
  * @module
  */
 import type { CredentialCache } from "../credentials/cache.ts";
@@ -16,9 +21,17 @@ import { VERSION } from "../lib/version.ts";
 import { formatHostPort, httpUrl } from "./address.ts";
 import { isUnspecified } from "./bind.ts";
 import { forwardApi } from "./api.ts";
-import { type ClientDirectory, type ClientInfo, describeClient } from "./clients.ts";
+import {
+  apiTokens,
+  PROXY_CHALLENGE,
+  proxyAuthRequiredResponse,
+  proxyToken,
+  REFUSAL_TEXT,
+  unauthorizedResponse,
+} from "./auth.ts";
+import { canonicalIp, type ClientDirectory, type ClientInfo, describeClient } from "./clients.ts";
 import { type Resolver, systemResolver } from "./egress.ts";
-import { forwardHttp, handleConnect } from "./forward.ts";
+import { forwardHttp, handleConnect, respondRaw } from "./forward.ts";
 import { headerBytes, textResponse } from "./headers.ts";
 import { plainResponse, readRequestHead, STATUS_TEXT } from "./http_head.ts";
 import { DEFAULT_LIMITS, type ProxyLimits } from "./limits.ts";
@@ -37,6 +50,7 @@ export interface ProxyServerOptions {
   /** `credential_proxy_upstream`. */
   upstream: string;
   credentials: CredentialCache;
+  /** Who presents which token (every request but /health must present one). */
   clients: ClientDirectory;
   /** Request, refusal and error lines (redacted by the logger). */
   logger: Logger;
@@ -125,10 +139,35 @@ export function startProxyServer(options: ProxyServerOptions): Promise<ProxyServ
   // Resolve credentials once up front so /health can name the source without waiting.
   options.credentials.refresh().catch(() => {});
 
-  const identify = (remote: Deno.Addr): Promise<ClientInfo> => {
+  /** Short text for a request target in a log line. */
+  const shown = (target: string) =>
+    JSON.stringify(target.length > 200 ? `${target.slice(0, 200)}…` : target);
+
+  /**
+   * The sandbox presenting one of `tokens` from `ip`, or null after logging the refusal. The
+   * tokens are tried in order; the first known one wins.
+   */
+  const authenticate = async (
+    ip: string,
+    tokens: string[],
+    what: { method: string; target: string; status: 401 | 407 },
+  ): Promise<ClientInfo | null> => {
+    let reason = "no token";
+    for (const token of tokens) {
+      const id = await options.clients.identify(ip, token);
+      if (id.ok) return id.client;
+      reason = id.reason;
+    }
+    logger.warn(
+      `refused: client ${canonicalIp(ip)} ${what.method} ${shown(what.target)} → ${what.status} ` +
+        `(${reason})`,
+    );
+    return null;
+  };
+
+  const peerIp = (remote: Deno.Addr): string => {
     const addr = remote as Deno.NetAddr;
-    const ip = peers.get(addr.port)?.ip ?? `${addr.hostname} (direct)`;
-    return options.clients.identify(ip);
+    return peers.get(addr.port)?.ip ?? `${addr.hostname} (direct)`;
   };
   /** Aborts when the client's connection closes (Deno.serve's own signal is not used). */
   const clientGone = (remote: Deno.Addr): AbortSignal =>
@@ -154,25 +193,40 @@ export function startProxyServer(options: ProxyServerOptions): Promise<ProxyServ
         return Response.json(doc, { headers: { "cache-control": "no-store" } });
       }
       case "api": {
-        const client = await identify(info.remoteAddr);
+        const client = await authenticate(
+          peerIp(info.remoteAddr),
+          apiTokens((n) => req.headers.get(n)),
+          { method: req.method, target: route.path, status: 401 },
+        );
+        if (!client) return unauthorizedResponse();
         return forwardApi(req, route.path, route.query, {
           who: describeClient(client),
           gone: clientGone(info.remoteAddr),
         }, apiCtx);
       }
       case "forward": {
-        const client = await identify(info.remoteAddr);
+        const token = proxyToken(req.headers.get("proxy-authorization"));
+        const client = await authenticate(peerIp(info.remoteAddr), token ? [token] : [], {
+          method: req.method,
+          target: req.url,
+          status: 407,
+        });
+        if (!client) return proxyAuthRequiredResponse();
         return forwardHttp(req, route.host, route.port, route.pathAndQuery, {
           client,
           gone: clientGone(info.remoteAddr),
         }, forwardCtx);
       }
       case "reject": {
-        const client = await identify(info.remoteAddr);
-        const target = req.url.length > 200 ? `${req.url.slice(0, 200)}…` : req.url;
-        logger.warn(
-          `${describeClient(client)} ${req.method} ${JSON.stringify(target)} → ${route.status}`,
+        const api = route.audience === "api";
+        const proxied = proxyToken(req.headers.get("proxy-authorization"));
+        const client = await authenticate(
+          peerIp(info.remoteAddr),
+          api ? apiTokens((n) => req.headers.get(n)) : proxied ? [proxied] : [],
+          { method: req.method, target: req.url, status: api ? 401 : 407 },
         );
+        if (!client) return api ? unauthorizedResponse() : proxyAuthRequiredResponse();
+        logger.warn(`${describeClient(client)} ${req.method} ${shown(req.url)} → ${route.status}`);
         return textResponse(route.status, route.reason);
       }
     }
@@ -211,7 +265,17 @@ export function startProxyServer(options: ProxyServerOptions): Promise<ProxyServ
         return;
       }
       if (read.head.method === "CONNECT") {
-        const client = await options.clients.identify(peer);
+        const header = read.head.headers.find(([k]) => k === "proxy-authorization");
+        const token = proxyToken(header ? header[1] : null);
+        const client = await authenticate(canonicalIp(peer), token ? [token] : [], {
+          method: "CONNECT",
+          target: read.head.target,
+          status: 407,
+        });
+        if (!client) {
+          await respondRaw(conn, 407, REFUSAL_TEXT, [["proxy-authenticate", PROXY_CHALLENGE]]);
+          return;
+        }
         await handleConnect(conn, read.head, read.rest, client, forwardCtx);
         return;
       }

@@ -1,84 +1,50 @@
 /**
- * The credential proxy seen from a real guest (an Incus lab container on the lab bridge).
+ * The credential proxy seen from real guests (Incus lab containers on the lab bridge).
  *
- * 1. Guest ↔ proxy: the proxy listens on the bridge gateway (read from the Incus REST API, the
- *    default bind for local Incus); from inside the container, curl with the guest environment
- *    (`proxyGuestEnv`) streams a message through it (the fake upstream gets the host key), and
- *    every abuse path is refused: off-list CONNECT, CONNECT to the host's loopback, plain HTTP
- *    to a private address, absolute `http://anyhost/v1/…`, traversal. Then the guest's whole
- *    filesystem and every process environment and command line are searched for the secret.
- * 2. `tachikoma spawn` end to end (issue 7 §4): a known secret on the host (API key env and a
- *    Claude credentials file), spawn a sandbox (spawn makes sure the proxy runs; provisioning
- *    gives the guest the proxy environment), search the guest the same way.
+ * 1. Guests ↔ proxy: the proxy listens on the bridge gateway (read from the Incus REST API, the
+ *    default bind for local Incus) and knows its clients by their tokens (the real token store
+ *    and state file). Sandbox A, with the guest environment (`proxyGuestEnv`), streams a
+ *    message (the fake upstream gets the host key, never the token), clones a git repository
+ *    and runs apt through the proxy, and every abuse path is refused: off-list CONNECT, CONNECT to the
+ *    host's loopback, plain HTTP to a private address, absolute `http://anyhost/v1/…`,
+ *    traversal; without its token A is refused (401/407). A second container on the bridge
+ *    is refused while it has no token, then becomes sandbox B with its own token and is logged
+ *    under its own name. The guests' whole filesystems and every process environment and
+ *    command line are searched for the host secret and for the other sandbox's token.
+ * 2. `tachikoma spawn` end to end: a known secret on the host (API key env and a Claude
+ *    credentials file), spawn a sandbox (spawn makes sure the proxy runs; provisioning writes
+ *    the guest's token into its profile), use the API and the egress proxy with what the
+ *    profile gives, search the guest the same way; destroy revokes the token at once.
  *
  * Traffic goes only to loopback and the lab bridge: no DNS lookups (off-list names are refused
  * before resolution), no other addresses.
  */
-import { assert, assertEquals, assertStringIncludes } from "@std/assert";
+import { assert, assertEquals, assertNotEquals, assertStringIncludes } from "@std/assert";
 import { CredentialCache } from "../../src/credentials/cache.ts";
 import { systemClock } from "../../src/lib/clock.ts";
 import { Logger } from "../../src/lib/log.ts";
 import { registerSecret } from "../../src/lib/redact.ts";
-import { toBase64 } from "../../src/lib/shell.ts";
 import { readIncusGateway } from "../../src/proxy/bind.ts";
-import { StateClientDirectory } from "../../src/proxy/clients.ts";
+import { TokenClientDirectory } from "../../src/proxy/clients.ts";
 import { EgressPolicy } from "../../src/proxy/egress.ts";
 import { proxyGuestEnv } from "../../src/proxy/guest_env.ts";
 import { startProxyServer } from "../../src/proxy/server.ts";
+import { ensureToken, newToken, readToken, tokenPath } from "../../src/proxy/tokens.ts";
 import { startFakeUpstream } from "../fixtures/upstream.ts";
 import { labEnv, labIgnored, labName } from "./lab.ts";
+import {
+  gitHttpServer,
+  type GuestRun,
+  guestRunner,
+  searchGuest,
+  searchSelfTest,
+} from "./proxy_guest_lab.ts";
 
 const ROOT = new URL("../../", import.meta.url).pathname;
 const decoder = new TextDecoder();
 
-/** Runs `script` with bash in the guest; returns exit code and output. */
-type GuestRun = (
-  script: string,
-  options?: { env?: Record<string, string>; root?: boolean; args?: string[] },
-) => Promise<{ code: number; stdout: string; stderr: string }>;
-
-/**
- * Searches the guest for `needle` without ever putting it on a command line or in an
- * environment: it travels base64-encoded and reaches grep through a pipe (`-f /dev/fd/3`).
- * Returns the files that contain it and the number of process environ/cmdline entries that do.
- */
-async function searchGuest(
-  run: GuestRun,
-  needle: string,
-): Promise<{ files: string[]; procs: number }> {
-  const script = [
-    "set -u",
-    // Every top-level directory but the kernel's pseudo filesystems (/proc, /sys, /dev).
-    'roots=(); for d in /* /.[!.]*; do case "$d" in /proc|/sys|/dev) ;; *) [ -e "$d" ] && roots+=("$d");; esac; done',
-    'files=$(grep -rlaF -f /dev/fd/3 "${roots[@]}" 3< <(printf %s "$1" | base64 -d) 2>/dev/null || true)',
-    'procs=$(for f in /proc/[0-9]*/environ /proc/[0-9]*/cmdline; do tr "\\0" "\\n" < "$f"; echo; done 2>/dev/null | grep -caF -f /dev/fd/3 3< <(printf %s "$1" | base64 -d) || true)',
-    'printf "PROCS=%s\\n%s\\n" "$procs" "$files"',
-  ].join("\n");
-  const r = await run(script, { root: true, args: [toBase64(needle)] });
-  assertEquals(r.code, 0, r.stderr);
-  const lines = r.stdout.split("\n").filter((l) => l.length > 0);
-  const procs = Number(/^PROCS=(\d+)/.exec(lines[0] ?? "")?.[1] ?? "NaN");
-  assert(Number.isFinite(procs), `unexpected search output: ${r.stdout}`);
-  return { files: lines.slice(1), procs };
-}
-
-/** Proves the search can fail: a marker placed in a file and a process environment is found. */
-async function searchSelfTest(run: GuestRun): Promise<void> {
-  const marker = `tk-marker-${crypto.randomUUID()}`;
-  const placed = await run(
-    'printf %s "$1" | base64 -d > /tmp/tk-marker.txt; ' +
-      'nohup env TK_MARKER="$(cat /tmp/tk-marker.txt)" sleep 120 >/dev/null 2>&1 & sleep 0.2',
-    { root: true, args: [toBase64(marker)] },
-  );
-  assertEquals(placed.code, 0, placed.stderr);
-  const found = await searchGuest(run, marker);
-  assert(found.files.includes("/tmp/tk-marker.txt"), `self-test: file not found: ${found.files}`);
-  assert(found.procs >= 1, "self-test: process environment not searched");
-  await run("rm -f /tmp/tk-marker.txt; pkill -f 'sleep 120' || true", { root: true });
-}
-
 Deno.test({
-  name: "lab: a guest uses the proxy on the bridge gateway; abuse is refused; no secret inside",
+  name: "lab: guests use the proxy with their own tokens; strangers and abuse are refused",
   ignore: labIgnored(),
   sanitizeResources: false,
   sanitizeOps: false,
@@ -87,12 +53,14 @@ Deno.test({
     const { openLabIncus } = await import("./provision_lab.ts");
     const secret = `sk-ant-api03-LABSECRET-${crypto.randomUUID()}`;
     registerSecret(secret);
-    const dir = await Deno.makeTempDir({ prefix: "tk-proxy-guest-" });
+    const stateDir = await Deno.makeTempDir({ prefix: "tk-proxy-guest-" });
     const backend = await openLabIncus();
-    const name = labName("proxy");
+    const nameA = labName("proxy-a");
+    const nameB = labName("proxy-b");
     const upstream = startFakeUpstream({ eventIntervalMs: 2 });
     const lines: string[] = [];
     let proxy: Awaited<ReturnType<typeof startProxyServer>> | null = null;
+    let git: Awaited<ReturnType<typeof gitHttpServer>> | null = null;
     try {
       // The default bind for local Incus: the bridge's gateway, from the REST API, both from the
       // default profile's NIC and from an explicit network. (A loaded lab's Incus can take
@@ -103,9 +71,13 @@ Deno.test({
         await readIncusGateway({ socket: lab.socket, network: lab.bridge }),
         lab.gateway,
       );
+      git = await gitHttpServer(gateway);
+      const gitPort = git.port;
 
-      const statePath = `${dir}/state.json`;
-      await Deno.writeTextFile(statePath, JSON.stringify({ version: 2, vms: [] }));
+      const statePath = `${stateDir}/state.json`;
+      const writeState = (vms: unknown[]) =>
+        Deno.writeTextFile(statePath, JSON.stringify({ version: 2, vms }));
+      await writeState([]);
       proxy = await startProxyServer({
         bind: gateway,
         port: 0,
@@ -118,124 +90,238 @@ Deno.test({
             }),
           ttlMs: 60_000,
         }),
-        clients: new StateClientDirectory({
-          statePath,
-          defaultPolicy: new EgressPolicy("allowlist", []),
-          logger: new Logger({ sink: () => {} }),
-          repoPolicy: () => Promise.resolve(new EgressPolicy("allowlist", ["github.com"])),
+        clients: new TokenClientDirectory({
+          stateDir,
+          logger: new Logger({ level: "debug", sink: (l) => lines.push(l) }),
+          // The git server on the gateway is the one private target the sandboxes may reach.
+          policySource: {
+            load: () =>
+              Promise.resolve(
+                new EgressPolicy("allowlist", ["github.com", `${gateway}:${gitPort}`]),
+              ),
+            files: () => Promise.resolve([]),
+          },
         }),
         logger: new Logger({ level: "debug", sink: (l) => lines.push(l) }),
         resolver: () => Promise.reject(new Error("no DNS in lab tests")),
       });
 
-      // A plain container with an address is all this test needs (no sshd).
-      await backend.create(name, { image: lab.image });
-      await backend.start(name, { shares: [] });
-      const ip = await backend.waitForAddress(name, {
-        deadline: Date.now() + 120_000,
-        clock: systemClock,
+      // Two plain containers with addresses are all this test needs (no sshd).
+      const boot = async (name: string) => {
+        await backend.create(name, { image: lab.image });
+        await backend.start(name, { shares: [] });
+        return await backend.waitForAddress(name, {
+          deadline: Date.now() + 120_000,
+          clock: systemClock,
+        });
+      };
+      const [ipA, ipB] = await Promise.all([boot(nameA), boot(nameB)]);
+      const record = (name: string, ip: string) => ({
+        name,
+        ip,
+        repo_root: stateDir,
+        worktree_path: stateDir,
+        branch: "main",
       });
-      await Deno.writeTextFile(
-        statePath,
-        JSON.stringify({ version: 2, vms: [{ name, ip, repo_root: dir, branch: "main" }] }),
-      );
-      const env = proxyGuestEnv(
-        {
-          credential_proxy: true,
-          credential_proxy_bind: gateway,
-          credential_proxy_port: proxy.port,
-        },
-        "incus",
-        { egressRestricted: true },
-      );
+      await writeState([record(nameA, ipA)]);
+      const tokenA = await ensureToken(stateDir, nameA);
+      const guestEnv = (token: string) =>
+        proxyGuestEnv(
+          {
+            credential_proxy: true,
+            credential_proxy_bind: gateway,
+            credential_proxy_port: proxy!.port,
+          },
+          "incus",
+          { egressRestricted: true, token },
+        );
+      const env = guestEnv(tokenA);
       assertEquals(env.ANTHROPIC_BASE_URL, `http://${gateway}:${proxy.port}`);
+      assertEquals(env.ANTHROPIC_AUTH_TOKEN, tokenA);
       assert(!Object.values(env).includes(secret));
 
-      const run: GuestRun = async (script, options = {}) => {
-        const r = await backend.exec(name, {
-          argv: ["bash", "-c", script, "bash", ...(options.args ?? [])],
-          env: options.env,
-          user: options.root ? "root" : "user",
-          timeoutMs: 120_000,
-        });
-        return { code: r.code, stdout: decoder.decode(r.stdout), stderr: decoder.decode(r.stderr) };
-      };
+      const runA: GuestRun = guestRunner(backend, nameA);
+      const runB: GuestRun = guestRunner(backend, nameB);
 
-      // A streamed message through the proxy, as Claude Code would send it.
-      const msg = await run(
-        'curl -sS -N -X POST "$ANTHROPIC_BASE_URL/v1/messages" ' +
-          '-H "authorization: Bearer $ANTHROPIC_AUTH_TOKEN" -H "content-type: application/json" ' +
-          `-d '{"model":"claude-test","max_tokens":8,"stream":true,"messages":[]}'`,
-        { env },
-      );
+      // A streamed message through the proxy, as Claude Code sends it.
+      const message = 'curl -sS -N -X POST "$ANTHROPIC_BASE_URL/v1/messages" ' +
+        '-H "authorization: Bearer $ANTHROPIC_AUTH_TOKEN" -H "content-type: application/json" ' +
+        `-d '{"model":"claude-test","max_tokens":8,"stream":true,"messages":[]}'`;
+      const msg = await runA(message, { env });
       assertEquals(msg.code, 0, msg.stderr);
       assertStringIncludes(msg.stdout, "event: message_stop");
       const seen = upstream.requests.at(-1)!;
       assertEquals(seen.headers["x-api-key"], secret);
       assertEquals(seen.headers["authorization"], undefined);
-      assertStringIncludes(lines.join("\n"), `sandbox ${name} (${ip}) POST /v1/messages → 200`);
+      assertStringIncludes(lines.join("\n"), `sandbox ${nameA} (${ipA}) POST /v1/messages → 200`);
 
-      const health = await run('curl -sS "$ANTHROPIC_BASE_URL/health"', { env });
+      const health = await runA('curl -sS "$ANTHROPIC_BASE_URL/health"', { env });
       assertEquals(JSON.parse(health.stdout).proxy, "tachikoma");
       assert(!health.stdout.includes(secret));
 
+      // git clones through the proxy with the token from http_proxy (NO_PROXY cleared: it
+      // names the gateway, where this test's git server runs).
+      const clone = await runA(
+        'cd /tmp && NO_PROXY= no_proxy= GIT_TERMINAL_PROMPT=0 git clone -q "$1" cloned && ' +
+          "git -C cloned rev-parse HEAD",
+        { env, args: [git.url] },
+      );
+      assertEquals(clone.code, 0, clone.stderr);
+      assertEquals(clone.stdout.trim(), git.head);
+      assertStringIncludes(
+        lines.join("\n"),
+        `sandbox ${nameA} (${ipA}) GET http://${gateway}:${gitPort} → 200`,
+      );
+      // apt too takes the token from http_proxy (a 404 from the git server, through the proxy,
+      // is the proof: without the token the proxy would have answered 407 itself).
+      const apt = await runA(
+        'printf "deb [trusted=yes] http://%s/apt ./\\n" "$1" > /tmp/tk.list && ' +
+          "NO_PROXY= no_proxy= apt-get -q update -o Dir::Etc::sourcelist=/tmp/tk.list " +
+          "-o Dir::Etc::sourceparts=/nonexistent -o APT::Update::Error-Mode=any 2>&1; true",
+        { env, root: true, args: [`${gateway}:${gitPort}`] },
+      );
+      assertStringIncludes(apt.stdout, "404");
+      assertStringIncludes(
+        lines.join("\n"),
+        `sandbox ${nameA} (${ipA}) GET http://${gateway}:${gitPort} → 404`,
+      );
+      const anonymousClone = await runA(
+        'cd /tmp && NO_PROXY= no_proxy= GIT_TERMINAL_PROMPT=0 http_proxy="$2" git clone -q "$1" nope',
+        { args: [git.url, `http://${gateway}:${proxy.port}`] },
+      );
+      assert(anonymousClone.code !== 0, "cloned through the proxy without a token");
+      assertStringIncludes(anonymousClone.stderr, "407");
+
       const before = upstream.requests.length;
-      const code = async (script: string) => (await run(script, { env })).stdout.trim();
-      // Off-list host through CONNECT (HTTPS_PROXY): refused before any DNS lookup.
-      const offList = await run("curl -sS https://blocked.example/", { env });
+      const code = async (run: GuestRun, script: string, e?: Record<string, string>) =>
+        (await run(script, { env: e })).stdout.trim();
+      // Off-list host through CONNECT (HTTPS_PROXY, token included): refused by the policy.
+      const offList = await runA("curl -sS https://blocked.example/", { env });
       assertEquals(offList.code, 56, offList.stderr);
       assertStringIncludes(offList.stderr, "403");
       // (--noproxy "": NO_PROXY lists loopback and the proxy itself, which these probes target.)
       // The host's loopback through the proxy (tachikoma's hole): refused.
       assertEquals(
         await code(
+          runA,
           `curl -s -o /dev/null -w '%{http_connect}' -p --noproxy "" -x "$HTTP_PROXY" http://127.0.0.1:${upstream.port}/v1/models; true`,
+          env,
         ),
         "403",
       );
       // Plain HTTP to a private address (the host's sshd on the bridge): refused.
       assertEquals(
         await code(
+          runA,
           `curl -s -o /dev/null -w '%{http_code}' --noproxy "" -x "$HTTP_PROXY" http://${gateway}:22/`,
+          env,
         ),
         "403",
       );
       // An absolute URI to any other host never reaches the API with credentials.
       assertEquals(
         await code(
+          runA,
           `curl -s -o /dev/null -w '%{http_code}' --noproxy "" -x "$HTTP_PROXY" -X POST http://anyhost/v1/messages -d '{}'`,
+          env,
         ),
         "403",
       );
       // Traversal out of /v1/ on the proxy itself.
       assertEquals(
         await code(
-          `curl -s --path-as-is -o /dev/null -w '%{http_code}' "$ANTHROPIC_BASE_URL/v1/../admin"`,
+          runA,
+          `curl -s --path-as-is -o /dev/null -w '%{http_code}' -H "authorization: Bearer $ANTHROPIC_AUTH_TOKEN" "$ANTHROPIC_BASE_URL/v1/../admin"`,
+          env,
         ),
         "403",
       );
+      // A without its token: 401 from the API, 407 from the proxy.
+      const bare = `http://${gateway}:${proxy.port}`;
+      assertEquals(
+        await code(runA, `curl -s -o /dev/null -w '%{http_code}' ${bare}/v1/models`),
+        "401",
+      );
+      assertEquals(
+        await code(
+          runA,
+          `curl -s -o /dev/null -w '%{http_connect}' -p -x ${bare} http://127.0.0.1:1/; true`,
+        ),
+        "407",
+      );
+
+      // B: another container on the bridge, no sandbox of ours yet: refused however it asks.
+      const stranger = newToken();
+      assertEquals(
+        await code(runB, `curl -s -o /dev/null -w '%{http_code}' ${bare}/v1/models`),
+        "401",
+      );
+      assertEquals(
+        await code(
+          runB,
+          `curl -s -o /dev/null -w '%{http_code}' -H "authorization: Bearer ${stranger}" ${bare}/v1/models`,
+        ),
+        "401",
+      );
+      assertEquals(
+        await code(
+          runB,
+          `curl -s -o /dev/null -w '%{http_connect}' -p -x ${bare} http://${gateway}:${gitPort}/; true`,
+        ),
+        "407",
+      );
+      assertEquals(
+        await code(
+          runB,
+          `curl -s -o /dev/null -w '%{http_code}' -x http://tachikoma:${stranger}@${gateway}:${proxy.port} http://${gateway}:${gitPort}/repo.git/HEAD`,
+        ),
+        "407",
+      );
       assertEquals(upstream.requests.length, before, "a refused request reached the upstream");
-      const log = lines.join("\n");
+      let log = lines.join("\n");
       assertStringIncludes(
         log,
-        `egress denied: sandbox ${name} (${ip}) CONNECT blocked.example:443`,
+        `egress denied: sandbox ${nameA} (${ipA}) CONNECT blocked.example:443`,
       );
-      assert(!log.includes(secret), "secret in the proxy log");
+      assertStringIncludes(log, `refused: client ${ipB} GET "/v1/models" → 401 (no token)`);
+      assertStringIncludes(log, `refused: client ${ipB} GET "/v1/models" → 401 (unknown token)`);
+      assertStringIncludes(log, `refused: client ${ipB} CONNECT "${gateway}:${gitPort}" → 407`);
+      assertStringIncludes(log, `refused: client ${ipA} GET "/v1/models" → 401 (no token)`);
 
-      await searchSelfTest(run);
-      const found = await searchGuest(run, secret);
-      assertEquals(found, { files: [], procs: 0 }, "the secret is inside the guest");
+      // B becomes a sandbox: its own token, its own name in the log.
+      await writeState([record(nameA, ipA), record(nameB, ipB)]);
+      const tokenB = await ensureToken(stateDir, nameB);
+      assertNotEquals(tokenA, tokenB);
+      const msgB = await runB(message, { env: guestEnv(tokenB) });
+      assertEquals(msgB.code, 0, msgB.stderr);
+      log = lines.join("\n");
+      assertStringIncludes(log, `sandbox ${nameB} (${ipB}) POST /v1/messages → 200`);
+      assert(!log.includes(secret), "secret in the proxy log");
+      for (const t of [tokenA, tokenB, stranger]) assert(!log.includes(t), "a token in the log");
+
+      // No host secret in either guest, and no sandbox holds the other's token.
+      await searchSelfTest(runA);
+      assertEquals(await searchGuest(runA, secret), { files: [], procs: 0 }, "secret in A");
+      assertEquals(await searchGuest(runB, secret), { files: [], procs: 0 }, "secret in B");
+      assertEquals(await searchGuest(runA, tokenB), { files: [], procs: 0 }, "B's token in A");
+      assertEquals(await searchGuest(runB, tokenA), { files: [], procs: 0 }, "A's token in B");
     } finally {
-      await backend.delete(name).catch(() => {});
+      await Promise.all([nameA, nameB].map((n) => backend.delete(n).catch(() => {})));
       await proxy?.shutdown();
+      await git?.close();
       await upstream.close();
-      await Deno.remove(dir, { recursive: true });
+      await Deno.remove(stateDir, { recursive: true });
     }
   },
 });
 
+async function sha256(text: string): Promise<string> {
+  const digest = await crypto.subtle.digest("SHA-256", new TextEncoder().encode(text));
+  return [...new Uint8Array(digest)].map((b) => b.toString(16).padStart(2, "0")).join("");
+}
+
 Deno.test({
-  name: "lab: tachikoma spawn with a known secret on the host leaves no trace of it in the guest",
+  name: "lab: tachikoma spawn: the guest has its token, no host secret; destroy revokes it",
   ignore: labIgnored(),
   sanitizeResources: false,
   sanitizeOps: false,
@@ -335,26 +421,50 @@ Deno.test({
       const state = JSON.parse(await Deno.readTextFile(`${stateDir}/state.json`));
       sandbox = state.vms.find((v: { repo_root?: string }) => v.repo_root === repo)?.name ??
         state.vms[0]?.name;
-      assert(sandbox, "spawn recorded no sandbox");
+      if (!sandbox) throw new Error("spawn recorded no sandbox");
+      const name: string = sandbox;
+
+      // Its token: on the host 0600, in the guest's profile (checked by hash, not printed).
+      const token = await readToken(stateDir, name);
+      if (!token) throw new Error("spawn made no proxy token");
+      registerSecret(token);
+      assertEquals((await Deno.stat(tokenPath(stateDir, name))).mode! & 0o777, 0o600);
+      assertEquals((await Deno.stat(`${stateDir}/proxy/tokens`)).mode! & 0o777, 0o700);
 
       const { openLabIncus } = await import("./provision_lab.ts");
       const backend = await openLabIncus();
-      const run: GuestRun = async (script, options = {}) => {
-        const r = await backend.exec(sandbox!, {
-          argv: ["bash", "-c", script, "bash", ...(options.args ?? [])],
-          env: options.env,
-          user: options.root ? "root" : "user",
-          timeoutMs: 120_000,
-        });
-        return { code: r.code, stdout: decoder.decode(r.stdout), stderr: decoder.decode(r.stderr) };
-      };
-      // The guest reaches the API through the proxy with what provisioning gave it.
+      const run: GuestRun = guestRunner(backend, name);
+      const profile = ". ~/.profile >/dev/null 2>&1; ";
+      const inGuest = await run(profile + 'printf %s "$ANTHROPIC_AUTH_TOKEN" | sha256sum');
+      assertEquals(inGuest.stdout.split(" ")[0], await sha256(token));
+      // The guest reaches the API through the proxy with what provisioning gave it (Claude
+      // Code sends ANTHROPIC_AUTH_TOKEN as a Bearer token).
       const viaProfile = await run(
-        '. ~/.profile >/dev/null 2>&1; curl -sS -o /dev/null -w "%{http_code}" "$ANTHROPIC_BASE_URL/v1/models"',
+        profile + 'curl -sS -o /dev/null -w "%{http_code}" ' +
+          '-H "authorization: Bearer $ANTHROPIC_AUTH_TOKEN" "$ANTHROPIC_BASE_URL/v1/models"',
       );
       assertEquals(viaProfile.stdout.trim(), "200", viaProfile.stderr);
       const auth = upstream.requests.at(-1)!.headers["authorization"];
       assertEquals(auth, `Bearer ${oauth}`, "the host's credentials file should be the source");
+      const anonymous = await run(
+        profile + 'curl -s -o /dev/null -w "%{http_code}" "$ANTHROPIC_BASE_URL/v1/models"',
+      );
+      assertEquals(anonymous.stdout.trim(), "401");
+      // The profile's proxy URLs carry the token: egress is judged by policy (403), not 407.
+      const egress = await run(profile + "curl -sS https://blocked.example/");
+      assertEquals(egress.code, 56, egress.stderr);
+      assertStringIncludes(egress.stderr, "403");
+      const log = `${stateDir}/logs/proxy.log`;
+      const expected = `egress denied: sandbox ${name} (`;
+      let text = "";
+      for (const deadline = Date.now() + 5000; Date.now() < deadline;) {
+        text = await Deno.readTextFile(log);
+        if (text.includes(expected)) break;
+        await new Promise((r) => setTimeout(r, 50));
+      }
+      assertStringIncludes(text, expected);
+      assertStringIncludes(text, `sandbox ${name} (`);
+      for (const s of [secret, oauth, token]) assert(!text.includes(s), "a secret in the log");
 
       await searchSelfTest(run);
       for (const needle of [secret, oauth]) {
@@ -364,6 +474,18 @@ Deno.test({
           "secret in the guest",
         );
       }
+
+      // destroy revokes the token: the still-running proxy refuses it at once.
+      const runtime = JSON.parse(await Deno.readTextFile(`${stateDir}/proxy.json`));
+      const destroyed = await cli(repo, "destroy", "--force", name);
+      assertEquals(destroyed.code, 0, destroyed.stderr);
+      sandbox = null;
+      assertEquals(await readToken(stateDir, name), null);
+      const after = await fetch(`${runtime.url}/v1/models`, {
+        headers: { authorization: `Bearer ${token}` },
+      });
+      assertEquals(after.status, 401);
+      await after.body?.cancel();
     } finally {
       if (sandbox) await cli(repo, "destroy", "--force", sandbox).catch(() => {});
       await cli(dir, "proxy", "stop").catch(() => {});

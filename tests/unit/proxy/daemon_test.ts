@@ -1,100 +1,27 @@
 /**
  * The background proxy through the real CLI (`deno run main.ts proxy …`) and `ensureProxy()`:
  * one proxy however many starts race, `stop` refuses a PID that is not ours, `status` asks
- * `/health`, files are 0600 and the log never holds the secret.
+ * `/health`, files are 0600 and the log never holds the secret nor a token; a running proxy
+ * is reused only while it serves the current configuration (else restarted), and a proxy of
+ * another configuration directory is neither reused nor killed.
  */
 import { assert, assertEquals, assertRejects, assertStringIncludes } from "@std/assert";
 import { ConflictError } from "../../../src/lib/errors.ts";
 import { defaultConfig } from "../../../src/config/default_config.ts";
 import type { Config } from "../../../src/config/schema.ts";
-import { daemonPaths, stopProxy } from "../../../src/proxy/daemon.ts";
+import { daemonPaths } from "../../../src/proxy/daemon.ts";
 import { ensureProxy } from "../../../src/proxy/ensure.ts";
 import { proxyGuestEnv } from "../../../src/proxy/guest_env.ts";
 import { hostProcesses } from "../../../src/proxy/process_info.ts";
-import { startFakeUpstream } from "../../fixtures/upstream.ts";
-
-const ROOT = new URL("../../../", import.meta.url).pathname;
-const SECRET = "sk-ant-api03-DAEMONTEST-0123456789abcdef";
-const DENO_DIR = Deno.env.get("DENO_DIR") ??
-  `${Deno.env.get("XDG_CACHE_HOME") ?? `${Deno.env.get("HOME")}/.cache`}/deno`;
-
-function freePort(): number {
-  const l = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-  const port = (l.addr as Deno.NetAddr).port;
-  l.close();
-  return port;
-}
-
-interface World {
-  dir: string;
-  home: string;
-  port: number;
-  env: Record<string, string>;
-  upstream: ReturnType<typeof startFakeUpstream>;
-  cleanup(): Promise<void>;
-}
-
-async function world(): Promise<World> {
-  const dir = await Deno.makeTempDir({ prefix: "tk-proxy-daemon-" });
-  const home = `${dir}/home`;
-  await Deno.mkdir(home);
-  const port = freePort();
-  const upstream = startFakeUpstream();
-  await Deno.writeTextFile(
-    `${dir}/config.toml`,
-    `backend = "incus"\ncredential_proxy_bind = "127.0.0.1"\ncredential_proxy_port = ${port}\n` +
-      `credential_proxy_upstream = "${upstream.url}"\n`,
-  );
-  const env = {
-    PATH: Deno.env.get("PATH") ?? "/usr/bin:/bin",
-    HOME: home,
-    DENO_DIR,
-    TACHIKOMA_CONFIG_DIR: dir,
-    ANTHROPIC_API_KEY: SECRET,
-    NO_COLOR: "1",
-  };
-  return {
-    dir,
-    home,
-    port,
-    env,
-    upstream,
-    async cleanup() {
-      await stopProxy(daemonPaths(dir), { graceMs: 3000 }).catch(() => {});
-      await upstream.close();
-      await Deno.remove(dir, { recursive: true });
-    },
-  };
-}
-
-async function cli(w: World, ...args: string[]) {
-  const out = await new Deno.Command(Deno.execPath(), {
-    args: [
-      "run",
-      "-A",
-      "--quiet",
-      "--frozen",
-      `--config=${ROOT}deno.json`,
-      `${ROOT}main.ts`,
-      ...args,
-    ],
-    env: w.env,
-    clearEnv: true,
-    cwd: w.dir,
-    stdout: "piped",
-    stderr: "piped",
-  }).output();
-  const d = new TextDecoder();
-  return { code: out.code, stdout: d.decode(out.stdout), stderr: d.decode(out.stderr) };
-}
-
-function proxyProcessesOn(port: number): Promise<number> {
-  return new Deno.Command("ps", { args: ["-eo", "args"], stdout: "piped" }).output().then((o) =>
-    new TextDecoder().decode(o.stdout).split("\n").filter((l) =>
-      l.includes("proxy start") && l.includes(`--port ${port}`)
-    ).length
-  );
-}
+import {
+  cli,
+  configFor,
+  proxyProcessesOn,
+  ROOT,
+  sandboxToken,
+  SECRET,
+  world,
+} from "./daemon_world.ts";
 
 Deno.test("daemon: start -d twice (concurrently) → one proxy; status via /health; stop", async () => {
   const w = await world();
@@ -112,6 +39,7 @@ Deno.test("daemon: start -d twice (concurrently) → one proxy; status via /heal
     assertEquals(await proxyProcessesOn(w.port), 1);
     const again = JSON.parse((await cli(w, "proxy", "start", "-d", "--json")).stdout);
     assertEquals(again, { ...ra, already_running: true });
+    assertEquals(ra.restarted, null);
 
     const status = await cli(w, "proxy", "status", "--json");
     assertEquals(status.code, 0, status.stderr);
@@ -127,7 +55,13 @@ Deno.test("daemon: start -d twice (concurrently) → one proxy; status via /heal
     assertStringIncludes(fg.stderr, "already runs");
 
     // A request through it carries the host key; the log names it without the secret.
-    const res = await fetch(`http://127.0.0.1:${w.port}/v1/models`);
+    const token = await sandboxToken(w, "tk-daemon-main");
+    const anonymous = await fetch(`http://127.0.0.1:${w.port}/v1/models`);
+    assertEquals(anonymous.status, 401);
+    await anonymous.body?.cancel();
+    const res = await fetch(`http://127.0.0.1:${w.port}/v1/models`, {
+      headers: { authorization: `Bearer ${token}` },
+    });
     assertEquals(res.status, 200);
     await res.body?.cancel();
     assertEquals(w.upstream.requests.at(-1)!.headers["x-api-key"], SECRET);
@@ -140,11 +74,12 @@ Deno.test("daemon: start -d twice (concurrently) → one proxy; status via /heal
     let log = "";
     for (const deadline = Date.now() + 5000; Date.now() < deadline;) {
       log = await Deno.readTextFile(paths.log);
-      if (log.includes("GET /v1/models → 200")) break;
+      if (log.includes("sandbox tk-daemon-main (127.0.0.1) GET /v1/models → 200")) break;
       await new Promise((r) => setTimeout(r, 20));
     }
-    assertStringIncludes(log, "GET /v1/models → 200");
+    assertStringIncludes(log, "sandbox tk-daemon-main (127.0.0.1) GET /v1/models → 200");
     assert(!log.includes(SECRET), "secret in the proxy log");
+    assert(!log.includes(token), "token in the proxy log");
     const logs = await cli(w, "proxy", "logs");
     assertStringIncludes(logs.stdout, "listening on");
 
@@ -193,16 +128,6 @@ Deno.test("daemon: a proxy that cannot bind fails with the reason from its log",
   }
 });
 
-function configFor(w: World): Config {
-  return {
-    ...defaultConfig("linux"),
-    backend: "incus",
-    credential_proxy_bind: "127.0.0.1",
-    credential_proxy_port: w.port,
-    credential_proxy_upstream: w.upstream.url,
-  } as Config;
-}
-
 Deno.test("ensureProxy: concurrent calls start one healthy proxy; guests get its address", async () => {
   const w = await world();
   try {
@@ -215,9 +140,10 @@ Deno.test("ensureProxy: concurrent calls start one healthy proxy; guests get its
     assertEquals(await proxyProcessesOn(w.port), 1);
     const c = await ensureProxy(config, opts);
     assertEquals(c?.already_running, true);
-    const env = proxyGuestEnv(config, "incus", { egressRestricted: true });
+    const token = await sandboxToken(w, "tk-ensure");
+    const env = proxyGuestEnv(config, "incus", { egressRestricted: true, token });
     assertEquals(env.ANTHROPIC_BASE_URL, a.url);
-    assertEquals(env.HTTPS_PROXY, a.url);
+    assertEquals(env.HTTPS_PROXY, `http://tachikoma:${token}@127.0.0.1:${w.port}`);
     assert(!Object.values(env).includes(SECRET));
   } finally {
     await w.cleanup();

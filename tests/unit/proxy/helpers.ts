@@ -1,6 +1,6 @@
 /**
- * Test helpers: a proxy on loopback in front of the fake upstream, with a fixed credential and
- * a logger whose lines the test can read.
+ * Test helpers: a proxy on loopback in front of the fake upstream, with a fixed credential, two
+ * sandboxes' tokens (A's is the default client) and a logger whose lines the test can read.
  *
  * @module
  */
@@ -12,12 +12,29 @@ import { type ClientDirectory, StaticClientDirectory } from "../../../src/proxy/
 import { EgressPolicy, type Resolver } from "../../../src/proxy/egress.ts";
 import type { ProxyLimits } from "../../../src/proxy/limits.ts";
 import { type ProxyServer, startProxyServer } from "../../../src/proxy/server.ts";
+import { newToken } from "../../../src/proxy/tokens.ts";
 import { type FakeUpstream, startFakeUpstream } from "../../fixtures/upstream.ts";
 
 /** The secret the tests hand to the proxy. */
 export const API_KEY = "sk-ant-api03-TESTKEY-abcdefghijklmnop";
 /** An OAuth token for tests. */
 export const OAUTH_TOKEN = "sk-ant-oat01-TESTTOKEN-qrstuvwxyz";
+
+/** Sandbox A's proxy token (the harness's default client). */
+export const TOKEN_A = newToken();
+/** Sandbox B's proxy token. */
+export const TOKEN_B = newToken();
+/** The sandboxes of the tokens. */
+export const SANDBOX_A = "tk-repo-feature-a";
+export const SANDBOX_B = "tk-other-feature-b";
+
+/** `Authorization: Bearer` with A's token (an API call from sandbox A). */
+export const AUTH_A: Record<string, string> = { authorization: `Bearer ${TOKEN_A}` };
+
+/** A `Proxy-Authorization: Basic` value with `token` as the password. */
+export function basic(token: string, user = "tachikoma"): string {
+  return `Basic ${btoa(`${user}:${token}`)}`;
+}
 
 /** A proxy plus its upstream and captured log lines. */
 export interface Harness {
@@ -31,7 +48,10 @@ export interface Harness {
 /** Options of {@link startHarness}. */
 export interface HarnessOptions {
   credential?: Credential | null;
+  /** Sandbox A's egress policy (default: allowlist, nothing allowed). */
   policy?: EgressPolicy;
+  /** Sandbox B's egress policy (default: allowlist, nothing allowed). */
+  policyB?: EgressPolicy;
   clients?: ClientDirectory;
   resolver?: Resolver;
   limits?: Partial<ProxyLimits>;
@@ -53,13 +73,19 @@ export async function startHarness(options: HarnessOptions = {}): Promise<Harnes
     resolve: () => Promise.resolve({ credential, attempts: [] }),
     ttlMs: 60_000,
   });
-  const policy = options.policy ?? new EgressPolicy("allowlist", []);
+  const clients = options.clients ?? new StaticClientDirectory({
+    [TOKEN_A]: { sandbox: SANDBOX_A, policy: options.policy ?? new EgressPolicy("allowlist", []) },
+    [TOKEN_B]: {
+      sandbox: SANDBOX_B,
+      policy: options.policyB ?? new EgressPolicy("allowlist", []),
+    },
+  });
   const proxy = await startProxyServer({
     bind: options.bind ?? "127.0.0.1",
     port: 0,
     upstream: upstream.url,
     credentials: cache,
-    clients: options.clients ?? new StaticClientDirectory(policy),
+    clients,
     logger,
     resolver: options.resolver ?? (() => Promise.reject(new Error("no DNS in tests"))),
     limits: options.limits,

@@ -6,6 +6,7 @@
  */
 import { assert, assertEquals } from "@std/assert";
 import { POOL_IDLE_PER_HOST } from "../../../src/proxy/server.ts";
+import { ensureToken } from "../../../src/proxy/tokens.ts";
 import { startFakeUpstream } from "../../fixtures/upstream.ts";
 
 const MiB = 1024 * 1024;
@@ -16,6 +17,8 @@ if (!linux) console.error("load_test: needs /proc (Linux); skipped");
 interface ProxyProcess {
   port: number;
   pid: number;
+  /** `Authorization` with the token of the sandbox the requests come from. */
+  auth: Record<string, string>;
   stop(): Promise<void>;
 }
 
@@ -26,6 +29,14 @@ async function startProxyProcess(upstreamUrl: string): Promise<ProxyProcess> {
     `backend = "incus"\ncredential_proxy_bind = "127.0.0.1"\ncredential_proxy_port = 1\n` +
       `credential_proxy_upstream = "${upstreamUrl}"\n`,
   );
+  await Deno.writeTextFile(
+    `${dir}/state.json`,
+    JSON.stringify({
+      version: 2,
+      vms: [{ name: "tk-load", ip: "127.0.0.1", repo_root: dir, worktree_path: dir }],
+    }),
+  );
+  const token = await ensureToken(dir, "tk-load");
   const l = Deno.listen({ hostname: "127.0.0.1", port: 0 });
   const port = (l.addr as Deno.NetAddr).port;
   l.close();
@@ -63,6 +74,7 @@ async function startProxyProcess(upstreamUrl: string): Promise<ProxyProcess> {
   return {
     port,
     pid: child.pid,
+    auth: { authorization: `Bearer ${token}` },
     async stop() {
       child.kill("SIGTERM");
       await child.stdout.cancel().catch(() => {});
@@ -111,14 +123,17 @@ Deno.test({
     try {
       // Warm up (the client's and the proxy's connection pools keep a connection open each),
       // then take the baseline.
-      await (await fetch(`http://127.0.0.1:${proxy.port}/v1/bytes?n=${4 * MiB}`)).arrayBuffer();
+      await (await fetch(`http://127.0.0.1:${proxy.port}/v1/bytes?n=${4 * MiB}`, {
+        headers: proxy.auth,
+      })).arrayBuffer();
       const fdsBefore = openFds(proxy.pid);
       resetPeak(proxy.pid);
       const before = memory(proxy.pid);
       const conn = await Deno.connect({ hostname: "127.0.0.1", port: proxy.port });
       await conn.write(
         new TextEncoder().encode(
-          `GET /v1/bytes?n=${512 * MiB} HTTP/1.1\r\nHost: 127.0.0.1:${proxy.port}\r\n\r\n`,
+          `GET /v1/bytes?n=${512 * MiB} HTTP/1.1\r\nHost: 127.0.0.1:${proxy.port}\r\n` +
+            `Authorization: ${proxy.auth.authorization}\r\n\r\n`,
         ),
       );
       const buf = new Uint8Array(16 * 1024);
@@ -179,7 +194,7 @@ Deno.test({
       const one = async () => {
         const res = await fetch(`http://127.0.0.1:${proxy.port}/v1/messages`, {
           method: "POST",
-          headers: { "content-type": "application/json" },
+          headers: { "content-type": "application/json", ...proxy.auth },
           body,
           client,
         });

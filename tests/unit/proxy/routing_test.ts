@@ -47,3 +47,15 @@ Deno.test("routing: CONNECT after another request and bad targets", () => {
   assertEquals(routeRequest("GET", "https://example.com/", self).kind, "reject");
   assertEquals(routeRequest("GET", "http://exa mple.com/", self).kind, "reject");
 });
+
+Deno.test("routing: a refusal says whose authentication applies (401 API, 407 proxying)", () => {
+  const audience = (method: string, url: string) => {
+    const r = routeRequest(method, url, self);
+    return r.kind === "reject" ? r.audience : r.kind;
+  };
+  assertEquals(audience("GET", "http://10.213.0.1:19280/admin"), "api");
+  assertEquals(audience("GET", "http://10.213.0.1:19280/v1/../x"), "api");
+  assertEquals(audience("CONNECT", "http://x:443"), "proxy");
+  assertEquals(audience("GET", "https://example.com/"), "proxy");
+  assertEquals(audience("GET", "http://exa mple.com/"), "proxy");
+});

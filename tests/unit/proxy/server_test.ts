@@ -1,8 +1,23 @@
 import { assert, assertEquals, assertStringIncludes } from "@std/assert";
-import { StaticClientDirectory } from "../../../src/proxy/clients.ts";
 import { EgressPolicy } from "../../../src/proxy/egress.ts";
 import { OAUTH_BETA } from "../../../src/proxy/api.ts";
-import { API_KEY, OAUTH_TOKEN, rawExchange, startHarness, statusOf } from "./helpers.ts";
+import {
+  API_KEY,
+  AUTH_A,
+  basic,
+  OAUTH_TOKEN,
+  rawExchange,
+  SANDBOX_A,
+  SANDBOX_B,
+  startHarness,
+  statusOf,
+  TOKEN_A,
+  TOKEN_B,
+} from "./helpers.ts";
+
+/** Raw header lines: A's token for the proxy's own API, and for proxying. */
+const RAW_AUTH = `Authorization: Bearer ${TOKEN_A}\r\n`;
+const RAW_PROXY_AUTH = `Proxy-Authorization: ${basic(TOKEN_A)}\r\n`;
 
 const JSON_HEADERS = { "content-type": "application/json" };
 const messageBody = (stream: boolean) =>
@@ -34,18 +49,24 @@ Deno.test("proxy: /health names the credential source, its pid and version, neve
 Deno.test("proxy: absolute-form GET http://other/health is not the health endpoint", async () => {
   const h = await startHarness();
   try {
-    const raw = await rawExchange(
+    // Egress to example.com: without a token 407, with one refused by the policy (403).
+    const anonymous = await rawExchange(
       h.proxy.port,
       "GET http://example.com/health HTTP/1.1\r\nHost: example.com\r\n\r\n",
     );
+    assertEquals(statusOf(anonymous), 407);
+    const raw = await rawExchange(
+      h.proxy.port,
+      `GET http://example.com/health HTTP/1.1\r\nHost: example.com\r\n${RAW_PROXY_AUTH}\r\n`,
+    );
     assertEquals(statusOf(raw), 403);
-    assert(!raw.includes('"proxy":"tachikoma"'));
+    for (const r of [anonymous, raw]) assert(!r.includes('"proxy":"tachikoma"'));
   } finally {
     await h.close();
   }
 });
 
-Deno.test("proxy: API calls get the host API key; guest credentials are stripped", async () => {
+Deno.test("proxy: API calls get the host API key; guest credentials (the token too) are stripped", async () => {
   const h = await startHarness();
   try {
     const res = await fetch(`${h.proxy.url}/v1/messages?beta=true`, {
@@ -53,7 +74,7 @@ Deno.test("proxy: API calls get the host API key; guest credentials are stripped
       headers: {
         ...JSON_HEADERS,
         "x-api-key": "guest-key",
-        authorization: "Bearer guest-token",
+        ...AUTH_A,
         cookie: "session=guest",
         "anthropic-version": "2023-06-01",
       },
@@ -67,7 +88,9 @@ Deno.test("proxy: API calls get the host API key; guest credentials are stripped
     assertEquals(seen.headers["authorization"], undefined);
     assertEquals(seen.headers["cookie"], undefined);
     assertEquals(seen.headers["anthropic-version"], "2023-06-01");
+    assert(!JSON.stringify(h.upstream.requests).includes(TOKEN_A), "the token went upstream");
     noSecretsIn(h.lines.join("\n"));
+    assertStringIncludes(h.lines.join("\n"), `sandbox ${SANDBOX_A} (127.0.0.1) POST /v1/messages`);
   } finally {
     await h.close();
   }
@@ -79,7 +102,7 @@ Deno.test("proxy: OAuth tokens go as Bearer with the OAuth beta merged into the 
   });
   try {
     const res = await fetch(`${h.proxy.url}/v1/models`, {
-      headers: { "x-api-key": "tachikoma-proxy", "anthropic-beta": "tools-2024-04-04" },
+      headers: { "x-api-key": TOKEN_A, "anthropic-beta": "tools-2024-04-04" },
     });
     assertEquals(res.status, 200);
     await res.body?.cancel();
@@ -98,7 +121,7 @@ Deno.test("proxy: SSE events pass as they arrive (no buffering)", async () => {
     const started = performance.now();
     const res = await fetch(`${h.proxy.url}/v1/messages`, {
       method: "POST",
-      headers: JSON_HEADERS,
+      headers: { ...JSON_HEADERS, ...AUTH_A },
       body: messageBody(true),
     });
     assertEquals(res.headers.get("content-type"), "text/event-stream");
@@ -127,7 +150,7 @@ Deno.test("proxy: upstream errors are passed through with their status", async (
   const h = await startHarness();
   try {
     for (const code of [400, 401, 429, 529]) {
-      const res = await fetch(`${h.proxy.url}/v1/status/${code}`);
+      const res = await fetch(`${h.proxy.url}/v1/status/${code}`, { headers: AUTH_A });
       assertEquals(res.status, code);
       assertEquals((await res.json()).error.message, `fake error ${code}`);
     }
@@ -139,7 +162,7 @@ Deno.test("proxy: upstream errors are passed through with their status", async (
 Deno.test("proxy: no host credentials → 503; Bedrock/Vertex → 503 saying why", async () => {
   const h = await startHarness({ credential: null });
   try {
-    const res = await fetch(`${h.proxy.url}/v1/models`);
+    const res = await fetch(`${h.proxy.url}/v1/models`, { headers: AUTH_A });
     assertEquals(res.status, 503);
     assertStringIncludes(await res.text(), "No credentials available on the host");
     assertEquals(h.upstream.requests.length, 0);
@@ -150,7 +173,7 @@ Deno.test("proxy: no host credentials → 503; Bedrock/Vertex → 503 saying why
     credential: { kind: "passthrough", source: "bedrock", vars: {} },
   });
   try {
-    const res = await fetch(`${b.proxy.url}/v1/models`);
+    const res = await fetch(`${b.proxy.url}/v1/models`, { headers: AUTH_A });
     assertEquals(res.status, 503);
     assertStringIncludes(await res.text(), "AWS Bedrock");
   } finally {
@@ -177,7 +200,7 @@ Deno.test("proxy: traversal and non-/v1 paths are 403 and never reach the upstre
     ) {
       const raw = await rawExchange(
         h.proxy.port,
-        `GET ${target} HTTP/1.1\r\nHost: 127.0.0.1:${h.proxy.port}\r\n\r\n`,
+        `GET ${target} HTTP/1.1\r\nHost: 127.0.0.1:${h.proxy.port}\r\n${RAW_AUTH}\r\n`,
       );
       assertEquals(statusOf(raw), 403, target);
     }
@@ -194,7 +217,7 @@ Deno.test("proxy: an absolute URI to another host never gets credentials", async
     const raw = await rawExchange(
       h.proxy.port,
       "POST http://anyhost.example/v1/messages HTTP/1.1\r\nHost: anyhost.example\r\n" +
-        "content-length: 2\r\n\r\n{}",
+        RAW_PROXY_AUTH + "content-length: 2\r\n\r\n{}",
     );
     assertEquals(statusOf(raw), 403);
     assertEquals(h.upstream.requests.length, 0);
@@ -208,11 +231,13 @@ Deno.test("proxy: an absolute URI to another host never gets credentials", async
     const raw = await rawExchange(
       g.proxy.port,
       `GET http://127.0.0.1:${port}/v1/echo HTTP/1.1\r\nHost: 127.0.0.1:${port}\r\n` +
-        "x-api-key: guest\r\n\r\n",
+        RAW_PROXY_AUTH + "x-api-key: guest\r\n\r\n",
     );
     assertEquals(statusOf(raw), 200);
     const seen = g.upstream.requests.at(-1)!;
     assertEquals(seen.headers["x-api-key"], "guest");
+    assertEquals(seen.headers["proxy-authorization"], undefined, "the token went upstream");
+    assert(!JSON.stringify(g.upstream.requests).includes(TOKEN_A));
     assert(!JSON.stringify(g.upstream.requests).includes(API_KEY));
   } finally {
     await g.close();
@@ -220,51 +245,48 @@ Deno.test("proxy: an absolute URI to another host never gets credentials", async
 });
 
 Deno.test("proxy: CONNECT off the list and to loopback is 403, logged with sandbox and host", async () => {
-  const h = await startHarness({
-    clients: new StaticClientDirectory(new EgressPolicy("unrestricted", []), {
-      "127.0.0.1": "tk-repo-feature-x",
-    }),
-  });
+  const h = await startHarness({ policy: new EgressPolicy("unrestricted", []) });
   try {
     const toLoopback = await rawExchange(
       h.proxy.port,
-      `CONNECT 127.0.0.1:${h.upstream.port} HTTP/1.1\r\nHost: 127.0.0.1:${h.upstream.port}\r\n\r\n`,
+      `CONNECT 127.0.0.1:${h.upstream.port} HTTP/1.1\r\nHost: 127.0.0.1:${h.upstream.port}\r\n` +
+        `${RAW_PROXY_AUTH}\r\n`,
     );
     assertEquals(statusOf(toLoopback), 403);
     const v6 = await rawExchange(
       h.proxy.port,
-      "CONNECT [::1]:22 HTTP/1.1\r\nHost: [::1]:22\r\n\r\n",
+      `CONNECT [::1]:22 HTTP/1.1\r\nHost: [::1]:22\r\n${RAW_PROXY_AUTH}\r\n`,
     );
     assertEquals(statusOf(v6), 403);
     const meta = await rawExchange(
       h.proxy.port,
-      "CONNECT 169.254.169.254:80 HTTP/1.1\r\nHost: 169.254.169.254\r\n\r\n",
+      `CONNECT 169.254.169.254:80 HTTP/1.1\r\nHost: 169.254.169.254\r\n${RAW_PROXY_AUTH}\r\n`,
     );
     assertEquals(statusOf(meta), 403);
     const log = h.lines.join("\n");
     assertStringIncludes(
       log,
-      `egress denied: sandbox tk-repo-feature-x (127.0.0.1) CONNECT 127.0.0.1:${h.upstream.port}`,
+      `egress denied: sandbox ${SANDBOX_A} (127.0.0.1) CONNECT 127.0.0.1:${h.upstream.port}`,
     );
     assertStringIncludes(log, "CONNECT 169.254.169.254:80: link-local address");
   } finally {
     await h.close();
   }
   const a = await startHarness({
-    clients: new StaticClientDirectory(new EgressPolicy("allowlist", ["github.com"]), {
-      "127.0.0.1": "tk-repo-main",
-    }),
+    policy: new EgressPolicy("allowlist", ["example.org"]),
+    policyB: new EgressPolicy("allowlist", ["github.com"]),
   });
   try {
     const raw = await rawExchange(
       a.proxy.port,
-      "CONNECT evil.example:443 HTTP/1.1\r\nHost: evil.example:443\r\n\r\n",
+      "CONNECT evil.example:443 HTTP/1.1\r\nHost: evil.example:443\r\n" +
+        `Proxy-Authorization: ${basic(TOKEN_B)}\r\n\r\n`,
     );
     assertEquals(statusOf(raw), 403);
     assertStringIncludes(raw, "evil.example:443");
     assertStringIncludes(
       a.lines.join("\n"),
-      "egress denied: sandbox tk-repo-main (127.0.0.1) CONNECT evil.example:443: not on the egress allowlist",
+      `egress denied: sandbox ${SANDBOX_B} (127.0.0.1) CONNECT evil.example:443: not on the egress allowlist (allowlist (+1 allowed))`,
     );
   } finally {
     await a.close();
@@ -279,12 +301,13 @@ Deno.test("proxy: CONNECT to an explicitly allowed target tunnels bytes both way
     const port = h.upstream.port;
     const raw = await rawExchange(
       h.proxy.port,
-      `CONNECT 127.0.0.1:${port} HTTP/1.1\r\nHost: 127.0.0.1:${port}\r\n\r\n` +
+      `CONNECT 127.0.0.1:${port} HTTP/1.1\r\nHost: 127.0.0.1:${port}\r\n${RAW_PROXY_AUTH}\r\n` +
         `GET /v1/echo HTTP/1.1\r\nHost: 127.0.0.1:${port}\r\nConnection: close\r\n\r\n`,
     );
     assert(raw.startsWith("HTTP/1.1 200 Connection Established\r\n\r\nHTTP/1.1 200"), raw);
-    // The tunnel carries the guest's bytes unchanged: no credential added.
+    // The tunnel carries the guest's bytes unchanged: no credential added, the token not sent.
     assert(!JSON.stringify(h.upstream.requests).includes(API_KEY));
+    assert(!JSON.stringify(h.upstream.requests).includes(TOKEN_A));
   } finally {
     await h.close();
   }
@@ -295,7 +318,8 @@ Deno.test("proxy: oversized bodies are 413 (declared, and while streaming)", asy
   try {
     const declared = await rawExchange(
       h.proxy.port,
-      `POST /v1/drain HTTP/1.1\r\nHost: 127.0.0.1:${h.proxy.port}\r\ncontent-length: 10000000\r\n\r\n`,
+      `POST /v1/drain HTTP/1.1\r\nHost: 127.0.0.1:${h.proxy.port}\r\n${RAW_AUTH}` +
+        "content-length: 10000000\r\n\r\n",
     );
     assertEquals(statusOf(declared), 413);
     // Chunked, no length: the cap trips mid-stream.
@@ -308,13 +332,18 @@ Deno.test("proxy: oversized bodies are 413 (declared, and while streaming)", asy
     });
     const res = await fetch(`${h.proxy.url}/v1/drain`, {
       method: "POST",
+      headers: AUTH_A,
       body,
       ...({ duplex: "half" } as Record<string, string>),
     });
     assertEquals(res.status, 413);
     assertStringIncludes(await res.text(), "64 KiB");
     // Under the cap it streams through.
-    const ok = await fetch(`${h.proxy.url}/v1/drain`, { method: "POST", body: chunk });
+    const ok = await fetch(`${h.proxy.url}/v1/drain`, {
+      method: "POST",
+      headers: AUTH_A,
+      body: chunk,
+    });
     assertEquals((await ok.json()).bytes, chunk.length);
   } finally {
     await h.close();
@@ -327,14 +356,14 @@ Deno.test("proxy: oversized headers are 431", async () => {
     const big = "x".repeat(40 * 1024);
     const raw = await rawExchange(
       h.proxy.port,
-      `GET /v1/models HTTP/1.1\r\nHost: 127.0.0.1:${h.proxy.port}\r\nx-big: ${big}\r\n\r\n`,
+      `GET /v1/models HTTP/1.1\r\nHost: 127.0.0.1:${h.proxy.port}\r\n${RAW_AUTH}x-big: ${big}\r\n\r\n`,
     );
     assertEquals(statusOf(raw), 431);
     // A later request on a kept-alive connection is checked too.
     const raw2 = await rawExchange(
       h.proxy.port,
       `GET /health HTTP/1.1\r\nHost: 127.0.0.1:${h.proxy.port}\r\n\r\n` +
-        `GET /v1/models HTTP/1.1\r\nHost: 127.0.0.1:${h.proxy.port}\r\nx-big: ${big}\r\n\r\n`,
+        `GET /v1/models HTTP/1.1\r\nHost: 127.0.0.1:${h.proxy.port}\r\n${RAW_AUTH}x-big: ${big}\r\n\r\n`,
       { timeoutMs: 1500 },
     );
     assertStringIncludes(raw2, " 431 ");
@@ -369,13 +398,13 @@ Deno.test("proxy: an IPv6 bind works; its own authority is bracketed", async () 
     assertEquals(h.proxy.url, `http://[::1]:${h.proxy.port}`);
     const health = await fetch(`${h.proxy.url}/health`);
     assertEquals((await health.json()).proxy, "tachikoma");
-    const res = await fetch(`${h.proxy.url}/v1/models`);
+    const res = await fetch(`${h.proxy.url}/v1/models`, { headers: AUTH_A });
     assertEquals(res.status, 200);
     await res.body?.cancel();
     assertEquals(h.upstream.requests.at(-1)!.headers["x-api-key"], API_KEY);
     const raw = await rawExchange(
       h.proxy.port,
-      `GET /v1/models HTTP/1.1\r\nHost: [::1]:${h.proxy.port}\r\n\r\n`,
+      `GET /v1/models HTTP/1.1\r\nHost: [::1]:${h.proxy.port}\r\n${RAW_AUTH}\r\n`,
       { hostname: "::1" },
     );
     assertEquals(statusOf(raw), 200);
@@ -391,7 +420,7 @@ Deno.test("proxy: bound to 0.0.0.0 (explicitly), every local address names the p
     assertEquals((await health.json()).proxy, "tachikoma");
     const raw = await rawExchange(
       h.proxy.port,
-      `GET /v1/models HTTP/1.1\r\nHost: localhost:${h.proxy.port}\r\n\r\n`,
+      `GET /v1/models HTTP/1.1\r\nHost: localhost:${h.proxy.port}\r\n${RAW_AUTH}\r\n`,
     );
     assertEquals(statusOf(raw), 200);
   } finally {
