@@ -3,6 +3,7 @@
  * decides the egress policy (reloaded when its configuration changes; an invalid one fails
  * closed), the state file is followed as it changes.
  */
+import { sha256Hex, trustKey, updateTrustStore } from "../../../src/config/trust_store.ts";
 import { assert, assertEquals, assertStringIncludes } from "@std/assert";
 import { FakeClock } from "../../testing/fake_clock.ts";
 import { Logger } from "../../../src/lib/log.ts";
@@ -95,7 +96,7 @@ Deno.test("clients: the token names the sandbox; its repo's policy applies; IP i
   }
 });
 
-Deno.test("clients: a repo's edited egress config applies to the next request; invalid fails closed", async () => {
+Deno.test("clients: a repo's trusted egress config applies to the next request; edits need trust again; invalid fails closed", async () => {
   const dir = await Deno.makeTempDir({ prefix: "tk-clients-cfg-" });
   try {
     const config = `${dir}/config`;
@@ -104,6 +105,14 @@ Deno.test("clients: a repo's edited egress config applies to the next request; i
     await Deno.mkdir(`${repo}/.git`, { recursive: true });
     await Deno.writeTextFile(`${config}/config.toml`, 'egress = "allowlist"\n');
     await Deno.writeTextFile(`${repo}/.tachikoma.toml`, 'egress_allow = ["one.example"]\n');
+    // egress keys from a repo file count only once the user trusted that exact content.
+    const trust = async (file: string) => {
+      const sha = await sha256Hex(await Deno.readFile(file));
+      await updateTrustStore(config, (s) => {
+        s.files[trustKey(file)] = { sha256: sha, trusted_at: "2026-12-02T00:00:00Z" };
+      });
+    };
+    await trust(`${repo}/.tachikoma.toml`);
     await Deno.writeTextFile(
       `${config}/state.json`,
       JSON.stringify({
@@ -127,12 +136,18 @@ Deno.test("clients: a repo's edited egress config applies to the next request; i
       `${repo}/.tachikoma.toml`,
       'egress_allow = ["one.example", "two.example"]\n',
     );
+    assertEquals(await ask("two.example"), false, "an edited file is not trusted any more");
+    assertEquals(await ask("one.example"), false, "its whole allowlist is ignored");
+    await trust(`${repo}/.tachikoma.toml`);
     assertEquals(await ask("two.example"), true, "the edited allowlist was not picked up");
-    // The local file, created later, counts too.
+    // The local file, created later, counts too (once trusted).
     await Deno.writeTextFile(`${repo}/.tachikoma.local.toml`, 'egress = "unrestricted"\n');
+    assertEquals(await ask("three.example"), false);
+    await trust(`${repo}/.tachikoma.local.toml`);
     assertEquals(await ask("three.example"), true);
     // Broken: everything refused, with the reason in the decision and one log line.
     await Deno.writeTextFile(`${repo}/.tachikoma.local.toml`, 'egress = "everything"\n');
+    await trust(`${repo}/.tachikoma.local.toml`);
     const c = client(await dirx.identify("10.0.0.2", token));
     const decision = await (await c.policy()).decide("one.example", 443, noDns);
     assertEquals(decision.allowed, false);
