@@ -1,32 +1,25 @@
 /**
- * Runs a command line against the tree (`program.ts`) with the `@stricli/core` parser.
+ * Runs a command line against the tree (`program.ts`). An in-repo parser: no command-line
+ * library fits the startup target (see bench/README.md for the numbers).
  *
- * Stricli parses each command's flags and arguments, prints help and suggests corrections. This
- * module adds what the tree promises on top: global flags before the command's name (they are
- * ordinary flags of every command after it), the group default (`tachikoma [branch]` is
- * `tachikoma spawn [branch]`), `-V/--version`, and errors as {@link UsageError} (exit 2) instead
- * of text on stderr. Everything after `--` is an argument, never a flag.
+ * - Route names (and aliases) lead from the root to a command; a group's `default` route runs
+ *   when the next word names none of its routes (`tachikoma [branch]` = `tachikoma spawn`).
+ * - Global flags (`global_flags.ts`) are accepted anywhere before `--`: before the command's
+ *   name, between a group and its subcommand, and among the command's own flags. Flags given
+ *   after the command's name win over those before it.
+ * - `--flag value`, `--flag=value`, `-f value`, `-fvalue`, `-ab` (short booleans together),
+ *   `--no-<flag>` for negated booleans. Everything after `--` is an argument, never a flag.
+ * - `-h`/`--help` prints help (stdout) for where it stands; `-V`/`--version` before the command.
+ * - Bad usage throws {@link UsageError} (exit 2): one line naming the flag, argument or command,
+ *   with a suggestion when the word is close to a known one, and a hint to the right `--help`.
  *
  * @module
  */
-import {
-  type Application,
-  type ApplicationText,
-  ArgumentScannerError,
-  buildApplication,
-  buildCommand,
-  buildRouteMap,
-  type CommandContext as StricliContext,
-  formatMessageForArgumentScannerError,
-  type RouteMap,
-  run,
-  type StricliProcess,
-  text_en,
-} from "@stricli/core";
 import type { CommandContext, GlobalOptions } from "../commands/context.ts";
+import { suggestionSuffix } from "../config/suggest.ts";
 import { NotImplementedError, UsageError } from "../lib/errors.ts";
-import { versionLine } from "../lib/version.ts";
-import { GLOBAL_FLAGS, VERSION_FLAG } from "./global_flags.ts";
+import { GLOBAL_FLAGS } from "./global_flags.ts";
+import { commandNames, helpText } from "./help.ts";
 import { type Arg, type CommandNode, type Flag, flagText, type GroupNode, kebab } from "./tree.ts";
 
 /** What a run needs from the caller. */
@@ -35,27 +28,32 @@ export interface RunOptions {
   makeContext(globals: GlobalOptions): CommandContext;
   /** Writes help and the version to stdout. */
   stdout(text: string): void;
+  /** The version line `-V` prints (read only when asked). */
+  version?: () => string;
 }
 
-type GlobalValues = Partial<Record<keyof typeof GLOBAL_FLAGS, unknown>>;
+type GlobalName = keyof typeof GLOBAL_FLAGS;
+type GlobalValues = Partial<Record<GlobalName, unknown>>;
 
-/** The command line once the part before the command's name is read. */
-interface Prescan {
+/** The command line once the part up to the command's name is read. */
+export interface Prescan {
   /** Global flags given before the command's name. */
   globals: GlobalValues;
   /** `-V`/`--version` was given. */
   version: boolean;
-  /** What Stricli gets: those global flags left out, a group's default route put in. */
-  argv: string[];
-  /** The route names typed (or defaulted) from the root, e.g. `["checkpoint", "create"]`. */
+  /** `-h`/`--help` was given before the command's name. */
+  help: boolean;
+  /** The route names from the root, e.g. `["checkpoint", "create"]` (defaults included). */
   path: string[];
   /** The part of `path` that was typed: whose help the error hints point to. */
   typed: string[];
-  /** Where the path ends: a command, or a group when help was asked or a name is unknown. */
+  /** Where the path ends: a command, or a group (help asked, a name unknown or missing). */
   node: CommandNode | GroupNode;
+  /** The words after the command's name (or the first word no route matched). */
+  rest: string[];
 }
 
-const HELP = new Set(["-h", "--help", "-H", "--helpAll", "--help-all"]);
+const HELP = new Set(["-h", "--help"]);
 
 /** Runs `argv`; throws UsageError for bad usage and whatever the command throws. */
 export async function runCommandLine(
@@ -65,95 +63,73 @@ export async function runCommandLine(
 ): Promise<void> {
   const pre = prescan(tree, argv);
   if (pre.version) {
-    options.stdout(`${versionLine()}\n`);
+    const line = options.version?.() ??
+      (await import("../lib/version.ts")).versionLine();
+    options.stdout(`${line}\n`);
     return;
   }
-  if (pre.node.kind === "group" && pre.argv.length === pre.path.length) {
-    const names = Object.keys(pre.node.routes).join(", ");
-    throw new UsageError(`'${pre.path.join(" ")}' needs a command: ${names}`, {
-      hint: seeHelp(pre.path),
-    });
+  const node = pre.node;
+  if (node.kind === "group") {
+    if (pre.help) return options.stdout(helpText(tree, pre.path, node));
+    const word = pre.rest[0];
+    if (word === undefined) {
+      throw new UsageError(
+        `'${pre.path.join(" ")}' needs a command: ${commandNames(node).join(", ")}`,
+        { hint: seeHelp(pre.path) },
+      );
+    }
+    const names = Object.entries(node.routes).flatMap(([n, c]) => [n, ...c.aliases ?? []]);
+    const what = word.startsWith("-") ? `unknown flag ${word}` : `unknown command '${word}'`;
+    throw new UsageError(what + suggestionSuffix(word, names), { hint: seeHelp(pre.typed) });
   }
-  const errors: string[] = [];
-  let failure: { error: unknown } | undefined;
-  const context: RunContext = {
-    process: {
-      stdout: { write: (text) => options.stdout(text) },
-      stderr: { write: (text) => errors.push(text.trimEnd()) },
-      env: {},
-    },
-    async invoke(node, path, flags, args) {
-      try {
-        if (node.notImplemented) throw new NotImplementedError(path.join(" "));
-        const ctx = options.makeContext(globalOptions(pre.globals, flags));
-        const own = Object.fromEntries(Object.keys(node.flags).map((k) => [k, flags[k]]));
-        // Stricli hands a variadic argument's words one by one; the tree wants them as one list.
-        await node.run(ctx, own, ...(node.args.at(-1)?.variadic ? [args] : args));
-      } catch (error) {
-        failure = { error };
-      }
-    },
-  };
-  await run(application(tree), pre.argv, context);
-  if (failure) throw failure.error;
-  if (errors.length) {
-    throw new UsageError(errors.join("; "), { hint: seeHelp(pre.typed) });
-  }
+  const parsed = parseCommand(node, pre.rest, pre.typed);
+  if (pre.help || parsed.help) return options.stdout(helpText(tree, pre.path, node));
+  if (node.notImplemented) throw new NotImplementedError(pre.path.join(" "));
+  const ctx = options.makeContext(globalOptions(pre.globals, parsed.globals));
+  await node.run(ctx, parsed.flags, ...parsed.args);
 }
 
 function seeHelp(path: readonly string[]): string {
   return `see \`${["tachikoma", ...path].join(" ")} --help\``;
 }
 
-/** The context Stricli hands to every command function. */
-interface RunContext extends StricliContext {
-  readonly process: StricliProcess;
-  invoke(
-    node: CommandNode,
-    path: string[],
-    flags: Record<string, unknown>,
-    args: unknown[],
-  ): Promise<void>;
-}
-
-// --- before the command's name ---------------------------------------------------------------
+// --- up to the command's name ----------------------------------------------------------------
 
 /** Reads global flags and route names up to the command, and applies group defaults. */
 export function prescan(tree: GroupNode, argv: readonly string[]): Prescan {
   const globals: GlobalValues = {};
   let version = false;
-  const out: string[] = [];
+  let help = false;
   const path: string[] = [];
   let node: CommandNode | GroupNode = tree;
   let i = 0;
   while (i < argv.length && node.kind === "group") {
     const word = argv[i];
     if (word === "--") break;
-    if (word.startsWith("-") && word.length > 1) {
-      if (word === "-V" || word === "--version") {
-        version = true;
-        i++;
-        continue;
-      }
-      const used = readGlobal(argv, i, globals);
-      if (used === 0) break; // a flag of the default command, or help
+    if (word === "-V" || word === "--version") {
+      version = true;
+      i++;
+    } else if (HELP.has(word)) {
+      help = true;
+      i++;
+    } else if (word.startsWith("-") && word.length > 1) {
+      const used = readGlobal(argv, i, globals, []);
+      if (used === 0) break; // a flag of the default command (or unknown)
       i += used;
-      continue;
+    } else {
+      const name = routeName(node, word);
+      if (!name) break;
+      path.push(name);
+      node = node.routes[name];
+      i++;
     }
-    const name = routeName(node, word);
-    if (!name) break;
-    out.push(word);
-    path.push(name);
-    node = node.routes[name];
-    i++;
   }
   const typed = [...path];
-  if (node.kind === "group" && node.default && !HELP.has(argv[i] ?? "")) {
-    out.push(node.default);
+  if (node.kind === "group" && node.default && !help) {
     path.push(node.default);
     node = node.routes[node.default];
   }
-  return { globals, version, argv: [...out, ...argv.slice(i)], path, typed, node };
+  return { globals, version, help, path, typed, node, rest: argv.slice(i) };
 }
 
 function routeName(group: GroupNode, word: string): string | undefined {
@@ -161,210 +137,200 @@ function routeName(group: GroupNode, word: string): string | undefined {
   return Object.entries(group.routes).find(([, n]) => n.aliases?.includes(word))?.[0];
 }
 
-/** Reads the global flag at `argv[i]` into `into`; returns the words used (0: not global). */
-function readGlobal(argv: readonly string[], i: number, into: GlobalValues): number {
+/**
+ * Reads the global flag at `argv[i]` into `into`; returns how many words it used (0: not a
+ * global flag).
+ */
+function readGlobal(
+  argv: readonly string[],
+  i: number,
+  into: GlobalValues,
+  path: readonly string[],
+): number {
+  const flags = GLOBAL_FLAGS as Record<GlobalName, Flag<unknown>>;
   const word = argv[i];
-  const flags = Object.entries(GLOBAL_FLAGS) as [keyof typeof GLOBAL_FLAGS, Flag<unknown>][];
   if (!word.startsWith("--")) {
-    // -v, -q, or several together (-qv)
-    const letters = [...word.slice(1)];
-    const found = letters.map((l) => flags.find(([, f]) => f.short === l && f.kind === "boolean"));
-    if (found.some((f) => !f)) return 0;
-    for (const [name] of found as [keyof typeof GLOBAL_FLAGS, Flag<unknown>][]) into[name] = true;
+    const found = [...word.slice(1)].map((l) =>
+      (Object.keys(flags) as GlobalName[]).find((n) =>
+        flags[n].short === l && flags[n].kind === "boolean"
+      )
+    );
+    if (found.some((n) => n === undefined)) return 0;
+    for (const name of found as GlobalName[]) into[name] = true;
     return 1;
   }
   const eq = word.indexOf("=");
   const typed = eq === -1 ? word : word.slice(0, eq);
-  for (const [name, flag] of flags) {
+  for (const name of Object.keys(flags) as GlobalName[]) {
+    const flag = flags[name];
     if (flag.kind === "boolean") {
       if (eq !== -1) continue;
-      if (typed === `--${kebab(name)}`) into[name] = true;
-      else if (flag.negated && typed === `--no-${kebab(name)}`) into[name] = false;
+      if (typed === flagText(name, flag)) into[name] = !flag.negated;
       else continue;
       return 1;
     }
     if (typed !== `--${kebab(name)}`) continue;
     const value = eq === -1 ? argv[i + 1] : word.slice(eq + 1);
-    if (value === undefined) throw new UsageError(`${typed} needs a value`, { hint: seeHelp([]) });
-    if (flag.choices && !flag.choices.includes(value)) {
-      throw new UsageError(`${typed} must be one of ${flag.choices.join(", ")}, got '${value}'`, {
-        hint: seeHelp([]),
-      });
-    }
-    into[name] = value;
+    into[name] = flagValue(name, flag, value, path);
     return eq === -1 ? 2 : 1;
   }
   return 0;
 }
 
-/** Global flags given before the command's name, overridden by those given after it. */
-function globalOptions(before: GlobalValues, after: Record<string, unknown>): GlobalOptions {
-  return {
-    json: before.json === true || after.json === true,
-    verbose: before.verbose === true || after.verbose === true,
-    quiet: before.quiet === true || after.quiet === true,
-    color: before.color !== false && after.color !== false,
-    backend: (after.backend ?? before.backend) as GlobalOptions["backend"],
-  };
-}
-
-// --- the Stricli application -----------------------------------------------------------------
-
-const built = new WeakMap<GroupNode, Application<RunContext>>();
-
-function application(tree: GroupNode): Application<RunContext> {
-  let app = built.get(tree);
-  if (!app) {
-    app = buildApplication(routeMap(tree, []) as RouteMap<RunContext>, {
-      name: "tachikoma",
-      scanner: { caseStyle: "allow-kebab-for-camel", allowArgumentEscapeSequence: true },
-      documentation: { disableAnsiColor: true, onlyRequiredInUsageLine: true },
-      localization: { text: TEXT },
-    });
-    built.set(tree, app);
-  }
-  return app;
-}
-
-/** Stricli's English text, with one-line errors that name the flag or argument. */
-const TEXT: ApplicationText = {
-  ...text_en,
-  noCommandRegisteredForInput: ({ input, corrections }) =>
-    `unknown command '${input}'` +
-    didYouMean(corrections.map((c) => `'${c.replaceAll("`", "")}'`)),
-  exceptionWhileParsingArguments(exc, ansiColor) {
-    if (!(exc instanceof ArgumentScannerError)) {
-      return text_en.exceptionWhileParsingArguments.call(this, exc, ansiColor);
-    }
-    return formatMessageForArgumentScannerError(exc, {
-      FlagNotFoundError: (e) =>
-        `unknown flag --${e.input}` + didYouMean(e.corrections.map((c) => `--${c}`)),
-      AliasNotFoundError: (e) => `unknown flag -${e.input}`,
-      ArgumentParseError: (e) => e.exception instanceof Error ? e.exception.message : String(e),
-      EnumValidationError: (e) =>
-        `--${e.externalFlagName} must be one of ${e.values.join(", ")}, got '${e.input}'`,
-      UnsatisfiedFlagError: (e) => `--${e.externalFlagName} needs a value`,
-      UnsatisfiedPositionalError: (e) => `missing argument <${e.placeholder}>`,
-      UnexpectedPositionalError: (e) => `unexpected argument '${e.input}'`,
-    });
-  },
-};
-
-function didYouMean(corrections: readonly string[]): string {
-  return corrections.length ? `; did you mean ${corrections.join(" or ")}?` : "";
-}
-
-function routeMap(group: GroupNode, path: string[]) {
-  const routes: Record<string, unknown> = {};
-  const aliases: Record<string, string> = {};
-  const hideRoute: Record<string, boolean> = {};
-  for (const [name, node] of Object.entries(group.routes)) {
-    const here = [...path, name];
-    routes[name] = node.kind === "group" ? routeMap(node, here) : stricliCommand(node, here);
-    for (const alias of node.aliases ?? []) aliases[alias] = name;
-    if (node.hidden) hideRoute[name] = true;
-  }
-  return buildRouteMap({
-    routes: routes as never,
-    aliases: aliases as never,
-    docs: {
-      brief: listed(group),
-      fullDescription: path.length ? group.description : rootHelp(group),
-      hideRoute: hideRoute as never,
-    },
-  });
-}
-
-/** The line a node gets in its parent's list of commands: its brief and its aliases. */
-function listed(node: CommandNode | GroupNode): string {
-  return node.aliases?.length ? `${node.brief} (alias: ${node.aliases.join(", ")})` : node.brief;
-}
-
-function rootHelp(tree: GroupNode): string {
-  const rows = [["-V", "--version", VERSION_FLAG.brief]];
-  for (const [name, flag] of Object.entries(GLOBAL_FLAGS) as [string, Flag<unknown>][]) {
-    const value = flag.kind === "value" ? ` <${flag.placeholder ?? "value"}>` : "";
-    const choices = flag.choices ? ` (${flag.choices.join(", ")})` : "";
-    rows.push([
-      flag.short ? `-${flag.short}` : "",
-      flagText(name, flag) + value,
-      flag.brief + choices,
-    ]);
-  }
-  const width = Math.max(...rows.map((r) => r[1].length));
-  const lines = rows.map(([s, l, b]) => `  ${s.padEnd(2)} ${l.padEnd(width)}  ${b}`);
-  return `${tree.description ?? tree.brief}\n\nGLOBAL FLAGS (before or after the command)\n${
-    lines.join("\n")
-  }`;
-}
-
-function stricliCommand(node: CommandNode, path: string[]) {
-  const flags: Record<string, unknown> = {};
-  const aliases: Record<string, string> = {};
-  const all = { ...node.flags, ...GLOBAL_FLAGS } as Record<string, Flag<unknown>>;
-  for (const [name, flag] of Object.entries(all)) {
-    if (name in GLOBAL_FLAGS && name in node.flags) {
-      throw new Error(`${path.join(" ")}: flag --${name} is a global flag`);
-    }
-    flags[name] = stricliFlag(name, flag);
-    if (flag.short) aliases[flag.short] = name;
-  }
-  return buildCommand({
-    func: async function (this: RunContext, values: Record<string, unknown>, ...args: unknown[]) {
-      await this.invoke(node, path, values, args);
-    },
-    parameters: {
-      flags: flags as never,
-      aliases: aliases as never,
-      positional: positional(node.args) as never,
-    },
-    docs: { brief: listed(node), fullDescription: node.description ?? node.brief },
-  });
-}
-
-function stricliFlag(name: string, flag: Flag<unknown>): unknown {
-  if (flag.kind === "boolean") {
-    return flag.negated
-      ? { kind: "boolean", brief: flag.brief, default: true, withNegated: true }
-      : { kind: "boolean", brief: flag.brief, default: false, withNegated: false };
-  }
-  if (flag.choices) {
-    return { kind: "enum", brief: flag.brief, values: flag.choices, optional: true };
-  }
+function flagValue(
+  name: string,
+  flag: Flag<unknown>,
+  value: string | undefined,
+  path: readonly string[],
+): unknown {
   const typed = flagText(name, flag);
-  return {
-    kind: "parsed",
-    brief: flag.brief,
-    optional: true,
-    placeholder: flag.placeholder ?? kebab(name),
-    parse: flag.parse ? (text: string) => flag.parse!(text, typed) : (text: string) => text,
-  };
-}
-
-function positional(args: readonly Arg<unknown>[]): unknown {
-  const last = args.at(-1);
-  if (last?.variadic) {
-    if (args.length > 1) throw new Error(`<${last.name}...> must be the only argument`);
-    return {
-      kind: "array",
-      parameter: { brief: last.brief, parse: (t: string) => t, placeholder: last.name },
-      minimum: last.optional ? 0 : 1,
-    };
+  if (value === undefined) throw new UsageError(`${typed} needs a value`, { hint: seeHelp(path) });
+  if (flag.choices && !flag.choices.includes(value)) {
+    throw new UsageError(
+      `${typed} must be one of ${flag.choices.join(", ")}, got '${value}'`,
+      { hint: seeHelp(path) },
+    );
   }
+  try {
+    return flag.parse ? flag.parse(value, typed) : value;
+  } catch (error) {
+    throw new UsageError(error instanceof Error ? error.message : String(error), {
+      hint: seeHelp(path),
+    });
+  }
+}
+
+/** Global flags given before the command's name, overridden by those given after it. */
+function globalOptions(before: GlobalValues, after: GlobalValues): GlobalOptions {
+  const pick = (name: GlobalName) => after[name] ?? before[name];
   return {
-    kind: "tuple",
-    parameters: args.map((a) => ({
-      brief: a.brief,
-      placeholder: a.name,
-      optional: a.optional || undefined,
-      parse: a.choices ? choice(a) : (t: string) => t,
-    })),
+    json: pick("json") === true,
+    verbose: pick("verbose") === true,
+    quiet: pick("quiet") === true,
+    color: pick("color") !== false,
+    backend: pick("backend") as GlobalOptions["backend"],
   };
 }
 
-function choice(a: Arg<unknown>) {
-  return (text: string): string => {
-    if (a.choices!.includes(text)) return text;
-    throw new Error(`<${a.name}> must be one of ${a.choices!.join(", ")}, got '${text}'`);
+// --- the command's flags and arguments -------------------------------------------------------
+
+interface Parsed {
+  flags: Record<string, unknown>;
+  globals: GlobalValues;
+  args: unknown[];
+  help: boolean;
+}
+
+/** Parses the words after a command's name. */
+function parseCommand(node: CommandNode, words: readonly string[], path: string[]): Parsed {
+  const own = node.flags as Record<string, Flag<unknown>>;
+  const flags: Record<string, unknown> = {};
+  for (const [name, flag] of Object.entries(own)) {
+    flags[name] = flag.kind === "boolean" ? !!flag.negated : undefined;
+  }
+  const globals: GlobalValues = {};
+  const positional: string[] = [];
+  let help = false;
+  const unknown = (word: string) => {
+    const known = Object.entries({ ...own, ...GLOBAL_FLAGS }).map(([n, f]) => flagText(n, f));
+    return new UsageError(`unknown flag ${word}${suggestionSuffix(word, known)}`, {
+      hint: seeHelp(path),
+    });
   };
+  for (let i = 0; i < words.length; i++) {
+    const word = words[i];
+    if (word === "--") {
+      positional.push(...words.slice(i + 1));
+      break;
+    }
+    if (HELP.has(word)) {
+      help = true;
+    } else if (word.startsWith("--")) {
+      const eq = word.indexOf("=");
+      const typed = eq === -1 ? word : word.slice(0, eq);
+      const hit = Object.entries(own).find(([n, f]) => typed === flagText(n, f));
+      if (hit) {
+        const [name, flag] = hit;
+        if (flag.kind === "boolean") {
+          if (eq !== -1) throw unknown(word);
+          flags[name] = !flag.negated;
+        } else {
+          const value = eq === -1 ? words[++i] : word.slice(eq + 1);
+          flags[name] = flagValue(name, flag, value, path);
+        }
+      } else {
+        const used = readGlobal(words, i, globals, path);
+        if (used === 0) throw unknown(typed);
+        i += used - 1;
+      }
+    } else if (word.startsWith("-") && word.length > 1) {
+      i += shortFlags(words, i, own, flags, globals, path, unknown);
+    } else {
+      positional.push(word);
+    }
+  }
+  return { flags, globals, args: help ? [] : bind(node.args, positional, path), help };
+}
+
+/** Reads `-a`, `-ab`, `-n value`, `-nvalue` at `words[i]`; returns the extra words used. */
+function shortFlags(
+  words: readonly string[],
+  i: number,
+  own: Record<string, Flag<unknown>>,
+  flags: Record<string, unknown>,
+  globals: GlobalValues,
+  path: string[],
+  unknown: (word: string) => UsageError,
+): number {
+  const word = words[i];
+  for (let j = 1; j < word.length; j++) {
+    const letter = word[j];
+    const hit = Object.entries(own).find(([, f]) => f.short === letter);
+    if (!hit) {
+      if (readGlobal([`-${letter}`], 0, globals, path) === 0) throw unknown(`-${letter}`);
+      continue;
+    }
+    const [name, flag] = hit;
+    if (flag.kind === "boolean") {
+      flags[name] = !flag.negated;
+      continue;
+    }
+    const inline = word.slice(j + 1);
+    flags[name] = flagValue(name, flag, inline || words[i + 1], path);
+    return inline ? 0 : 1;
+  }
+  return 0;
+}
+
+/** Matches the positional words to the command's arguments. */
+function bind(args: readonly Arg<unknown>[], words: string[], path: string[]): unknown[] {
+  const values: unknown[] = [];
+  for (const [k, a] of args.entries()) {
+    if (a.variadic) {
+      if (!a.optional && words.length <= k) throw missing(a, path);
+      values.push(words.slice(k));
+      return values;
+    }
+    const word = words[k];
+    if (word === undefined) {
+      if (!a.optional) throw missing(a, path);
+      values.push(undefined);
+      continue;
+    }
+    if (a.choices && !a.choices.includes(word)) {
+      throw new UsageError(
+        `<${a.name}> must be one of ${a.choices.join(", ")}, got '${word}'`,
+        { hint: seeHelp(path) },
+      );
+    }
+    values.push(word);
+  }
+  if (words.length > args.length) {
+    throw new UsageError(`unexpected argument '${words[args.length]}'`, { hint: seeHelp(path) });
+  }
+  return values;
+}
+
+function missing(a: Arg<unknown>, path: string[]): UsageError {
+  return new UsageError(`missing argument <${a.name}>`, { hint: seeHelp(path) });
 }

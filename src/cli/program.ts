@@ -169,8 +169,7 @@ const proxy = group({
 export const TREE: GroupNode = group({
   brief: "Disposable, isolated Linux sandboxes per git branch for AI coding agents.",
   description: "Disposable, isolated Linux sandboxes per git branch for AI coding agents.\n" +
-    "Run it in a repo: the current branch gets its own worktree and sandbox, then a shell\n" +
-    "(`tachikoma [branch]` is `tachikoma spawn [branch]`).",
+    "Run it in a repo: the current branch gets its own worktree and sandbox, then a shell.",
   default: "spawn",
   routes: {
     spawn,
