@@ -13,13 +13,19 @@ const client = Deno.createHttpClient({
   http2: false,
   poolMaxIdlePerHost: 0,
 });
-async function api(method: string, path: string, body?: unknown): Promise<Record<string, never>> {
+interface Doc {
+  type?: string;
+  error?: string;
+  operation?: string;
+  metadata?: { status_code?: number; metadata?: { return?: number } };
+}
+async function api(method: string, path: string, body?: unknown): Promise<Doc> {
   const r = await fetch(`http://localhost${path}`, {
     method,
     client,
     body: body === undefined ? undefined : JSON.stringify(body),
   });
-  const doc = await r.json();
+  const doc = await r.json() as Doc;
   if (doc.type === "error") throw new Error(`${method} ${path}: ${doc.error}`);
   return doc;
 }
@@ -29,8 +35,6 @@ const op = await api("POST", `/1.0/instances/${name}/exec`, {
   "record-output": false,
   interactive: false,
 });
-const done = await api("GET", `${op.operation}/wait?timeout=60`) as {
-  metadata: { status_code: number; metadata: { return: number } };
-};
+const done = await api("GET", `${op.operation}/wait?timeout=60`);
 client.close();
-Deno.exit(done.metadata.status_code === 200 ? done.metadata.metadata.return : 1);
+Deno.exit(done.metadata?.status_code === 200 ? done.metadata.metadata?.return ?? 1 : 1);
