@@ -164,9 +164,9 @@ function readGlobal(
   for (const name of Object.keys(flags) as GlobalName[]) {
     const flag = flags[name];
     if (flag.kind === "boolean") {
-      if (eq !== -1) continue;
-      if (typed === flagText(name, flag)) into[name] = !flag.negated;
-      else continue;
+      if (typed !== flagText(name, flag)) continue;
+      if (eq !== -1) throw new UsageError(`${typed} takes no value`, { hint: seeHelp(path) });
+      into[name] = !flag.negated;
       return 1;
     }
     if (typed !== `--${kebab(name)}`) continue;
@@ -252,7 +252,7 @@ function parseCommand(node: CommandNode, words: readonly string[], path: string[
       if (hit) {
         const [name, flag] = hit;
         if (flag.kind === "boolean") {
-          if (eq !== -1) throw unknown(word);
+          if (eq !== -1) throw new UsageError(`${typed} takes no value`, { hint: seeHelp(path) });
           flags[name] = !flag.negated;
         } else {
           const value = eq === -1 ? words[++i] : word.slice(eq + 1);

@@ -233,6 +233,8 @@ Deno.test("parser: usage errors are UsageErrors with one line and a hint to the 
     ],
     [["--backend"], /^--backend needs a value$/, "tachikoma --help"],
     [["--bogus"], /^unknown flag --bogus$/, "tachikoma --help"],
+    [["list", "--all=yes"], /^--all takes no value$/, "tachikoma list --help"],
+    [["--json=1", "list"], /^--json takes no value$/, "tachikoma --help"],
     [["config", "bogus"], /^unexpected argument 'bogus'$/, "tachikoma config --help"],
   ];
   for (const [argv, message, hint] of cases) {
