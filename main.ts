@@ -3,13 +3,13 @@
  *
  * @module
  */
-import { CommanderError } from "commander";
-import { buildProgram } from "./src/cli/program.ts";
+import { TREE } from "./src/cli/program.ts";
+import { runCommandLine } from "./src/cli/parser.ts";
 import type { CommandContext, GlobalOptions } from "./src/commands/context.ts";
 import { appServices } from "./src/cli/wiring.ts";
 import { Output } from "./src/cli/output.ts";
 import { StderrReporter } from "./src/cli/progress.ts";
-import { ExitCode, InterruptedError, TachikomaError, UsageError } from "./src/lib/errors.ts";
+import { ExitCode, InterruptedError, TachikomaError } from "./src/lib/errors.ts";
 import { log } from "./src/lib/log.ts";
 import type { LoadedConfig } from "./src/config/load.ts";
 
@@ -80,21 +80,9 @@ export async function main(args: string[]): Promise<number> {
     return context;
   };
 
-  const program = buildProgram(makeContext);
-  const configure = (cmd: typeof program.commands[number]) => {
-    cmd.exitOverride();
-    cmd.configureOutput({
-      writeOut: (text) => out.raw(text),
-      writeErr: (text) => Deno.stderr.writeSync(new TextEncoder().encode(text)),
-      outputError: () => {}, // reported by report(), in the selected format
-    });
-    cmd.commands.forEach(configure);
-  };
-  configure(program);
-
   try {
     Deno.exitCode = 0;
-    await program.parseAsync(args, { from: "user" });
+    await runCommandLine(TREE, args, { makeContext, stdout: (text) => out.raw(text) });
     // exec/enter/spawn set the remote command's exit status as ours.
     return Deno.exitCode || ExitCode.Ok;
   } catch (error) {
@@ -109,14 +97,6 @@ export async function main(args: string[]): Promise<number> {
 }
 
 function report(error: unknown, out: Output, signal: AbortSignal): number {
-  if (error instanceof CommanderError) {
-    if (error.exitCode === 0) return ExitCode.Ok; // --help, --version
-    const message = error.message.replace(/^error: /, "");
-    out.error(
-      new UsageError(message, { hint: "see `tachikoma --help` for usage" }),
-    );
-    return ExitCode.Usage;
-  }
   if (signal.aborted && !(error instanceof TachikomaError)) {
     out.error(new InterruptedError());
     return ExitCode.Interrupted;

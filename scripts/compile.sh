@@ -14,13 +14,20 @@ mapfile -t perms < <(sed -e 's/#.*//' -e 's/[[:space:]]*$//' scripts/permissions
 commit=$(git rev-parse --short=12 HEAD 2>/dev/null || true)
 dirty=$(git status --porcelain 2>/dev/null | grep -q . && echo "-dirty" || true)
 printf '{"commit":"%s%s"}\n' "$commit" "$dirty" > src/build_info.json
-trap 'rm -f src/build_info.json' EXIT
+# deno.json has `deno run` load dynamic imports lazily (startup time, see bench/README.md); with
+# that setting `deno compile` would leave every lazily imported module out of the binary. So the
+# binary is built with a copy of deno.json without it, beside deno.json (same lock, same paths).
+"$deno_bin" eval --quiet --no-lock '
+  const c = JSON.parse(Deno.readTextFileSync("deno.json"));
+  c.unstable = (c.unstable ?? []).filter((f) => f !== "lazy-dynamic-imports");
+  Deno.writeTextFileSync(".deno.compile.json", JSON.stringify(c, null, 2));'
+trap 'rm -f src/build_info.json .deno.compile.json' EXIT
 mkdir -p dist
 built=()
 for target in "${targets[@]}"; do
   out="dist/tachikoma-${target}"
   log=$(mktemp)
-  if "$deno_bin" compile --frozen --quiet --target "$target" "${perms[@]}" \
+  if "$deno_bin" compile --config .deno.compile.json --frozen --quiet --target "$target" "${perms[@]}" \
       --include src/build_info.json --output "$out" main.ts >"$log" 2>&1; then
     built+=("$out")
     echo "built $out" >&2

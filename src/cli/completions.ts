@@ -5,58 +5,63 @@
  * @module
  */
 
+import { GLOBAL_FLAGS, VERSION_FLAG } from "./global_flags.ts";
+import { type CommandNode, type Flag, flagText, type GroupNode } from "./tree.ts";
+
 /** A command as seen by the generators. */
 interface Node {
   /** Path of names from the root, e.g. ["checkpoint", "create"]. */
   path: string[];
   names: string[];
   description: string;
-  options: { flags: string[]; description: string; takesValue: boolean; choices: string[] }[];
+  options: Option[];
   children: Node[];
   argChoices: string[];
 }
 
-/** The parts of a commander option the generators read. */
-interface OptionLike {
-  short?: string;
-  long?: string;
+interface Option {
+  flags: string[];
   description: string;
-  required: boolean;
-  optional: boolean;
-  hidden: boolean;
-  argChoices?: string[];
+  takesValue: boolean;
+  choices: string[];
 }
 
-/** The parts of a commander command the generators read. */
-interface AnyCommand {
-  name(): string;
-  aliases(): string[];
-  description(): string;
-  readonly options: readonly OptionLike[];
-  readonly commands: readonly AnyCommand[];
-  readonly registeredArguments?: readonly { argChoices?: string[] }[];
+const HELP: Option = {
+  flags: ["-h", "--help"],
+  description: "display help",
+  takesValue: false,
+  choices: [],
+};
+
+function option(name: string, flag: Flag<unknown>): Option {
+  return {
+    flags: [flag.short ? `-${flag.short}` : "", flagText(name, flag)].filter((f) => f !== ""),
+    description: flag.brief,
+    takesValue: flag.kind === "value",
+    choices: [...flag.choices ?? []],
+  };
 }
 
-function walk(cmd: AnyCommand, path: string[]): Node {
-  const options = cmd.options.filter((o) => !o.hidden).map((o) => ({
-    flags: [o.short, o.long].filter((f): f is string => !!f),
-    description: o.description ?? "",
-    takesValue: o.required || o.optional,
-    choices: o.argChoices ?? [],
-  }));
-  options.push({
-    flags: ["-h", "--help"],
-    description: "display help",
-    takesValue: false,
-    choices: [],
-  });
+/** Global flags are accepted after any command too: offered everywhere. */
+const GLOBALS = Object.entries(GLOBAL_FLAGS).map(([name, flag]) => option(name, flag));
+
+function walk(node: CommandNode | GroupNode, name: string, path: string[]): Node {
+  const options = node.kind === "command"
+    ? Object.entries(node.flags).map(([n, f]) => option(n, f as Flag<unknown>))
+    : [];
+  options.push(...GLOBALS, HELP);
+  const children = node.kind === "group"
+    ? Object.entries(node.routes).filter(([, c]) => !c.hidden).map(([n, c]) =>
+      walk(c, n, [...path, n])
+    )
+    : [];
   return {
     path,
-    names: [cmd.name(), ...cmd.aliases()],
-    description: cmd.description(),
+    names: [name, ...node.aliases ?? []],
+    description: node.brief,
     options,
-    children: cmd.commands.map((c) => walk(c, [...path, c.name()])),
-    argChoices: (cmd.registeredArguments ?? []).flatMap((a) => a.argChoices ?? []),
+    children,
+    argChoices: node.kind === "command" ? node.args.flatMap((a) => [...a.choices ?? []]) : [],
   };
 }
 
@@ -224,15 +229,21 @@ function fish(root: Node, bin: string): string {
   return lines.join("\n") + "\n";
 }
 
-const GLOBAL_FLAGS = ["--json", "--verbose", "--quiet", "--backend", "--no-color"];
-
-/** Returns the completion script for `shell`, generated from `program`. */
-export function completionScript(program: AnyCommand, shell: "bash" | "zsh" | "fish"): string {
-  const root = walk(program, []);
-  // Global flags are accepted after any subcommand too: offer them everywhere.
-  const globals = root.options.filter((o) => o.flags.some((f) => GLOBAL_FLAGS.includes(f)));
-  for (const node of all(root).slice(1)) node.options.push(...globals);
-  const bin = program.name();
+/** Returns the completion script for `shell`, generated from the command tree. */
+export function completionScript(
+  tree: GroupNode,
+  shell: "bash" | "zsh" | "fish",
+  bin = "tachikoma",
+): string {
+  const root = walk(tree, bin, []);
+  // The bare form (`tachikoma [branch]`) takes the default command's flags; -V only here.
+  const bare = tree.default ? tree.routes[tree.default] : undefined;
+  if (bare?.kind === "command") {
+    root.options.unshift(
+      ...Object.entries(bare.flags).map(([n, f]) => option(n, f as Flag<unknown>)),
+    );
+  }
+  root.options.unshift(option("version", VERSION_FLAG));
   switch (shell) {
     case "bash":
       return bash(root, bin);

@@ -1,398 +1,359 @@
 /**
- * The command tree. Each command's implementation lives in `src/commands/<name>.ts` and is
- * imported only when that command runs, so `--help` and light commands start fast.
+ * The command tree, as data. Each command's implementation lives in `src/commands/<name>.ts` and
+ * is imported only when that command runs, so `--help` and light commands start fast.
+ *
+ * Adding a command: add an entry to the `routes` of the group it belongs to (the root, or
+ * `config`, `checkpoint`…) with `command({ brief, flags, args, run })`; a new group of
+ * subcommands is a `group({ brief, routes })`. Help, parsing, the global flags and the shell
+ * completions follow from the entry. `tests/unit/cli/program_test.ts` lists the commands that
+ * must exist.
  *
  * @module
  */
-import { Argument, Command, CommanderError, Option } from "@commander-js/extra-typings";
-import type { CommandContext, GlobalOptions } from "../commands/context.ts";
-import { BACKENDS } from "../config/defaults.ts";
 import { NotImplementedError } from "../lib/errors.ts";
-import { versionLine } from "../lib/version.ts";
+import {
+  arg,
+  type Args,
+  bool,
+  choiceArg,
+  command,
+  type Flags,
+  group,
+  type GroupNode,
+  negated,
+  optionalArg,
+  optionalRest,
+  rest,
+  text,
+  wholeNumber,
+} from "./tree.ts";
 
-/** Builds the context once the global flags are known. */
-export type ContextFactory = (globals: GlobalOptions) => CommandContext;
+const SANDBOX = "sandbox name, branch or prefix";
 
-/** Implementation status of each command, shown by the README and used by tests. */
-export const COMMAND_STATUS: Record<string, "ready" | "not implemented"> = {};
-
-function parseIntArg(flag: string) {
-  return (value: string): number => {
-    if (!/^\d+$/.test(value)) {
-      throw new (class extends Error {
-        code = "commander.invalidArgument";
-      })(`${flag} must be a whole number, got '${value}'`);
-    }
-    return Number(value);
-  };
+/** A command that is listed but not built yet: it exits 70. */
+function todo(path: string, brief: string, args: Args = [], flags: Flags = {}) {
+  return command({
+    brief,
+    args,
+    flags,
+    notImplemented: true,
+    run: () => Promise.reject(new NotImplementedError(path)),
+  });
 }
 
-/**
- * Builds the whole command tree. `makeContext` turns the parsed global flags into the context
- * handed to the command implementations.
- */
-export function buildProgram(makeContext: ContextFactory): Command {
-  const program = new Command("tachikoma")
-    .description(
-      "Disposable, isolated Linux sandboxes per git branch for AI coding agents.\n" +
-        "Run it in a repo: the current branch gets its own worktree and sandbox, then a shell.",
-    )
-    .option("-V, --version", "print the version (and the git commit it was built from)")
-    .option("--json", "print results as one JSON document on stdout")
-    .option("-v, --verbose", "log more detail (every external command, step timings) to stderr")
-    .option("-q, --quiet", "only log errors")
-    .addOption(
-      new Option("--backend <name>", "sandbox engine to use").choices(BACKENDS),
-    )
-    .option("--no-color", "never use colors (NO_COLOR is honoured too)")
-    .showSuggestionAfterError(true)
-    .configureHelp({ sortSubcommands: false, showGlobalOptions: true });
+const spawn = command({
+  brief: "create, restart or reuse the sandbox for a branch, provision it, open a shell",
+  flags: {
+    attach: negated("do not open a shell afterwards"),
+    interactive: negated("alias of --no-attach"),
+    reprovision: bool("re-run provisioning steps whose inputs changed"),
+  },
+  args: [optionalArg("branch", "branch (default: the current branch); created from HEAD if new")],
+  run: async (ctx, f, branch) =>
+    await (await import("../commands/spawn.ts")).run(ctx, {
+      branch,
+      attach: f.attach && f.interactive,
+      reprovision: f.reprovision,
+    }),
+});
 
-  program.on("option:version", () => {
-    const line = versionLine();
-    ctx(program as never).out.raw(`${line}\n`);
-    throw new CommanderError(0, "tachikoma.version", line);
+const checkpoint = group({
+  brief: "snapshots of a sandbox's own disk (the worktree stays on the host)",
+  aliases: ["cp"],
+  routes: {
+    create: command({
+      brief: "take a checkpoint",
+      flags: { label: text("checkpoint name (default: tk-YYYYMMDD-HHMMSS, UTC)") },
+      args: [optionalArg("name", SANDBOX)],
+      run: async (ctx, f, name) =>
+        await (await import("../commands/checkpoint.ts")).create(ctx, { name, label: f.label }),
+    }),
+    list: command({
+      brief: "list checkpoints",
+      args: [optionalArg("name", SANDBOX)],
+      run: async (ctx, _f, name) =>
+        await (await import("../commands/checkpoint.ts")).list(ctx, { name }),
+    }),
+    restore: command({
+      brief: "stop, restore a checkpoint, start again and wait for boot",
+      args: [arg("name", SANDBOX), arg("label", "checkpoint name")],
+      run: async (ctx, _f, name, label) =>
+        await (await import("../commands/checkpoint.ts")).restore(ctx, { name, label }),
+    }),
+    delete: command({
+      brief: "delete a checkpoint",
+      args: [arg("name", SANDBOX), arg("label", "checkpoint name")],
+      run: async (ctx, _f, name, label) =>
+        await (await import("../commands/checkpoint.ts")).remove(ctx, { name, label }),
+    }),
+  },
+});
+
+const config = group({
+  brief: "show the merged configuration with each value's source",
+  default: "show",
+  routes: {
+    show: command({
+      brief: "show the merged configuration with each value's source",
+      hidden: true,
+      run: async (ctx) => await (await import("../commands/config.ts")).show(ctx),
+    }),
+    get: command({
+      brief: "print one value",
+      args: [arg("key", "e.g. vm_cpus, incus.socket")],
+      run: async (ctx, _f, key) => await (await import("../commands/config.ts")).get(ctx, key),
+    }),
+    set: command({
+      brief: "set a value in a config file, keeping the rest of it",
+      flags: {
+        global: bool("the user config (default)"),
+        repo: bool("the repo's committed .tachikoma.toml"),
+        local: bool("the repo's .tachikoma.local.toml"),
+      },
+      args: [arg("key", "e.g. vm_cpus, incus.socket"), arg("value", "the new value")],
+      run: async (ctx, f, key, value) =>
+        await (await import("../commands/config.ts")).set(ctx, key, value, f),
+    }),
+    edit: command({
+      brief: "open the user config in $VISUAL / $EDITOR",
+      flags: { repo: bool("edit .tachikoma.toml"), local: bool("edit .tachikoma.local.toml") },
+      run: async (ctx, f) => await (await import("../commands/config.ts")).edit(ctx, f),
+    }),
+    path: command({
+      brief: "print the config file paths",
+      run: async (ctx) => await (await import("../commands/config.ts")).path(ctx),
+    }),
+    trust: command({
+      brief: "trust the repo's config files as they are now (their host-side keys then apply)",
+      flags: { list: bool("list trusted files"), revoke: bool("forget the files' trust") },
+      args: [optionalRest("file", "config files (default: the repo's)")],
+      run: async (ctx, f, files) =>
+        await (await import("../commands/config.ts")).trust(ctx, files, f),
+    }),
+  },
+});
+
+const sshInstall = (sub: "install" | "refresh", brief: string) =>
+  command({
+    brief,
+    run: async (ctx) => await (await import("../commands/ssh.ts")).install(ctx, sub),
   });
 
-  const ctx = (cmd: Command<unknown[], Record<string, unknown>>): CommandContext => {
-    const g = cmd.optsWithGlobals() as Record<string, unknown>;
-    return makeContext({
-      json: g.json === true,
-      verbose: g.verbose === true,
-      quiet: g.quiet === true,
-      color: g.color !== false,
-      backend: g.backend as GlobalOptions["backend"],
-    });
-  };
+const proxy = group({
+  brief: "the host credential proxy",
+  routes: {
+    start: command({
+      brief: "run the proxy (foreground unless -d)",
+      flags: {
+        daemon: bool("run in the background", "d"),
+        port: wholeNumber("port", "port"),
+        bind: text("address to bind", { placeholder: "address" }),
+      },
+      run: async (ctx, f) =>
+        await (await import("../commands/proxy.ts")).start(ctx, {
+          daemon: f.daemon,
+          port: f.port,
+          bind: f.bind,
+        }),
+    }),
+    stop: command({
+      brief: "stop the background proxy",
+      run: async (ctx) => await (await import("../commands/proxy.ts")).stop(ctx),
+    }),
+    status: command({
+      brief: "is the proxy healthy?",
+      run: async (ctx) => await (await import("../commands/proxy.ts")).status(ctx),
+    }),
+    logs: command({
+      brief: "print the proxy log",
+      flags: { follow: bool("keep reading", "f") },
+      run: async (ctx, f) =>
+        await (await import("../commands/proxy.ts")).logs(ctx, { follow: f.follow }),
+    }),
+  },
+});
 
-  const notImplemented = (name: string) => () => {
-    throw new NotImplementedError(name);
-  };
-  const status = (name: string, s: "ready" | "not implemented") => (COMMAND_STATUS[name] = s);
+/** The whole tree. `tachikoma [branch]` (no command name) runs `spawn`. */
+export const TREE: GroupNode = group({
+  brief: "Disposable, isolated Linux sandboxes per git branch for AI coding agents.",
+  description: "Disposable, isolated Linux sandboxes per git branch for AI coding agents.\n" +
+    "Run it in a repo: the current branch gets its own worktree and sandbox, then a shell.",
+  default: "spawn",
+  routes: {
+    spawn,
+    enter: command({
+      brief: "open a shell in a sandbox",
+      args: [optionalArg("name", "sandbox name, branch of this repo, or unique prefix")],
+      run: async (ctx, _f, name) => await (await import("../commands/enter.ts")).run(ctx, { name }),
+    }),
+    exec: command({
+      brief: "run a command in a sandbox; its exit code becomes ours",
+      flags: {
+        name: text("sandbox (default: the current branch's)", { short: "n" }),
+        workdir: text("working directory in the guest (default: the code dir)", {
+          short: "w",
+          placeholder: "dir",
+        }),
+      },
+      args: [rest("command", "command and arguments (put them after --)")],
+      run: async (ctx, f, argv) =>
+        await (await import("../commands/exec.ts")).run(ctx, {
+          name: f.name,
+          workdir: f.workdir,
+          argv,
+        }),
+    }),
+    halt: command({
+      brief: "stop a sandbox (graceful, then forced)",
+      aliases: ["stop"],
+      args: [optionalArg("name", SANDBOX)],
+      run: async (ctx, _f, name) => await (await import("../commands/halt.ts")).run(ctx, { name }),
+    }),
+    suspend: command({
+      brief: "suspend a sandbox (stops it where the backend cannot suspend, and says so)",
+      args: [optionalArg("name", SANDBOX)],
+      run: async (ctx, _f, name) =>
+        await (await import("../commands/suspend.ts")).run(ctx, { name }),
+    }),
+    destroy: command({
+      brief: "delete a sandbox and its state",
+      aliases: ["delete"],
+      flags: {
+        force: bool("do not ask for confirmation", "f"),
+        all: bool("destroy every sandbox of the current repo"),
+        worktree: bool("also remove the worktree when it is clean"),
+      },
+      args: [optionalArg("name", SANDBOX)],
+      run: async (ctx, f, name) =>
+        await (await import("../commands/destroy.ts")).run(ctx, {
+          name,
+          force: f.force,
+          all: f.all,
+          worktree: f.worktree,
+        }),
+    }),
+    list: command({
+      brief: "list sandboxes with their live status",
+      aliases: ["ls"],
+      flags: {
+        repo: text("only this repo (directory name)"),
+        all: bool("every repo (default: the current repo when inside one)", "a"),
+      },
+      run: async (ctx, f) =>
+        await (await import("../commands/list.ts")).run(ctx, { repo: f.repo, all: f.all }),
+    }),
+    status: command({
+      brief: "show one sandbox",
+      args: [optionalArg("name", SANDBOX)],
+      run: async (ctx, _f, name) =>
+        await (await import("../commands/status.ts")).run(ctx, { name }),
+    }),
+    cd: command({
+      brief: 'print a sandbox\'s worktree path (use: cd "$(tachikoma cd)")',
+      args: [optionalArg("name", SANDBOX)],
+      run: async (ctx, _f, name) => await (await import("../commands/cd.ts")).run(ctx, { name }),
+    }),
+    pr: command({
+      brief: "commit the worktree's changes, push and open a pull request (on the host)",
+      flags: {
+        name: text("same as [name] (tachikoma compatibility)"),
+        draft: bool("open the pull request as a draft"),
+        title: text("pull request title (default: from the commits)"),
+        base: text("branch to merge into (default: the repository's default)", {
+          placeholder: "branch",
+        }),
+      },
+      args: [optionalArg("name", SANDBOX)],
+      run: async (ctx, f, name) =>
+        await (await import("../commands/pr.ts")).run(ctx, {
+          name,
+          nameFlag: f.name,
+          draft: f.draft,
+          title: f.title,
+          base: f.base,
+        }),
+    }),
+    prune: command({
+      brief: "destroy sandboxes unused for a number of days; drop entries whose sandbox is gone",
+      flags: {
+        days: wholeNumber("age in days (default: prune_after_days)", "days"),
+        dryRun: bool("only show what would be pruned"),
+      },
+      run: async (ctx, f) =>
+        await (await import("../commands/prune.ts")).run(ctx, { days: f.days, dryRun: f.dryRun }),
+    }),
+    image: group({
+      brief: "manage base images",
+      notImplemented: true,
+      routes: {
+        list: todo("image list", "list images"),
+        pull: todo("image pull", "fetch a base image", [optionalArg("name", "image name")]),
+        build: todo("image build", "build a golden image with Claude Code preinstalled", [], {
+          name: text("output image name (default: tachikoma-golden)", { short: "n" }),
+          force: bool("replace an existing image"),
+        }),
+      },
+    }),
+    checkpoint,
+    network: group({
+      brief: "guest egress policy",
+      notImplemented: true,
+      routes: {
+        show: todo("network show", "show the egress policy", [optionalArg("name", SANDBOX)]),
+        set: todo("network set", "set the egress mode", [
+          arg("name", SANDBOX),
+          arg("mode", "unrestricted|agent|allowlist"),
+        ]),
+        allow: todo("network allow", "allow a host", [arg("name", SANDBOX), arg("host", "host")]),
+        deny: todo("network deny", "remove an allowed host", [
+          arg("name", SANDBOX),
+          arg("host", "host"),
+        ]),
+      },
+    }),
+    doctor: command({
+      brief: "check this machine: tools, backend reachability, proxy, config",
+      run: async (ctx) => await (await import("../commands/doctor.ts")).run(ctx),
+    }),
+    config,
+    ssh: group({
+      brief: "manage the ~/.ssh/config block for sandboxes",
+      routes: {
+        install: sshInstall("install", "write the managed block (ssh <sandbox> then works)"),
+        refresh: sshInstall("refresh", "rewrite the managed block from current state"),
+        uninstall: command({
+          brief: "remove the managed block",
+          run: async (ctx) => await (await import("../commands/ssh.ts")).uninstall(ctx),
+        }),
+        forget: command({
+          brief: "drop a sandbox's pinned SSH host keys",
+          args: [arg("name", "sandbox name")],
+          run: async (ctx, _f, name) =>
+            await (await import("../commands/ssh.ts")).forget(ctx, name),
+        }),
+      },
+    }),
+    proxy,
+    mcp: command({
+      brief: "serve the MCP tools over stdio (claude mcp add tachikoma -- tachikoma mcp)",
+      run: async (ctx) => await (await import("../commands/mcp.ts")).run(ctx),
+    }),
+    completions: command({
+      brief: "print a shell completion script (bash, zsh or fish)",
+      args: [choiceArg("shell", "target shell", ["bash", "zsh", "fish"])],
+      run: async (ctx, _f, shell) =>
+        ctx.out.raw((await import("./completions.ts")).completionScript(TREE, shell)),
+    }),
+    version: command({
+      brief: "print the version",
+      run: async (ctx) => await (await import("../commands/version.ts")).run(ctx),
+    }),
+  },
+});
 
-  // Bare `tachikoma [branch]` = spawn and attach.
-  program
-    .argument("[branch]", "branch to spawn (default: the current branch)")
-    .option("--no-attach", "do not open a shell after spawning")
-    .option("--reprovision", "re-run provisioning steps whose inputs changed")
-    .action(async (branch, opts, cmd) => {
-      const m = await import("../commands/spawn.ts");
-      await m.run(ctx(cmd), { branch, attach: opts.attach, reprovision: !!opts.reprovision });
-    });
-
-  program.command("spawn")
-    .description("create, restart or reuse the sandbox for a branch, provision it, open a shell")
-    .argument("[branch]", "branch (default: the current branch); created from HEAD if new")
-    .option("--no-attach", "do not open a shell afterwards")
-    .option("--no-interactive", "alias of --no-attach")
-    .option("--reprovision", "re-run provisioning steps whose inputs changed")
-    .action(async (branch, opts, cmd) => {
-      const m = await import("../commands/spawn.ts");
-      // The root command declares --no-attach/--reprovision too and consumes them wherever
-      // they appear (`spawn x --no-attach`), so look at both.
-      const root = cmd.parent?.opts() as { attach?: boolean; reprovision?: boolean } | undefined;
-      await m.run(ctx(cmd), {
-        branch,
-        attach: opts.attach !== false && opts.interactive !== false && root?.attach !== false,
-        reprovision: !!opts.reprovision || !!root?.reprovision,
-      });
-    });
-  status("spawn", "ready");
-
-  program.command("enter")
-    .description("open a shell in a sandbox")
-    .argument("[name]", "sandbox name, branch of this repo, or unique prefix")
-    .action(async (name, _opts, cmd) => {
-      const m = await import("../commands/enter.ts");
-      await m.run(ctx(cmd), { name });
-    });
-  status("enter", "ready");
-
-  program.command("exec")
-    .description("run a command in a sandbox; its exit code becomes ours")
-    .option("-n, --name <name>", "sandbox (default: the current branch's)")
-    .option("-w, --workdir <dir>", "working directory in the guest (default: the code dir)")
-    .argument("<command...>", "command and arguments (put them after --)")
-    .action(async (argv, opts, cmd) => {
-      const m = await import("../commands/exec.ts");
-      await m.run(ctx(cmd), { name: opts.name, workdir: opts.workdir, argv });
-    });
-  status("exec", "ready");
-
-  program.command("halt").alias("stop")
-    .description("stop a sandbox (graceful, then forced)")
-    .argument("[name]", "sandbox name, branch or prefix")
-    .action(async (name, _opts, cmd) => {
-      const m = await import("../commands/halt.ts");
-      await m.run(ctx(cmd), { name });
-    });
-  status("halt", "ready");
-
-  program.command("suspend")
-    .description("suspend a sandbox (stops it where the backend cannot suspend, and says so)")
-    .argument("[name]", "sandbox name, branch or prefix")
-    .action(async (name, _opts, cmd) => {
-      const m = await import("../commands/suspend.ts");
-      await m.run(ctx(cmd), { name });
-    });
-  status("suspend", "ready");
-
-  program.command("destroy").alias("delete")
-    .description("delete a sandbox and its state")
-    .argument("[name]", "sandbox name, branch or prefix")
-    .option("-f, --force", "do not ask for confirmation")
-    .option("--all", "destroy every sandbox of the current repo")
-    .option("--worktree", "also remove the worktree when it is clean")
-    .action(async (name, opts, cmd) => {
-      const m = await import("../commands/destroy.ts");
-      await m.run(ctx(cmd), {
-        name,
-        force: !!opts.force,
-        all: !!opts.all,
-        worktree: !!opts.worktree,
-      });
-    });
-  status("destroy", "ready");
-
-  program.command("list").alias("ls")
-    .description("list sandboxes with their live status")
-    .option("--repo <repo>", "only this repo (directory name)")
-    .option("-a, --all", "every repo (default: the current repo when inside one)")
-    .action(async (opts, cmd) => {
-      const m = await import("../commands/list.ts");
-      await m.run(ctx(cmd), { repo: opts.repo, all: !!opts.all });
-    });
-  status("list", "ready");
-
-  program.command("status")
-    .description("show one sandbox")
-    .argument("[name]", "sandbox name, branch or prefix")
-    .action(async (name, _opts, cmd) => {
-      const m = await import("../commands/status.ts");
-      await m.run(ctx(cmd), { name });
-    });
-  status("status", "ready");
-
-  program.command("cd")
-    .description('print a sandbox\'s worktree path (use: cd "$(tachikoma cd)")')
-    .argument("[name]", "sandbox name, branch or prefix")
-    .action(async (name, _opts, cmd) => {
-      const m = await import("../commands/cd.ts");
-      await m.run(ctx(cmd), { name });
-    });
-  status("cd", "ready");
-
-  program.command("pr")
-    .description("commit the worktree's changes, push and open a pull request (on the host)")
-    .argument("[name]", "sandbox name, branch or prefix")
-    .option("--name <name>", "same as [name] (tachikoma compatibility)")
-    .option("--draft", "open the pull request as a draft")
-    .option("--title <title>", "pull request title (default: from the commits)")
-    .option("--base <branch>", "branch to merge into (default: the repository's default)")
-    .action(async (name, opts, cmd) => {
-      const m = await import("../commands/pr.ts");
-      await m.run(ctx(cmd), {
-        name,
-        nameFlag: opts.name,
-        draft: !!opts.draft,
-        title: opts.title,
-        base: opts.base,
-      });
-    });
-  status("pr", "ready");
-
-  program.command("prune")
-    .description(
-      "destroy sandboxes unused for a number of days; drop entries whose sandbox is gone",
-    )
-    .addOption(
-      new Option("--days <days>", "age in days (default: prune_after_days)").argParser(
-        parseIntArg("--days"),
-      ),
-    )
-    .option("--dry-run", "only show what would be pruned")
-    .action(async (opts, cmd) => {
-      const m = await import("../commands/prune.ts");
-      await m.run(ctx(cmd), { days: opts.days, dryRun: !!opts.dryRun });
-    });
-  status("prune", "ready");
-
-  const image = program.command("image").description("manage base images");
-  image.command("list").description("list images").action(notImplemented("image list"));
-  image.command("pull").description("fetch a base image").argument("[name]")
-    .action(notImplemented("image pull"));
-  image.command("build").description("build a golden image with Claude Code preinstalled")
-    .option("-n, --name <name>", "output image name", "tachikoma-golden")
-    .option("--force", "replace an existing image")
-    .action(notImplemented("image build"));
-  status("image", "not implemented");
-
-  const checkpoint = program.command("checkpoint").alias("cp")
-    .description("snapshots of a sandbox's own disk (the worktree stays on the host)");
-  checkpoint.command("create").argument("[name]", "sandbox name, branch or prefix")
-    .option("--label <label>", "checkpoint name (default: tk-YYYYMMDD-HHMMSS, UTC)")
-    .description("take a checkpoint")
-    .action(async (name, opts, cmd) => {
-      const m = await import("../commands/checkpoint.ts");
-      await m.create(ctx(cmd), { name, label: opts.label });
-    });
-  checkpoint.command("list").argument("[name]", "sandbox name, branch or prefix")
-    .description("list checkpoints")
-    .action(async (name, _opts, cmd) => {
-      const m = await import("../commands/checkpoint.ts");
-      await m.list(ctx(cmd), { name });
-    });
-  checkpoint.command("restore").argument("<name>", "sandbox name, branch or prefix")
-    .argument("<label>")
-    .description("stop, restore a checkpoint, start again and wait for boot")
-    .action(async (name, label, _opts, cmd) => {
-      const m = await import("../commands/checkpoint.ts");
-      await m.restore(ctx(cmd), { name, label });
-    });
-  checkpoint.command("delete").argument("<name>", "sandbox name, branch or prefix")
-    .argument("<label>")
-    .description("delete a checkpoint")
-    .action(async (name, label, _opts, cmd) => {
-      const m = await import("../commands/checkpoint.ts");
-      await m.remove(ctx(cmd), { name, label });
-    });
-  status("checkpoint", "ready");
-
-  const network = program.command("network").description("guest egress policy");
-  network.command("show").argument("[name]").description("show the egress policy")
-    .action(notImplemented("network show"));
-  network.command("set").argument("<name>").argument("<mode>", "unrestricted|agent|allowlist")
-    .description("set the egress mode").action(notImplemented("network set"));
-  network.command("allow").argument("<name>").argument("<host>")
-    .description("allow a host").action(notImplemented("network allow"));
-  network.command("deny").argument("<name>").argument("<host>")
-    .description("remove an allowed host").action(notImplemented("network deny"));
-  status("network", "not implemented");
-
-  program.command("doctor")
-    .description("check this machine: tools, backend reachability, proxy, config")
-    .action(async (_opts, cmd) => {
-      const m = await import("../commands/doctor.ts");
-      await m.run(ctx(cmd));
-    });
-  status("doctor", "ready");
-
-  const config = program.command("config")
-    .description("show the merged configuration with each value's source")
-    .action(async (_opts, cmd) => {
-      const m = await import("../commands/config.ts");
-      await m.show(ctx(cmd));
-    });
-  config.command("get").description("print one value").argument(
-    "<key>",
-    "e.g. vm_cpus, incus.socket",
-  )
-    .action(async (key, _opts, cmd) => {
-      const m = await import("../commands/config.ts");
-      await m.get(ctx(cmd), key);
-    });
-  config.command("set").description("set a value in a config file, keeping the rest of it")
-    .argument("<key>").argument("<value>")
-    .option("--global", "the user config (default)")
-    .option("--repo", "the repo's committed .tachikoma.toml")
-    .option("--local", "the repo's .tachikoma.local.toml")
-    .action(async (key, value, opts, cmd) => {
-      const m = await import("../commands/config.ts");
-      await m.set(ctx(cmd), key, value, opts);
-    });
-  config.command("edit").description("open the user config in $VISUAL / $EDITOR")
-    .option("--repo", "edit .tachikoma.toml")
-    .option("--local", "edit .tachikoma.local.toml")
-    .action(async (opts, cmd) => {
-      const m = await import("../commands/config.ts");
-      await m.edit(ctx(cmd), opts);
-    });
-  config.command("path").description("print the config file paths")
-    .action(async (_opts, cmd) => {
-      const m = await import("../commands/config.ts");
-      await m.path(ctx(cmd));
-    });
-  config.command("trust").description("trust the repo's config files as they are now")
-    .argument("[file...]").option("--list", "list trusted files").option("--revoke", "forget")
-    .action(async (files, opts, cmd) => {
-      await (await import("../commands/config.ts")).trust(ctx(cmd), files, opts);
-    });
-  status("config", "ready");
-
-  const ssh = program.command("ssh").description("manage the ~/.ssh/config block for sandboxes");
-  for (
-    const [sub, text] of [
-      ["install", "write the managed block (ssh <sandbox> then works)"],
-      ["refresh", "rewrite the managed block from current state"],
-    ] as const
-  ) {
-    ssh.command(sub).description(text).action(async (_opts, cmd) => {
-      const m = await import("../commands/ssh.ts");
-      await m.install(ctx(cmd), sub);
-    });
-  }
-  ssh.command("uninstall").description("remove the managed block").action(async (_opts, cmd) => {
-    const m = await import("../commands/ssh.ts");
-    await m.uninstall(ctx(cmd));
-  });
-  ssh.command("forget").description("drop a sandbox's pinned SSH host keys")
-    .argument("<name>", "sandbox name")
-    .action(async (name, _opts, cmd) => {
-      const m = await import("../commands/ssh.ts");
-      await m.forget(ctx(cmd), name);
-    });
-  status("ssh", "ready");
-
-  const proxy = program.command("proxy").description("the host credential proxy");
-  proxy.command("start").description("run the proxy (foreground unless -d)")
-    .option("-d, --daemon", "run in the background")
-    .addOption(new Option("--port <port>", "port").argParser(parseIntArg("--port")))
-    .option("--bind <address>", "address to bind")
-    .action(async (opts, cmd) => {
-      const m = await import("../commands/proxy.ts");
-      await m.start(ctx(cmd), { daemon: !!opts.daemon, port: opts.port, bind: opts.bind });
-    });
-  proxy.command("stop").description("stop the background proxy")
-    .action(async (_opts, cmd) => {
-      const m = await import("../commands/proxy.ts");
-      await m.stop(ctx(cmd));
-    });
-  proxy.command("status").description("is the proxy healthy?")
-    .action(async (_opts, cmd) => {
-      const m = await import("../commands/proxy.ts");
-      await m.status(ctx(cmd));
-    });
-  proxy.command("logs").description("print the proxy log").option("-f, --follow", "keep reading")
-    .action(async (opts, cmd) => {
-      const m = await import("../commands/proxy.ts");
-      await m.logs(ctx(cmd), { follow: !!opts.follow });
-    });
-  status("proxy", "ready");
-
-  program.command("mcp")
-    .description("serve the MCP tools over stdio (claude mcp add tachikoma -- tachikoma mcp)")
-    .action(async (_opts, cmd) => {
-      const m = await import("../commands/mcp.ts");
-      await m.run(ctx(cmd));
-    });
-  status("mcp", "ready");
-
-  program.command("completions")
-    .description("print a shell completion script (bash, zsh or fish)")
-    .addArgument(new Argument("<shell>", "target shell").choices(["bash", "zsh", "fish"] as const))
-    .action(async (shell, _opts, cmd) => {
-      const m = await import("./completions.ts");
-      ctx(cmd).out.raw(m.completionScript(program, shell));
-    });
-  status("completions", "ready");
-
-  program.command("version")
-    .description("print the version")
-    .action(async (_opts, cmd) => {
-      const m = await import("../commands/version.ts");
-      await m.run(ctx(cmd));
-    });
-  status("version", "ready");
-
-  return program;
-}
+/** Implementation status of each top-level command, shown by the README and used by tests. */
+export const COMMAND_STATUS: Record<string, "ready" | "not implemented"> = Object.fromEntries(
+  Object.entries(TREE.routes).map((
+    [name, node],
+  ) => [name, node.notImplemented ? "not implemented" : "ready"]),
+);

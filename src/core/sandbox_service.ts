@@ -10,7 +10,6 @@ import type { SandboxRecord } from "../state/schema.ts";
 import { withSandboxLock } from "../state/lock.ts";
 import { openRepo, type RepoContext } from "../git/repo.ts";
 import { openRepoHere } from "./repo_here.ts";
-import { removeWorktree } from "../git/worktree.ts";
 import { ConflictError, NotFoundError, UnreachableError, UsageError } from "../lib/errors.ts";
 import {
   isInterrupt,
@@ -24,7 +23,8 @@ import {
 } from "./lifecycle.ts";
 import { resolveRecord } from "./resolve.ts";
 import { liveView, liveWarnings, type SandboxView, viewOf } from "./inventory.ts";
-import { type SpawnRequest, type SpawnResult, spawnSandbox } from "./spawn.ts";
+// spawn and worktree removal are imported when used: list, status and exec start faster.
+import type { SpawnRequest, SpawnResult } from "./spawn.ts";
 import { GUEST_CODE_DIR } from "../provision/shares.ts";
 import { forgetHostKeys } from "./interactive.ts";
 import { revokeProxyToken } from "./proxy_link.ts";
@@ -114,8 +114,9 @@ export class SandboxService {
   }
 
   /** Creates, restarts or reuses the sandbox of a branch (see `spawn.ts`). */
-  spawn(request: Omit<SpawnRequest, "cwd">): Promise<SpawnResult> {
-    return spawnSandbox(this.deps, { ...request, cwd: this.cwd });
+  async spawn(request: Omit<SpawnRequest, "cwd">): Promise<SpawnResult> {
+    const { spawnSandbox } = await import("./spawn.ts");
+    return await spawnSandbox(this.deps, { ...request, cwd: this.cwd });
   }
 
   /** The record `name` designates (full name, branch of this repo, unique prefix). */
@@ -287,7 +288,11 @@ export class SandboxService {
         const mainRoot = record.repo_root ??
           (await openRepo(this.deps.runner, record.worktree_path).catch(() => null))?.mainRoot;
         const removed = mainRoot
-          ? await removeWorktree(this.deps.runner, mainRoot, record.worktree_path)
+          ? await (await import("../git/worktree.ts")).removeWorktree(
+            this.deps.runner,
+            mainRoot,
+            record.worktree_path,
+          )
           : { removed: false, reason: "its repository cannot be found" };
         outcome.worktree_removed = removed.removed;
         outcome.worktree_kept_reason = removed.reason;

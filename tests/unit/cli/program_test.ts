@@ -1,6 +1,8 @@
 import { assert, assertEquals, assertMatch, assertStringIncludes } from "@std/assert";
 import { runCli } from "./helpers.ts";
-import { buildProgram, COMMAND_STATUS } from "../../../src/cli/program.ts";
+import { COMMAND_STATUS, TREE } from "../../../src/cli/program.ts";
+import { runCommandLine } from "../../../src/cli/parser.ts";
+import { type Arg, walk } from "../../../src/cli/tree.ts";
 import type { CommandContext, GlobalOptions } from "../../../src/commands/context.ts";
 
 const REQUIRED = [
@@ -27,43 +29,75 @@ const REQUIRED = [
   "version",
 ];
 
-function tree() {
-  return buildProgram(() => {
-    throw new Error("no actions in this test");
-  });
-}
+const ALIASES: Record<string, string[]> = {
+  halt: ["stop"],
+  destroy: ["delete"],
+  list: ["ls"],
+  checkpoint: ["cp"],
+};
 
 Deno.test("every command is registered with help text, aliases as specified", () => {
-  const program = tree();
-  const names = program.commands.map((c) => c.name());
+  const names = Object.keys(TREE.routes);
   for (const name of REQUIRED) {
     assert(names.includes(name), `missing command ${name}`);
-    const cmd = program.commands.find((c) => c.name() === name)!;
-    assert(cmd.description().length > 8, `${name} has no real help text`);
+    assert(TREE.routes[name].brief.length > 8, `${name} has no real help text`);
+    assertEquals(TREE.routes[name].aliases ?? [], ALIASES[name] ?? [], name);
+    assert(COMMAND_STATUS[name], `no status for ${name}`);
   }
-  const alias = (n: string) => program.commands.find((c) => c.name() === n)!.aliases();
-  assertEquals(alias("halt"), ["stop"]);
-  assertEquals(alias("destroy"), ["delete"]);
-  assertEquals(alias("list"), ["ls"]);
-  for (const name of REQUIRED) assert(COMMAND_STATUS[name], `no status for ${name}`);
+  for (const { path, node } of walk(TREE)) {
+    assert(node.brief.length > 3, `${path.join(" ")} has no help text`);
+  }
 });
 
-Deno.test("global flags are accepted before and after the subcommand", async () => {
+Deno.test("`tachikoma --help` lists every command, every alias and the global flags", async () => {
+  const h = await runCli(["--help"]);
+  assertEquals(h.code, 0);
+  assertEquals(h.stderr, "");
+  assertStringIncludes(h.stdout, "Usage: tachikoma <command> [flags]\n       tachikoma [branch]");
+  for (const name of REQUIRED) {
+    const names = [name, ...ALIASES[name] ?? []].join("|");
+    assertMatch(h.stdout, new RegExp(`^  ${names.replace("|", "\\|")}[ <\\[]`, "m"), name);
+  }
+  for (const flag of ["-V, --version", "--json", "-v, --verbose", "-q, --quiet", "--no-color"]) {
+    assertStringIncludes(h.stdout, flag);
+  }
+  assertStringIncludes(h.stdout, "--backend <name>  sandbox engine to use (tart, incus, truenas)");
+  assertStringIncludes(h.stdout, "--no-attach");
+});
+
+Deno.test("every command and group has its own --help (in process, nothing runs)", async () => {
+  let out = "";
+  const options = {
+    makeContext: (): CommandContext => {
+      throw new Error("--help must not run a command");
+    },
+    stdout: (t: string) => void (out += t),
+  };
+  for (const { path, node } of walk(TREE)) {
+    out = "";
+    await runCommandLine(TREE, [...path, "--help"], options);
+    const names = [...path.slice(0, -1), [path.at(-1), ...node.aliases ?? []].join("|")];
+    assertStringIncludes(out, `Usage: tachikoma ${names.join(" ")} `, path.join(" "));
+    assertStringIncludes(out, node.description ?? node.brief, path.join(" "));
+    if (node.kind === "command") assertStringIncludes(out, "--json", path.join(" "));
+  }
+});
+
+Deno.test("global flags are accepted before and after the command (the real tree)", async () => {
   const seen: GlobalOptions[] = [];
-  const program = buildProgram((globals) => {
-    seen.push(globals);
-    return { out: { raw() {}, result() {} } } as unknown as CommandContext;
-  });
-  program.exitOverride();
-  await program.parseAsync(["--json", "-v", "version"], { from: "user" });
-  const p2 = buildProgram((globals) => {
-    seen.push(globals);
-    return { out: { raw() {}, result() {} } } as unknown as CommandContext;
-  });
-  p2.exitOverride();
-  await p2.parseAsync(["version", "--json", "--backend", "incus", "--no-color", "-q"], {
-    from: "user",
-  });
+  const options = {
+    makeContext: (globals: GlobalOptions) => {
+      seen.push(globals);
+      return { out: { raw() {}, result() {} } } as unknown as CommandContext;
+    },
+    stdout: () => {},
+  };
+  await runCommandLine(TREE, ["--json", "-v", "version"], options);
+  await runCommandLine(
+    TREE,
+    ["version", "--json", "--backend", "incus", "--no-color", "-q"],
+    options,
+  );
   assertEquals(seen[0].json, true);
   assertEquals(seen[0].verbose, true);
   assertEquals(seen[1], {
@@ -76,49 +110,59 @@ Deno.test("global flags are accepted before and after the subcommand", async () 
 });
 
 Deno.test("unimplemented commands exit 70 with one line on stderr", async () => {
-  const unimplemented = Object.entries(COMMAND_STATUS).filter(([, s]) => s === "not implemented");
-  for (const [name] of unimplemented) {
-    const args = name === "image"
-      ? ["image", "list"]
-      : name === "checkpoint"
-      ? ["checkpoint", "list"]
-      : name === "network"
-      ? ["network", "show"]
-      : name === "ssh"
-      ? ["ssh", "install"]
-      : name === "proxy"
-      ? ["proxy", "status"]
-      : [name];
-    const r = await runCli(args);
-    assertEquals(r.code, 70, `${args.join(" ")}: ${r.stderr}`);
+  const todo = [...walk(TREE)].filter(({ node }) => node.kind === "command" && node.notImplemented);
+  assert(todo.length > 0);
+  for (const { path, node } of todo) {
+    const args = node.kind === "command"
+      ? node.args.filter((a: Arg<unknown>) => !a.optional).map(() => "x")
+      : [];
+    const r = await runCli([...path, ...args]);
+    assertEquals(r.code, 70, `${path.join(" ")}: ${r.stderr}`);
     assertEquals(r.stdout, "");
-    assertMatch(r.stderr.trim(), /^tachikoma: '[a-z ]+' is not implemented yet$/);
+    assertEquals(r.stderr.trim(), `tachikoma: '${path.join(" ")}' is not implemented yet`);
+  }
+  for (const [name, status] of Object.entries(COMMAND_STATUS)) {
+    assertEquals(status === "not implemented", !!TREE.routes[name].notImplemented, name);
   }
 });
 
-Deno.test("usage errors exit 2; --json errors are one JSON document on stderr", async () => {
+Deno.test("usage errors exit 2 with one line and a hint; --json errors are one JSON document", async () => {
   const r = await runCli(["list", "--bogus"]);
   assertEquals(r.code, 2);
-  assertStringIncludes(r.stderr, "unknown option '--bogus'");
+  assertEquals(r.stdout, "");
+  assertEquals(r.stderr, "tachikoma: unknown flag --bogus\nhint: see `tachikoma list --help`\n");
+  const typo = await runCli(["checkpoint", "craete"]);
+  assertEquals(typo.code, 2);
+  assertStringIncludes(typo.stderr, "unknown command 'craete' (did you mean create?)");
   const j = await runCli(["--json", "completions", "tcsh"]);
   assertEquals(j.code, 2);
   assertEquals(j.stdout, "");
   const doc = JSON.parse(j.stderr);
   assertEquals(doc.error.code, "usage");
-  assertStringIncludes(doc.error.message, "tcsh");
-  const bad = await runCli(["prune", "--days", "ten"]);
-  assertEquals(bad.code, 2);
-  assertStringIncludes(bad.stderr, "--days must be a whole number, got 'ten'");
+  assertEquals(doc.error.message, "<shell> must be one of bash, zsh, fish, got 'tcsh'");
+  assertEquals(doc.error.hint, "see `tachikoma completions --help`");
+  const after = await runCli(["prune", "--days", "ten", "--json"]);
+  assertEquals(after.code, 2);
+  assertEquals(JSON.parse(after.stderr).error.message, "--days must be a whole number, got 'ten'");
+  const port = await runCli(["proxy", "start", "--port", "80x"]);
+  assertEquals(port.code, 2);
+  assertStringIncludes(port.stderr, "--port must be a whole number, got '80x'");
+  const backend = await runCli(["--backend", "vbox", "list"]);
+  assertEquals(backend.code, 2);
+  assertStringIncludes(backend.stderr, "--backend must be one of tart, incus, truenas, got 'vbox'");
 });
 
 Deno.test("--help and --version print to stdout and exit 0", async () => {
-  const h = await runCli(["--help"]);
+  const h = await runCli(["list", "--help"]);
   assertEquals(h.code, 0);
-  assertStringIncludes(h.stdout, "Usage: tachikoma");
+  assertStringIncludes(h.stdout, "Usage: tachikoma list|ls [flags]");
   assertEquals(h.stderr, "");
-  const v = await runCli(["--version"]);
-  assertEquals(v.code, 0);
-  assertMatch(v.stdout, /^\d+\.\d+\.\d+/);
+  for (const flag of ["-V", "--version"]) {
+    const v = await runCli([flag]);
+    assertEquals(v.code, 0);
+    assertMatch(v.stdout, /^\d+\.\d+\.\d+/);
+    assertEquals(v.stderr, "");
+  }
   const j = await runCli(["version", "--json"]);
   assertEquals(typeof JSON.parse(j.stdout).version, "string");
 });

@@ -2,11 +2,16 @@
  * Startup speed: with no config file and no configuration variable, loading the config must
  * not import zod or smol-toml. Proved by running loadConfig in a subprocess whose import map
  * points both packages at a module that throws when evaluated.
+ *
+ * The subprocesses run with their own deno.json (the poisoned import map), so without the
+ * project's lock file (`--no-lock`); `--cached-only` makes them resolve every npm package from
+ * the local cache, never from the registry.
  */
 import { assert, assertEquals, assertStringIncludes } from "@std/assert";
 import { makeWorld } from "./helpers.ts";
 
 const LOAD = new URL("../../../src/config/load.ts", import.meta.url).href;
+const REAL = JSON.parse(Deno.readTextFileSync(new URL("../../../deno.json", import.meta.url)));
 const MOD = new URL("../../../src/config/mod.ts", import.meta.url).href;
 
 async function runPoisoned(
@@ -22,6 +27,7 @@ async function runPoisoned(
   Deno.writeTextFileSync(
     `${dir}/deno.json`,
     JSON.stringify({
+      unstable: REAL.unstable,
       imports: {
         zod: `file://${poison}`,
         "zod/mini": `file://${poison}`,
@@ -36,7 +42,15 @@ async function runPoisoned(
       `console.log(JSON.stringify({ backend: r.config.backend, vm_cpus: r.config.vm_cpus }));\n`,
   );
   const out = await new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", "--no-lock", "--config", `${dir}/deno.json`, `${dir}/probe.ts`],
+    args: [
+      "run",
+      "-A",
+      "--no-lock",
+      "--cached-only",
+      "--config",
+      `${dir}/deno.json`,
+      `${dir}/probe.ts`,
+    ],
     cwd: dir,
     clearEnv: true,
     env: {
@@ -80,12 +94,12 @@ Deno.test("lazy: `--help`, `config`, `config path` and `list --json` do not load
       "export const z = {}, parse = 0, stringify = 0, TomlError = Error;\n" +
         'throw new Error("POISON: heavy module imported");\n',
     );
-    const real = JSON.parse(Deno.readTextFileSync(new URL("../../../deno.json", import.meta.url)));
     const config = w.write(
       "poison/deno.json",
       JSON.stringify({
+        unstable: REAL.unstable,
         imports: {
-          ...real.imports,
+          ...REAL.imports,
           zod: `file://${poison}`,
           "zod/mini": `file://${poison}`,
           "smol-toml": `file://${poison}`,
@@ -95,7 +109,7 @@ Deno.test("lazy: `--help`, `config`, `config path` and `list --json` do not load
     const main = new URL("../../../main.ts", import.meta.url).pathname;
     const run = async (args: string[], extra: Record<string, string> = {}) => {
       const out = await new Deno.Command(Deno.execPath(), {
-        args: ["run", "-A", "--no-lock", "--config", config, main, ...args],
+        args: ["run", "-A", "--no-lock", "--cached-only", "--config", config, main, ...args],
         cwd: w.repo,
         clearEnv: true,
         env: {
