@@ -37,7 +37,7 @@ Deno.test({
     assertStringIncludes(checks["incus storage pool"].message, lab!.pool ?? "");
     assertStringIncludes(checks["incus network"].message, lab!.bridge);
     assertStringIncludes(checks["incus network"].message, lab!.gateway);
-    assertStringIncludes(checks["incus shares"].message, "idmapped");
+    assertStringIncludes(checks["incus shares"].message, "POSIX ACLs work");
   },
 });
 
