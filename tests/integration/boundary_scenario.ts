@@ -187,6 +187,9 @@ export async function hostileGuestScenario(w: BoundaryWorld, t: Deno.TestContext
       );
       const node = await guestRoot("mknod /mnt/tachikoma/code/null c 1 3");
       assertNotEquals(node.code, 0, "a device node was made");
+      // Whatever the guest did, .git's configuration and hooks are as they were.
+      assertEquals(await digest(`${common}/config`), configBefore, ".git/config unchanged");
+      assertEquals(await digest(`${common}/hooks`), hooksBefore, ".git/hooks unchanged");
     },
   );
 
