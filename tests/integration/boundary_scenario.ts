@@ -227,5 +227,38 @@ export async function hostileGuestScenario(w: BoundaryWorld, t: Deno.TestContext
     assertEquals(await exists(`${wt}/null`), false);
   });
 
+  await t.step("a cloned repo's committed .tachikoma.toml runs nothing until trusted", async () => {
+    // A host file the repository's config names as a provisioning script: it would be read on
+    // the host and run in the guest.
+    const script = `${w.dir}/from-repo-config.sh`;
+    await Deno.writeTextFile(script, 'echo ran > "$HOME/repo-script-ran"\n');
+    await Deno.writeTextFile(`${w.repo}/.tachikoma.toml`, `provision_scripts = ["${script}"]\n`);
+    ok(await git(w, "add", ".tachikoma.toml"), "git add");
+    ok(await git(w, "commit", "-qm", "config"), "git commit");
+    const ran = async () =>
+      (await w.cli(w.repo, "exec", "-n", name, "--", "test", "-e", "/home/admin/repo-script-ran"))
+        .code === 0;
+    const untrusted = ok(
+      await w.cli(w.repo, "spawn", branch, "--no-attach", "--reprovision"),
+      "spawn",
+    );
+    assertStringIncludes(untrusted.stderr, "provision_scripts");
+    assertStringIncludes(untrusted.stderr, "not trusted");
+    assertEquals(await ran(), false, "the untrusted repo config ran a host script");
+    ok(await w.cli(w.repo, "config", "trust"), "config trust");
+    ok(await w.cli(w.repo, "spawn", branch, "--no-attach", "--reprovision"), "spawn trusted");
+    assertEquals(await ran(), true, "trusted: the script runs");
+    // One byte more: trust is gone, the (changed) script does not run again.
+    ok(await w.cli(w.repo, "exec", "-n", name, "--", "rm", "/home/admin/repo-script-ran"), "rm");
+    await Deno.writeTextFile(script, 'echo ran > "$HOME/repo-script-ran" # changed\n');
+    await Deno.writeTextFile(`${w.repo}/.tachikoma.toml`, `provision_scripts = ["${script}"]\n\n`);
+    const changed = ok(
+      await w.cli(w.repo, "spawn", branch, "--no-attach", "--reprovision"),
+      "spawn",
+    );
+    assertStringIncludes(changed.stderr, "not trusted");
+    assertEquals(await ran(), false, "a changed repo config was trusted");
+  });
+
   ok(await w.cli(w.repo, "destroy", "--force", name), "destroy");
 }
