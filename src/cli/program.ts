@@ -369,11 +369,34 @@ export function buildProgram(makeContext: ContextFactory): Command {
     });
   status("proxy", "ready");
 
-  program.command("mcp")
-    .description("serve the MCP tools over stdio (claude mcp add tachikoma -- tachikoma mcp)")
+  const mcp = program.command("mcp")
+    .description(
+      "serve the MCP tools over stdio (claude mcp add tachikoma -- tachikoma mcp), or with " +
+        "--http as a daemon for several clients",
+    )
+    .option("--http", "serve streamable HTTP (bearer token, reaper) instead of stdio")
+    .option("--listen <host:port>", "address of the HTTP daemon (default: [mcp] listen)")
+    .option("--allow-remote", "allow a non-loopback --listen address (needs --tls-cert/--tls-key)")
+    .option("--tls-cert <file>", "PEM certificate: serve HTTPS")
+    .option("--tls-key <file>", "PEM private key of --tls-cert")
+    .action(async (opts, cmd) => {
+      const m = await import("../commands/mcp.ts");
+      await m.run(ctx(cmd), opts);
+    });
+  mcp.command("token").description("print the daemon's bearer token and the claude mcp add line")
     .action(async (_opts, cmd) => {
       const m = await import("../commands/mcp.ts");
-      await m.run(ctx(cmd));
+      await m.token(ctx(cmd));
+    });
+  mcp.command("status").description("is the MCP daemon running?")
+    .action(async (_opts, cmd) => {
+      const m = await import("../commands/mcp.ts");
+      await m.status(ctx(cmd));
+    });
+  mcp.command("stop").description("stop the MCP daemon of this configuration directory")
+    .action(async (_opts, cmd) => {
+      const m = await import("../commands/mcp.ts");
+      await m.stop(ctx(cmd));
     });
   status("mcp", "ready");
 
