@@ -47,10 +47,11 @@ export interface RunningHttpServer {
 export function startHttpServer(options: HttpServerOptions): RunningHttpServer {
   const { plan, sessions } = options;
   const counters: HttpCounters = { requests: 0, unauthorized: 0, forbidden: 0 };
-  let policy: GuardPolicy | undefined;
+  // Known once the server listens (the real port): requests cannot arrive before.
+  const guard: { policy?: GuardPolicy } = {};
   const handler = async (req: Request, info: Deno.ServeHandlerInfo): Promise<Response> => {
     counters.requests++;
-    const verdict = checkRequest(req.headers, policy!);
+    const verdict = checkRequest(req.headers, guard.policy!);
     const path = new URL(req.url).pathname;
     if (!verdict.ok) {
       if (verdict.status === 401) counters.unauthorized++;
@@ -90,7 +91,7 @@ export function startHttpServer(options: HttpServerOptions): RunningHttpServer {
     throw error;
   }
   const port = server.addr.port;
-  policy = {
+  guard.policy = {
     token: options.token,
     scheme: plan.tls ? "https" : "http",
     port,
