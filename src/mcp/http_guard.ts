@@ -45,9 +45,16 @@ export function bearerToken(header: string | null): string | null {
   return m ? m[1] : null;
 }
 
-/** Checks `Host`, `Origin` and the token of a request (see the module doc). */
-export function checkRequest(headers: Headers, policy: GuardPolicy): GuardVerdict {
-  const hostHeader = headers.get("host");
+/**
+ * Checks `Host`, `Origin` and the token of a request (see the module doc). `authority` is the
+ * request URL's `host:port`: HTTP/2 carries the host there (`:authority`), not in a header.
+ */
+export function checkRequest(
+  headers: Headers,
+  policy: GuardPolicy,
+  authority?: string,
+): GuardVerdict {
+  const hostHeader = headers.get("host") ?? authority ?? null;
   const host = hostHeader === null ? null : parseAuthority(hostHeader);
   if (!host) return { ok: false, status: 403, reason: "missing or malformed Host header" };
   if (policy.hosts && !policy.hosts.has(host.host)) {

@@ -51,8 +51,9 @@ export function startHttpServer(options: HttpServerOptions): RunningHttpServer {
   const guard: { policy?: GuardPolicy } = {};
   const handler = async (req: Request, info: Deno.ServeHandlerInfo): Promise<Response> => {
     counters.requests++;
-    const verdict = checkRequest(req.headers, guard.policy!);
-    const path = new URL(req.url).pathname;
+    const url = new URL(req.url);
+    const verdict = checkRequest(req.headers, guard.policy!, url.host);
+    const path = url.pathname;
     if (!verdict.ok) {
       if (verdict.status === 401) counters.unauthorized++;
       else counters.forbidden++;
