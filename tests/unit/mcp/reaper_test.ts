@@ -31,7 +31,7 @@ interface World {
   state(name: string): Promise<string>;
 }
 
-async function world(h: Harness, clock: FakeClock): Promise<World> {
+function world(h: Harness, clock: FakeClock): World {
   const activity = new SandboxActivity();
   const lines: string[] = [];
   const reaper = new Reaper(
@@ -85,7 +85,7 @@ async function world(h: Harness, clock: FakeClock): Promise<World> {
 Deno.test("reaper: idle MCP sandboxes stopped, old ones deleted then forgotten; CLI ones never", async () => {
   const clock = new FakeClock(T0);
   await using h = await harness({ clock });
-  const w = await world(h, clock);
+  const w = world(h, clock);
   await w.seed("tk-mcp-idle", { created_by: "mcp" });
   await w.seed("tk-mcp-busy", { created_by: "mcp" });
   await w.seed("tk-cli", {});
@@ -151,7 +151,7 @@ Deno.test("reaper: idle MCP sandboxes stopped, old ones deleted then forgotten; 
 Deno.test("reaper: a sandbox in use by a call or locked by a command is left alone", async () => {
   const clock = new FakeClock(T0);
   await using h = await harness({ clock });
-  const w = await world(h, clock);
+  const w = world(h, clock);
   await w.seed("tk-running-call", { created_by: "mcp" });
   await w.seed("tk-locked", { created_by: "mcp" });
   clock.advance(2 * HOUR);
@@ -190,7 +190,7 @@ Deno.test("reaper: durations of 0 turn the rules off; the run loop passes every 
   );
   assertEquals(off.enabled, false);
 
-  const w = await world(h, clock);
+  const w = world(h, clock);
   await w.seed("tk-mcp", { created_by: "mcp" });
   const stop = new AbortController();
   let ticks = 0;
