@@ -70,6 +70,8 @@ export const spawnTool: ToolSpec<typeof spawnInput, typeof spawnOutput> = {
       // A sandbox made here is the MCP daemon's reaper's to stop and delete.
       createdBy: "mcp",
     });
+    // Provisioning can take minutes: the sandbox counts as used when it is handed over.
+    await service.touch(result.name);
     return {
       data: {
         name: result.name,

@@ -42,7 +42,14 @@ export async function cli(
 /** Starts `tachikoma mcp --http --json` (extra `args`, `env`) and waits until it listens. */
 export async function startDaemon(
   w: McpWorld,
-  options: { args?: string[]; env?: Record<string, string> } = {},
+  options: {
+    args?: string[];
+    /** Replaces the world's environment (default: `w.env`). */
+    env?: Record<string, string>;
+    /** The entry point (default: the CLI with the memory engine). */
+    main?: string;
+    cwd?: string;
+  } = {},
 ): Promise<Daemon> {
   const child = new Deno.Command(Deno.execPath(), {
     args: [
@@ -50,7 +57,7 @@ export async function startDaemon(
       "-A",
       "--frozen",
       "--quiet",
-      MAIN_TS,
+      options.main ?? MAIN_TS,
       "--json",
       "mcp",
       "--http",
@@ -58,8 +65,8 @@ export async function startDaemon(
       "127.0.0.1:0",
       ...(options.args ?? []),
     ],
-    cwd: w.repo.root,
-    env: { ...w.env, ...options.env },
+    cwd: options.cwd ?? w.repo.root,
+    env: options.env ?? w.env,
     clearEnv: true,
     stdin: "null",
     stdout: "piped",
