@@ -117,6 +117,7 @@ async function serve(options: DaemonOptions, paths: McpPaths, token: string): Pr
       in_use: activity.names,
       requests: { ...server.counters },
       events: { held: events.size, bytes: events.bytes },
+      memory: memory(),
       reaper: {
         enabled: reaper.enabled,
         idle_stop_after: formatDuration(policy.idleStopMs),
@@ -169,6 +170,13 @@ async function serve(options: DaemonOptions, paths: McpPaths, token: string): Pr
     await ctx.close().catch((error) => log.debug(`mcp: closing: ${errorMessage(error)}`));
     await removeMcpRuntime(paths, Deno.pid);
   }
+}
+
+/** The daemon's memory in MiB (RSS and the JavaScript heap). */
+function memory(): { rss_mib: number; heap_used_mib: number } {
+  const m = Deno.memoryUsage();
+  const mib = (n: number) => Math.round(n / 104857.6) / 10;
+  return { rss_mib: mib(m.rss), heap_used_mib: mib(m.heapUsed) };
 }
 
 /** Resolves with why the daemon stops: SIGTERM, Ctrl-C, or the server ending by itself. */

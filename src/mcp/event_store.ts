@@ -32,14 +32,14 @@ export interface EventStore {
 }
 
 /** Default bounds of an {@link EventLog}. */
-export const EVENT_LOG_DEFAULTS = { maxEvents: 2000, maxBytes: 16 << 20 } as const;
+export const EVENT_LOG_DEFAULTS = { maxEvents: 2000, maxBytes: 8 << 20 } as const;
 
 interface StoredEvent {
   seq: number;
   session: string;
   stream: StreamId;
-  message: JsonRpcMessage;
-  bytes: number;
+  /** The message as JSON text: compact, and its size is what the bound counts. */
+  text: string;
 }
 
 /** The daemon's bounded event log (see the module doc). */
@@ -90,11 +90,11 @@ export class EventLog {
 
   #store(session: string, stream: StreamId, message: JsonRpcMessage): EventId {
     const seq = ++this.#seq;
-    const bytes = JSON.stringify(message).length;
-    const event: StoredEvent = { seq, session, stream, message, bytes };
+    const text = JSON.stringify(message);
+    const event: StoredEvent = { seq, session, stream, text };
     this.#events.push(event);
     this.#bySeq.set(seq, event);
-    this.#bytes += bytes;
+    this.#bytes += text.length;
     while (this.#bySeq.size > this.maxEvents || this.#bytes > this.maxBytes) {
       const oldest = this.#events[this.#head];
       this.#head++;
@@ -107,7 +107,7 @@ export class EventLog {
 
   #remove(event: StoredEvent): void {
     this.#bySeq.delete(event.seq);
-    this.#bytes -= event.bytes;
+    this.#bytes -= event.text.length;
   }
 
   /** Drops dead slots at the front once they are a good part of the array. */
@@ -142,8 +142,8 @@ export class EventLog {
     );
     for (const event of later) {
       // Priming events (empty messages) only mark a position: nothing to resend.
-      if (Object.keys(event.message).length === 0) continue;
-      await send(`${this.#epoch}-${event.seq}`, event.message);
+      if (event.text === "{}") continue;
+      await send(`${this.#epoch}-${event.seq}`, JSON.parse(event.text));
     }
     return from.stream;
   }
