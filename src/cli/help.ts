@@ -10,24 +10,23 @@ import { type Arg, type Flag, flagText, type GroupNode, type Node } from "./tree
 const HELP_FLAG: [string, string] = ["-h, --help", "show this help"];
 
 /** Help for the node at `path` (the root when `path` is empty). */
-export function helpText(tree: GroupNode, path: readonly string[], node: Node): string {
+export function helpText(_tree: GroupNode, path: readonly string[], node: Node): string {
   const names = path.length ? [...path.slice(0, -1), namesOf(path.at(-1)!, node)] : [];
   const usage = ["tachikoma", ...names];
   const out: string[] = [];
   if (node.kind === "group") {
     out.push(`Usage: ${[...usage, "<command>", "[flags]"].join(" ")}`);
-    if (!path.length && tree.default) {
-      const bare = tree.routes[tree.default];
-      out.push(`       ${["tachikoma", ...argsUsage(bare)].join(" ")}  (= ${tree.default})`);
+    const bare = node.default ? node.routes[node.default] : undefined;
+    if (bare) {
+      const flags = bare.kind === "command" && Object.keys(bare.flags).length ? ["[flags]"] : [];
+      out.push(`       ${[...usage, ...flags, ...argsUsage(bare)].join(" ")}  (= ${node.default})`);
     }
     out.push("", node.description ?? node.brief, "", "Commands:");
     out.push(...table(commandRows(node)));
-    if (!path.length && tree.default) {
-      const bare = tree.routes[tree.default];
-      if (bare.kind === "command" && Object.keys(bare.flags).length) {
-        out.push("", `Flags of \`tachikoma [${bare.args[0]?.name ?? ""}]\` (as ${tree.default}):`);
-        out.push(...table(flagRows(bare.flags)));
-      }
+    if (bare?.kind === "command" && Object.keys(bare.flags).length) {
+      const bareUsage = [...usage, ...argsUsage(bare).map((a) => a)].join(" ");
+      out.push("", `Flags of \`${bareUsage}\` (as ${node.default}):`);
+      out.push(...table(flagRows(bare.flags)));
     }
   } else {
     out.push(`Usage: ${[...usage, "[flags]", ...argsUsage(node)].join(" ")}`);

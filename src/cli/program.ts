@@ -133,6 +133,42 @@ const config = group({
   },
 });
 
+const mcpServe = command({
+  brief: "serve the MCP tools over stdio, or with --http as a daemon for several clients",
+  hidden: true,
+  flags: {
+    http: bool("serve streamable HTTP (bearer token, reaper) instead of stdio"),
+    listen: text("address of the HTTP daemon (default: [mcp] listen)", {
+      placeholder: "host:port",
+    }),
+    allowRemote: bool("allow a non-loopback --listen address (needs --tls-cert and --tls-key)"),
+    tlsCert: text("PEM certificate: serve HTTPS", { placeholder: "file" }),
+    tlsKey: text("PEM private key of --tls-cert", { placeholder: "file" }),
+  },
+  run: async (ctx, f) => await (await import("../commands/mcp.ts")).run(ctx, f),
+});
+
+const mcp = group({
+  brief: "serve the MCP tools over stdio (claude mcp add tachikoma -- tachikoma mcp), or with " +
+    "--http as a daemon for several clients",
+  default: "serve",
+  routes: {
+    serve: mcpServe,
+    token: command({
+      brief: "print the daemon's bearer token and the `claude mcp add` line",
+      run: async (ctx) => await (await import("../commands/mcp.ts")).token(ctx),
+    }),
+    status: command({
+      brief: "is the MCP daemon running?",
+      run: async (ctx) => await (await import("../commands/mcp.ts")).status(ctx),
+    }),
+    stop: command({
+      brief: "stop the MCP daemon of this configuration directory",
+      run: async (ctx) => await (await import("../commands/mcp.ts")).stop(ctx),
+    }),
+  },
+});
+
 const sshInstall = (sub: "install" | "refresh", brief: string) =>
   command({
     brief,
@@ -334,10 +370,7 @@ export const TREE: GroupNode = group({
       },
     }),
     proxy,
-    mcp: command({
-      brief: "serve the MCP tools over stdio (claude mcp add tachikoma -- tachikoma mcp)",
-      run: async (ctx) => await (await import("../commands/mcp.ts")).run(ctx),
-    }),
+    mcp,
     completions: command({
       brief: "print a shell completion script (bash, zsh or fish)",
       args: [choiceArg("shell", "target shell", ["bash", "zsh", "fish"])],

@@ -24,7 +24,8 @@ export async function run(
       { header: "NAME", value: (s) => s.name },
       { header: "REPO", value: (s) => s.repo },
       { header: "BRANCH", value: (s) => s.branch },
-      { header: "STATUS", value: (s) => s.status },
+      // What the MCP daemon's reaper did shows next to the status it left.
+      { header: "STATUS", value: (s) => s.reaped ? `${s.status} (reaper)` : s.status },
       { header: "IP", value: (s) => s.ip },
       { header: "LAST USED", value: (s) => shortTime(s.last_used) },
     ], result.sandboxes);

@@ -11,6 +11,7 @@ import { CredentialCache } from "../credentials/cache.ts";
 import { hostWorld, runWaterfall } from "../credentials/waterfall.ts";
 import { ConflictError, UsageError } from "../lib/errors.ts";
 import { log, Logger } from "../lib/log.ts";
+import { timestampedSink } from "../lib/log_file.ts";
 import { withFileLock } from "../state/lock.ts";
 import { httpUrl } from "../proxy/address.ts";
 import { isUnspecified, resolveProxyAddress } from "../proxy/bind.ts";
@@ -63,39 +64,16 @@ async function address(
 
 /**
  * A logger for the proxy: timestamped lines on stderr (the log file for the daemon) and, for a
- * foreground proxy, the log file too. Lines are batched and written once per tick, so a burst
- * of requests costs one write, not one per line.
+ * foreground proxy, the log file too.
  */
 function proxyLogger(ctx: CommandContext, tee: Deno.FsFile | null): {
   logger: Logger;
   flush(): void;
 } {
-  const encoder = new TextEncoder();
-  let pending: string[] = [];
-  let scheduled = false;
-  const flush = () => {
-    scheduled = false;
-    if (pending.length === 0) return;
-    const bytes = encoder.encode(pending.join(""));
-    pending = [];
-    for (const out of tee ? [Deno.stderr, tee] : [Deno.stderr]) {
-      try {
-        let off = 0;
-        while (off < bytes.length) off += out.writeSync(bytes.subarray(off));
-      } catch {
-        // stderr or the log file is gone: keep serving
-      }
-    }
-  };
+  const { sink, flush } = timestampedSink(tee);
   const logger = new Logger({
     level: ctx.globals.verbose ? "debug" : ctx.globals.quiet ? "warn" : "info",
-    sink: (line) => {
-      pending.push(`${new Date().toISOString()} ${line}\n`);
-      if (!scheduled) {
-        scheduled = true;
-        setTimeout(flush, 0);
-      }
-    },
+    sink,
   });
   return { logger, flush };
 }

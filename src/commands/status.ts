@@ -28,6 +28,10 @@ export function statusText(s: SandboxView): string {
     ["Provisioned", provisioned],
   ];
   if (s.failure) lines.push(["Failure", s.failure]);
+  if (s.created_by === "mcp") lines.push(["Made by", "MCP (the MCP daemon's reaper handles it)"]);
+  if (s.reaped) {
+    lines.push(["Reaper", `${s.reaped.action} at ${shortTime(s.reaped.at)}: ${s.reaped.reason}`]);
+  }
   return lines.map(([k, v]) => `${(k + ":").padEnd(13)}${v}`).join("\n");
 }
 

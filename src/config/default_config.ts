@@ -7,6 +7,7 @@
 import {
   defaultBackend,
   INCUS_DEFAULTS,
+  MCP_DEFAULTS,
   type OsName,
   TART_DEFAULTS,
   TOP_DEFAULTS,
@@ -22,5 +23,6 @@ export function defaultConfig(os: OsName = Deno.build.os): Config {
     tart: { ...TART_DEFAULTS },
     incus: { ...INCUS_DEFAULTS },
     truenas: { ...TRUENAS_DEFAULTS },
+    mcp: { ...MCP_DEFAULTS },
   }) as unknown as Config;
 }

@@ -27,7 +27,7 @@ export const GUEST_SECRET_RE =
   /^(?:env\.(?:\*|[A-Za-z_][A-Za-z0-9_]*)|mcp\.(?:\*|[A-Za-z0-9_-]+)\.(?:env\.(?:\*|[A-Za-z_][A-Za-z0-9_]*)|headers\.(?:\*|[!#$%&'*+.^_`|~0-9A-Za-z-]+)|url))$/;
 
 /** Sections (TOML tables) of the configuration. */
-export const SECTIONS = ["tart", "incus", "truenas"] as const;
+export const SECTIONS = ["tart", "incus", "truenas", "mcp"] as const;
 /** A section name. */
 export type SectionName = typeof SECTIONS[number];
 
@@ -74,6 +74,17 @@ export const TRUENAS_DEFAULTS = {
   port: 443,
   username: "root",
   insecure_skip_verify: false,
+} as const;
+
+/**
+ * Default values of the `[mcp]` section: where `tachikoma mcp --http` listens and when its
+ * reaper stops and deletes the sandboxes made over MCP (pixels' defaults; Go-style durations).
+ */
+export const MCP_DEFAULTS = {
+  listen: "127.0.0.1:8765",
+  idle_stop_after: "1h",
+  hard_destroy_after: "24h",
+  reap_interval: "1m",
 } as const;
 
 /** The value type of a key, as users write it. */
@@ -196,6 +207,13 @@ export const KEYS: Readonly<Record<string, KeySpec>> = {
     type: "boolean",
     trust: "turns off the check of the TrueNAS server",
   },
+  "mcp.listen": { type: "string", trust: "chooses where the MCP daemon listens" },
+  "mcp.idle_stop_after": { type: "string" },
+  "mcp.hard_destroy_after": {
+    type: "string",
+    trust: "decides when the sandboxes made over MCP are deleted",
+  },
+  "mcp.reap_interval": { type: "string" },
 };
 
 /** All keys (`key` and `section.key`) in display order. */

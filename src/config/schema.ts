@@ -13,11 +13,13 @@ import {
   defaultBackend,
   GUEST_SECRET_RE,
   INCUS_DEFAULTS,
+  MCP_DEFAULTS,
   SHARE_DIR_RE,
   TART_DEFAULTS,
   TOP_DEFAULTS as D,
   TRUENAS_DEFAULTS,
 } from "./defaults.ts";
+import { parseDuration } from "../lib/duration.ts";
 
 export { type BackendName, BACKENDS, SHARE_DIR_RE };
 
@@ -62,6 +64,25 @@ export const TruenasSectionSchema = z.strictObject({
   username: z._default(nonEmpty, TRUENAS_DEFAULTS.username),
   api_key: z.optional(nonEmpty),
   insecure_skip_verify: z._default(z.boolean(), TRUENAS_DEFAULTS.insecure_skip_verify),
+});
+
+const duration = z.string().check(
+  z.refine(
+    (v) => parseDuration(v) !== null,
+    "expected a duration like 30m, 1h, 1h30m or 24h (0: never)",
+  ),
+);
+
+/** The `[mcp]` section: the HTTP daemon's address and its reaper. */
+export const McpSectionSchema = z.strictObject({
+  /** `host:port` of `tachikoma mcp --http` (a non-loopback host needs --allow-remote + TLS). */
+  listen: z._default(nonEmpty, MCP_DEFAULTS.listen),
+  /** Stop a running sandbox made over MCP after this long unused (0: never). */
+  idle_stop_after: z._default(duration, MCP_DEFAULTS.idle_stop_after),
+  /** Delete a sandbox made over MCP this long after its creation (0: never). */
+  hard_destroy_after: z._default(duration, MCP_DEFAULTS.hard_destroy_after),
+  /** How often the reaper looks. */
+  reap_interval: z._default(duration, MCP_DEFAULTS.reap_interval),
 });
 
 /** The whole configuration. */
@@ -124,6 +145,7 @@ export const ConfigSchema = z.strictObject({
   tart: z._default(TartSectionSchema, () => TartSectionSchema.parse({})),
   incus: z._default(IncusSectionSchema, () => IncusSectionSchema.parse({})),
   truenas: z._default(TruenasSectionSchema, () => TruenasSectionSchema.parse({})),
+  mcp: z._default(McpSectionSchema, () => McpSectionSchema.parse({})),
 });
 
 /** The validated, merged configuration. */

@@ -27,6 +27,7 @@ import {
   type Config,
   ConfigSchema,
   IncusSectionSchema,
+  McpSectionSchema,
   TartSectionSchema,
   TruenasSectionSchema,
 } from "./schema.ts";
@@ -71,6 +72,7 @@ const SECTION_SCHEMAS: Record<string, z.ZodMiniObject> = {
   tart: TartSectionSchema,
   incus: IncusSectionSchema,
   truenas: TruenasSectionSchema,
+  mcp: McpSectionSchema,
 };
 
 /** The zod schema of one key (`vm_cpus`, `incus.socket`). */

@@ -7,7 +7,7 @@
  * @module
  */
 import type { Backend, SandboxInfo } from "../backends/backend.ts";
-import type { ProvisionRecord, SandboxRecord } from "../state/schema.ts";
+import type { ProvisionRecord, ReapRecord, SandboxRecord } from "../state/schema.ts";
 import { DEFAULT_RECORD_BACKEND } from "../state/schema.ts";
 import { errorMessage } from "../lib/errors.ts";
 
@@ -41,6 +41,10 @@ export interface SandboxView {
   /** Why it failed (status `failed`), else null. */
   failure: string | null;
   provisioned: ProvisionRecord | null;
+  /** `mcp`: made by the MCP tools (the MCP daemon's reaper may stop and delete it). */
+  created_by: "cli" | "mcp";
+  /** What the reaper last did to it, else null. */
+  reaped: ReapRecord | null;
 }
 
 /** The live view of the engine, or why there is none. */
@@ -93,6 +97,8 @@ export function viewOf(record: SandboxRecord, live: LiveView, backendName: strin
     last_used: record.last_used,
     failure: record.failure ?? null,
     provisioned: record.provisioned ?? null,
+    created_by: record.created_by ?? "cli",
+    reaped: record.reaped ?? null,
   };
 }
 

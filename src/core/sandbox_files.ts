@@ -1,5 +1,5 @@
 /**
- * File operations inside a running sandbox (read, write, edit, list), built on
+ * File operations inside a running sandbox (read, write, edit, list, delete), built on
  * {@link Backend.exec} so they behave the same on every engine: they run as the sandbox user
  * (files it creates are its own; permissions are the guest's), relative paths resolve from the
  * code directory, and paths and contents never pass through shell text — the scripts below are
@@ -11,21 +11,26 @@
  * - {@link editFile}: exact-string replacement; the file's mode is kept, and a file changed by
  *   someone else between the read and the write is not overwritten (sha256 check in the guest).
  * - {@link listFiles}: entries `{path, size, mode, is_dir, type}`, sorted, capped.
+ * - {@link deleteFile}: one file (or symlink: the link itself), never a directory.
  *
  * Guest requirements: a POSIX `sh` and GNU coreutils/findutils (`stat -c`, `find -printf`,
  * `sort -z`, `head -z`, `sha256sum`, `mktemp`, `readlink -f`).
  *
  * @module
  */
-import type { Backend, ExecResult } from "../backends/backend.ts";
+import { ConflictError, NotFoundError, RuntimeError, UsageError } from "../lib/errors.ts";
 import {
-  ConflictError,
-  NotFoundError,
-  RuntimeError,
-  TachikomaError,
-  UsageError,
-} from "../lib/errors.ts";
-import { GUEST_CODE_DIR } from "../provision/shares.ts";
+  check,
+  EXIT,
+  type FileTarget,
+  isBinary,
+  normalizePath,
+  octal,
+  run,
+  sha256Hex,
+} from "./guest_files.ts";
+
+export { type FileTarget, isBinary, sha256Hex } from "./guest_files.ts";
 
 /** Default and hard cap for {@link readFile}. */
 export const READ_DEFAULT_MAX_BYTES = 1 << 20;
@@ -42,18 +47,6 @@ export const WRITE_MAX_BYTES = 32 << 20;
 export const LIST_DEFAULT_MAX_ENTRIES = 1000;
 /** Largest `maxEntries` {@link listFiles} accepts. */
 export const LIST_HARD_MAX_ENTRIES = 20_000;
-
-/** Exit codes the scripts use for conditions the caller maps to typed errors. */
-const EXIT = { notFound: 64, isDir: 65, notDir: 66, denied: 67, changed: 68 } as const;
-
-/** The sandbox a file operation acts on. */
-export interface FileTarget {
-  backend: Backend;
-  /** Sandbox name (as the engine knows it). */
-  sandbox: string;
-  /** Aborts the guest command. */
-  signal?: AbortSignal;
-}
 
 /** Result of {@link readFile}. */
 export interface ReadResult {
@@ -189,6 +182,24 @@ else
   find "$p" -mindepth 1 -maxdepth 1 -printf '%p\\t%y\\t%s\\t%m\\0' | sort -z | head -z -n "$max"
 fi
 `;
+
+const DELETE_SCRIPT = `
+f=$1
+if [ -d "$f" ] && [ ! -L "$f" ]; then printf '%s is a directory\\n' "$f" >&2; exit ${EXIT.isDir}; fi
+if [ ! -e "$f" ] && [ ! -L "$f" ]; then printf 'no such file: %s\\n' "$f" >&2; exit ${EXIT.notFound}; fi
+if [ -L "$f" ]; then t=symlink; elif [ -f "$f" ]; then t=file; else t=other; fi
+if ! rm -f -- "$f" 2>/dev/null || [ -e "$f" ] || [ -L "$f" ]; then
+  printf 'permission denied: cannot delete %s\\n' "$f" >&2; exit ${EXIT.denied}
+fi
+printf '%s\\n' "$t"
+`;
+
+/** Result of {@link deleteFile}. */
+export interface DeleteResult {
+  path: string;
+  /** What was deleted: a regular file, a symlink (not its target), or another kind of file. */
+  type: "file" | "symlink" | "other";
+}
 
 /** Reads up to `maxBytes` of a file from `offset`. */
 export async function readFile(
@@ -326,6 +337,19 @@ export async function editFile(
   };
 }
 
+/**
+ * Deletes one file (a symlink: the link, not its target). A directory is refused (UsageError),
+ * a missing file is NotFoundError, one the sandbox user may not delete is `permission_denied`.
+ */
+export async function deleteFile(target: FileTarget, path: string): Promise<DeleteResult> {
+  const guestPath = normalizePath(path);
+  if (guestPath.endsWith("/")) throw new UsageError(`${path} names a directory, not a file`);
+  const result = await run(target, DELETE_SCRIPT, [guestPath]);
+  check(result, path, "delete");
+  const kind = new TextDecoder().decode(result.stdout).trim();
+  return { path, type: kind === "symlink" ? "symlink" : kind === "file" ? "file" : "other" };
+}
+
 /** Lists a directory (one level, or the whole tree with `recursive`). */
 export async function listFiles(
   target: FileTarget,
@@ -367,92 +391,4 @@ export async function listFiles(
   }
   const truncated = entries.length > max;
   return { path, entries: truncated ? entries.slice(0, max) : entries, truncated };
-}
-
-/** The SHA-256 of `data`, lowercase hex. */
-export async function sha256Hex(data: Uint8Array): Promise<string> {
-  const digest = await crypto.subtle.digest("SHA-256", data as Uint8Array<ArrayBuffer>);
-  return Array.from(new Uint8Array(digest), (b) => b.toString(16).padStart(2, "0")).join("");
-}
-
-/**
- * True when `data` looks binary: a NUL byte in its first 8 KiB, or not valid UTF-8 (a
- * multi-byte character cut by truncation at the end does not count).
- */
-export function isBinary(data: Uint8Array, truncated = false): boolean {
-  if (data.subarray(0, 8192).includes(0)) return true;
-  let end = data.length;
-  if (truncated) {
-    // Drop an incomplete UTF-8 sequence at the cut (at most 3 bytes).
-    let i = end - 1;
-    while (i >= 0 && end - i <= 3 && (data[i] & 0xc0) === 0x80) i--;
-    if (i >= 0 && data[i] >= 0xc0) {
-      const need = data[i] >= 0xf0 ? 4 : data[i] >= 0xe0 ? 3 : 2;
-      if (end - i < need) end = i;
-    }
-  }
-  try {
-    new TextDecoder("utf-8", { fatal: true }).decode(data.subarray(0, end));
-    return false;
-  } catch {
-    return true;
-  }
-}
-
-/** Octal permission bits with at least four digits (`"644"` → `"0644"`). */
-function octal(bits: string | undefined): string {
-  const value = (bits ?? "").trim();
-  if (!/^[0-7]+$/.test(value)) return value;
-  return value.padStart(4, "0");
-}
-
-/**
- * Validates a guest path; a relative one gets `./` so no value ever starts with `-` (and so
- * it resolves from the code directory, the commands' working directory).
- */
-function normalizePath(path: string): string {
-  if (path === "") throw new UsageError("path is empty");
-  if (path.includes("\0")) throw new UsageError("path contains a NUL byte");
-  return path.startsWith("/") ? path : `./${path}`;
-}
-
-function run(
-  target: FileTarget,
-  script: string,
-  args: string[],
-  stdin?: Uint8Array,
-): Promise<ExecResult> {
-  return target.backend.exec(target.sandbox, {
-    argv: ["sh", "-c", script, "sh", ...args],
-    cwd: GUEST_CODE_DIR,
-    user: "user",
-    stdin,
-    signal: target.signal,
-  });
-}
-
-/** Maps a script's exit status to a typed error. */
-function check(result: ExecResult, path: string, action: string): void {
-  if (result.code === 0) return;
-  const detail = new TextDecoder().decode(result.stderr).trim().split("\n").slice(-3).join("; ");
-  const message = detail || `exit status ${result.code}`;
-  switch (result.code) {
-    case EXIT.notFound:
-      throw new NotFoundError(message, {
-        hint: "relative paths start at the code directory (/mnt/tachikoma/code)",
-      });
-    case EXIT.isDir:
-    case EXIT.notDir:
-      throw new UsageError(message);
-    case EXIT.denied:
-      throw new RuntimeError("permission_denied", message, {
-        hint: "the tools act as the sandbox user; use exec_in_sandbox with sudo for other files",
-      });
-    case EXIT.changed:
-      throw new ConflictError(message, { hint: "read the file again and redo the edit" });
-  }
-  throw new TachikomaError(
-    "guest_command_failed",
-    `cannot ${action} ${path} in the sandbox: ${message}`,
-  );
 }

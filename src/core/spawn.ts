@@ -38,6 +38,12 @@ export interface SpawnRequest {
   branch?: string;
   /** Re-run provisioning steps whose inputs changed. */
   reprovision?: boolean;
+  /**
+   * Who asks: `mcp` marks a sandbox this spawn creates as made over MCP (the MCP daemon's
+   * reaper stops and deletes only those); absent (the CLI) takes an MCP-made sandbox over, so
+   * the reaper leaves it alone from then on.
+   */
+  createdBy?: "mcp";
 }
 
 /** How spawn got the sandbox running. */
@@ -210,9 +216,13 @@ async function spawnLocked(
     // A sandbox of this name that existed before had other host keys, and its own proxy token.
     await (await import("./interactive.ts")).forgetHostKeys(deps.stateDir, name);
     await revokeProxyToken(deps.stateDir, name);
+    // Made over MCP: a new sandbox asked for over MCP, or one MCP made that is made again.
+    const mcpMade = request.createdBy === "mcp" &&
+      (!existing || existing.created_by === "mcp");
     await store.put({
       ...fresh("creating"),
       provisioned: { version: 0, last_step: null, complete: false },
+      ...(mcpMade ? { created_by: "mcp" as const } : {}),
     });
     await step(deps, `creating sandbox ${name}`, async () => {
       try {
@@ -254,6 +264,8 @@ async function spawnLocked(
         failure: null,
         last_used: iso(clock.now()),
       });
+      delete r.reaped;
+      if (request.createdBy !== "mcp") delete r.created_by;
     });
   let boot: BootResult;
   let record: SandboxRecord | null;

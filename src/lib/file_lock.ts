@@ -105,3 +105,29 @@ export async function withFileLock<T>(
     file.close();
   }
 }
+
+/**
+ * Runs `fn` under the exclusive lock of `path` only when the lock is free right now; otherwise
+ * returns `{ locked: false }` at once without running it (for background work that must never
+ * wait for, or get in the way of, a command).
+ */
+export async function tryWithFileLock<T>(
+  path: string,
+  fn: () => Promise<T>,
+): Promise<{ locked: true; value: T } | { locked: false }> {
+  const file = openLockFile(path, true);
+  try {
+    if (!file.tryLockSync(true)) return { locked: false };
+    try {
+      return { locked: true, value: await fn() };
+    } finally {
+      try {
+        file.unlockSync();
+      } catch {
+        // closing the file below releases the lock anyway
+      }
+    }
+  } finally {
+    file.close();
+  }
+}

@@ -30,6 +30,14 @@ export class Logger {
     this.#sink = options.sink ?? stderrSink;
   }
 
+  /**
+   * Sends lines to `sink` from now on (undefined: back to stderr). A long-running process
+   * (the MCP daemon) uses it to timestamp its lines and copy them to its log file.
+   */
+  setSink(sink: LogSink | undefined): void {
+    this.#sink = sink ?? stderrSink;
+  }
+
   /** True when a message at `level` would be written. */
   enabled(level: LogLevel): boolean {
     return ORDER[level] <= ORDER[this.level];

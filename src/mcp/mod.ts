@@ -38,7 +38,7 @@ export async function serveStdio(options: ServeOptions): Promise<void> {
   keepStdoutForFrames();
   const ctx = options.context;
   const tracker = new CallTracker();
-  const server = createMcpServer(ctx, tracker);
+  const server = createMcpServer(ctx, { tracker });
   const transport = new StdioServerTransport(process.stdin, process.stdout, {
     maxBufferSize: MAX_MESSAGE_BYTES,
   });

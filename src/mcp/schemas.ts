@@ -53,6 +53,15 @@ export const sandboxViewSchema = z.object({
   last_used: z.string(),
   failure: z.string().nullable().describe("why it failed, when status is failed"),
   provisioned: provisionedSchema,
+  created_by: z.enum(["cli", "mcp"]).describe(
+    "mcp: made by these tools; the MCP daemon's reaper stops it when idle and deletes it " +
+      "when old (`[mcp] idle_stop_after`, `hard_destroy_after`)",
+  ),
+  reaped: z.object({
+    action: z.enum(["stopped", "destroyed"]),
+    at: z.string(),
+    reason: z.string(),
+  }).nullable().describe("what the reaper last did to it; spawn_sandbox brings it back"),
 });
 
 /** The result document of one sandbox. */
@@ -80,5 +89,7 @@ export function sandboxDoc(view: SandboxView): SandboxDoc {
         complete: view.provisioned.complete,
       }
       : null,
+    created_by: view.created_by,
+    reaped: view.reaped ? { ...view.reaped } : null,
   };
 }

@@ -8,10 +8,11 @@
 import { McpServer } from "@modelcontextprotocol/sdk/server/mcp.js";
 import { VERSION } from "../lib/version.ts";
 import type { McpContext } from "./context.ts";
-import { CallTracker, registerTool } from "./tooling.ts";
+import { SandboxActivity } from "./activity.ts";
+import { CallTracker, registerTool, type ToolShared } from "./tooling.ts";
 import { destroyTool, haltTool, listTool, spawnTool, statusTool } from "./tools_sandbox.ts";
 import { execTool } from "./tools_exec.ts";
-import { editTool, listFilesTool, readTool, writeTool } from "./tools_files.ts";
+import { deleteFileTool, editTool, listFilesTool, readTool, writeTool } from "./tools_files.ts";
 import {
   createCheckpointTool,
   deleteCheckpointTool,
@@ -23,34 +24,44 @@ import {
 export const INSTRUCTIONS =
   "tachikoma gives every git branch its own disposable, isolated Linux sandbox. Typical flow: " +
   "spawn_sandbox (repo path + branch) → exec_in_sandbox / read_file / write_file / edit_file / " +
-  "list_files with the returned sandbox name → halt_sandbox or destroy_sandbox when done. " +
+  "list_files / delete_file with the returned sandbox name → halt_sandbox or destroy_sandbox when done. " +
   "create_checkpoint before a risky change, restore_checkpoint to undo it (the sandbox's disk " +
   "only; the worktree is never rolled back). " +
   "The branch's worktree is shared with the host at /mnt/tachikoma/code, which is also where " +
   "commands run and relative paths start. Errors come back as tool results with a hint.";
 
+/** What the servers of one process share (every HTTP session, or the one stdio server). */
+export interface ServerShared {
+  /** Running calls (cancelled and awaited when the process stops). */
+  tracker?: CallTracker;
+  /** Sandboxes in use by running calls (the reaper leaves them alone). */
+  activity?: SandboxActivity;
+}
+
 /** Builds the server with every tool registered. */
-export function createMcpServer(
-  ctx: McpContext,
-  tracker: CallTracker = new CallTracker(),
-): McpServer {
+export function createMcpServer(ctx: McpContext, shared: ServerShared = {}): McpServer {
+  const tools: ToolShared = {
+    tracker: shared.tracker ?? new CallTracker(),
+    activity: shared.activity ?? new SandboxActivity(),
+  };
   const server = new McpServer(
     { name: "tachikoma", title: "tachikoma", version: VERSION },
     { instructions: INSTRUCTIONS },
   );
-  registerTool(server, ctx, tracker, spawnTool);
-  registerTool(server, ctx, tracker, listTool);
-  registerTool(server, ctx, tracker, statusTool);
-  registerTool(server, ctx, tracker, execTool);
-  registerTool(server, ctx, tracker, haltTool);
-  registerTool(server, ctx, tracker, destroyTool);
-  registerTool(server, ctx, tracker, readTool);
-  registerTool(server, ctx, tracker, writeTool);
-  registerTool(server, ctx, tracker, editTool);
-  registerTool(server, ctx, tracker, listFilesTool);
-  registerTool(server, ctx, tracker, createCheckpointTool);
-  registerTool(server, ctx, tracker, listCheckpointsTool);
-  registerTool(server, ctx, tracker, restoreCheckpointTool);
-  registerTool(server, ctx, tracker, deleteCheckpointTool);
+  registerTool(server, ctx, tools, spawnTool);
+  registerTool(server, ctx, tools, listTool);
+  registerTool(server, ctx, tools, statusTool);
+  registerTool(server, ctx, tools, execTool);
+  registerTool(server, ctx, tools, haltTool);
+  registerTool(server, ctx, tools, destroyTool);
+  registerTool(server, ctx, tools, readTool);
+  registerTool(server, ctx, tools, writeTool);
+  registerTool(server, ctx, tools, editTool);
+  registerTool(server, ctx, tools, listFilesTool);
+  registerTool(server, ctx, tools, deleteFileTool);
+  registerTool(server, ctx, tools, createCheckpointTool);
+  registerTool(server, ctx, tools, listCheckpointsTool);
+  registerTool(server, ctx, tools, restoreCheckpointTool);
+  registerTool(server, ctx, tools, deleteCheckpointTool);
   return server;
 }

@@ -16,6 +16,7 @@ import { errorMessage, InterruptedError, TachikomaError } from "../lib/errors.ts
 import { log } from "../lib/log.ts";
 import { redact } from "../lib/redact.ts";
 import type { SandboxService } from "../core/sandbox_service.ts";
+import type { SandboxActivity } from "./activity.ts";
 import { callDirectory, type McpContext } from "./context.ts";
 import { McpProgressReporter } from "./progress.ts";
 
@@ -27,6 +28,17 @@ export interface ToolCall {
   readonly ctx: McpContext;
   /** The core service acting from `repo` (default: the server's directory). */
   service(options?: ServiceOptions): Promise<SandboxService>;
+  /**
+   * Marks sandbox `name` in use until the returned function is called (the reaper never
+   * stops or deletes a sandbox in use); the call's end releases it anyway.
+   */
+  using(name: string): () => void;
+}
+
+/** What every tool of a process shares. */
+export interface ToolShared {
+  tracker: CallTracker;
+  activity: SandboxActivity;
 }
 
 /** Options of {@link ToolCall.service}. */
@@ -45,6 +57,36 @@ export interface ToolOutput<T> {
   text?: string;
 }
 
+/**
+ * What a tool tells clients about its effects, every hint given: `readOnlyHint` (changes
+ * nothing), `destructiveHint` (may destroy or overwrite), `idempotentHint` (repeating the call
+ * has no further effect), `openWorldHint` (reaches beyond tachikoma's sandboxes and state).
+ */
+export interface ToolHints extends ToolAnnotations {
+  readOnlyHint: boolean;
+  destructiveHint: boolean;
+  idempotentHint: boolean;
+  openWorldHint: boolean;
+}
+
+/** The hints of a tool that only reads tachikoma's state or a sandbox. */
+export const READ_ONLY: ToolHints = {
+  readOnlyHint: true,
+  destructiveHint: false,
+  idempotentHint: true,
+  openWorldHint: false,
+};
+
+/** The hints of a tool that changes something: whether it destroys, and whether it repeats. */
+export function changes(destructive: boolean, idempotent: boolean, openWorld = false): ToolHints {
+  return {
+    readOnlyHint: false,
+    destructiveHint: destructive,
+    idempotentHint: idempotent,
+    openWorldHint: openWorld,
+  };
+}
+
 /** A tool definition. */
 export interface ToolSpec<In extends z.ZodRawShape, Out extends z.ZodRawShape> {
   name: string;
@@ -52,7 +94,7 @@ export interface ToolSpec<In extends z.ZodRawShape, Out extends z.ZodRawShape> {
   description: string;
   input: In;
   output: Out;
-  annotations?: ToolAnnotations;
+  annotations: ToolHints;
   run(
     args: z.output<z.ZodObject<In>>,
     call: ToolCall,
@@ -103,7 +145,7 @@ export class CallTracker {
 export function registerTool<In extends z.ZodRawShape, Out extends z.ZodRawShape>(
   server: McpServer,
   ctx: McpContext,
-  tracker: CallTracker,
+  shared: ToolShared,
   spec: ToolSpec<In, Out>,
 ): void {
   server.registerTool(
@@ -116,7 +158,7 @@ export function registerTool<In extends z.ZodRawShape, Out extends z.ZodRawShape
       annotations: spec.annotations,
     },
     ((args: z.output<z.ZodObject<In>>, extra: ToolExtra) =>
-      tracker.track(() => runTool(spec, args, extra, ctx, tracker.signal))) as never,
+      shared.tracker.track(() => runTool(spec, args, extra, ctx, shared))) as never,
   );
 }
 
@@ -136,10 +178,11 @@ async function runTool<In extends z.ZodRawShape, Out extends z.ZodRawShape>(
   args: z.output<z.ZodObject<In>>,
   extra: ToolExtra,
   ctx: McpContext,
-  shutdown: AbortSignal,
+  shared: ToolShared,
 ): Promise<CallToolResult> {
   const started = ctx.clock.now();
-  const signal = AbortSignal.any([extra.signal, shutdown]);
+  const signal = AbortSignal.any([extra.signal, shared.tracker.signal]);
+  const releases: (() => void)[] = [];
   const reporter = new McpProgressReporter(
     extra._meta?.progressToken,
     (params) => extra.sendNotification({ method: "notifications/progress", params }),
@@ -157,6 +200,11 @@ async function runTool<In extends z.ZodRawShape, Out extends z.ZodRawShape>(
         reporter,
         signal: options.signal ?? signal,
       });
+    },
+    using(name) {
+      const release = shared.activity.begin(name);
+      releases.push(release);
+      return release;
     },
   };
   try {
@@ -178,6 +226,8 @@ async function runTool<In extends z.ZodRawShape, Out extends z.ZodRawShape>(
       log.debug(error.stack);
     }
     return errorResult(failure);
+  } finally {
+    for (const release of releases) release();
   }
 }
 

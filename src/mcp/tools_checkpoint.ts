@@ -14,7 +14,7 @@ import {
   restoreCheckpoint,
 } from "../core/checkpoints.ts";
 import { repoArg, sandboxArg } from "./schemas.ts";
-import type { ToolSpec } from "./tooling.ts";
+import { changes, READ_ONLY, type ToolSpec } from "./tooling.ts";
 
 const WHAT_IS_KEPT = "A checkpoint holds the sandbox's own disk (installed packages, home " +
   "directory, caches), not the worktree at /mnt/tachikoma/code: that is on the host and git " +
@@ -52,7 +52,7 @@ export const createCheckpointTool: ToolSpec<typeof createInput, typeof createOut
     "checkpoints: tart does not (the error says so).",
   input: createInput,
   output: createOutput,
-  annotations: { readOnlyHint: false, destructiveHint: false, idempotentHint: false },
+  annotations: changes(false, false),
   async run(args, call) {
     const service = await call.service({ repo: args.repo });
     return { data: await createCheckpoint(service, { name: args.sandbox, label: args.label }) };
@@ -75,7 +75,7 @@ export const listCheckpointsTool: ToolSpec<typeof listInput, typeof listOutput> 
     "its size when the engine reports one.",
   input: listInput,
   output: listOutput,
-  annotations: { readOnlyHint: true, openWorldHint: false },
+  annotations: READ_ONLY,
   async run(args, call) {
     const service = await call.service({ repo: args.repo });
     return { data: await listCheckpoints(service, { name: args.sandbox }) };
@@ -103,7 +103,7 @@ export const restoreCheckpointTool: ToolSpec<typeof labelInput, typeof restoreOu
     "notifications when the request has a progressToken.",
   input: labelInput,
   output: restoreOutput,
-  annotations: { readOnlyHint: false, destructiveHint: true, idempotentHint: true },
+  annotations: changes(true, true),
   async run(args, call) {
     const service = await call.service({ repo: args.repo });
     return { data: await restoreCheckpoint(service, { name: args.sandbox, label: args.label }) };
@@ -123,7 +123,7 @@ export const deleteCheckpointTool: ToolSpec<typeof labelInput, typeof deleteOutp
   description: "Delete one checkpoint of a sandbox for good. The sandbox itself is untouched.",
   input: labelInput,
   output: deleteOutput,
-  annotations: { readOnlyHint: false, destructiveHint: true, idempotentHint: false },
+  annotations: changes(true, false),
   async run(args, call) {
     const service = await call.service({ repo: args.repo });
     return { data: await deleteCheckpoint(service, { name: args.sandbox, label: args.label }) };

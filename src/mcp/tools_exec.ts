@@ -13,7 +13,7 @@ import { isEnvName } from "../lib/shell.ts";
 import { TimeoutError, UsageError } from "../lib/errors.ts";
 import { CappedOutput } from "./capped.ts";
 import { repoArg, sandboxArg } from "./schemas.ts";
-import type { ToolSpec } from "./tooling.ts";
+import { changes, type ToolSpec } from "./tooling.ts";
 
 /** Default output kept per stream. */
 export const EXEC_DEFAULT_OUTPUT_BYTES = 1 << 20;
@@ -81,7 +81,7 @@ export const execTool: ToolSpec<typeof input, typeof output> = {
     "timeout or when the request is cancelled. The sandbox must be running: see spawn_sandbox.",
   input,
   output,
-  annotations: { readOnlyHint: false, destructiveHint: true, openWorldHint: true },
+  annotations: changes(true, false, true),
   async run(args, call) {
     if ((args.command === undefined) === (args.shell === undefined)) {
       throw new UsageError("give exactly one of `command` (an argv) and `shell` (a command line)");
@@ -108,9 +108,13 @@ export const execTool: ToolSpec<typeof input, typeof output> = {
     const err = new CappedOutput(cap);
     const started = clock.now();
     let code: number | null = null;
+    let used: (() => Promise<void>) | undefined;
     try {
       const service = await call.service({ repo: args.repo, signal });
       const target = await service.resolve(args.sandbox);
+      // In use while it runs, and used until it ended: the reaper counts idleness from here.
+      call.using(target.name);
+      used = () => service.touch(target.name);
       const running = service.exec(target.name, {
         argv,
         workdir: args.cwd,
@@ -155,6 +159,7 @@ export const execTool: ToolSpec<typeof input, typeof output> = {
       return { data, text: render(data, timeoutMs) };
     } finally {
       timer.abort();
+      await used?.().catch(() => {});
     }
   },
 };

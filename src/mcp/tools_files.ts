@@ -1,5 +1,5 @@
 /**
- * File tools: read_file, write_file, edit_file, list_files — on a running sandbox, as its
+ * File tools: read_file, write_file, edit_file, list_files, delete_file — on a running sandbox, as its
  * user, through `src/core/sandbox_files.ts`. Relative paths start at /mnt/tachikoma/code (the
  * branch's worktree).
  *
@@ -9,6 +9,7 @@ import { z } from "zod";
 import { UsageError } from "../lib/errors.ts";
 import { fromBase64, toBase64 } from "../lib/shell.ts";
 import {
+  deleteFile,
   editFile,
   type FileTarget,
   LIST_DEFAULT_MAX_ENTRIES,
@@ -20,7 +21,7 @@ import {
   writeFile,
 } from "../core/sandbox_files.ts";
 import { repoArg, sandboxArg } from "./schemas.ts";
-import type { ToolCall, ToolSpec } from "./tooling.ts";
+import { changes, READ_ONLY, type ToolCall, type ToolSpec } from "./tooling.ts";
 
 const pathArg = z.string().min(1).describe(
   "Path in the sandbox: absolute, or relative to /mnt/tachikoma/code (the branch's worktree).",
@@ -33,6 +34,7 @@ async function fileTarget(
 ): Promise<FileTarget> {
   const service = await call.service({ repo: args.repo });
   const { record, backend } = await service.ready(args.sandbox);
+  call.using(record.name);
   return { backend, sandbox: record.name, signal: call.signal };
 }
 
@@ -69,7 +71,7 @@ export const readTool: ToolSpec<typeof readInput, typeof readOutput> = {
     "max_bytes with truncated: true; read on with offset.",
   input: readInput,
   output: readOutput,
-  annotations: { readOnlyHint: true, openWorldHint: false },
+  annotations: READ_ONLY,
   async run(args, call) {
     const target = await fileTarget(call, args);
     const read = await readFile(target, args.path, {
@@ -132,7 +134,7 @@ export const writeTool: ToolSpec<typeof writeInput, typeof writeOutput> = {
     "part of an existing file, edit_file is safer.",
   input: writeInput,
   output: writeOutput,
-  annotations: { readOnlyHint: false, destructiveHint: true, idempotentHint: true },
+  annotations: changes(true, true),
   async run(args, call) {
     let bytes: Uint8Array;
     if (args.encoding === "base64") {
@@ -183,7 +185,7 @@ export const editTool: ToolSpec<typeof editInput, typeof editOutput> = {
     "new_string, or the file changed meanwhile. The file keeps its permissions.",
   input: editInput,
   output: editOutput,
-  annotations: { readOnlyHint: false, destructiveHint: true, idempotentHint: false },
+  annotations: changes(true, false),
   async run(args, call) {
     const target = await fileTarget(call, args);
     const edited = await editFile(target, args.path, args.old_string, args.new_string, {
@@ -226,7 +228,7 @@ export const listFilesTool: ToolSpec<typeof listInput, typeof listOutput> = {
     "followed). Set recursive for the whole tree; max_entries caps the answer.",
   input: listInput,
   output: listOutput,
-  annotations: { readOnlyHint: true, openWorldHint: false },
+  annotations: READ_ONLY,
   async run(args, call) {
     const target = await fileTarget(call, args);
     const listed = await listFiles(target, args.path ?? ".", {
@@ -234,5 +236,32 @@ export const listFilesTool: ToolSpec<typeof listInput, typeof listOutput> = {
       maxEntries: args.max_entries,
     });
     return { data: { path: listed.path, entries: listed.entries, truncated: listed.truncated } };
+  },
+};
+
+const deleteInput = { sandbox: sandboxArg, path: pathArg, repo: repoArg };
+
+const deleteOutput = {
+  path: z.string(),
+  deleted: z.literal(true),
+  type: z.enum(["file", "symlink", "other"]).describe(
+    "what was deleted (a symlink: the link itself, not its target)",
+  ),
+};
+
+/** delete_file */
+export const deleteFileTool: ToolSpec<typeof deleteInput, typeof deleteOutput> = {
+  name: "delete_file",
+  title: "Delete a file in a sandbox",
+  description: "Delete one file in a running sandbox, as the sandbox user. A symlink is " +
+    "removed itself (its target stays). Directories are refused: use exec_in_sandbox " +
+    "(`rm -r`) for those. Fails when the file does not exist.",
+  input: deleteInput,
+  output: deleteOutput,
+  annotations: changes(true, false),
+  async run(args, call) {
+    const target = await fileTarget(call, args);
+    const deleted = await deleteFile(target, args.path);
+    return { data: { path: deleted.path, deleted: true, type: deleted.type } };
   },
 };

@@ -7,7 +7,7 @@
 import { z } from "zod";
 import { BACKENDS } from "../config/defaults.ts";
 import { repoArg, sandboxArg, sandboxDoc, sandboxViewSchema } from "./schemas.ts";
-import type { ToolSpec } from "./tooling.ts";
+import { changes, READ_ONLY, type ToolSpec } from "./tooling.ts";
 
 const spawnInput = {
   repo: repoArg.describe(
@@ -24,6 +24,9 @@ const spawnInput = {
   reprovision: z.boolean().optional().describe(
     "Re-run the provisioning steps whose inputs changed (normally only new sandboxes are provisioned).",
   ),
+  // Arguments still to come, each with the core feature it passes through to `service.spawn`:
+  // `from` (the base a new sandbox is cloned from: bases) and `egress` (its egress policy:
+  // per-sandbox egress). Add them here and in `run` below when those exist.
 };
 
 const spawnOutput = {
@@ -58,10 +61,17 @@ export const spawnTool: ToolSpec<typeof spawnInput, typeof spawnOutput> = {
     "exec_in_sandbox and the file tools with the returned name.",
   input: spawnInput,
   output: spawnOutput,
-  annotations: { readOnlyHint: false, destructiveHint: false, idempotentHint: true },
+  annotations: changes(false, true),
   async run(args, call) {
     const service = await call.service({ repo: args.repo, backend: args.backend });
-    const result = await service.spawn({ branch: args.branch, reprovision: args.reprovision });
+    const result = await service.spawn({
+      branch: args.branch,
+      reprovision: args.reprovision,
+      // A sandbox made here is the MCP daemon's reaper's to stop and delete.
+      createdBy: "mcp",
+    });
+    // Provisioning can take minutes: the sandbox counts as used when it is handed over.
+    await service.touch(result.name);
     return {
       data: {
         name: result.name,
@@ -104,7 +114,7 @@ export const listTool: ToolSpec<typeof listInput, typeof listOutput> = {
     "missing…), branch, address and worktree path.",
   input: listInput,
   output: listOutput,
-  annotations: { readOnlyHint: true, openWorldHint: false },
+  annotations: READ_ONLY,
   async run(args, call) {
     const service = await call.service({ repo: args.repo });
     const result = await service.list({ all: args.all ?? false });
@@ -125,7 +135,7 @@ export const statusTool: ToolSpec<typeof nameInput, typeof statusOutput> = {
   description: "Show one sandbox: live status, address, branch, worktree path, provisioning.",
   input: nameInput,
   output: statusOutput,
-  annotations: { readOnlyHint: true, openWorldHint: false },
+  annotations: READ_ONLY,
   async run(args, call) {
     const service = await call.service({ repo: args.repo });
     const result = await service.status(args.sandbox);
@@ -147,7 +157,7 @@ export const haltTool: ToolSpec<typeof nameInput, typeof haltOutput> = {
     "worktree are kept; spawn_sandbox starts it again.",
   input: nameInput,
   output: haltOutput,
-  annotations: { readOnlyHint: false, destructiveHint: false, idempotentHint: true },
+  annotations: changes(false, true),
   async run(args, call) {
     const service = await call.service({ repo: args.repo });
     const result = await service.halt(args.sandbox);
@@ -180,7 +190,7 @@ export const destroyTool: ToolSpec<typeof destroyInput, typeof destroyOutput> = 
     "`worktree` is true and it is clean.",
   input: destroyInput,
   output: destroyOutput,
-  annotations: { readOnlyHint: false, destructiveHint: true, idempotentHint: false },
+  annotations: changes(true, false),
   async run(args, call) {
     const service = await call.service({ repo: args.repo });
     const [record] = await service.destroyTargets({ name: args.sandbox });

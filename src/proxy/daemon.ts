@@ -18,6 +18,7 @@
  */
 import { type Clock, systemClock } from "../lib/clock.ts";
 import { ConflictError, RuntimeError, UnreachableError } from "../lib/errors.ts";
+import { waitGone } from "../lib/processes.ts";
 import { withFileLock } from "../state/lock.ts";
 import { formatHostPort, httpUrl } from "./address.ts";
 import {
@@ -280,22 +281,6 @@ interface StopOptions {
   quietIfGone?: boolean;
   /** How long to wait for SIGTERM before SIGKILL. */
   graceMs?: number;
-}
-
-async function waitGone(
-  pid: number,
-  processes: ProcessInspector,
-  clock: Clock,
-  ms: number,
-): Promise<boolean> {
-  const deadline = clock.now() + ms;
-  let wait = 20;
-  while (clock.now() < deadline) {
-    if (!(await processes.alive(pid))) return true;
-    await clock.sleep(wait);
-    wait = Math.min(wait * 2, 200);
-  }
-  return !(await processes.alive(pid));
 }
 
 async function stopRecorded(paths: DaemonPaths, options: StopOptions): Promise<StopResult> {

@@ -7,6 +7,8 @@
  *
  * @module
  */
+import { prepareLogFile } from "../lib/log_file.ts";
+import { writePrivateFile } from "../lib/private_files.ts";
 import { VERSION } from "../lib/version.ts";
 import { httpUrl } from "./address.ts";
 import type { ServesFingerprint } from "./fingerprint.ts";
@@ -49,18 +51,11 @@ export interface ProxyRuntime {
 /** Environment variable marking the detached child (it must not take the start lock). */
 export const CHILD_ENV = "TACHIKOMA_PROXY_CHILD";
 
-async function writePrivate(path: string, text: string): Promise<void> {
-  const tmp = `${path}.${Deno.pid}.tmp`;
-  await Deno.writeTextFile(tmp, text, { mode: 0o600 });
-  await Deno.chmod(tmp, 0o600);
-  await Deno.rename(tmp, path);
-}
-
 /** Records a running proxy (PID file + runtime file, both 0600, written atomically). */
 export async function writeRuntime(paths: DaemonPaths, runtime: ProxyRuntime): Promise<void> {
   await Deno.mkdir(paths.dir, { recursive: true, mode: 0o700 });
-  await writePrivate(paths.runtime, JSON.stringify(runtime, null, 2) + "\n");
-  await writePrivate(paths.pid, String(runtime.pid));
+  await writePrivateFile(paths.runtime, JSON.stringify(runtime, null, 2) + "\n");
+  await writePrivateFile(paths.pid, String(runtime.pid));
 }
 
 /** Removes the PID and runtime files when they still name `pid` (or unconditionally). */
@@ -106,18 +101,8 @@ export async function readRuntime(paths: DaemonPaths): Promise<ProxyRuntime | nu
 }
 
 /** Prepares the log file: directory 0700, file 0600, rotated past 10 MiB. */
-export async function prepareLog(paths: DaemonPaths, maxBytes = 10 * 1024 * 1024): Promise<void> {
-  const dir = paths.log.slice(0, paths.log.lastIndexOf("/"));
-  await Deno.mkdir(dir, { recursive: true, mode: 0o700 });
-  try {
-    const info = await Deno.stat(paths.log);
-    if (info.size > maxBytes) await Deno.rename(paths.log, `${paths.log}.1`);
-  } catch {
-    // absent
-  }
-  const f = await Deno.open(paths.log, { create: true, append: true, mode: 0o600 });
-  f.close();
-  await Deno.chmod(paths.log, 0o600);
+export function prepareLog(paths: DaemonPaths, maxBytes = 10 * 1024 * 1024): Promise<void> {
+  return prepareLogFile(paths.log, maxBytes);
 }
 
 /** How to run `tachikoma proxy start …` as a separate process. */

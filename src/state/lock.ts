@@ -7,10 +7,10 @@
  * @module
  */
 import type { Clock } from "../lib/clock.ts";
-import { withFileLock } from "../lib/file_lock.ts";
+import { tryWithFileLock, withFileLock } from "../lib/file_lock.ts";
 import { shortHash } from "../lib/naming.ts";
 
-export { type FileLockOptions, withFileLock } from "../lib/file_lock.ts";
+export { type FileLockOptions, tryWithFileLock, withFileLock } from "../lib/file_lock.ts";
 
 const SAFE_LOCK_NAME = /^[A-Za-z0-9_][A-Za-z0-9._-]{0,199}$/;
 
@@ -55,4 +55,16 @@ export function withSandboxLock<T>(
     clock: options.clock,
     waitMessage: `waiting for sandbox '${name}': another tachikoma command is using it`,
   });
+}
+
+/**
+ * Runs `fn` under the lock of sandbox `name` only when no command holds it right now (see
+ * {@link tryWithFileLock}): `{ locked: false }` means another command is using the sandbox.
+ */
+export function tryWithSandboxLock<T>(
+  dir: string,
+  name: string,
+  fn: () => Promise<T>,
+): Promise<{ locked: true; value: T } | { locked: false }> {
+  return tryWithFileLock(sandboxLockPath(dir, name), fn);
 }

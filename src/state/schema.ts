@@ -24,6 +24,19 @@ export interface ProvisionRecord {
   fingerprints?: Record<string, string>;
 }
 
+/** Who made a sandbox: `mcp` for the MCP tools; absent for the CLI (and older records). */
+export type CreatedBy = "mcp";
+
+/** What the MCP daemon's reaper last did to a sandbox made over MCP. */
+export interface ReapRecord {
+  /** `stopped`: idle past `[mcp] idle_stop_after`; `destroyed`: older than `hard_destroy_after`. */
+  action: "stopped" | "destroyed";
+  /** RFC 3339 UTC. */
+  at: string;
+  /** Why, in words (`idle for 1h2m (idle_stop_after 1h)`). */
+  reason: string;
+}
+
 /** One sandbox tachikoma manages. */
 export interface SandboxRecord {
   name: string;
@@ -44,6 +57,10 @@ export interface SandboxRecord {
   provisioned?: ProvisionRecord;
   /** Why it is `failed`. */
   failure?: string | null;
+  /** `mcp` when the MCP tools created it (only those are reaped); absent: the CLI did. */
+  created_by?: CreatedBy;
+  /** The reaper's last action on it (cleared when it is spawned again). */
+  reaped?: ReapRecord;
 }
 
 /** The whole state file. */
@@ -93,6 +110,13 @@ const REQUIRED_STRINGS = ["name", "repo", "branch", "worktree_path", "created_at
 // RFC 3339 date-time (as chrono and Date#toISOString write it).
 const RFC3339 = /^\d{4}-\d\d-\d\d[Tt ]\d\d:\d\d:\d\d(?:\.\d+)?(?:[Zz]|[+-]\d\d:\d\d)$/;
 const STATUS_SET = new Set<string>(RECORD_STATUSES);
+const CREATED_BY = new Set<string>(["mcp"]);
+const REAP_ACTIONS = new Set<string>(["stopped", "destroyed"]);
+
+function isReaped(value: unknown): boolean {
+  return isObject(value) && typeof value.action === "string" && REAP_ACTIONS.has(value.action) &&
+    typeof value.at === "string" && RFC3339.test(value.at) && typeof value.reason === "string";
+}
 
 function isProvisioned(value: unknown): boolean {
   if (!isObject(value)) return false;
@@ -109,7 +133,7 @@ function isProvisioned(value: unknown): boolean {
 /** The fast check (one boolean expression, no allocation): the path taken for valid files. */
 function isValidRecord(value: unknown): value is Record<string, unknown> {
   if (!isObject(value)) return false;
-  const { name, ip, backend, repo_root, provisioned, failure } = value;
+  const { name, ip, backend, repo_root, provisioned, failure, created_by, reaped } = value;
   return typeof name === "string" && name !== "" &&
     typeof value.repo === "string" &&
     typeof value.branch === "string" &&
@@ -121,7 +145,9 @@ function isValidRecord(value: unknown): value is Record<string, unknown> {
     (backend === undefined || (typeof backend === "string" && backend !== "")) &&
     (repo_root === undefined || typeof repo_root === "string") &&
     (provisioned === undefined || isProvisioned(provisioned)) &&
-    (failure === undefined || failure === null || typeof failure === "string");
+    (failure === undefined || failure === null || typeof failure === "string") &&
+    (created_by === undefined || (typeof created_by === "string" && CREATED_BY.has(created_by))) &&
+    (reaped === undefined || isReaped(reaped));
 }
 
 function explainProvisioned(value: unknown, at: string): void {
@@ -206,6 +232,23 @@ function explainRecord(value: unknown, at: string): never {
     throw new StateShapeError(
       `${at}.failure`,
       `expected a string or null, got ${describe(value.failure)}`,
+    );
+  }
+  if (
+    value.created_by !== undefined &&
+    (typeof value.created_by !== "string" || !CREATED_BY.has(value.created_by))
+  ) {
+    throw new StateShapeError(
+      `${at}.created_by`,
+      `expected "mcp" or no value, got ${describe(value.created_by)}`,
+    );
+  }
+  if (value.reaped !== undefined && !isReaped(value.reaped)) {
+    throw new StateShapeError(
+      `${at}.reaped`,
+      `expected {action: "stopped"|"destroyed", at: RFC 3339 time, reason: string}, got ${
+        describe(value.reaped)
+      }`,
     );
   }
   throw new StateShapeError(at, "invalid record");

@@ -10,6 +10,7 @@ import {
   BACKENDS,
   ConfigSchema,
   IncusSectionSchema,
+  McpSectionSchema,
   TartSectionSchema,
   TruenasSectionSchema,
 } from "../../../src/config/schema.ts";
@@ -53,6 +54,7 @@ Deno.test("key table lists exactly the schema's keys", () => {
     tart: TartSectionSchema,
     incus: IncusSectionSchema,
     truenas: TruenasSectionSchema,
+    mcp: McpSectionSchema,
   };
   for (const key of Object.keys(ConfigSchema.shape)) {
     if (key in sections) {
@@ -115,6 +117,8 @@ Deno.test("only truenas.api_key is secret; the gated keys are marked, each with 
     "incus.remote",
     "incus.server_cert",
     "incus.socket",
+    "mcp.hard_destroy_after",
+    "mcp.listen",
     "provision_scripts",
     "share_claude_dirs",
     "sync_gh_auth",

@@ -44,6 +44,8 @@ const SAMPLES: Record<string, unknown> = {
   "truenas.username": "evil",
   "truenas.api_key": "k-0123456789abcdef",
   "truenas.insecure_skip_verify": true,
+  "mcp.listen": "0.0.0.0:8765",
+  "mcp.hard_destroy_after": "1s",
 };
 
 /** TOML setting every gated key to its sample, plus one ungated key. */

@@ -27,6 +27,7 @@ export const TOOL_NAMES = [
   "write_file",
   "edit_file",
   "list_files",
+  "delete_file",
   "create_checkpoint",
   "list_checkpoints",
   "restore_checkpoint",

@@ -6,6 +6,7 @@
 import { assert, assertEquals, assertRejects } from "@std/assert";
 import { MemoryBackend } from "../../../src/backends/memory/mod.ts";
 import {
+  deleteFile,
   editFile,
   type FileTarget,
   isBinary,
@@ -195,6 +196,35 @@ Deno.test("list: one level or recursive, entry fields, cap, errors", async () =>
     assertEquals(abs.entries.map((e) => e.path), [`${dir}/d/e/y.txt`]);
     await assertRejects(() => listFiles(target, "nope"), NotFoundError);
     await assertRejects(() => listFiles(target, "d/x.txt"), UsageError, "not a directory");
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("delete: one file or symlink (never its target), hostile names; directories and missing files refused", async () => {
+  const { dir, target } = await setup();
+  try {
+    for (const name of HOSTILE) {
+      await Deno.writeTextFile(`${dir}/${name}`, "x");
+      assertEquals(await deleteFile(target, name), { path: name, type: "file" });
+      await assertRejects(() => Deno.stat(`${dir}/${name}`), Deno.errors.NotFound);
+    }
+    await Deno.writeTextFile(`${dir}/target.txt`, "kept");
+    await Deno.symlink(`${dir}/target.txt`, `${dir}/link`);
+    await Deno.symlink(`${dir}/nowhere`, `${dir}/dangling`);
+    assertEquals((await deleteFile(target, "link")).type, "symlink");
+    assertEquals((await deleteFile(target, `${dir}/dangling`)).type, "symlink");
+    assertEquals(await Deno.readTextFile(`${dir}/target.txt`), "kept", "the target stays");
+    await assertRejects(() => Deno.lstat(`${dir}/link`), Deno.errors.NotFound);
+    await Deno.mkdir(`${dir}/sub`);
+    await assertRejects(() => deleteFile(target, "sub"), UsageError, "is a directory");
+    await assertRejects(() => deleteFile(target, "sub/"), UsageError, "names a directory");
+    await assertRejects(() => deleteFile(target, "gone.txt"), NotFoundError, "no such file");
+    await assertRejects(() => deleteFile(target, ""), UsageError, "path is empty");
+    assert((await Deno.stat(`${dir}/sub`)).isDirectory, "the directory is untouched");
+    for (const stray of ["pwned", "pwned2"]) {
+      await assertRejects(() => Deno.stat(`${dir}/${stray}`), Deno.errors.NotFound);
+    }
   } finally {
     await Deno.remove(dir, { recursive: true });
   }
