@@ -11,15 +11,10 @@
  */
 import type { Client, ClientChannel, ConnectConfig } from "ssh2";
 import type { ShellSession, TermSize } from "../lib/terminal.ts";
-import {
-  errorMessage,
-  RuntimeError,
-  TachikomaError,
-  TimeoutError,
-  UnreachableError,
-} from "../lib/errors.ts";
+import { errorMessage, RuntimeError, TimeoutError, UnreachableError } from "../lib/errors.ts";
 import { isEnvName, quote, quoteArgv } from "../lib/shell.ts";
-import { algorithmsForKeyType, type KnownHosts, parseKeyBlob } from "./known_hosts.ts";
+import { algorithmsForKeyType, type KnownHosts } from "./known_hosts.ts";
+import { HostKeyGate } from "./host_key_gate.ts";
 import { channelSession, concat, ExecRun, signalExitCode } from "./channel.ts";
 
 export { signalExitCode } from "./channel.ts";
@@ -112,9 +107,8 @@ export async function connectSsh(
 ): Promise<SshConnection> {
   options.signal?.throwIfAborted();
   const { Client } = await loadSsh2();
-  const pins = await options.knownHosts.list(target.alias);
+  const gate = await HostKeyGate.open(options.knownHosts, target.alias, target.createdAt);
   const client = new Client();
-  let hostKeyError: unknown = null;
   const where = `${target.user}@${target.host}:${target.port}`;
   const config: ConnectConfig = {
     host: target.host,
@@ -126,69 +120,54 @@ export async function connectSsh(
     readyTimeout: options.timeoutMs ?? 15_000,
     keepaliveInterval: 15_000,
     keepaliveCountMax: 4,
-    hostVerifier: (key: Uint8Array, verify: (ok: boolean) => void) => {
-      let offered;
-      try {
-        offered = parseKeyBlob(key);
-      } catch (error) {
-        hostKeyError = error;
-        verify(false);
-        return;
-      }
-      options.knownHosts.check(target.alias, offered, { createdAt: target.createdAt })
-        .then(() => verify(true), (error) => {
-          hostKeyError = error;
-          verify(false);
-        });
-    },
+    hostVerifier: gate.verifier,
   };
   if (options.agentForward && Deno.env.get("SSH_AUTH_SOCK")) {
     config.agent = Deno.env.get("SSH_AUTH_SOCK");
     config.agentForward = true;
   }
-  if (pins.length > 0) {
+  if (gate.pins.length > 0) {
     // Negotiate a key type we have pinned (like OpenSSH's preference for known key types).
-    const algos = [...new Set(pins.flatMap((p) => algorithmsForKeyType(p.type)))];
+    const algos = [...new Set(gate.pins.flatMap((p) => algorithmsForKeyType(p.type)))];
     (config as { algorithms?: unknown }).algorithms = { serverHostKey: algos };
   }
-  await new Promise<void>((resolve, reject) => {
-    const onAbort = () => {
-      client.end();
-      reject(options.signal?.reason);
-    };
-    options.signal?.addEventListener("abort", onAbort, { once: true });
-    const settle = (error?: unknown) => {
-      options.signal?.removeEventListener("abort", onAbort);
-      if (error === undefined) resolve();
-      else reject(error);
-    };
-    client.once("ready", () => settle());
-    client.once("error", (error: Error & { level?: string; code?: string }) => {
-      client.end();
-      settle(mapConnectError(error, hostKeyError, target, where));
+  try {
+    await new Promise<void>((resolve, reject) => {
+      const onAbort = () => {
+        client.end();
+        reject(options.signal?.reason);
+      };
+      options.signal?.addEventListener("abort", onAbort, { once: true });
+      const settle = (error?: unknown) => {
+        options.signal?.removeEventListener("abort", onAbort);
+        if (error === undefined) resolve();
+        else reject(error);
+      };
+      client.once("ready", () => settle());
+      client.once("error", (error: Error & { level?: string; code?: string }) => {
+        client.end();
+        settle(mapConnectError(error, target, where));
+      });
+      try {
+        client.connect(config);
+      } catch (error) {
+        settle(mapConnectError(error as Error, target, where));
+      }
     });
-    try {
-      client.connect(config);
-    } catch (error) {
-      settle(mapConnectError(error as Error, hostKeyError, target, where));
-    }
-  });
+    await gate.commit();
+  } catch (error) {
+    client.end();
+    if (gate.refused) throw await gate.refusal();
+    throw error;
+  }
   return new SshConnection(client, target);
 }
 
 function mapConnectError(
   error: Error & { level?: string; code?: string },
-  hostKeyError: unknown,
   target: SshTarget,
   where: string,
 ): Error {
-  if (hostKeyError instanceof TachikomaError) return hostKeyError;
-  if (hostKeyError) {
-    return new RuntimeError(
-      "host_key",
-      `cannot verify the SSH host key of sandbox '${target.alias}': ${errorMessage(hostKeyError)}`,
-    );
-  }
   const message = errorMessage(error);
   if (error.level === "client-authentication") {
     return new RuntimeError(
@@ -239,6 +218,11 @@ export class SshConnection {
   /** The target this connection reaches. */
   get target(): SshTarget {
     return this.#target;
+  }
+
+  /** False once the connection closed (the guest stopped, the network dropped it, or close()). */
+  get isOpen(): boolean {
+    return !this.#closed;
   }
 
   #lostError(): UnreachableError {

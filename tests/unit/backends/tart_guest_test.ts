@@ -223,3 +223,9 @@ Deno.test("mountSharesArgv: values are positional parameters, never shell text",
     "/mnt/tachikoma/a'b",
   ]);
 });
+
+Deno.test("forget: a stopped or restarted VM's pooled SSH connections are dropped", () => {
+  const { guest, ssh } = access();
+  guest.forget("vm");
+  assertEquals(ssh.forgotten, ["vm"]);
+});
