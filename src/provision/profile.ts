@@ -1,8 +1,9 @@
 /**
  * Step 4, `profile`: a managed block at the end of the guest's `~/.profile`, replaced on every
  * provisioning (never appended twice), holding `TACHIKOMA=1`, the credential proxy environment
- * (proxy mode) or the host credential (direct mode), the MCP servers' environment variables and
- * finally `cd /mnt/tachikoma/code`.
+ * (proxy mode) or the host credential (direct mode), the MCP servers' environment variables,
+ * with `claude_flags` the `PATH` entry of the `claude` wrapper (written here too, see
+ * claude_flags.ts), and finally `cd /mnt/tachikoma/code`.
  *
  * Every value is an `export NAME='value'` line from `exportLine` (POSIX single quotes, so
  * quotes, `$()`, backticks, newlines and unicode arrive byte-exact and execute nothing); names
@@ -21,6 +22,7 @@ import {
   utf8ToBinary,
 } from "../ssh/marked_block.ts";
 import { mcpEnv } from "./claude_settings.ts";
+import { claudeWrapper, wrapperPath, wrapperPathLine } from "./claude_flags.ts";
 import type { HostContext, StepDef } from "./context.ts";
 import { directInjection } from "./credentials.ts";
 import { ProvisionError } from "./errors.ts";
@@ -39,6 +41,8 @@ export interface ProfileInputs {
   /** Direct mode with a credentials file: its content. */
   credentialsFile: string | null;
   proxy: boolean;
+  /** `claude_flags`: with any, the `claude` wrapper is written and put first on PATH. */
+  claudeFlags: string[];
 }
 
 const SECRET_NAME_RE = /KEY|TOKEN|SECRET|PASSWORD|PASSWD|CREDENTIAL|AUTH/i;
@@ -47,7 +51,7 @@ const SECRET_NAME_RE = /KEY|TOKEN|SECRET|PASSWORD|PASSWD|CREDENTIAL|AUTH/i;
  * The lines between the markers. Throws when a name is invalid or a value contains a line that
  * would read as a block marker (it could not be found again on the next run).
  */
-export function profileBody(vars: [string, string][]): string[] {
+export function profileBody(vars: [string, string][], extraLines: string[] = []): string[] {
   const lines = ["# Written by tachikoma at every provisioning: edits inside this block are lost."];
   for (const [name, value] of vars) {
     if (!isEnvName(name)) {
@@ -68,6 +72,7 @@ export function profileBody(vars: [string, string][]): string[] {
     }
     lines.push(line);
   }
+  lines.push(...extraLines);
   lines.push(`cd ${quote(GUEST_CODE_DIR)}`);
   return lines;
 }
@@ -109,7 +114,7 @@ async function profileVars(host: HostContext): Promise<ProfileInputs> {
       vars.push([k, v]);
     }
   }
-  return { vars, credentialsFile, proxy };
+  return { vars, credentialsFile, proxy, claudeFlags: [...config.claude_flags] };
 }
 
 const DROP_CREDENTIALS =
@@ -123,7 +128,14 @@ export const profileStep: StepDef<ProfileInputs> = {
   async run(host, guest, inputs) {
     const home = await guest.home();
     const path = `${home}/.profile`;
-    const body = profileBody(inputs.vars).map(utf8ToBinary);
+    const flags = inputs.claudeFlags;
+    if (flags.length > 0) {
+      await guest.writeFile(wrapperPath(home), claudeWrapper(home, flags), { mode: 0o755 });
+    } else {
+      await guest.shCheck('rm -f -- "$1"', [wrapperPath(home)], "removing the claude wrapper");
+    }
+    const extra = flags.length > 0 ? [wrapperPathLine(home)] : [];
+    const body = profileBody(inputs.vars, extra).map(utf8ToBinary);
     const before = bytesToBinary((await guest.readFile(path)) ?? new Uint8Array());
     const after = applyBlock(before, PROFILE_MARKERS, body, {
       placement: "bottom",

@@ -417,6 +417,7 @@ Deno.test("fingerprint: a config change moves only the steps it feeds", async ()
     const changed = (a: Record<string, string>, b: Record<string, string>) =>
       Object.keys(a).filter((k) => a[k] !== b[k]);
     assertEquals(changed(base, await fp({ claude_install: "npm" })), ["claude"]);
+    assertEquals(changed(base, await fp({ claude_flags: ["--verbose"] })), ["profile"]);
     await Deno.writeTextFile(`${repo}/s.sh`, "echo changed\n");
     assertEquals(changed(base, await fp()), ["scripts"]);
     proxy.value = "http://b";
