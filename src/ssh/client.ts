@@ -13,6 +13,7 @@ import type { Client, ClientChannel, ConnectConfig } from "ssh2";
 import type { ShellSession, TermSize } from "../lib/terminal.ts";
 import { errorMessage, RuntimeError, TimeoutError, UnreachableError } from "../lib/errors.ts";
 import { isEnvName, quote, quoteArgv } from "../lib/shell.ts";
+import { pumpStdin, type StdinSource } from "../lib/stdin.ts";
 import { algorithmsForKeyType, type KnownHosts } from "./known_hosts.ts";
 import { HostKeyGate } from "./host_key_gate.ts";
 import { channelSession, concat, ExecRun, signalExitCode } from "./channel.ts";
@@ -45,7 +46,8 @@ export interface SshConnectOptions {
 
 /** Options of {@link SshConnection.exec}. */
 export interface SshExecOptions {
-  stdin?: string | Uint8Array;
+  /** Bytes or text, or a stream forwarded as it arrives (with backpressure). */
+  stdin?: StdinSource;
   env?: Record<string, string>;
   cwd?: string;
   timeoutMs?: number;
@@ -297,14 +299,31 @@ export class SshConnection {
       }
     });
     stopped.catch(() => {});
-    if (options.stdin !== undefined) {
-      channel.end(
-        typeof options.stdin === "string" ? new TextEncoder().encode(options.stdin) : options.stdin,
-      );
-    } else channel.end();
+    const inputDone = new AbortController();
+    if (options.stdin === undefined) channel.end();
+    else {
+      pumpStdin(options.stdin, {
+        write: (chunk) =>
+          channel.write(chunk) || inputDone.signal.aborted ? undefined : new Promise<void>(
+            (resolve) => {
+              const done = () => {
+                channel.off("drain", done);
+                channel.off("close", done);
+                inputDone.signal.removeEventListener("abort", done);
+                resolve();
+              };
+              channel.once("drain", done);
+              channel.once("close", done);
+              inputDone.signal.addEventListener("abort", done, { once: true });
+            },
+          ),
+        end: () => channel.end(),
+      }, inputDone.signal);
+    }
     try {
       await Promise.race([run.done, stopped]);
     } finally {
+      inputDone.abort();
       clearTimeout(timer);
     }
     if (run.code === null && run.signal === undefined) throw this.#lostError();

@@ -327,19 +327,55 @@ Deno.test({
         assertStringIncludes(dec.decode(missing.stderr), "/no/such/dir");
       });
 
-      await t.step("streaming callbacks see output before the end", async () => {
-        const seen: { at: number; text: string }[] = [];
-        const t0 = performance.now();
-        const r = await backend.exec(name, {
-          argv: ["sh", "-c", "echo first; sleep 1; echo second >&2"],
-          onStdout: (c) => seen.push({ at: performance.now() - t0, text: dec.decode(c) }),
-          onStderr: (c) => seen.push({ at: performance.now() - t0, text: "E:" + dec.decode(c) }),
+      await t.step("output streams before the end; stdin streams as it is written", async () => {
+        // The command cannot finish before the test has seen its first line: only then is the
+        // line it waits for written to its (still open) stdin.
+        const seen: string[] = [];
+        let push!: (text: string) => void;
+        let end!: () => void;
+        const stdin = new ReadableStream<Uint8Array>({
+          start(c) {
+            push = (text) => c.enqueue(new TextEncoder().encode(text));
+            end = () => c.close();
+          },
         });
-        const end = performance.now() - t0;
-        assertEquals(seen.map((s) => s.text), ["first\n", "E:second\n"]);
-        assertGreater(end - seen[0].at, 700, "first chunk came ~1 s before the end");
-        assertEquals(dec.decode(r.stdout), "first\n");
+        const r = await backend.exec(name, {
+          argv: ["sh", "-c", 'echo first; read go; echo "second:$go" >&2; cat'],
+          stdin,
+          onStdout: (c) => {
+            const text = dec.decode(c);
+            seen.push(text);
+            if (text.startsWith("first")) {
+              push("go\nrest\n");
+              end();
+            }
+          },
+          onStderr: (c) => seen.push("E:" + dec.decode(c)),
+        });
+        assertEquals(r.code, 0);
+        assertEquals(seen.join("").split("\n").slice(0, 1), ["first"]);
+        assertStringIncludes(seen.join(""), "E:second:go\n");
+        assertEquals(dec.decode(r.stdout), "first\nrest\n");
       });
+
+      await t.step(
+        "a command that stops reading ends the exec; its open stdin is let go",
+        async () => {
+          let cancelled!: () => void;
+          const gone = new Promise<void>((r) => (cancelled = r));
+          const stdin = new ReadableStream<Uint8Array>({
+            start(c) {
+              c.enqueue(new TextEncoder().encode("abcdefgh"));
+            },
+            cancel() {
+              cancelled();
+            },
+          });
+          const r = await backend.exec(name, { argv: ["head", "-c", "3"], stdin });
+          assertEquals([r.code, dec.decode(r.stdout)], [0, "abc"]);
+          await gone;
+        },
+      );
 
       await t.step("timeout kills the command", async () => {
         const t0 = performance.now();

@@ -29,6 +29,8 @@ export interface CliWorld extends AsyncDisposable {
     args: string[],
     options?: { cwd?: string; stdin?: string; env?: Record<string, string> },
   ): Promise<CliRun>;
+  /** Starts the CLI with stdin, stdout and stderr piped (the test drives them). */
+  spawn(args: string[], options?: { cwd?: string }): Deno.ChildProcess;
   /** Reads the world file. */
   world(): Promise<Record<string, unknown> & { calls?: { method: string }[] }>;
   /** Changes the world file. */
@@ -96,6 +98,17 @@ export async function cliWorld(world: Record<string, unknown> = {}): Promise<Cli
       const out = await child.output();
       const dec = new TextDecoder();
       return { code: out.code, stdout: dec.decode(out.stdout), stderr: dec.decode(out.stderr) };
+    },
+    spawn(args, options = {}) {
+      return new Deno.Command(Deno.execPath(), {
+        args: ["run", "-A", "--frozen", MAIN, ...args],
+        cwd: options.cwd ?? repo,
+        clearEnv: true,
+        env: baseEnv,
+        stdin: "piped",
+        stdout: "piped",
+        stderr: "piped",
+      }).spawn();
     },
     async world() {
       return JSON.parse(await Deno.readTextFile(worldPath));

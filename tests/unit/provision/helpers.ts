@@ -6,6 +6,7 @@
  *
  * @module
  */
+import { feedChild } from "../../../src/lib/process.ts";
 import { MemoryBackend } from "../../../src/backends/memory/backend.ts";
 import type { ExecRequest, ExecResult } from "../../../src/backends/backend.ts";
 import type { ProvisionContext } from "../../../src/provision/contract.ts";
@@ -51,12 +52,9 @@ async function runLocal(request: ExecRequest, home: string): Promise<ExecResult>
     stdout: "piped",
     stderr: "piped",
   }).spawn();
-  if (request.stdin !== undefined) {
-    const w = child.stdin.getWriter();
-    await w.write(typeof request.stdin === "string" ? enc.encode(request.stdin) : request.stdin);
-    await w.close();
-  }
-  const out = await child.output();
+  const inputDone = new AbortController();
+  if (request.stdin !== undefined) feedChild(child, request.stdin, inputDone.signal);
+  const out = await child.output().finally(() => inputDone.abort());
   return { code: out.code, stdout: out.stdout, stderr: out.stderr };
 }
 
