@@ -12,20 +12,34 @@
  *   someone else between the read and the write is not overwritten (sha256 check in the guest).
  * - {@link listFiles}: entries `{path, size, mode, is_dir, type}`, sorted, capped.
  *
+ * Output is checked, never trusted: an engine can lose a command's output and still report
+ * exit 0 (Incus does under concurrent execs). Every script ends its output with a trailer; a
+ * read-only command whose trailer is missing, or whose data does not add up (read: fewer bytes
+ * than the size says), is run again, then fails — never "empty". A write is verified: the
+ * guest's SHA-256 of the file that landed must be the input's (asked again, read-only, when
+ * the write's own answer was lost).
+ *
  * Guest requirements: a POSIX `sh` and GNU coreutils/findutils (`stat -c`, `find -printf`,
  * `sort -z`, `head -z`, `sha256sum`, `mktemp`, `readlink -f`).
  *
  * @module
  */
-import type { Backend, ExecResult } from "../backends/backend.ts";
+import { ConflictError, NotFoundError, RuntimeError, UsageError } from "../lib/errors.ts";
 import {
-  ConflictError,
-  NotFoundError,
-  RuntimeError,
-  TachikomaError,
-  UsageError,
-} from "../lib/errors.ts";
-import { GUEST_CODE_DIR } from "../provision/shares.ts";
+  check,
+  FILE_QUERY_ATTEMPTS,
+  type FileTarget,
+  LIST_SCRIPT,
+  parseLanded,
+  query,
+  READ_SCRIPT,
+  run,
+  stripTrailer,
+  VERIFY_SCRIPT,
+  WRITE_SCRIPT,
+} from "./file_scripts.ts";
+
+export { FILE_QUERY_ATTEMPTS, type FileTarget };
 
 /** Default and hard cap for {@link readFile}. */
 export const READ_DEFAULT_MAX_BYTES = 1 << 20;
@@ -42,18 +56,6 @@ export const WRITE_MAX_BYTES = 32 << 20;
 export const LIST_DEFAULT_MAX_ENTRIES = 1000;
 /** Largest `maxEntries` {@link listFiles} accepts. */
 export const LIST_HARD_MAX_ENTRIES = 20_000;
-
-/** Exit codes the scripts use for conditions the caller maps to typed errors. */
-const EXIT = { notFound: 64, isDir: 65, notDir: 66, denied: 67, changed: 68 } as const;
-
-/** The sandbox a file operation acts on. */
-export interface FileTarget {
-  backend: Backend;
-  /** Sandbox name (as the engine knows it). */
-  sandbox: string;
-  /** Aborts the guest command. */
-  signal?: AbortSignal;
-}
 
 /** Result of {@link readFile}. */
 export interface ReadResult {
@@ -131,65 +133,6 @@ export interface ListResult {
   truncated: boolean;
 }
 
-// Every script gets its values as "$1"…; none of them is ever spliced into shell text.
-const READ_SCRIPT = `
-f=$1 off=$2 n=$3
-if [ -d "$f" ]; then printf '%s is a directory\\n' "$f" >&2; exit ${EXIT.isDir}; fi
-if [ ! -e "$f" ]; then printf 'no such file: %s\\n' "$f" >&2; exit ${EXIT.notFound}; fi
-if [ ! -r "$f" ]; then printf 'permission denied: %s\\n' "$f" >&2; exit ${EXIT.denied}; fi
-s=$(stat -L -c %s -- "$f") || exit 1
-printf '%s\\n' "$s"
-if [ "$off" = 0 ]; then head -c "$n" -- "$f"; else tail -c "+$((off + 1))" -- "$f" | head -c "$n"; fi
-`;
-
-const WRITE_SCRIPT = `
-f=$1 mode=$2 parents=$3 expect=$4
-if [ -L "$f" ]; then
-  t=$(readlink -f -- "$f" && printf x) || { printf 'cannot resolve the link %s\\n' "$f" >&2; exit 1; }
-  f=\${t%?x}
-fi
-case $f in */*) d=\${f%/*}; d=\${d:-/};; *) d=.;; esac
-if [ -d "$f" ]; then printf '%s is a directory\\n' "$f" >&2; exit ${EXIT.isDir}; fi
-if [ ! -d "$d" ]; then
-  if [ "$parents" = 1 ]; then mkdir -p -- "$d" || exit 1
-  else printf 'no such directory: %s\\n' "$d" >&2; exit ${EXIT.notFound}; fi
-fi
-if [ -n "$expect" ]; then
-  if [ ! -e "$f" ]; then printf '%s was removed since it was read\\n' "$f" >&2; exit ${EXIT.changed}; fi
-  cur=$(sha256sum < "$f") || exit 1
-  if [ "\${cur%% *}" != "$expect" ]; then
-    printf '%s changed since it was read\\n' "$f" >&2; exit ${EXIT.changed}
-  fi
-fi
-if [ -z "$mode" ]; then
-  if [ -e "$f" ]; then mode=$(stat -c %a -- "$f") || exit 1; else mode=644; fi
-fi
-if tmp=$(mktemp "$d/.tachikoma-write.XXXXXX" 2>/dev/null); then
-  trap 'rm -f -- "$tmp"' EXIT
-  cat > "$tmp" || exit 1
-  chmod "$mode" "$tmp" || exit 1
-  mv -f -- "$tmp" "$f" || exit 1
-  trap - EXIT
-elif [ -e "$f" ] && [ -w "$f" ]; then
-  cat > "$f" || exit 1
-  [ -z "$2" ] || chmod "$mode" "$f" || exit 1
-else
-  printf 'permission denied: cannot write %s\\n' "$f" >&2; exit ${EXIT.denied}
-fi
-stat -c '%s %a' -- "$f"
-`;
-
-const LIST_SCRIPT = `
-p=$1 rec=$2 max=$3
-if [ ! -e "$p" ]; then printf 'no such file or directory: %s\\n' "$p" >&2; exit ${EXIT.notFound}; fi
-if [ ! -d "$p" ]; then printf '%s is not a directory\\n' "$p" >&2; exit ${EXIT.notDir}; fi
-if [ "$rec" = 1 ]; then
-  find "$p" -mindepth 1 -printf '%p\\t%y\\t%s\\t%m\\0' | sort -z | head -z -n "$max"
-else
-  find "$p" -mindepth 1 -maxdepth 1 -printf '%p\\t%y\\t%s\\t%m\\0' | sort -z | head -z -n "$max"
-fi
-`;
-
 /** Reads up to `maxBytes` of a file from `offset`. */
 export async function readFile(
   target: FileTarget,
@@ -218,14 +161,27 @@ async function readRaw(
   offset: number,
   maxBytes: number,
 ): Promise<ReadResult> {
-  const result = await run(target, READ_SCRIPT, [guestPath, String(offset), String(maxBytes + 1)]);
+  let size = 0;
+  let all: Uint8Array = new Uint8Array();
+  const result = await query(
+    target,
+    READ_SCRIPT,
+    [guestPath, String(offset), String(maxBytes + 1)],
+    `reading ${path}`,
+    (stdout) => {
+      const newline = stdout.indexOf(0x0a);
+      size = Number(new TextDecoder().decode(stdout.subarray(0, newline)));
+      if (newline < 0 || !/^\d+$/.test(new TextDecoder().decode(stdout.subarray(0, newline)))) {
+        return "no size header";
+      }
+      all = stdout.subarray(newline + 1);
+      // `stat` says 0 for special files (/proc): then any amount is right.
+      const expected = Math.min(maxBytes + 1, Math.max(0, size - offset));
+      if (size > 0 && all.length !== expected) return `${all.length} of ${expected} bytes`;
+      return null;
+    },
+  );
   check(result, path, "read");
-  const newline = result.stdout.indexOf(0x0a);
-  const size = Number(new TextDecoder().decode(result.stdout.subarray(0, newline)));
-  if (newline < 0 || !Number.isFinite(size)) {
-    throw new RuntimeError("guest_output", `unexpected output reading ${path} in the sandbox`);
-  }
-  const all = result.stdout.subarray(newline + 1);
   const truncated = all.length > maxBytes;
   const data = truncated ? all.slice(0, maxBytes) : all.slice();
   return { path, size, offset, data, truncated, binary: isBinary(data, truncated) };
@@ -264,8 +220,30 @@ export async function writeFile(
     data,
   );
   check(result, path, "write");
-  const [size, bits] = new TextDecoder().decode(result.stdout).trim().split(" ");
-  return { path, bytes_written: Number(size), mode: octal(bits) };
+  const want = await sha256Hex(data);
+  let landed = parseLanded(stripTrailer(result.stdout));
+  if (landed === null) {
+    // The write's answer was lost: ask (read-only) what landed.
+    const verify = await query(
+      target,
+      VERIFY_SCRIPT,
+      [guestPath],
+      `checking ${path}`,
+      (out) => parseLanded(out) === null ? "no size/mode/sha256" : null,
+    );
+    check(verify, path, "check");
+    landed = parseLanded(verify.stdout)!;
+  }
+  if (landed.sha256 !== want || landed.size !== data.length) {
+    throw new RuntimeError(
+      "guest_output",
+      `writing ${path}: the sandbox holds ${landed.size} bytes with SHA-256 ` +
+        `${landed.sha256.slice(0, 12)}…, not the ${data.length} bytes written ` +
+        `(${want.slice(0, 12)}…)`,
+      { hint: "the file was changed right after the write, or the engine garbled it: retry" },
+    );
+  }
+  return { path, bytes_written: landed.size, mode: octal(landed.bits) };
 }
 
 /**
@@ -340,11 +318,14 @@ export async function listFiles(
       `max_entries must be a whole number from 1 to ${LIST_HARD_MAX_ENTRIES}, got ${max}`,
     );
   }
-  const result = await run(target, LIST_SCRIPT, [
-    guestPath,
-    options.recursive ? "1" : "0",
-    String(max + 1),
-  ]);
+  const result = await query(
+    target,
+    LIST_SCRIPT,
+    [guestPath, options.recursive ? "1" : "0", String(max + 1)],
+    `listing ${path}`,
+    () => null,
+    [0, 1],
+  );
   // find exits non-zero when some subdirectory is unreadable; what it printed still counts.
   if (result.code === 1 && result.stdout.length > 0) result.code = 0;
   check(result, path, "list");
@@ -414,45 +395,4 @@ function normalizePath(path: string): string {
   if (path === "") throw new UsageError("path is empty");
   if (path.includes("\0")) throw new UsageError("path contains a NUL byte");
   return path.startsWith("/") ? path : `./${path}`;
-}
-
-function run(
-  target: FileTarget,
-  script: string,
-  args: string[],
-  stdin?: Uint8Array,
-): Promise<ExecResult> {
-  return target.backend.exec(target.sandbox, {
-    argv: ["sh", "-c", script, "sh", ...args],
-    cwd: GUEST_CODE_DIR,
-    user: "user",
-    stdin,
-    signal: target.signal,
-  });
-}
-
-/** Maps a script's exit status to a typed error. */
-function check(result: ExecResult, path: string, action: string): void {
-  if (result.code === 0) return;
-  const detail = new TextDecoder().decode(result.stderr).trim().split("\n").slice(-3).join("; ");
-  const message = detail || `exit status ${result.code}`;
-  switch (result.code) {
-    case EXIT.notFound:
-      throw new NotFoundError(message, {
-        hint: "relative paths start at the code directory (/mnt/tachikoma/code)",
-      });
-    case EXIT.isDir:
-    case EXIT.notDir:
-      throw new UsageError(message);
-    case EXIT.denied:
-      throw new RuntimeError("permission_denied", message, {
-        hint: "the tools act as the sandbox user; use exec_in_sandbox with sudo for other files",
-      });
-    case EXIT.changed:
-      throw new ConflictError(message, { hint: "read the file again and redo the edit" });
-  }
-  throw new TachikomaError(
-    "guest_command_failed",
-    `cannot ${action} ${path} in the sandbox: ${message}`,
-  );
 }
