@@ -5,7 +5,6 @@
 import {
   assert,
   assertEquals,
-  assertGreater,
   assertMatch,
   assertNotEquals,
   assertRejects,

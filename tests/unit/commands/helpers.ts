@@ -69,6 +69,8 @@ export async function cliWorld(world: Record<string, unknown> = {}): Promise<Cli
     TACHIKOMA_TEST_MEMORY_WORLD: worldPath,
     // The credential proxy is not part of these tests: provisioning injects no credential.
     TACHIKOMA_CREDENTIAL_PROXY: "false",
+    // The world's guest (exec "ok") answers nothing: provisioning is dry (tests/testing/).
+    TACHIKOMA_TEST_PROVISION: "dry",
     GIT_CONFIG_GLOBAL: Deno.env.get("GIT_CONFIG_GLOBAL") ?? "/dev/null",
     GIT_CONFIG_NOSYSTEM: "1",
     NO_COLOR: "1",

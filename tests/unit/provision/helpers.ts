@@ -70,7 +70,7 @@ export function dropOutput(
   times = Infinity,
 ): OutputTamper & { dropped: () => number } {
   let dropped = 0;
-  const tamper = (request: ExecRequest, result: ExecResult) => {
+  const tamper = (request: ExecRequest, _result: ExecResult) => {
     if (!match(request) || dropped >= times) return null;
     dropped++;
     return { code: 0, stdout: new Uint8Array(), stderr: new Uint8Array() };
