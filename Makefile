@@ -11,8 +11,9 @@ UNAME_S      := $(shell uname -s)
 IS_ROOT      := $(shell [ "$$(id -u)" = 0 ] && echo yes)
 APT_TOOLS    := git openssh-client openssh-server zsh fish curl ca-certificates hyperfine ruby
 ARGS         ?=
+BENCH_ARGS   ?=
 
-.PHONY: all deno deps tools lab lab-down test test-unit test-integration check fmt lint \
+.PHONY: all deno deps tools lab lab-down test test-unit test-integration check fmt fmt-check lint \
         typecheck run bench compile formula lab-if-possible test-tart-real clean
 
 all: check
@@ -77,6 +78,9 @@ test-tart-real: deps
 fmt: deps
 	$(DENO) fmt
 
+fmt-check: deps
+	$(DENO) fmt --check
+
 lint: deps
 	$(DENO) lint
 
@@ -92,8 +96,10 @@ check: deps
 run: deps
 	@$(DENO) run --allow-all --frozen main.ts $(ARGS)
 
+# Every benchmark, each target as a ratio against its same-run baseline; BENCH_ARGS=--quick for
+# fewer runs, or bench names (startup spawn proxy incus) to run only those.
 bench: deps tools
-	$(DENO) run --allow-all --frozen bench/run.ts
+	$(DENO) run --allow-all --frozen bench/run.ts $(BENCH_ARGS)
 
 # --- release -------------------------------------------------------------------------------
 compile: deps

@@ -68,3 +68,65 @@ export function median(values: number[]): number {
 export function report(result: Record<string, unknown>): void {
   console.log(JSON.stringify(result));
 }
+
+/** A performance target: a measurement against its baseline from the same run, as a ratio. */
+export interface TargetLine {
+  kind: "target";
+  /** The bench file's subject (`startup`, `proxy`…). */
+  bench: string;
+  /** What is compared with what, e.g. `--help vs deno run of an empty script (median)`. */
+  target: string;
+  measured_ms: number;
+  baseline_ms: number;
+  /** measured / baseline. */
+  ratio: number;
+  /** The target: ratio ≤ max_ratio. */
+  max_ratio: number;
+  pass: boolean;
+  /** How max_ratio was set (e.g. from an added-time budget). */
+  note?: string;
+}
+
+const round = (x: number, digits = 3) => Number(x.toFixed(digits));
+
+/**
+ * Reports a target (`kind: "target"` JSON line; bench/run.ts collects them) and returns it.
+ * `extra` adds detail fields (samples, percentiles) to the line.
+ */
+export function target(
+  fields: {
+    bench: string;
+    target: string;
+    measured_ms: number;
+    baseline_ms: number;
+    max_ratio: number;
+    note?: string;
+  },
+  extra: Record<string, unknown> = {},
+): TargetLine {
+  const ratio = fields.measured_ms / fields.baseline_ms;
+  const line: TargetLine = {
+    kind: "target",
+    ...fields,
+    measured_ms: round(fields.measured_ms),
+    baseline_ms: round(fields.baseline_ms),
+    ratio: round(ratio),
+    max_ratio: round(fields.max_ratio),
+    pass: Number.isFinite(ratio) && ratio <= fields.max_ratio,
+  };
+  report({ ...line, ...extra });
+  return line;
+}
+
+/**
+ * The ratio limit equivalent to "at most `addedMs` more than the baseline": a target given as
+ * an added-time budget, checked as a ratio against the same run's baseline.
+ */
+export function budgetRatio(baselineMs: number, addedMs: number): number {
+  return 1 + addedMs / baselineMs;
+}
+
+/** Reports a measurement that is information only (`kind: "info"`). */
+export function info(fields: Record<string, unknown>): void {
+  report({ kind: "info", ...fields });
+}

@@ -20,7 +20,7 @@
 import { Client } from "@modelcontextprotocol/sdk/client/index.js";
 import { StdioClientTransport } from "@modelcontextprotocol/sdk/client/stdio.js";
 import { StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/streamableHttp.js";
-import { median, percentile, report } from "./lib.ts";
+import { info, median, percentile, target } from "./lib.ts";
 
 const ROOT = new URL("../", import.meta.url).pathname;
 const MAIN = `${ROOT}tests/testing/memory_main.ts`;
@@ -203,17 +203,20 @@ async function main(): Promise<number> {
     const p = (xs: number[], q: number) => round2(percentile(xs, q));
     const ratio50 = round2(median(samples.http) / median(samples.stdio));
     const ratio99 = round2(percentile(samples.http, 99) / percentile(samples.stdio, 99));
-    report({
-      bench: "mcp_list_sandboxes_10_clients",
-      calls_each: samples.http.length,
-      http_p50_ms: p(samples.http, 50),
-      http_p99_ms: p(samples.http, 99),
-      stdio_p50_ms: p(samples.stdio, 50),
-      stdio_p99_ms: p(samples.stdio, 99),
-      p50_ratio: ratio50,
-      p99_ratio: ratio99,
-      target: "p50_ratio <= 2, p99_ratio <= 3",
-    });
+    target({
+      bench: "mcp",
+      target: "list_sandboxes from 10 clients: HTTP daemon vs stdio servers (p50)",
+      measured_ms: median(samples.http),
+      baseline_ms: median(samples.stdio),
+      max_ratio: 2,
+    }, { calls: samples.http.length });
+    target({
+      bench: "mcp",
+      target: "list_sandboxes from 10 clients: HTTP daemon vs stdio servers (p99)",
+      measured_ms: p(samples.http, 99),
+      baseline_ms: p(samples.stdio, 99),
+      max_ratio: 3,
+    }, { calls: samples.http.length });
     if (ratio50 > 2 || ratio99 > 3) failed = true;
 
     // RSS: after 1,000 calls over HTTP in all (warm-up and rounds included), then on to
@@ -242,8 +245,9 @@ async function main(): Promise<number> {
     const atEnd = await rssMiB(daemon.pid);
     const end = await live();
     const growth = round2((atEnd - atHalf) / atHalf * 100);
-    report({
-      bench: "mcp_daemon_rss",
+    info({
+      bench: "mcp",
+      name: "daemon RSS",
       calls_first: calls1000,
       rss_mib_after_first: at1000,
       calls_half: RSS_TOTAL / 2,

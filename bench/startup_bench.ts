@@ -11,7 +11,7 @@
  *
  * @module
  */
-import { interleave, median, percentile, report } from "./lib.ts";
+import { info, interleave, median, percentile, target } from "./lib.ts";
 
 const ROOT = new URL("../", import.meta.url).pathname;
 const runs = Number(Deno.args[0] ?? 30);
@@ -66,15 +66,24 @@ const samples = await interleave([
   },
 ], runs);
 const base = median(samples[0].ms);
-for (const s of samples) {
-  report({
+for (const s of samples.slice(1)) {
+  if (s.name === "memory_engine_1000") {
+    // The test engine's own cost inside list_json_1000 (not production code): for reading it.
+    info({
+      bench: "startup",
+      name: "memory engine alone: open the world, list 1,000",
+      median_ms: +median(s.ms).toFixed(1),
+      ratio_to_baseline: +(median(s.ms) / base).toFixed(2),
+    });
+    continue;
+  }
+  target({
     bench: "startup",
-    name: s.name,
-    runs,
-    median_ms: +median(s.ms).toFixed(1),
-    p90_ms: +percentile(s.ms, 90).toFixed(1),
-    ratio_to_baseline: +(median(s.ms) / base).toFixed(2),
-    target_ratio: s.name === "help" || s.name === "list_json_1000" ? 1.3 : null,
-  });
+    target: `${s.name === "help" ? "tachikoma --help" : "tachikoma list --json, 1,000 entries"}` +
+      " vs deno run of an empty script (median)",
+    measured_ms: median(s.ms),
+    baseline_ms: base,
+    max_ratio: 1.3,
+  }, { runs, p90_ms: +percentile(s.ms, 90).toFixed(1) });
 }
 await Deno.remove(dir, { recursive: true });

@@ -9,6 +9,7 @@
  *
  * @module
  */
+import type { StdinSource } from "../lib/stdin.ts";
 import type { Clock } from "../lib/clock.ts";
 import type { ShellSession, TermSize } from "../lib/terminal.ts";
 export type { ShellSession, TermSize } from "../lib/terminal.ts";
@@ -90,7 +91,11 @@ export interface ExecRequest {
   cwd?: string;
   /** `root` or the sandbox user (default: the sandbox user). */
   user?: "root" | "user";
-  stdin?: Uint8Array | string;
+  /**
+   * The command's stdin: bytes or text, or a stream forwarded as it arrives (the command starts
+   * at once; the rest is no longer read once the command ends). Absent: empty stdin.
+   */
+  stdin?: StdinSource;
   timeoutMs?: number;
   signal?: AbortSignal;
   /** Called with output chunks as they arrive (streaming); the result still holds all of it. */

@@ -42,12 +42,15 @@ export function openLifecycleDeps(options: OpenDepsOptions): LifecycleDeps {
     clock: systemClock,
     reporter: options.reporter,
     provisioner: once(async () => {
-      const m = await import("../provision/mod.ts");
-      const provisioner = m.createProvisioner({
+      const [m, registry] = await Promise.all([
+        import("../provision/mod.ts"),
+        import("../provision/registry.ts"),
+      ]);
+      const create = registry.installedProvisioner() ?? m.createProvisioner;
+      return create({
         configSources: options.loaded.sources,
         proxyEnv: (ctx) => proxy.guestEnv(ctx),
       });
-      return provisioner;
     }),
     provisionerVersion: PROVISION_VERSION,
     runner: defaultRunner,

@@ -1,7 +1,8 @@
 /**
  * `tachikoma exec [--name N] [--workdir D] -- cmd…`: run a command in a sandbox. The argv is
  * passed exactly (never joined into a shell line), stdout/stderr are streamed, stdin is
- * forwarded when it is not a terminal, and the remote exit code becomes ours. With `--json`
+ * streamed to the command as it arrives when it is not a terminal (the command starts at once; a
+ * pipe that stays open never blocks it), and the remote exit code becomes ours. With `--json`
  * nothing is streamed: `{"name","argv","exit_code","stdout","stderr"}` is printed at the end.
  *
  * @module
@@ -19,7 +20,7 @@ export interface ExecCommandOptions {
 /** Runs exec. */
 export async function run(ctx: CommandContext, opts: ExecCommandOptions): Promise<void> {
   const service = await ctx.app.service();
-  const stdin = Deno.stdin.isTerminal() ? undefined : await readAll(Deno.stdin.readable);
+  const stdin = Deno.stdin.isTerminal() ? undefined : Deno.stdin.readable;
   const json = ctx.globals.json;
   const result = await service.exec(opts.name, {
     argv: opts.argv,
@@ -39,22 +40,6 @@ export async function run(ctx: CommandContext, opts: ExecCommandOptions): Promis
     }, () => undefined);
   }
   Deno.exitCode = exitStatus(result.code);
-}
-
-async function readAll(stream: ReadableStream<Uint8Array>): Promise<Uint8Array> {
-  const chunks: Uint8Array[] = [];
-  let total = 0;
-  for await (const chunk of stream) {
-    chunks.push(chunk);
-    total += chunk.length;
-  }
-  const out = new Uint8Array(total);
-  let off = 0;
-  for (const c of chunks) {
-    out.set(c, off);
-    off += c.length;
-  }
-  return out;
 }
 
 function writeAllSync(file: { writeSync(p: Uint8Array): number }, data: Uint8Array): void {

@@ -136,16 +136,22 @@ class Scanner {
         this.pos++;
       }
     }
-    this.pos++; // closing "
+    this.close('"'); // an unterminated string ends at its line's end
     return out;
   }
 
   literalString(): string {
-    const end = this.text.indexOf("'", this.pos + 1);
-    const stop = end === -1 ? this.text.length : end;
+    let stop = this.pos + 1;
+    while (stop < this.text.length && this.text[stop] !== "'" && this.text[stop] !== "\n") stop++;
     const out = this.text.slice(this.pos + 1, stop);
-    this.pos = stop + 1;
+    this.pos = stop;
+    this.close("'");
     return out;
+  }
+
+  /** Consumes `ch` when it is next (a closing quote or bracket that malformed input may lack). */
+  close(ch: string): void {
+    if (this.peek() === ch) this.pos++;
   }
 
   multiline(delim: string): void {
@@ -203,7 +209,7 @@ class Scanner {
         if (this.peek() === ",") this.pos++;
         if (this.pos === before) break; // malformed: never loop forever
       }
-      this.pos++;
+      this.close("]");
     } else if (c === "{") {
       this.pos++;
       for (;;) {
@@ -215,7 +221,7 @@ class Scanner {
         if (this.peek() === ",") this.pos++;
         if (this.pos === before) break;
       }
-      this.pos++;
+      this.close("}");
     } else {
       // Numbers, booleans, dates (a space may separate a date from its time).
       const start = this.pos;
@@ -264,7 +270,8 @@ class Scanner {
         this.pos += array ? 2 : 1;
         prefix = this.key();
         this.skipBlank();
-        this.pos += array ? 2 : 1;
+        this.close("]");
+        if (array) this.close("]");
         this.skipLineEnd();
         this.tables.push({
           path: prefix,

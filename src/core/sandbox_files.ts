@@ -1,5 +1,5 @@
 /**
- * File operations inside a running sandbox (read, write, edit, list, delete), built on
+ * File operations inside a running sandbox (read, write, edit, list), built on
  * {@link Backend.exec} so they behave the same on every engine: they run as the sandbox user
  * (files it creates are its own; permissions are the guest's), relative paths resolve from the
  * code directory, and paths and contents never pass through shell text — the scripts below are
@@ -13,6 +13,13 @@
  * - {@link listFiles}: entries `{path, size, mode, is_dir, type}`, sorted, capped.
  * - {@link deleteFile}: one file (or symlink: the link itself), never a directory.
  *
+ * Output is checked, never trusted: an engine can lose a command's output and still report
+ * exit 0 (Incus does under concurrent execs). Every script ends its output with a trailer; a
+ * read-only command whose trailer is missing, or whose data does not add up (read: fewer bytes
+ * than the size says), is run again, then fails — never "empty". A write is verified: the
+ * guest's SHA-256 of the file that landed must be the input's (asked again, read-only, when
+ * the write's own answer was lost).
+ *
  * Guest requirements: a POSIX `sh` and GNU coreutils/findutils (`stat -c`, `find -printf`,
  * `sort -z`, `head -z`, `sha256sum`, `mktemp`, `readlink -f`).
  *
@@ -21,16 +28,22 @@
 import { ConflictError, NotFoundError, RuntimeError, UsageError } from "../lib/errors.ts";
 import {
   check,
+  DELETE_SCRIPT,
   EXIT,
+  FILE_QUERY_ATTEMPTS,
   type FileTarget,
-  isBinary,
-  normalizePath,
-  octal,
+  KIND_SCRIPT,
+  LIST_SCRIPT,
+  parseLanded,
+  query,
+  READ_SCRIPT,
   run,
-  sha256Hex,
-} from "./guest_files.ts";
+  stripTrailer,
+  VERIFY_SCRIPT,
+  WRITE_SCRIPT,
+} from "./file_scripts.ts";
 
-export { type FileTarget, isBinary, sha256Hex } from "./guest_files.ts";
+export { FILE_QUERY_ATTEMPTS, type FileTarget };
 
 /** Default and hard cap for {@link readFile}. */
 export const READ_DEFAULT_MAX_BYTES = 1 << 20;
@@ -124,83 +137,6 @@ export interface ListResult {
   truncated: boolean;
 }
 
-// Every script gets its values as "$1"…; none of them is ever spliced into shell text.
-const READ_SCRIPT = `
-f=$1 off=$2 n=$3
-if [ -d "$f" ]; then printf '%s is a directory\\n' "$f" >&2; exit ${EXIT.isDir}; fi
-if [ ! -e "$f" ]; then printf 'no such file: %s\\n' "$f" >&2; exit ${EXIT.notFound}; fi
-if [ ! -r "$f" ]; then printf 'permission denied: %s\\n' "$f" >&2; exit ${EXIT.denied}; fi
-s=$(stat -L -c %s -- "$f") || exit 1
-printf '%s\\n' "$s"
-if [ "$off" = 0 ]; then head -c "$n" -- "$f"; else tail -c "+$((off + 1))" -- "$f" | head -c "$n"; fi
-`;
-
-const WRITE_SCRIPT = `
-f=$1 mode=$2 parents=$3 expect=$4
-if [ -L "$f" ]; then
-  t=$(readlink -f -- "$f" && printf x) || { printf 'cannot resolve the link %s\\n' "$f" >&2; exit 1; }
-  f=\${t%?x}
-fi
-case $f in */*) d=\${f%/*}; d=\${d:-/};; *) d=.;; esac
-if [ -d "$f" ]; then printf '%s is a directory\\n' "$f" >&2; exit ${EXIT.isDir}; fi
-if [ ! -d "$d" ]; then
-  if [ "$parents" = 1 ]; then mkdir -p -- "$d" || exit 1
-  else printf 'no such directory: %s\\n' "$d" >&2; exit ${EXIT.notFound}; fi
-fi
-if [ -n "$expect" ]; then
-  if [ ! -e "$f" ]; then printf '%s was removed since it was read\\n' "$f" >&2; exit ${EXIT.changed}; fi
-  cur=$(sha256sum < "$f") || exit 1
-  if [ "\${cur%% *}" != "$expect" ]; then
-    printf '%s changed since it was read\\n' "$f" >&2; exit ${EXIT.changed}
-  fi
-fi
-if [ -z "$mode" ]; then
-  if [ -e "$f" ]; then mode=$(stat -c %a -- "$f") || exit 1; else mode=644; fi
-fi
-if tmp=$(mktemp "$d/.tachikoma-write.XXXXXX" 2>/dev/null); then
-  trap 'rm -f -- "$tmp"' EXIT
-  cat > "$tmp" || exit 1
-  chmod "$mode" "$tmp" || exit 1
-  mv -f -- "$tmp" "$f" || exit 1
-  trap - EXIT
-elif [ -e "$f" ] && [ -w "$f" ]; then
-  cat > "$f" || exit 1
-  [ -z "$2" ] || chmod "$mode" "$f" || exit 1
-else
-  printf 'permission denied: cannot write %s\\n' "$f" >&2; exit ${EXIT.denied}
-fi
-stat -c '%s %a' -- "$f"
-`;
-
-const LIST_SCRIPT = `
-p=$1 rec=$2 max=$3
-if [ ! -e "$p" ]; then printf 'no such file or directory: %s\\n' "$p" >&2; exit ${EXIT.notFound}; fi
-if [ ! -d "$p" ]; then printf '%s is not a directory\\n' "$p" >&2; exit ${EXIT.notDir}; fi
-if [ "$rec" = 1 ]; then
-  find "$p" -mindepth 1 -printf '%p\\t%y\\t%s\\t%m\\0' | sort -z | head -z -n "$max"
-else
-  find "$p" -mindepth 1 -maxdepth 1 -printf '%p\\t%y\\t%s\\t%m\\0' | sort -z | head -z -n "$max"
-fi
-`;
-
-const DELETE_SCRIPT = `
-f=$1
-if [ -d "$f" ] && [ ! -L "$f" ]; then printf '%s is a directory\\n' "$f" >&2; exit ${EXIT.isDir}; fi
-if [ ! -e "$f" ] && [ ! -L "$f" ]; then printf 'no such file: %s\\n' "$f" >&2; exit ${EXIT.notFound}; fi
-if [ -L "$f" ]; then t=symlink; elif [ -f "$f" ]; then t=file; else t=other; fi
-if ! rm -f -- "$f" 2>/dev/null || [ -e "$f" ] || [ -L "$f" ]; then
-  printf 'permission denied: cannot delete %s\\n' "$f" >&2; exit ${EXIT.denied}
-fi
-printf '%s\\n' "$t"
-`;
-
-/** Result of {@link deleteFile}. */
-export interface DeleteResult {
-  path: string;
-  /** What was deleted: a regular file, a symlink (not its target), or another kind of file. */
-  type: "file" | "symlink" | "other";
-}
-
 /** Reads up to `maxBytes` of a file from `offset`. */
 export async function readFile(
   target: FileTarget,
@@ -229,14 +165,27 @@ async function readRaw(
   offset: number,
   maxBytes: number,
 ): Promise<ReadResult> {
-  const result = await run(target, READ_SCRIPT, [guestPath, String(offset), String(maxBytes + 1)]);
+  let size = 0;
+  let all: Uint8Array = new Uint8Array();
+  const result = await query(
+    target,
+    READ_SCRIPT,
+    [guestPath, String(offset), String(maxBytes + 1)],
+    `reading ${path}`,
+    (stdout) => {
+      const newline = stdout.indexOf(0x0a);
+      size = Number(new TextDecoder().decode(stdout.subarray(0, newline)));
+      if (newline < 0 || !/^\d+$/.test(new TextDecoder().decode(stdout.subarray(0, newline)))) {
+        return "no size header";
+      }
+      all = stdout.subarray(newline + 1);
+      // `stat` says 0 for special files (/proc): then any amount is right.
+      const expected = Math.min(maxBytes + 1, Math.max(0, size - offset));
+      if (size > 0 && all.length !== expected) return `${all.length} of ${expected} bytes`;
+      return null;
+    },
+  );
   check(result, path, "read");
-  const newline = result.stdout.indexOf(0x0a);
-  const size = Number(new TextDecoder().decode(result.stdout.subarray(0, newline)));
-  if (newline < 0 || !Number.isFinite(size)) {
-    throw new RuntimeError("guest_output", `unexpected output reading ${path} in the sandbox`);
-  }
-  const all = result.stdout.subarray(newline + 1);
   const truncated = all.length > maxBytes;
   const data = truncated ? all.slice(0, maxBytes) : all.slice();
   return { path, size, offset, data, truncated, binary: isBinary(data, truncated) };
@@ -275,8 +224,30 @@ export async function writeFile(
     data,
   );
   check(result, path, "write");
-  const [size, bits] = new TextDecoder().decode(result.stdout).trim().split(" ");
-  return { path, bytes_written: Number(size), mode: octal(bits) };
+  const want = await sha256Hex(data);
+  let landed = parseLanded(stripTrailer(result.stdout));
+  if (landed === null) {
+    // The write's answer was lost: ask (read-only) what landed.
+    const verify = await query(
+      target,
+      VERIFY_SCRIPT,
+      [guestPath],
+      `checking ${path}`,
+      (out) => parseLanded(out) === null ? "no size/mode/sha256" : null,
+    );
+    check(verify, path, "check");
+    landed = parseLanded(verify.stdout)!;
+  }
+  if (landed.sha256 !== want || landed.size !== data.length) {
+    throw new RuntimeError(
+      "guest_output",
+      `writing ${path}: the sandbox holds ${landed.size} bytes with SHA-256 ` +
+        `${landed.sha256.slice(0, 12)}…, not the ${data.length} bytes written ` +
+        `(${want.slice(0, 12)}…)`,
+      { hint: "the file was changed right after the write, or the engine garbled it: retry" },
+    );
+  }
+  return { path, bytes_written: landed.size, mode: octal(landed.bits) };
 }
 
 /**
@@ -337,19 +308,6 @@ export async function editFile(
   };
 }
 
-/**
- * Deletes one file (a symlink: the link, not its target). A directory is refused (UsageError),
- * a missing file is NotFoundError, one the sandbox user may not delete is `permission_denied`.
- */
-export async function deleteFile(target: FileTarget, path: string): Promise<DeleteResult> {
-  const guestPath = normalizePath(path);
-  if (guestPath.endsWith("/")) throw new UsageError(`${path} names a directory, not a file`);
-  const result = await run(target, DELETE_SCRIPT, [guestPath]);
-  check(result, path, "delete");
-  const kind = new TextDecoder().decode(result.stdout).trim();
-  return { path, type: kind === "symlink" ? "symlink" : kind === "file" ? "file" : "other" };
-}
-
 /** Lists a directory (one level, or the whole tree with `recursive`). */
 export async function listFiles(
   target: FileTarget,
@@ -364,11 +322,14 @@ export async function listFiles(
       `max_entries must be a whole number from 1 to ${LIST_HARD_MAX_ENTRIES}, got ${max}`,
     );
   }
-  const result = await run(target, LIST_SCRIPT, [
-    guestPath,
-    options.recursive ? "1" : "0",
-    String(max + 1),
-  ]);
+  const result = await query(
+    target,
+    LIST_SCRIPT,
+    [guestPath, options.recursive ? "1" : "0", String(max + 1)],
+    `listing ${path}`,
+    () => null,
+    [0, 1],
+  );
   // find exits non-zero when some subdirectory is unreadable; what it printed still counts.
   if (result.code === 1 && result.stdout.length > 0) result.code = 0;
   check(result, path, "list");
@@ -391,4 +352,93 @@ export async function listFiles(
   }
   const truncated = entries.length > max;
   return { path, entries: truncated ? entries.slice(0, max) : entries, truncated };
+}
+
+/** Result of {@link deleteFile}. */
+export interface DeleteResult {
+  path: string;
+  /** What was deleted: a regular file, a symlink (the link itself), or another kind of file. */
+  type: "file" | "symlink" | "other";
+}
+
+/**
+ * Deletes one file in the sandbox (a symlink itself, never its target; never a directory). What
+ * it is comes from a read-only query first; when the delete's own answer is lost, another query
+ * confirms that the file is gone.
+ */
+export async function deleteFile(target: FileTarget, path: string): Promise<DeleteResult> {
+  const guestPath = normalizePath(path);
+  if (guestPath.endsWith("/")) throw new UsageError(`${path} names a directory, not a file`);
+  const kindOf = (s: Uint8Array) => new TextDecoder().decode(s).trim();
+  const kind = await query(
+    target,
+    KIND_SCRIPT,
+    [guestPath],
+    `looking at ${path}`,
+    (s) => ["file", "symlink", "other"].includes(kindOf(s)) ? null : "an unknown answer",
+  );
+  check(kind, path, "delete");
+  const type = kindOf(kind.stdout) as DeleteResult["type"];
+  const result = await run(target, DELETE_SCRIPT, [guestPath]);
+  const answer = result.code === 0 ? stripTrailer(result.stdout) : null;
+  if (result.code !== 0) check(result, path, "delete");
+  else if (answer === null || kindOf(answer) !== "gone") {
+    const after = await query(target, KIND_SCRIPT, [guestPath], `checking ${path}`, () => null, [
+      0,
+      EXIT.notFound,
+    ]);
+    if (after.code !== EXIT.notFound) {
+      throw new RuntimeError("guest_output", `deleting ${path}: the sandbox did not confirm it`, {
+        hint: "the engine lost the command's output; look at the file and retry",
+      });
+    }
+  }
+  return { path, type };
+}
+
+/** The SHA-256 of `data`, lowercase hex. */
+export async function sha256Hex(data: Uint8Array): Promise<string> {
+  const digest = await crypto.subtle.digest("SHA-256", data as Uint8Array<ArrayBuffer>);
+  return Array.from(new Uint8Array(digest), (b) => b.toString(16).padStart(2, "0")).join("");
+}
+
+/**
+ * True when `data` looks binary: a NUL byte in its first 8 KiB, or not valid UTF-8 (a
+ * multi-byte character cut by truncation at the end does not count).
+ */
+export function isBinary(data: Uint8Array, truncated = false): boolean {
+  if (data.subarray(0, 8192).includes(0)) return true;
+  let end = data.length;
+  if (truncated) {
+    // Drop an incomplete UTF-8 sequence at the cut (at most 3 bytes).
+    let i = end - 1;
+    while (i >= 0 && end - i <= 3 && (data[i] & 0xc0) === 0x80) i--;
+    if (i >= 0 && data[i] >= 0xc0) {
+      const need = data[i] >= 0xf0 ? 4 : data[i] >= 0xe0 ? 3 : 2;
+      if (end - i < need) end = i;
+    }
+  }
+  try {
+    new TextDecoder("utf-8", { fatal: true }).decode(data.subarray(0, end));
+    return false;
+  } catch {
+    return true;
+  }
+}
+
+/** Octal permission bits with at least four digits (`"644"` → `"0644"`). */
+function octal(bits: string | undefined): string {
+  const value = (bits ?? "").trim();
+  if (!/^[0-7]+$/.test(value)) return value;
+  return value.padStart(4, "0");
+}
+
+/**
+ * Validates a guest path; a relative one gets `./` so no value ever starts with `-` (and so
+ * it resolves from the code directory, the commands' working directory).
+ */
+function normalizePath(path: string): string {
+  if (path === "") throw new UsageError("path is empty");
+  if (path.includes("\0")) throw new UsageError("path contains a NUL byte");
+  return path.startsWith("/") ? path : `./${path}`;
 }

@@ -5,6 +5,7 @@
  *
  * @module
  */
+import type { StdinSource } from "../lib/stdin.ts";
 import type { Backend, ExecResult } from "../backends/backend.ts";
 import type { SandboxRecord } from "../state/schema.ts";
 import { withSandboxLock } from "../state/lock.ts";
@@ -46,7 +47,8 @@ export interface ExecOptions {
   argv: string[];
   /** Guest working directory (default: the code dir). */
   workdir?: string;
-  stdin?: Uint8Array;
+  /** Bytes, or a stream forwarded as it arrives. */
+  stdin?: StdinSource;
   env?: Record<string, string>;
   onStdout?: (chunk: Uint8Array) => void;
   onStderr?: (chunk: Uint8Array) => void;

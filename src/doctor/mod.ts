@@ -9,6 +9,7 @@ import type { Config } from "../config/schema.ts";
 import { paths } from "../config/paths.ts";
 import { errorMessage } from "../lib/errors.ts";
 import type { CheckResult } from "./check.ts";
+import { proxyCheck, type ProxyCheckDeps } from "./proxy.ts";
 
 export type { CheckResult } from "./check.ts";
 
@@ -22,6 +23,8 @@ export interface DoctorDeps {
   home: string;
   os: typeof Deno.build.os;
   arch: typeof Deno.build.arch;
+  /** Lookups of the proxy check (tests). */
+  proxy?: ProxyCheckDeps;
 }
 
 async function tool(
@@ -53,6 +56,51 @@ async function tool(
       hint: options.hint,
       required: options.required,
     };
+  }
+}
+
+/**
+ * ssh-keygen makes tachikoma's key: the check makes a throwaway one the same way (ed25519, no
+ * passphrase) and fails unless it exits 0 and the key is there.
+ */
+async function keygenCheck(deps: DoctorDeps): Promise<CheckResult> {
+  const name = "ssh-keygen";
+  const hint = "install OpenSSH (ssh-keygen makes tachikoma's key)";
+  let dir: string | null = null;
+  try {
+    dir = await Deno.makeTempDir({ prefix: "tachikoma-doctor-" });
+    const key = `${dir}/key`;
+    const r = await deps.runner.run(
+      "ssh-keygen",
+      ["-q", "-t", "ed25519", "-N", "", "-C", "tachikoma-doctor", "-f", key],
+      { timeoutMs: 10_000 },
+    );
+    if (r.code !== 0) {
+      const why = r.stderr.trim().split("\n")[0] || "no output";
+      return {
+        name,
+        ok: false,
+        message: `ssh-keygen exited ${r.code}: ${why}`,
+        hint,
+        required: true,
+      };
+    }
+    const pub = await Deno.readTextFile(`${key}.pub`).catch(() => "");
+    await Deno.stat(key);
+    if (!pub.startsWith("ssh-ed25519 ")) {
+      return {
+        name,
+        ok: false,
+        message: "ssh-keygen exited 0 but wrote no ed25519 key",
+        hint,
+        required: true,
+      };
+    }
+    return { name, ok: true, message: "makes ed25519 keys", required: true };
+  } catch (error) {
+    return { name, ok: false, message: errorMessage(error), hint, required: true };
+  } finally {
+    if (dir) await Deno.remove(dir, { recursive: true }).catch(() => {});
   }
 }
 
@@ -119,11 +167,7 @@ export async function runChecks(deps: DoctorDeps): Promise<CheckResult[]> {
   );
   const [git, keygen, ssh] = await Promise.all([
     tool(deps, "git", "git", ["--version"], { required: true, hint: "install git" }),
-    tool(deps, "ssh-keygen", "ssh-keygen", ["-V"], {
-      required: true,
-      hint: "install OpenSSH (ssh-keygen makes tachikoma's key)",
-      useStderr: true,
-    }).then((r) => r.ok || !/exited/.test(r.message) ? r : { ...r, ok: true, message: "found" }),
+    keygenCheck(deps),
     tool(deps, "ssh", "ssh", ["-V"], {
       required: false,
       hint: 'only needed for ssh_command = "system" and `ssh <sandbox>`',
@@ -139,6 +183,7 @@ export async function runChecks(deps: DoctorDeps): Promise<CheckResult[]> {
       "created on the first spawn",
     ),
   );
+  if (deps.config) results.push(await proxyCheck(deps.config, deps.stateDir, deps.proxy));
   const backend = deps.config?.backend;
   if (backend === "tart") {
     const apple = deps.os === "darwin" && deps.arch === "aarch64";

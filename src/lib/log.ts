@@ -23,6 +23,7 @@ export class Logger {
   level: LogLevel;
   color: boolean;
   #sink: LogSink;
+  #listeners = new Set<(level: LogLevel, line: string) => void>();
 
   constructor(options: { level?: LogLevel; color?: boolean; sink?: LogSink } = {}) {
     this.level = options.level ?? "info";
@@ -56,9 +57,20 @@ export class Logger {
     this.#write("debug", message);
   }
 
+  /**
+   * Calls `listener` with every line this logger writes (after the level filter, redacted),
+   * until the returned function is called. Lets a test wait for a logged event instead of
+   * guessing how long it takes.
+   */
+  listen(listener: (level: LogLevel, line: string) => void): () => void {
+    this.#listeners.add(listener);
+    return () => this.#listeners.delete(listener);
+  }
+
   #write(level: LogLevel, message: string): void {
     if (!this.enabled(level)) return;
     const text = redact(message);
+    for (const listener of this.#listeners) listener(level, text);
     const prefix = level === "error"
       ? this.#paint("31", "error: ")
       : level === "warn"

@@ -5,6 +5,7 @@
  *
  * @module
  */
+import { pumpStdin, type StdinSource } from "./stdin.ts";
 import { log } from "./log.ts";
 import { redact } from "./redact.ts";
 import { UnreachableError } from "./errors.ts";
@@ -15,8 +16,8 @@ export interface RunOptions {
   cwd?: string;
   /** Extra environment variables. */
   env?: Record<string, string>;
-  /** Bytes or text for stdin; stdin is null when absent. */
-  stdin?: string | Uint8Array;
+  /** Bytes or text, or a stream forwarded as it arrives, for stdin; stdin is null when absent. */
+  stdin?: StdinSource;
   /** Kill the process after this many milliseconds. */
   timeoutMs?: number;
   /** Abort signal: kills the process. */
@@ -89,17 +90,13 @@ export class DenoCommandRunner implements CommandRunner {
     const onAbort = () => killGroup(child.pid);
     if (options.signal?.aborted) onAbort();
     options.signal?.addEventListener("abort", onAbort, { once: true });
-    if (options.stdin !== undefined) {
-      const writer = child.stdin.getWriter();
-      const bytes = typeof options.stdin === "string"
-        ? new TextEncoder().encode(options.stdin)
-        : options.stdin;
-      writer.write(bytes).then(() => writer.close()).catch(() => {});
-    }
+    const inputDone = new AbortController();
+    if (options.stdin !== undefined) feedChild(child, options.stdin, inputDone.signal);
     let out: Deno.CommandOutput;
     try {
       out = await child.output();
     } finally {
+      inputDone.abort();
       clearTimeout(timer);
       options.signal?.removeEventListener("abort", onAbort);
     }
@@ -116,6 +113,18 @@ export class DenoCommandRunner implements CommandRunner {
     }
     return result;
   }
+}
+
+/**
+ * Writes `source` to a child's stdin (a stream as it arrives) and closes it; `stop` (the child
+ * exited) stops reading. A child that exits without reading its input is not an error.
+ */
+export function feedChild(child: Deno.ChildProcess, source: StdinSource, stop: AbortSignal): void {
+  const writer = child.stdin.getWriter();
+  pumpStdin(source, {
+    write: (chunk) => writer.write(chunk).catch(() => {}),
+    end: () => void writer.close().catch(() => {}),
+  }, stop);
 }
 
 function signalNumber(signal: Deno.Signal): number {

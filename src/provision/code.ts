@@ -93,8 +93,15 @@ export const codeStep: StepDef<CodeInputs> = {
   },
   async run(host, guest, inputs) {
     await guest.backend.mountShares(guest.sandbox, inputs.shares);
-    const kind = (await guest.shCheck(PROBE, [GUEST_CODE_DIR], "looking at the code share"))
-      .stdout.trim();
+    const probe = await guest.query(PROBE, [GUEST_CODE_DIR], "looking at the code share", {
+      accept: (r) => /^(missing|main|file|none)$/.test(r.stdout.trim()) ? null : "no answer",
+    });
+    if (probe.code !== 0) {
+      throw new ProvisionError("code", "looking at the code share failed", {
+        stderr: probe.stderr,
+      });
+    }
+    const kind = probe.stdout.trim();
     if (kind === "missing") {
       throw new ProvisionError(
         "code",

@@ -8,10 +8,19 @@
  * `base64 -d`) and lands atomically (temp file, chmod, rename) with the right owner because it is
  * written by the account that owns it.
  *
+ * Output is checked, never trusted blindly: an engine can lose a command's output and still
+ * report exit 0 (Incus does under concurrent execs, see src/backends/incus/README.md). Scripts
+ * whose output matters run through {@link Guest.query}, which appends a trailer the host must
+ * find (absent: the output was lost, the read-only script is run again, then it fails).
+ * {@link Guest.readFile} also gets the file's size and SHA-256 ahead of its content, so an empty
+ * file and a lost read are told apart; {@link Guest.writeFile} compares the SHA-256 of what
+ * landed with the input's.
+ *
  * @module
  */
 import type { Backend, ExecResult } from "../backends/backend.ts";
 import { fromBase64, toBase64 } from "../lib/shell.ts";
+import { RuntimeError } from "../lib/errors.ts";
 import { GuestCommandError } from "./errors.ts";
 
 /** Who runs a guest command. */
@@ -42,7 +51,16 @@ const decoder = new TextDecoder();
 const CHUNK = 96 * 1024;
 const MISSING = 44;
 
-const READ_SCRIPT = 'if [ -f "$1" ]; then exec base64 < "$1"; else exit 44; fi';
+/** How often a query whose output was lost (or did not add up) is run in all. */
+export const QUERY_ATTEMPTS = 3;
+const TRAILER = "tachikoma-output-end";
+/** Runs the script `$1` with the other arguments, then prints the trailer and its exit code. */
+const QUERY_WRAPPER = 's=$1; shift; sh -c "$s" tachikoma "$@"; rc=$?; ' +
+  `printf '\\n${TRAILER} %s\\n' "$rc"; exit "$rc"`;
+/** A regular file as `<size>\n<sha256>  -\n<base64>`; exit 44 when there is none. */
+const READ_SCRIPT = 'if [ -f "$1" ]; then wc -c < "$1" && sha256sum < "$1" && base64 < "$1"; ' +
+  "else exit 44; fi";
+const SHA_SCRIPT = 'if [ -f "$1" ]; then sha256sum < "$1"; else exit 44; fi';
 const WRITE_SCRIPT = [
   "set -eu",
   "umask 077",
@@ -54,8 +72,19 @@ const WRITE_SCRIPT = [
   '  rm -f -- "$t.b64"',
   '  chmod "$3" "$t"',
   '  mv -f -- "$t" "$1"',
+  '  sha256sum < "$1"',
   "fi",
 ].join("\n");
+
+/** A command exited 0, but its output was lost or did not match what it had to be. */
+export class GuestOutputError extends RuntimeError {
+  constructor(what: string, detail: string) {
+    super("guest_output", `${what}: ${detail}`, {
+      hint: "the engine lost or garbled the command's output; retry (Incus loses output under " +
+        "many concurrent commands)",
+    });
+  }
+}
 
 /** Provisioning's view of one sandbox. */
 export class Guest {
@@ -76,7 +105,14 @@ export class Guest {
   /** The user's home directory in the guest (from the passwd database). */
   async home(): Promise<string> {
     if (this.#home) return this.#home;
-    const r = await this.run(["getent", "passwd", this.user], { as: "root" });
+    // Output required: a lost answer must not pass for "no such user" (and a wrong home).
+    let r = await this.run(["getent", "passwd", this.user], { as: "root" });
+    for (let attempt = 1; attempt < QUERY_ATTEMPTS && r.code === 0 && !r.stdout.trim(); attempt++) {
+      r = await this.run(["getent", "passwd", this.user], { as: "root" });
+    }
+    if (r.code === 0 && !r.stdout.trim()) {
+      throw new GuestOutputError(`looking up ${this.user}`, "getent printed nothing, 3 times");
+    }
     const fields = r.stdout.trim().split("\n")[0]?.split(":") ?? [];
     const fromPasswd = r.code === 0 && fields[5]?.startsWith("/") ? fields[5] : null;
     this.#home = fromPasswd ?? (this.user === "root" ? "/root" : `/home/${this.user}`);
@@ -137,12 +173,72 @@ export class Guest {
     return r;
   }
 
-  /** A regular file's bytes, or null when there is none. */
+  /**
+   * Runs a read-only script whose output is required. The output must end with the trailer
+   * the wrapper adds (it is removed); when it does not, or `accept` refuses it, the script is
+   * run again, {@link QUERY_ATTEMPTS} times in all, then {@link GuestOutputError}. Never throws
+   * for a non-zero exit (the trailer carries the script's own status).
+   */
+  async query(
+    script: string,
+    args: string[],
+    what: string,
+    options: GuestRunOptions & { accept?: (r: GuestResult) => string | null } = {},
+  ): Promise<GuestResult> {
+    if (this.#home === null) await this.home();
+    let why = "";
+    for (let attempt = 1; attempt <= QUERY_ATTEMPTS; attempt++) {
+      const raw = await this.run(
+        ["sh", "-c", QUERY_WRAPPER, "tachikoma", script, ...args],
+        options,
+      );
+      const r = stripTrailer(raw);
+      if (r === null) {
+        why = `exit ${raw.code} with ${raw.bytes.length === 0 ? "no output" : "cut output"}`;
+        continue;
+      }
+      const refused = options.accept?.(r) ?? null;
+      if (refused === null) return r;
+      why = refused;
+    }
+    throw new GuestOutputError(what, `output lost ${QUERY_ATTEMPTS} times (last: ${why})`);
+  }
+
+  /**
+   * A regular file's bytes, or null when there is none. The guest sends the size and SHA-256
+   * first: a read whose output was lost or damaged is repeated, then fails — it is never taken
+   * for an empty file.
+   */
   async readFile(path: string, as: GuestUser = "user"): Promise<Uint8Array | null> {
-    const r = await this.sh(READ_SCRIPT, [path], { as });
-    if (r.code === MISSING) return null;
-    if (r.code !== 0) throw new GuestCommandError(`reading ${path}`, r.code, r.stderr);
-    return fromBase64(r.stdout.replace(/\s+/g, ""));
+    let why = "";
+    for (let attempt = 1; attempt <= QUERY_ATTEMPTS; attempt++) {
+      const r = await this.query(READ_SCRIPT, [path], `reading ${path}`, { as });
+      if (r.code === MISSING) return null;
+      if (r.code !== 0) throw new GuestCommandError(`reading ${path}`, r.code, r.stderr);
+      const [size, sha, ...rest] = r.stdout.split("\n");
+      if (!/^\s*\d+\s*$/.test(size ?? "") || !/^[0-9a-f]{64}\b/.test(sha ?? "")) {
+        why = "no size/sha256 header";
+        continue;
+      }
+      let data: Uint8Array;
+      try {
+        data = fromBase64(rest.join("").replace(/\s+/g, ""));
+      } catch {
+        why = "the content is not base64";
+        continue;
+      }
+      if (data.length !== Number(size)) {
+        why = `${data.length} of ${Number(size)} bytes arrived`;
+        continue;
+      }
+      // A mismatch: damaged on the way, or the file changed while it was read.
+      if (await sha256Hex(data) !== sha.slice(0, 64)) {
+        why = "the content does not match its SHA-256";
+        continue;
+      }
+      return data;
+    }
+    throw new GuestOutputError(`reading ${path}`, `no intact read in ${QUERY_ATTEMPTS} (${why})`);
   }
 
   /**
@@ -159,8 +255,9 @@ export class Guest {
     const chunks: string[] = [];
     for (let i = 0; i < b64.length; i += CHUNK) chunks.push(b64.slice(i, i + CHUNK));
     if (chunks.length === 0) chunks.push("");
+    let written = "";
     for (let i = 0; i < chunks.length; i++) {
-      await this.shCheck(
+      const r = await this.shCheck(
         WRITE_SCRIPT,
         [
           path,
@@ -172,6 +269,39 @@ export class Guest {
         `writing ${path}`,
         { as: options.as ?? "user" },
       );
+      written = r.stdout;
+    }
+    const want = await sha256Hex(typeof data === "string" ? new TextEncoder().encode(data) : data);
+    let got = written.slice(0, 64);
+    if (!/^[0-9a-f]{64}$/.test(got)) {
+      // The write's output was lost: ask for the hash of what landed.
+      const r = await this.query(SHA_SCRIPT, [path], `checking ${path}`, {
+        as: options.as ?? "user",
+        accept: (r) => r.code === 0 && !/^[0-9a-f]{64}\b/.test(r.stdout) ? "no sha256" : null,
+      });
+      if (r.code !== 0) throw new GuestCommandError(`checking ${path}`, r.code, r.stderr);
+      got = r.stdout.slice(0, 64);
+    }
+    if (got !== want) {
+      throw new GuestOutputError(
+        `writing ${path}`,
+        `the file's SHA-256 (${got.slice(0, 12)}…) is not the input's (${want.slice(0, 12)}…)`,
+      );
     }
   }
+}
+
+/** `r` without the query trailer, or null when the trailer is missing (output lost or cut). */
+function stripTrailer(r: GuestResult): GuestResult | null {
+  const text = r.stdout;
+  const m = new RegExp(`\n${TRAILER} (\\d+)\n$`).exec(text);
+  if (!m || Number(m[1]) !== r.code) return null;
+  const stdout = text.slice(0, m.index);
+  return { ...r, stdout, bytes: new TextEncoder().encode(stdout) };
+}
+
+/** SHA-256 of `data`, lowercase hex. */
+async function sha256Hex(data: Uint8Array): Promise<string> {
+  const digest = await crypto.subtle.digest("SHA-256", data as Uint8Array<ArrayBuffer>);
+  return Array.from(new Uint8Array(digest), (b) => b.toString(16).padStart(2, "0")).join("");
 }

@@ -2,7 +2,8 @@
  * Step 4, `profile`: a managed block at the end of the guest's `~/.profile`, replaced on every
  * provisioning (never appended twice), holding `TACHIKOMA=1`, the credential proxy environment
  * (proxy mode) or the host credential (direct mode), the MCP servers' environment variables
- * that `guest_secrets` lets in, and finally `cd /mnt/tachikoma/code`.
+ * that `guest_secrets` lets in, with `claude_flags` the `PATH` entry of the `claude` wrapper
+ * (written here too, see claude_flags.ts), and finally `cd /mnt/tachikoma/code`.
  *
  * Every value is an `export NAME='value'` line from `exportLine` (POSIX single quotes, so
  * quotes, `$()`, backticks, newlines and unicode arrive byte-exact and execute nothing); names
@@ -22,6 +23,7 @@ import {
 } from "../ssh/marked_block.ts";
 import { mcpEnv } from "./claude_settings.ts";
 import { secretOptions, secretsNote } from "./secrets_note.ts";
+import { claudeWrapper, wrapperPath, wrapperPathLine } from "./claude_flags.ts";
 import type { HostContext, StepDef } from "./context.ts";
 import { directInjection } from "./credentials.ts";
 import { ProvisionError } from "./errors.ts";
@@ -42,13 +44,15 @@ export interface ProfileInputs {
   proxy: boolean;
   /** What was left out of the guest (host secrets not in `guest_secrets`), or null. */
   note: string | null;
+  /** `claude_flags`: with any, the `claude` wrapper is written and put first on PATH. */
+  claudeFlags: string[];
 }
 
 /**
  * The lines between the markers. Throws when a name is invalid or a value contains a line that
  * would read as a block marker (it could not be found again on the next run).
  */
-export function profileBody(vars: [string, string][]): string[] {
+export function profileBody(vars: [string, string][], extraLines: string[] = []): string[] {
   const lines = ["# Written by tachikoma at every provisioning: edits inside this block are lost."];
   for (const [name, value] of vars) {
     if (!isEnvName(name)) {
@@ -69,6 +73,7 @@ export function profileBody(vars: [string, string][]): string[] {
     }
     lines.push(line);
   }
+  lines.push(...extraLines);
   lines.push(`cd ${quote(GUEST_CODE_DIR)}`);
   return lines;
 }
@@ -111,7 +116,13 @@ async function profileVars(host: HostContext): Promise<ProfileInputs> {
       vars.push([k, v]);
     }
   }
-  return { vars, credentialsFile, proxy, note: await secretsNote(host) };
+  return {
+    vars,
+    credentialsFile,
+    proxy,
+    note: await secretsNote(host),
+    claudeFlags: [...config.claude_flags],
+  };
 }
 
 const DROP_CREDENTIALS =
@@ -126,7 +137,14 @@ export const profileStep: StepDef<ProfileInputs> = {
     if (inputs.note) host.warn(`${guest.sandbox}: ${inputs.note}`);
     const home = await guest.home();
     const path = `${home}/.profile`;
-    const body = profileBody(inputs.vars).map(utf8ToBinary);
+    const flags = inputs.claudeFlags;
+    if (flags.length > 0) {
+      await guest.writeFile(wrapperPath(home), claudeWrapper(home, flags), { mode: 0o755 });
+    } else {
+      await guest.shCheck('rm -f -- "$1"', [wrapperPath(home)], "removing the claude wrapper");
+    }
+    const extra = flags.length > 0 ? [wrapperPathLine(home)] : [];
+    const body = profileBody(inputs.vars, extra).map(utf8ToBinary);
     const before = bytesToBinary((await guest.readFile(path)) ?? new Uint8Array());
     const after = applyBlock(before, PROFILE_MARKERS, body, {
       placement: "bottom",

@@ -44,7 +44,7 @@ export function knownHostsOf(host: HostContext): KnownHosts {
 
 /** The guest's SSH host public keys (empty when sshd has not generated them yet). */
 export async function guestHostKeys(guest: Guest): Promise<HostKey[]> {
-  const r = await guest.sh(HOST_KEYS, [], { as: "root" });
+  const r = await guest.query(HOST_KEYS, [], "reading the SSH host keys", { as: "root" });
   const keys: HostKey[] = [];
   for (const line of r.stdout.split("\n")) {
     if (!line.trim()) continue;

@@ -11,15 +11,11 @@
  */
 import type { Client, ClientChannel, ConnectConfig } from "ssh2";
 import type { ShellSession, TermSize } from "../lib/terminal.ts";
-import {
-  errorMessage,
-  RuntimeError,
-  TachikomaError,
-  TimeoutError,
-  UnreachableError,
-} from "../lib/errors.ts";
+import { errorMessage, RuntimeError, TimeoutError, UnreachableError } from "../lib/errors.ts";
 import { isEnvName, quote, quoteArgv } from "../lib/shell.ts";
-import { algorithmsForKeyType, type KnownHosts, parseKeyBlob } from "./known_hosts.ts";
+import { pumpStdin, type StdinSource } from "../lib/stdin.ts";
+import { algorithmsForKeyType, type KnownHosts } from "./known_hosts.ts";
+import { HostKeyGate } from "./host_key_gate.ts";
 import { channelSession, concat, ExecRun, signalExitCode } from "./channel.ts";
 
 export { signalExitCode } from "./channel.ts";
@@ -50,7 +46,8 @@ export interface SshConnectOptions {
 
 /** Options of {@link SshConnection.exec}. */
 export interface SshExecOptions {
-  stdin?: string | Uint8Array;
+  /** Bytes or text, or a stream forwarded as it arrives (with backpressure). */
+  stdin?: StdinSource;
   env?: Record<string, string>;
   cwd?: string;
   timeoutMs?: number;
@@ -112,9 +109,8 @@ export async function connectSsh(
 ): Promise<SshConnection> {
   options.signal?.throwIfAborted();
   const { Client } = await loadSsh2();
-  const pins = await options.knownHosts.list(target.alias);
+  const gate = await HostKeyGate.open(options.knownHosts, target.alias, target.createdAt);
   const client = new Client();
-  let hostKeyError: unknown = null;
   const where = `${target.user}@${target.host}:${target.port}`;
   const config: ConnectConfig = {
     host: target.host,
@@ -126,69 +122,54 @@ export async function connectSsh(
     readyTimeout: options.timeoutMs ?? 15_000,
     keepaliveInterval: 15_000,
     keepaliveCountMax: 4,
-    hostVerifier: (key: Uint8Array, verify: (ok: boolean) => void) => {
-      let offered;
-      try {
-        offered = parseKeyBlob(key);
-      } catch (error) {
-        hostKeyError = error;
-        verify(false);
-        return;
-      }
-      options.knownHosts.check(target.alias, offered, { createdAt: target.createdAt })
-        .then(() => verify(true), (error) => {
-          hostKeyError = error;
-          verify(false);
-        });
-    },
+    hostVerifier: gate.verifier,
   };
   if (options.agentForward && Deno.env.get("SSH_AUTH_SOCK")) {
     config.agent = Deno.env.get("SSH_AUTH_SOCK");
     config.agentForward = true;
   }
-  if (pins.length > 0) {
+  if (gate.pins.length > 0) {
     // Negotiate a key type we have pinned (like OpenSSH's preference for known key types).
-    const algos = [...new Set(pins.flatMap((p) => algorithmsForKeyType(p.type)))];
+    const algos = [...new Set(gate.pins.flatMap((p) => algorithmsForKeyType(p.type)))];
     (config as { algorithms?: unknown }).algorithms = { serverHostKey: algos };
   }
-  await new Promise<void>((resolve, reject) => {
-    const onAbort = () => {
-      client.end();
-      reject(options.signal?.reason);
-    };
-    options.signal?.addEventListener("abort", onAbort, { once: true });
-    const settle = (error?: unknown) => {
-      options.signal?.removeEventListener("abort", onAbort);
-      if (error === undefined) resolve();
-      else reject(error);
-    };
-    client.once("ready", () => settle());
-    client.once("error", (error: Error & { level?: string; code?: string }) => {
-      client.end();
-      settle(mapConnectError(error, hostKeyError, target, where));
+  try {
+    await new Promise<void>((resolve, reject) => {
+      const onAbort = () => {
+        client.end();
+        reject(options.signal?.reason);
+      };
+      options.signal?.addEventListener("abort", onAbort, { once: true });
+      const settle = (error?: unknown) => {
+        options.signal?.removeEventListener("abort", onAbort);
+        if (error === undefined) resolve();
+        else reject(error);
+      };
+      client.once("ready", () => settle());
+      client.once("error", (error: Error & { level?: string; code?: string }) => {
+        client.end();
+        settle(mapConnectError(error, target, where));
+      });
+      try {
+        client.connect(config);
+      } catch (error) {
+        settle(mapConnectError(error as Error, target, where));
+      }
     });
-    try {
-      client.connect(config);
-    } catch (error) {
-      settle(mapConnectError(error as Error, hostKeyError, target, where));
-    }
-  });
+    await gate.commit();
+  } catch (error) {
+    client.end();
+    if (gate.refused) throw await gate.refusal();
+    throw error;
+  }
   return new SshConnection(client, target);
 }
 
 function mapConnectError(
   error: Error & { level?: string; code?: string },
-  hostKeyError: unknown,
   target: SshTarget,
   where: string,
 ): Error {
-  if (hostKeyError instanceof TachikomaError) return hostKeyError;
-  if (hostKeyError) {
-    return new RuntimeError(
-      "host_key",
-      `cannot verify the SSH host key of sandbox '${target.alias}': ${errorMessage(hostKeyError)}`,
-    );
-  }
   const message = errorMessage(error);
   if (error.level === "client-authentication") {
     return new RuntimeError(
@@ -239,6 +220,11 @@ export class SshConnection {
   /** The target this connection reaches. */
   get target(): SshTarget {
     return this.#target;
+  }
+
+  /** False once the connection closed (the guest stopped, the network dropped it, or close()). */
+  get isOpen(): boolean {
+    return !this.#closed;
   }
 
   #lostError(): UnreachableError {
@@ -313,14 +299,31 @@ export class SshConnection {
       }
     });
     stopped.catch(() => {});
-    if (options.stdin !== undefined) {
-      channel.end(
-        typeof options.stdin === "string" ? new TextEncoder().encode(options.stdin) : options.stdin,
-      );
-    } else channel.end();
+    const inputDone = new AbortController();
+    if (options.stdin === undefined) channel.end();
+    else {
+      pumpStdin(options.stdin, {
+        write: (chunk) =>
+          channel.write(chunk) || inputDone.signal.aborted ? undefined : new Promise<void>(
+            (resolve) => {
+              const done = () => {
+                channel.off("drain", done);
+                channel.off("close", done);
+                inputDone.signal.removeEventListener("abort", done);
+                resolve();
+              };
+              channel.once("drain", done);
+              channel.once("close", done);
+              inputDone.signal.addEventListener("abort", done, { once: true });
+            },
+          ),
+        end: () => channel.end(),
+      }, inputDone.signal);
+    }
     try {
       await Promise.race([run.done, stopped]);
     } finally {
+      inputDone.abort();
       clearTimeout(timer);
     }
     if (run.code === null && run.signal === undefined) throw this.#lostError();

@@ -133,6 +133,24 @@ function renderPin(pin: HostKeyPin): string {
   return `${pin.host} ${pin.type} ${pin.key}${pin.pinnedAt ? ` ${PIN_TAG}${pin.pinnedAt}` : ""}`;
 }
 
+/**
+ * What {@link KnownHosts.check} would decide about `offered` given a host's `pins`, without any
+ * I/O: `known` (pinned), `new` (nothing pinned: trust on first use), `recreated` (a different key,
+ * but the sandbox was created after every pin) or `mismatch` (refuse). Synchronous, so an SSH
+ * handshake can be answered inside ssh2's host-key callback (see `src/ssh/host_key_gate.ts`).
+ */
+export function judgeHostKey(
+  pins: readonly HostKeyPin[],
+  offered: HostKey,
+  createdAt?: string | null,
+): "known" | "new" | "recreated" | "mismatch" {
+  if (pins.some((p) => p.type === offered.type && p.key === offered.key)) return "known";
+  if (pins.length === 0) return "new";
+  const created = createdAt ? Date.parse(createdAt) : NaN;
+  const newestPin = Math.max(...pins.map((p) => p.pinnedAt ? Date.parse(p.pinnedAt) : 0));
+  return !isNaN(created) && created > newestPin ? "recreated" : "mismatch";
+}
+
 /** Options of {@link KnownHosts}. */
 export interface KnownHostsOptions {
   /** Lock file serialising writers (default: `<file's dir>/locks/known_hosts.lock`). */
@@ -207,23 +225,22 @@ export class KnownHosts {
     let verdict = "known" as HostKeyVerdict;
     let mismatch = null as HostKeyMismatchError | null;
     const pins = await this.list(host);
-    if (pins.some((p) => p.type === offered.type && p.key === offered.key)) return "known";
+    if (judgeHostKey(pins, offered, context.createdAt) === "known") return "known";
     await this.#update(async (lines) => {
       const current = lines.flatMap((l) => l.pin?.host === host ? [l.pin] : []);
-      if (current.some((p) => p.type === offered.type && p.key === offered.key)) return lines;
+      const judged = judgeHostKey(current, offered, context.createdAt);
+      if (judged === "known") return lines;
       const now = new Date(this.#clock.now()).toISOString();
       const fresh: Line = {
         raw: "",
         pin: { host, type: offered.type, key: offered.key, pinnedAt: now },
       };
       fresh.raw = renderPin(fresh.pin!);
-      if (current.length === 0) {
+      if (judged === "new") {
         verdict = "pinned";
         return [...lines, fresh];
       }
-      const created = context.createdAt ? Date.parse(context.createdAt) : NaN;
-      const newestPin = Math.max(...current.map((p) => p.pinnedAt ? Date.parse(p.pinnedAt) : 0));
-      if (!isNaN(created) && created > newestPin) {
+      if (judged === "recreated") {
         verdict = "replaced";
         return [...lines.filter((l) => l.pin?.host !== host), fresh];
       }

@@ -5,12 +5,12 @@
 import {
   assert,
   assertEquals,
-  assertGreater,
   assertMatch,
   assertNotEquals,
   assertRejects,
   assertStringIncludes,
 } from "@std/assert";
+import { FakeClock } from "../testing/fake_clock.ts";
 import { systemClock } from "../../src/lib/clock.ts";
 import {
   ConflictError,
@@ -49,6 +49,14 @@ async function open(options: IncusBackendOptions = {}): Promise<IncusBackend> {
 
 /** Every container a test made, deleted at the end whatever happens. */
 const made = new Set<string>();
+/** Every container any test of this file made (the last test checks none is left). */
+const everMade = new Set<string>();
+
+/** Records a container a test is about to make. */
+function track(name: string): void {
+  made.add(name);
+  everMade.add(name);
+}
 
 async function cleanup(backend: IncusBackend, ...names: string[]): Promise<void> {
   for (const n of names) {
@@ -59,7 +67,7 @@ async function cleanup(backend: IncusBackend, ...names: string[]): Promise<void>
 
 async function running(backend: IncusBackend, prefix: string, shares: Share[] = []) {
   const name = labName(prefix);
-  made.add(name);
+  track(name);
   await backend.create(name, { image: lab!.image });
   await backend.start(name, { shares });
   const ip = await backend.waitForAddress(name, {
@@ -107,7 +115,7 @@ Deno.test({
   async fn() {
     const backend = await open();
     const name = labName("life");
-    made.add(name);
+    track(name);
     try {
       await assertRejects(() => backend.get(name), NotFoundError, `sandbox "${name}" not found`);
       await backend.create(name, { image: lab!.image });
@@ -193,7 +201,7 @@ Deno.test({
   async fn() {
     const backend = await open();
     const name = labName("fp");
-    made.add(name);
+    track(name);
     try {
       const alias = await backend.client.get<{ target: string }>(
         `/1.0/images/aliases/${lab!.image}`,
@@ -317,19 +325,55 @@ Deno.test({
         assertStringIncludes(dec.decode(missing.stderr), "/no/such/dir");
       });
 
-      await t.step("streaming callbacks see output before the end", async () => {
-        const seen: { at: number; text: string }[] = [];
-        const t0 = performance.now();
-        const r = await backend.exec(name, {
-          argv: ["sh", "-c", "echo first; sleep 1; echo second >&2"],
-          onStdout: (c) => seen.push({ at: performance.now() - t0, text: dec.decode(c) }),
-          onStderr: (c) => seen.push({ at: performance.now() - t0, text: "E:" + dec.decode(c) }),
+      await t.step("output streams before the end; stdin streams as it is written", async () => {
+        // The command cannot finish before the test has seen its first line: only then is the
+        // line it waits for written to its (still open) stdin.
+        const seen: string[] = [];
+        let push!: (text: string) => void;
+        let end!: () => void;
+        const stdin = new ReadableStream<Uint8Array>({
+          start(c) {
+            push = (text) => c.enqueue(new TextEncoder().encode(text));
+            end = () => c.close();
+          },
         });
-        const end = performance.now() - t0;
-        assertEquals(seen.map((s) => s.text), ["first\n", "E:second\n"]);
-        assertGreater(end - seen[0].at, 700, "first chunk came ~1 s before the end");
-        assertEquals(dec.decode(r.stdout), "first\n");
+        const r = await backend.exec(name, {
+          argv: ["sh", "-c", 'echo first; read go; echo "second:$go" >&2; cat'],
+          stdin,
+          onStdout: (c) => {
+            const text = dec.decode(c);
+            seen.push(text);
+            if (text.startsWith("first")) {
+              push("go\nrest\n");
+              end();
+            }
+          },
+          onStderr: (c) => seen.push("E:" + dec.decode(c)),
+        });
+        assertEquals(r.code, 0);
+        assertEquals(seen.join("").split("\n").slice(0, 1), ["first"]);
+        assertStringIncludes(seen.join(""), "E:second:go\n");
+        assertEquals(dec.decode(r.stdout), "first\nrest\n");
       });
+
+      await t.step(
+        "a command that stops reading ends the exec; its open stdin is let go",
+        async () => {
+          let cancelled!: () => void;
+          const gone = new Promise<void>((r) => (cancelled = r));
+          const stdin = new ReadableStream<Uint8Array>({
+            start(c) {
+              c.enqueue(new TextEncoder().encode("abcdefgh"));
+            },
+            cancel() {
+              cancelled();
+            },
+          });
+          const r = await backend.exec(name, { argv: ["head", "-c", "3"], stdin });
+          assertEquals([r.code, dec.decode(r.stdout)], [0, "abc"]);
+          await gone;
+        },
+      );
 
       await t.step("timeout kills the command", async () => {
         const t0 = performance.now();
@@ -343,16 +387,23 @@ Deno.test({
         assertEquals(left.out, "");
       });
 
-      await t.step("abort stops the command", async () => {
+      await t.step("abort stops the running command", async () => {
         const controller = new AbortController();
-        setTimeout(() => controller.abort(new Error("stop it")), 300);
         const t0 = performance.now();
         await assertRejects(
-          () => backend.exec(name, { argv: ["sleep", "60"], signal: controller.signal }),
+          () =>
+            backend.exec(name, {
+              argv: ["sh", "-c", "echo started; exec sleep 60"],
+              signal: controller.signal,
+              // Aborted once the command is known to run (its first output).
+              onStdout: () => controller.abort(new Error("stop it")),
+            }),
           Error,
           "stop it",
         );
-        assert(performance.now() - t0 < 5_000);
+        assert(performance.now() - t0 < 30_000, "the 60 s command was not killed");
+        const left = await sh(backend, name, "pgrep -x sleep || true", "root");
+        assertEquals(left.out, "");
       });
 
       await t.step("shell: PTY, resize over the control channel, exit status", async () => {
@@ -453,8 +504,8 @@ Deno.test({
     const { name } = await running(backend, "snap");
     const fromSnap = labName("clone");
     const fromLive = labName("clone");
-    made.add(fromSnap);
-    made.add(fromLive);
+    track(fromSnap);
+    track(fromLive);
     try {
       await sh(backend, name, "echo v1 > /root/marker", "root");
       const c1 = await backend.createCheckpoint(name, "c1");
@@ -660,7 +711,7 @@ Deno.test({
   async fn() {
     const backend = await open();
     const name = labName("noip");
-    made.add(name);
+    track(name);
     try {
       await backend.create(name, { image: lab!.image });
       // No network device: the container runs but never gets an address.
@@ -669,14 +720,16 @@ Deno.test({
         body: { devices: { ...inst.devices, eth0: { type: "none" } } },
       });
       await backend.start(name, { shares: [] });
-      const t0 = Date.now();
+      // A fake clock (each sleep moves it): the real engine is polled, time is the test's.
+      const clock = new FakeClock(0, { autoAdvance: true });
       await assertRejects(
-        () => backend.waitForAddress(name, { clock: systemClock, deadline: Date.now() + 1_500 }),
+        () => backend.waitForAddress(name, { clock, deadline: 30_000 }),
         TimeoutError,
         "no IPv4 address",
       );
-      const took = Date.now() - t0;
-      assert(took >= 1_400 && took < 4_000, `gave up after ${took} ms`);
+      assertEquals(clock.now(), 30_000, "gave up exactly at the deadline, never past it");
+      assert(clock.sleeps.length > 10, `polled ${clock.sleeps.length} times`);
+      assert(clock.sleeps.every((ms) => ms <= 1_000), `a gap over 1 s: ${clock.sleeps}`);
     } finally {
       await cleanup(backend, name);
       await backend.close();
@@ -688,10 +741,13 @@ Deno.test({
   name: "incus: nothing left behind",
   ...opts,
   async fn() {
-    if (made.size === 0) return;
     const backend = await open();
     try {
-      await cleanup(backend, ...made);
+      await cleanup(backend, ...made); // what a failed test could not delete
+      assertEquals(made.size, 0);
+      for (const name of everMade) {
+        await assertRejects(() => backend.get(name), NotFoundError, undefined, `${name} is left`);
+      }
     } finally {
       await backend.close();
     }

@@ -19,6 +19,8 @@ import { defaultConfig } from "../../src/config/default_config.ts";
 import type { Config } from "../../src/config/schema.ts";
 import type { Share } from "../../src/backends/backend.ts";
 import { systemClock } from "../../src/lib/clock.ts";
+import { tcpBannerProbe } from "../../src/lib/probe.ts";
+import { waitForBoot } from "../../src/core/boot.ts";
 import { NotFoundError, RuntimeError, TimeoutError, UsageError } from "../../src/lib/errors.ts";
 
 const IGNORE = labIgnored();
@@ -121,6 +123,19 @@ function alive(pid: number): boolean {
 const execCount = async (tart: TartTarget) =>
   (await tart.argv()).filter((a) => a[0] === "exec").length;
 
+/** What spawn does after `start`: an address, then an SSH banner, under one deadline. */
+async function boot(backend: TartBackend, vm: string): Promise<string> {
+  const booted = await waitForBoot({
+    backend,
+    name: vm,
+    clock: systemClock,
+    probe: tcpBannerProbe,
+    deadline: Date.now() + 180_000,
+    timeoutSecs: 180,
+  });
+  return booted.address;
+}
+
 Deno.test({
   name: "lab e2e: tart backend lifecycle on the fake — shares, exec routes, files, restart remount",
   ignore: IGNORE,
@@ -156,13 +171,10 @@ Deno.test({
         );
       });
       let ip = "";
-      await t.step("start (detached tart run) + waitForAddress", async () => {
+      await t.step("start (detached tart run) + boot wait (address, SSH banner)", async () => {
         await r.backend.start(vm, { shares });
         assertEquals((await r.backend.get(vm)).state, "running");
-        ip = await r.backend.waitForAddress(vm, {
-          deadline: Date.now() + 180_000,
-          clock: systemClock,
-        });
+        ip = await boot(r.backend, vm);
         assertMatch(ip, /^10\.213\.0\.\d+$/);
         const run = (await r.tart.argv()).find((a) => a[0] === "run")!;
         assertEquals(run, [
@@ -254,7 +266,7 @@ Deno.test({
       });
       await t.step("start again: shares mounted again by mountShares (restart)", async () => {
         await r.backend.start(vm, { shares });
-        await r.backend.waitForAddress(vm, { deadline: Date.now() + 180_000, clock: systemClock });
+        await boot(r.backend, vm);
         const before = await r.backend.exec(vm, {
           argv: ["sh", "-c", "mountpoint -q /mnt/tachikoma && echo mounted || echo not"],
         });
@@ -356,20 +368,10 @@ Deno.test({
     try {
       await r.backend.create(vm, { image: r.tart.image });
       await r.backend.start(vm, { shares: [] });
-      await r.backend.waitForAddress(vm, { deadline: Date.now() + 180_000, clock: systemClock });
-      // sshd may need a moment after the address appears.
-      let res;
-      for (let i = 0;; i++) {
-        try {
-          res = await r.backend.exec(vm, {
-            argv: ["sh", "-c", 'id -un; [ -n "$SSH_CONNECTION" ] && echo ssh'],
-          });
-          break;
-        } catch (error) {
-          if (i > 40) throw error;
-          await new Promise((ok) => setTimeout(ok, 500));
-        }
-      }
+      await boot(r.backend, vm);
+      const res = await r.backend.exec(vm, {
+        argv: ["sh", "-c", 'id -un; [ -n "$SSH_CONNECTION" ] && echo ssh'],
+      });
       assertEquals(text(res.stdout), "admin\nssh\n");
       const root = await r.backend.exec(vm, { argv: ["id", "-u"], user: "root" });
       assertEquals(text(root.stdout), "0\n");

@@ -19,6 +19,7 @@ export class FakeClock implements Clock {
   #now: number;
   #sleepers: Sleeper[] = [];
   #autoAdvance: boolean;
+  #onSleep: (() => void)[] = [];
   /** Every duration passed to `sleep`, in order. */
   readonly sleeps: number[] = [];
 
@@ -41,6 +42,9 @@ export class FakeClock implements Clock {
     return new Promise((resolve, reject) => {
       const sleeper = { until: this.#now + Math.max(0, ms), resolve };
       this.#sleepers.push(sleeper);
+      const waiting = this.#onSleep;
+      this.#onSleep = [];
+      for (const notify of waiting) notify();
       signal?.addEventListener("abort", () => {
         this.#sleepers = this.#sleepers.filter((s) => s !== sleeper);
         reject(signal.reason);
@@ -59,5 +63,15 @@ export class FakeClock implements Clock {
   /** Number of pending sleeps. */
   get pending(): number {
     return this.#sleepers.length;
+  }
+
+  /**
+   * Resolves once `count` sleeps are pending (at once if they already are): the code under
+   * test has reached its wait, so the test may {@link advance} past it. No real time involved.
+   */
+  async sleeping(count = 1): Promise<void> {
+    while (this.#sleepers.length < count) {
+      await new Promise<void>((resolve) => this.#onSleep.push(resolve));
+    }
   }
 }

@@ -10,6 +10,7 @@
  *
  * @module
  */
+import { pumpStdin } from "../../lib/stdin.ts";
 import type { ExecRequest, ExecResult, ShellRequest, ShellSession, TermSize } from "../backend.ts";
 import type { Clock } from "../../lib/clock.ts";
 import { InterruptedError, NotFoundError, TimeoutError, UsageError } from "../../lib/errors.ts";
@@ -17,6 +18,12 @@ import { isEnvName } from "../../lib/shell.ts";
 import type { IncusClient, IncusOperation } from "./client.ts";
 import { instancePath } from "./instances.ts";
 import { FdChannel } from "./websocket.ts";
+
+/** Stdin is sent in messages of at most this size. */
+const STDIN_CHUNK = 1 << 20;
+/** More than this queued on the stdin socket: wait before sending more. */
+const STDIN_BUFFER = 4 << 20;
+const STDIN_DRAIN_POLL_MS = 5;
 
 /** Who a command runs as. */
 export interface ExecIdentity {
@@ -210,13 +217,22 @@ export async function execCommand(
     { fd: "control" },
   ]);
   const all = [stdin, stdout, stderr, control];
-  if (request.stdin !== undefined) {
-    const bytes = typeof request.stdin === "string"
-      ? new TextEncoder().encode(request.stdin)
-      : request.stdin;
-    for (let i = 0; i < bytes.length; i += 1 << 20) stdin.send(bytes.subarray(i, i + (1 << 20)));
+  const inputDone = new AbortController();
+  if (request.stdin === undefined) stdin.close();
+  else {
+    pumpStdin(request.stdin, {
+      write: async (bytes) => {
+        for (let i = 0; i < bytes.length; i += STDIN_CHUNK) {
+          // Backpressure: let the socket drain before queueing more.
+          while (stdin.ws.bufferedAmount > STDIN_BUFFER && !inputDone.signal.aborted) {
+            await ctx.clock.sleep(STDIN_DRAIN_POLL_MS);
+          }
+          if (!stdin.send(bytes.subarray(i, i + STDIN_CHUNK))) return;
+        }
+      },
+      end: () => stdin.close(),
+    }, inputDone.signal);
   }
-  stdin.close();
 
   const stop = new AbortController();
   const timerCancel = new AbortController();
@@ -255,6 +271,7 @@ export async function execCommand(
     }
     throw error;
   } finally {
+    inputDone.abort();
     timerCancel.abort();
     request.signal?.removeEventListener("abort", onAbort);
     for (const c of all) c.close();

@@ -159,7 +159,10 @@ export function toInfo(instance: IncusInstance): SandboxInfo {
     state: mapStatus(state?.status ?? instance.status),
     addresses: ipv4Addresses(state),
   };
-  const image = instance.config[IMAGE_KEY] ?? instance.config["image.description"];
+  // In a list, an instance Incus is creating or deleting meanwhile comes with `config: null`
+  // (seen on the shared lab): report it by name and status, never crash the whole list.
+  const config: Record<string, string> = instance.config ?? {};
+  const image = config[IMAGE_KEY] ?? config["image.description"];
   if (image) info.image = image;
   if (instance.created_at) info.createdAt = instance.created_at;
   return info;

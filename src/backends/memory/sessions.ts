@@ -5,6 +5,7 @@
  *
  * @module
  */
+import { feedChild } from "../../lib/process.ts";
 import type { ExecRequest, ExecResult, Share, ShellSession, TermSize } from "../backend.ts";
 import type { CannedExec } from "./world.ts";
 
@@ -125,15 +126,12 @@ export async function hostExec(
       stderr: encoder.encode(`${cmd}: ${(error as Error).message}\n`),
     };
   }
-  if (request.stdin !== undefined) {
-    const bytes = typeof request.stdin === "string" ? encoder.encode(request.stdin) : request.stdin;
-    const writer = child.stdin.getWriter();
-    writer.write(bytes).then(() => writer.close()).catch(() => {});
-  }
+  const inputDone = new AbortController();
+  if (request.stdin !== undefined) feedChild(child, request.stdin, inputDone.signal);
   const [stdout, stderr, status] = await Promise.all([
     collect(child.stdout, request.onStdout),
     collect(child.stderr, request.onStderr),
-    child.status,
+    child.status.finally(() => inputDone.abort()),
   ]);
   const code = status.signal ? 128 + (status.signal === "SIGKILL" ? 9 : 15) : status.code;
   return { code, stdout, stderr };

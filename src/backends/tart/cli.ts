@@ -7,6 +7,7 @@
  *
  * @module
  */
+import type { StdinSource } from "../../lib/stdin.ts";
 import type { CommandRunner, RunOptions, RunResult } from "../../lib/process.ts";
 import { ConflictError, NotFoundError, UsageError } from "../../lib/errors.ts";
 import { isDoesNotExist, isNotRunning, tartError } from "./errors.ts";
@@ -41,8 +42,8 @@ export interface TartSetOptions {
 
 /** Options of {@link TartCli.exec}. */
 export interface TartExecOptions {
-  /** Bytes for the guest's stdin (adds `-i`). */
-  stdin?: string | Uint8Array;
+  /** The guest's stdin, bytes or a stream (adds `-i`). */
+  stdin?: StdinSource;
   timeoutMs?: number;
   signal?: AbortSignal;
 }

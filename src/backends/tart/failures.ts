@@ -69,10 +69,13 @@ export function ipTimeoutError(name: string, logPath: string): TimeoutError {
   );
 }
 
-/** What the tart backend cannot do. */
-export function unsupported(what: string): UnsupportedError {
+/** What the tart backend cannot do, with what to do instead. */
+export function unsupported(what: "checkpoints" | "egress policies"): UnsupportedError {
   return new UnsupportedError(`the tart backend has no ${what}`, {
-    hint: "use the incus or truenas backend for checkpoints and egress policies",
+    hint: what === "checkpoints"
+      ? "checkpoints need an engine with snapshots: the incus backend has them (--backend incus)"
+      : "guest egress goes through the host proxy on every backend: set `egress` and " +
+        "`egress_allow` (the engine itself enforces none)",
   });
 }
 

@@ -38,6 +38,8 @@ export interface GuestSsh {
   exec(target: SshTarget, request: ExecRequest): Promise<ExecResult>;
   /** Opens a PTY session. */
   shell(target: SshTarget, request: ShellRequest): Promise<ShellSession>;
+  /** Drops the pooled connections of a sandbox (it stopped, restarted or was deleted). */
+  forget(sandbox: string): void;
   /** Closes pooled connections. */
   close(): Promise<void>;
 }

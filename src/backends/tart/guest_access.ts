@@ -80,10 +80,11 @@ export class GuestAccess {
     this.#routes.delete(name);
   }
 
-  /** Forgets what is known about a VM (stopped, restarted or deleted). */
+  /** Forgets what is known about a VM (stopped, restarted or deleted), its SSH connections too. */
   forget(name: string): void {
     this.#addresses.delete(name);
     this.#routes.delete(name);
+    this.#o.ssh.forget(name);
   }
 
   /** The VM's address; it must be running (a stopped VM's old DHCP lease is never used). */

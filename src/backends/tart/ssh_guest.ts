@@ -15,7 +15,6 @@ import type { BackendContext } from "../backend.ts";
 import {
   errorMessage,
   RuntimeError,
-  TachikomaError,
   TimeoutError,
   UnreachableError,
   UsageError,
@@ -24,7 +23,8 @@ import { isEnvName } from "../../lib/shell.ts";
 import { registerSecret } from "../../lib/redact.ts";
 import { paths } from "../../config/paths.ts";
 import { connectSsh, SshConnection, type SshTarget as Ssh2Target } from "../../ssh/client.ts";
-import { KnownHosts, parseKeyBlob } from "../../ssh/known_hosts.ts";
+import { KnownHosts } from "../../ssh/known_hosts.ts";
+import { HostKeyGate } from "../../ssh/host_key_gate.ts";
 import { keyPaths } from "../../ssh/keys.ts";
 import type { GuestSsh, SshProbe, SshTarget } from "./guest.ts";
 
@@ -76,7 +76,7 @@ export class SshGuest implements GuestSsh {
     } catch (error) {
       // A pooled connection may have died (guest restarted): reconnect once.
       if (!(error instanceof UnreachableError) || !/lost/.test(error.message)) throw error;
-      this.#drop(target);
+      this.#drop(this.#key(target));
       const r = await run();
       return { code: r.code, stdout: r.stdout, stderr: r.stderr };
     }
@@ -89,6 +89,12 @@ export class SshGuest implements GuestSsh {
     }
     const connection = await this.#connection(target);
     return await connection.shell({ size: request.size, argv, env: request.env, cwd: request.cwd });
+  }
+
+  forget(sandbox: string): void {
+    for (const key of [...this.#pool.keys()]) {
+      if (key.startsWith(`${sandbox}|`)) this.#drop(key);
+    }
   }
 
   async close(): Promise<void> {
@@ -104,24 +110,29 @@ export class SshGuest implements GuestSsh {
     );
   }
 
-  #drop(target: SshTarget): void {
-    const key = this.#key(target);
+  #drop(key: string): void {
     const existing = this.#pool.get(key);
     this.#pool.delete(key);
     existing?.then((c) => c.close(), () => {});
   }
 
-  #connection(target: SshTarget): Promise<SshConnection> {
+  /** The pooled connection to `target`, opened (again) when there is none or it closed. */
+  async #connection(target: SshTarget): Promise<SshConnection> {
     const key = this.#key(target);
-    let pending = this.#pool.get(key);
-    if (!pending) {
-      pending = this.#open(target);
-      this.#pool.set(key, pending);
-      pending.catch(() => {
-        if (this.#pool.get(key) === pending) this.#pool.delete(key);
-      });
+    const pooled = this.#pool.get(key);
+    if (pooled) {
+      const connection = await pooled.catch(() => null);
+      if (connection?.isOpen) return connection;
+      // Closed meanwhile (the guest restarted) or failed: replace it, unless someone already did.
+      if (this.#pool.get(key) === pooled) this.#pool.delete(key);
+      if (this.#pool.has(key)) return await this.#connection(target);
     }
-    return pending;
+    const pending = this.#open(target);
+    this.#pool.set(key, pending);
+    pending.catch(() => {
+      if (this.#pool.get(key) === pending) this.#pool.delete(key);
+    });
+    return await pending;
   }
 
   async #readKey(): Promise<string | null> {
@@ -156,8 +167,9 @@ export class SshGuest implements GuestSsh {
   async #openWithPassword(target: Ssh2Target, password: string): Promise<SshConnection> {
     registerSecret(password);
     const { Client } = await import("ssh2");
+    // Host keys are judged inside the handshake, synchronously (see src/ssh/host_key_gate.ts).
+    const gate = await HostKeyGate.open(this.#o.knownHosts, target.alias);
     const client: Client = new Client();
-    let hostKeyError: unknown = null;
     const where = `${target.user}@${target.host}:${target.port}`;
     const config: ConnectConfig = {
       host: target.host,
@@ -166,44 +178,32 @@ export class SshGuest implements GuestSsh {
       password,
       tryKeyboard: false,
       readyTimeout: this.#o.connectTimeoutMs ?? 15_000,
-      hostVerifier: (key: Uint8Array, verify: (ok: boolean) => void) => {
-        try {
-          this.#o.knownHosts.check(target.alias, parseKeyBlob(key)).then(
-            () => verify(true),
-            (error) => {
-              hostKeyError = error;
-              verify(false);
-            },
-          );
-        } catch (error) {
-          hostKeyError = error;
-          verify(false);
-        }
-      },
+      hostVerifier: gate.verifier,
     };
-    await new Promise<void>((resolve, reject) => {
-      client.once("ready", () => resolve());
-      client.once("error", (error: Error & { level?: string }) => {
-        client.end();
-        if (hostKeyError instanceof TachikomaError) return reject(hostKeyError);
-        if (hostKeyError) {
-          return reject(
-            new RuntimeError("host_key", `cannot verify the SSH host key of ${target.alias}`),
+    try {
+      await new Promise<void>((resolve, reject) => {
+        client.once("ready", () => resolve());
+        client.once("error", (error: Error & { level?: string }) => {
+          client.end();
+          if (error.level === "client-authentication") {
+            return reject(
+              new RuntimeError("ssh_auth", `${target.alias} (${where}) rejected the password`),
+            );
+          }
+          reject(
+            new UnreachableError(
+              `cannot reach ${target.alias} over SSH at ${where}: ${errorMessage(error)}`,
+            ),
           );
-        }
-        if (error.level === "client-authentication") {
-          return reject(
-            new RuntimeError("ssh_auth", `${target.alias} (${where}) rejected the password`),
-          );
-        }
-        reject(
-          new UnreachableError(
-            `cannot reach ${target.alias} over SSH at ${where}: ${errorMessage(error)}`,
-          ),
-        );
+        });
+        client.connect(config);
       });
-      client.connect(config);
-    });
+      await gate.commit();
+    } catch (error) {
+      client.end();
+      if (gate.refused) throw await gate.refusal();
+      throw error;
+    }
     return new SshConnection(client, target);
   }
 }

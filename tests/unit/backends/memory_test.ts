@@ -92,7 +92,7 @@ Deno.test("memory: exec handler, delays through the clock, gate hook", async () 
     onCall: (method) => void order.push(method),
   });
   const creating = b.create("s", { image: "x" });
-  await new Promise((r) => setTimeout(r, 0));
+  await clock.sleeping();
   assertEquals(clock.pending, 1, "create is waiting on the clock");
   clock.advance(2_000);
   await creating;

@@ -1,4 +1,10 @@
-import { assert, assertEquals, assertMatch, assertRejects } from "@std/assert";
+import {
+  assert,
+  assertEquals,
+  assertMatch,
+  assertRejects,
+  assertStringIncludes,
+} from "@std/assert";
 import { TartBackend, type TartSettings } from "../../../src/backends/tart/backend.ts";
 import { TartCli } from "../../../src/backends/tart/cli.ts";
 import { GuestAccess } from "../../../src/backends/tart/guest_access.ts";
@@ -373,11 +379,17 @@ Deno.test("suspend, checkpoints and egress are unsupported; capabilities say so"
   assertEquals(w.backend.capabilities.checkpoints, false);
   assertEquals(w.backend.capabilities.egress, false);
   await assertRejects(() => w.backend.suspend("vm"), UnsupportedError, "stop it instead");
-  await assertRejects(() => w.backend.createCheckpoint("vm", "c"), UnsupportedError);
+  const checkpoint = await assertRejects(
+    () => w.backend.createCheckpoint("vm", "c"),
+    UnsupportedError,
+  );
+  assertStringIncludes(checkpoint.hint ?? "", "the incus backend has them");
   await assertRejects(() => w.backend.listCheckpoints("vm"), UnsupportedError);
   await assertRejects(() => w.backend.restoreCheckpoint("vm", "c"), UnsupportedError);
   await assertRejects(() => w.backend.deleteCheckpoint("vm", "c"), UnsupportedError);
-  await assertRejects(() => w.backend.getEgress("vm"), UnsupportedError);
+  const egress = await assertRejects(() => w.backend.getEgress("vm"), UnsupportedError);
+  assertStringIncludes(egress.hint ?? "", "egress_allow");
+  for (const e of [checkpoint, egress]) assert(!/truenas/i.test(`${e.message} ${e.hint}`));
   await assertRejects(
     () => w.backend.setEgress("vm", { mode: "agent", allow: [] }),
     UnsupportedError,

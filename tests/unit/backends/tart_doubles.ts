@@ -145,6 +145,8 @@ export class FakeSsh implements GuestSsh {
   readonly execs: { target: SshTarget; request: ExecRequest }[] = [];
   reply: (request: ExecRequest) => ExecResult = () => result(0);
   closed = false;
+  /** Sandboxes whose connections were dropped, in order. */
+  readonly forgotten: string[] = [];
 
   probe(target: SshTarget): Promise<SshProbe> {
     this.probed.push(target);
@@ -158,6 +160,10 @@ export class FakeSsh implements GuestSsh {
 
   shell(_target: SshTarget, _request: ShellRequest): Promise<ShellSession> {
     return Promise.reject(new Error("FakeSsh.shell is not scripted"));
+  }
+
+  forget(sandbox: string): void {
+    this.forgotten.push(sandbox);
   }
 
   close(): Promise<void> {

@@ -256,3 +256,9 @@ Deno.test("mountSharesArgv: a real sh mounts the tag once and binds nested share
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+Deno.test("forget: a stopped or restarted VM's pooled SSH connections are dropped", () => {
+  const { guest, ssh } = access();
+  guest.forget("vm");
+  assertEquals(ssh.forgotten, ["vm"]);
+});

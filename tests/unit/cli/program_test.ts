@@ -53,7 +53,10 @@ Deno.test("`tachikoma --help` lists every command, every alias and the global fl
   const h = await runCli(["--help"]);
   assertEquals(h.code, 0);
   assertEquals(h.stderr, "");
-  assertStringIncludes(h.stdout, "Usage: tachikoma <command> [flags]\n       tachikoma [flags] [branch]");
+  assertStringIncludes(
+    h.stdout,
+    "Usage: tachikoma <command> [flags]\n       tachikoma [flags] [branch]",
+  );
   for (const name of REQUIRED) {
     const names = [name, ...ALIASES[name] ?? []].join("|");
     assertMatch(h.stdout, new RegExp(`^  ${names.replace("|", "\\|")}[ <\\[]`, "m"), name);

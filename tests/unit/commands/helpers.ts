@@ -29,6 +29,8 @@ export interface CliWorld extends AsyncDisposable {
     args: string[],
     options?: { cwd?: string; stdin?: string; env?: Record<string, string> },
   ): Promise<CliRun>;
+  /** Starts the CLI with stdin, stdout and stderr piped (the test drives them). */
+  spawn(args: string[], options?: { cwd?: string }): Deno.ChildProcess;
   /** Reads the world file. */
   world(): Promise<Record<string, unknown> & { calls?: { method: string }[] }>;
   /** Changes the world file. */
@@ -67,6 +69,8 @@ export async function cliWorld(world: Record<string, unknown> = {}): Promise<Cli
     TACHIKOMA_TEST_MEMORY_WORLD: worldPath,
     // The credential proxy is not part of these tests: provisioning injects no credential.
     TACHIKOMA_CREDENTIAL_PROXY: "false",
+    // The world's guest (exec "ok") answers nothing: provisioning is dry (tests/testing/).
+    TACHIKOMA_TEST_PROVISION: "dry",
     GIT_CONFIG_GLOBAL: Deno.env.get("GIT_CONFIG_GLOBAL") ?? "/dev/null",
     GIT_CONFIG_NOSYSTEM: "1",
     NO_COLOR: "1",
@@ -96,6 +100,17 @@ export async function cliWorld(world: Record<string, unknown> = {}): Promise<Cli
       const out = await child.output();
       const dec = new TextDecoder();
       return { code: out.code, stdout: dec.decode(out.stdout), stderr: dec.decode(out.stderr) };
+    },
+    spawn(args, options = {}) {
+      return new Deno.Command(Deno.execPath(), {
+        args: ["run", "-A", "--frozen", MAIN, ...args],
+        cwd: options.cwd ?? repo,
+        clearEnv: true,
+        env: baseEnv,
+        stdin: "piped",
+        stdout: "piped",
+        stderr: "piped",
+      }).spawn();
     },
     async world() {
       return JSON.parse(await Deno.readTextFile(worldPath));

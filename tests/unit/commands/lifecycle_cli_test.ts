@@ -159,6 +159,69 @@ Deno.test({
 });
 
 Deno.test({
+  name: "cli: exec streams a pipe that stays open; the command need not read it to the end",
+  ...opts,
+  async fn() {
+    await using w = await cliWorld();
+    assertEquals((await w.run(["spawn", "p", "--no-attach"])).code, 0);
+    await w.editWorld((world) => void (world.exec = { mode: "host" }));
+    const enc = new TextEncoder();
+    const dec = new TextDecoder();
+    // Safety net only (a CLI that waits for EOF would never answer): generous, never hit.
+    const deadline = AbortSignal.timeout(60_000);
+
+    // 1. The command sees the first line while the pipe is still open, answers, and the test
+    //    only then sends the second one and closes the pipe.
+    const child = w.spawn([
+      "exec",
+      "-n",
+      "p",
+      "--",
+      "sh",
+      "-c",
+      'read a; echo "got:$a"; read b; echo "then:$b"',
+    ]);
+    const stdin = child.stdin.getWriter();
+    const stdout = child.stdout.getReader();
+    await stdin.write(enc.encode("first\n"));
+    let seen = "";
+    while (!seen.includes("got:first\n")) {
+      const { value, done } = await Promise.race([
+        stdout.read(),
+        new Promise<never>((_, reject) =>
+          deadline.addEventListener("abort", () => reject(new Error(`saw only ${seen}`)))
+        ),
+      ]);
+      if (done) break;
+      seen += dec.decode(value);
+    }
+    assertEquals(seen, "got:first\n", "the command ran before stdin ended");
+    await stdin.write(enc.encode("second\n"));
+    await stdin.close();
+    for (;;) {
+      const { value, done } = await stdout.read();
+      if (done) break;
+      seen += dec.decode(value);
+    }
+    const status = await child.status;
+    await child.stderr.cancel();
+    assertEquals([status.code, seen], [0, "got:first\nthen:second\n"]);
+
+    // 2. The command ends after 4 bytes; the pipe stays open and unread: the CLI still ends.
+    const early = w.spawn(["exec", "-n", "p", "--", "head", "-c", "4"]);
+    const feed = early.stdin.getWriter();
+    await feed.write(enc.encode("abcdefgh"));
+    const [out, end] = await Promise.all([
+      new Response(early.stdout).text(),
+      early.status,
+      new Response(early.stderr).text(),
+    ]);
+    assertEquals([end.code, out], [0, "abcd"]);
+    await feed.close().catch(() => {});
+  },
+});
+
+Deno.test({
   name: "cli: halt, suspend without backend support, destroy confirmation and --worktree, prune",
   ...opts,
   async fn() {

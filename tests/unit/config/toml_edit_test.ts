@@ -1,4 +1,4 @@
-import { assertEquals } from "@std/assert";
+import { assert, assertEquals } from "@std/assert";
 import { parse } from "smol-toml";
 import {
   findKeyLine,
@@ -153,20 +153,36 @@ Deno.test("values: hostile strings round-trip through tomlString and a real pars
   assertEquals(tomlValue(8), "8");
 });
 
-Deno.test("scan: malformed input never hangs", () => {
-  const cases = [
-    "a = [}\n",
-    "a = {]\n",
-    "[[[\n",
-    "= = =",
-    'a = "unterminated\nb = 1',
-    "a = '''never closed",
-    "a = [1, 2",
-    "é = 1\n[sec\nx=1",
-    "a = { b = [ { c = ",
+Deno.test("scan: malformed input ends, offsets stay inside the text, keys keep their lines", () => {
+  // [text, where `a` is set (or undefined), other keys and their lines]
+  const cases: [string, number | undefined, [string[], number][]][] = [
+    ["a = [}\n", 1, []],
+    ["a = {]\n", 1, []],
+    ["[[[\n", undefined, []],
+    ["= = =", undefined, []],
+    ['a = "unterminated\nb = 1', 1, [[["b"], 2]]],
+    ["a = 'unterminated\nb = 1", 1, [[["b"], 2]]],
+    ["a = '''never closed", 1, []],
+    ["a = [1, 2", 1, []],
+    ["é = 1\n[sec\nx=1", undefined, [[["sec"], 2], [["sec", "x"], 3]]],
+    ["a = { b = [ { c = ", 1, [[["a", "b"], 1]]],
+    ["[t]]]\na = 1\n", undefined, [[["t"], 1], [["t", "a"], 2]]],
   ];
-  for (const text of cases) {
-    scanToml(text);
-    findKeyLine(text, ["a"]);
+  for (const [text, aLine, others] of cases) {
+    const lines = text.split("\n").length;
+    const scan = scanToml(text);
+    for (const e of scan.entries) {
+      const where = `${JSON.stringify(text)}: ${JSON.stringify(e)}`;
+      assert(e.valueStart <= e.valueEnd && e.valueEnd <= e.lineEnd, where);
+      assert(e.lineEnd <= text.length, where);
+      assert(e.line >= 1 && e.line <= lines, where);
+    }
+    for (const t of scan.tables) {
+      assert(t.start < t.headerEnd && t.headerEnd <= text.length, JSON.stringify(t));
+    }
+    assertEquals(findKeyLine(text, ["a"]), aLine, JSON.stringify(text));
+    for (const [path, line] of others) {
+      assertEquals(findKeyLine(text, path), line, `${JSON.stringify(text)} ${path}`);
+    }
   }
 });

@@ -7,10 +7,11 @@ import {
   POLL_FIRST_MS,
   POLL_MAX_MS,
   pollDelay,
+  PROBE_TIMEOUT_MS,
   waitForBoot,
 } from "../../../src/core/boot.ts";
-import { parseBanner, tcpBannerProbe } from "../../../src/lib/probe.ts";
-import { bannerServer, FakeProbe } from "./helpers.ts";
+import { parseBanner, type SshProbe, tcpBannerProbe } from "../../../src/lib/probe.ts";
+import { type BannerServer, bannerServer, FakeProbe } from "./helpers.ts";
 
 async function runningSandbox(
   clock: FakeClock | typeof systemClock,
@@ -135,8 +136,33 @@ Deno.test("probe: a real loopback banner, an open port without banner, garbage",
   assertEquals(refused.ok, false);
 });
 
+Deno.test("boot: sshd coming up at any moment of the wait is noticed within 1 s", async () => {
+  // Every start time over a minute (fake clock): the poll schedule never leaves a gap ≥ 1 s.
+  for (let upAt = 0; upAt <= 60_000; upAt += 97) {
+    const clock = new FakeClock(0, { autoAdvance: true });
+    const backend = await runningSandbox(clock);
+    const probe = new FakeProbe(() =>
+      clock.now() >= upAt ? { ok: true, banner: "SSH-2.0-late" } : {
+        ok: false,
+        reason: "connection refused",
+      }
+    );
+    const result = await waitForBoot({
+      backend,
+      name: "s",
+      clock,
+      probe,
+      deadline: 120_000,
+      timeoutSecs: 120,
+    });
+    assertEquals(result.banner, "SSH-2.0-late");
+    const late = clock.now() - upAt;
+    assert(late >= 0 && late < 1_000, `sshd up at ${upAt} ms, noticed ${late} ms later`);
+  }
+});
+
 Deno.test({
-  name: "boot: sshd starting late is noticed within 1 s (real loopback listener)",
+  name: "boot: a real loopback sshd starting late: the first probe after it listens succeeds",
   sanitizeOps: false,
   sanitizeResources: false,
   async fn() {
@@ -146,67 +172,80 @@ Deno.test({
     probeListener.close();
     const backend = await runningSandbox(systemClock);
     await backend.mutate("s", (sb) => void (sb.ssh = { host: "127.0.0.1", port }));
-    const started = Date.now();
-    // sshd comes up 2.6 s into the wait, when polling has backed off to its maximum.
-    let upAt = 0;
-    let server: Deno.Listener | undefined;
-    const timer = setTimeout(() => {
-      server = Deno.listen({ hostname: "127.0.0.1", port });
-      upAt = Date.now();
-      (async () => {
-        for await (const conn of server!) {
-          await conn.write(new TextEncoder().encode("SSH-2.0-late\r\n")).catch(() => {});
-          conn.close();
+    // sshd comes up after the third refused probe (an event, not a time).
+    let server: BannerServer | undefined;
+    let refused = 0;
+    const probe: SshProbe = {
+      async probe(target, options) {
+        const result = await tcpBannerProbe.probe(target, options);
+        if (!result.ok && ++refused === 3) {
+          server = bannerServer({ port, banner: "SSH-2.0-late\r\n" });
         }
-      })().catch(() => {});
-    }, 2_600);
+        return result;
+      },
+    };
     try {
       const result = await waitForBoot({
         backend,
         name: "s",
         clock: systemClock,
-        probe: tcpBannerProbe,
-        deadline: started + 20_000,
-        timeoutSecs: 20,
+        probe,
+        deadline: Date.now() + 60_000,
+        timeoutSecs: 60,
       });
-      const noticed = Date.now();
-      assertEquals(result.banner, "SSH-2.0-late");
-      assert(upAt > 0, "booted before sshd was up?");
-      assert(noticed - upAt < 1_000, `noticed ${noticed - upAt} ms after sshd accepted`);
+      assertEquals([result.banner, result.probes], ["SSH-2.0-late", 4]);
     } finally {
-      clearTimeout(timer);
-      server?.close();
+      await server?.[Symbol.asyncDispose]();
     }
   },
 });
 
 Deno.test({
-  name: "boot: an accepting port without banner is not booted; the banner is seen at once",
+  name: "boot: an accepting port without banner is not booted; a banner on it is seen at once",
   sanitizeOps: false,
   sanitizeResources: false,
   async fn() {
-    await using ssh = bannerServer({ ready: false });
     const backend = await runningSandbox(systemClock);
-    await backend.mutate("s", (sb) => void (sb.ssh = { host: "127.0.0.1", port: ssh.port }));
-    let readyAt = 0;
-    const timer = setTimeout(() => {
-      ssh.ready = true;
-      readyAt = Date.now();
-    }, 1_200);
-    try {
-      const result = await waitForBoot({
+    // 1. Accepted, no banner: the probe fails at its timeout (fake time), the next one succeeds.
+    {
+      await using ssh = bannerServer({ ready: false });
+      await backend.mutate("s", (sb) => void (sb.ssh = { host: "127.0.0.1", port: ssh.port }));
+      const clock = new FakeClock(0);
+      const booting = waitForBoot({
         backend,
         name: "s",
-        clock: systemClock,
+        clock,
         probe: tcpBannerProbe,
-        deadline: Date.now() + 20_000,
-        timeoutSecs: 20,
+        deadline: 60_000,
+        timeoutSecs: 60,
       });
-      assert(readyAt > 0, "accepted a port that sent no banner");
-      assert(Date.now() - readyAt < 1_000, `noticed ${Date.now() - readyAt} ms after the banner`);
-      assertEquals(result.probes, 1, "one connection waited for the banner");
-    } finally {
-      clearTimeout(timer);
+      await ssh.whenAccepted(1);
+      await clock.sleeping(); // the probe's timeout
+      clock.advance(PROBE_TIMEOUT_MS);
+      await clock.sleeping(); // the gap before the next probe
+      ssh.release();
+      clock.advance(POLL_FIRST_MS);
+      const result = await booting;
+      assertEquals(result.probes, 2, "the silent connection did not count as booted");
+      assertEquals(clock.now(), PROBE_TIMEOUT_MS + POLL_FIRST_MS);
+    }
+    // 2. The banner arrives on the open connection: seen by that probe, no time passes.
+    {
+      await using ssh = bannerServer({ ready: false });
+      await backend.mutate("s", (sb) => void (sb.ssh = { host: "127.0.0.1", port: ssh.port }));
+      const clock = new FakeClock(0);
+      const booting = waitForBoot({
+        backend,
+        name: "s",
+        clock,
+        probe: tcpBannerProbe,
+        deadline: 60_000,
+        timeoutSecs: 60,
+      });
+      await ssh.whenAccepted(1);
+      ssh.release();
+      const result = await booting;
+      assertEquals([result.probes, clock.now()], [1, 0]);
     }
   },
 });

@@ -191,26 +191,42 @@ export async function harness(
   };
 }
 
-/** A loopback server that sends an SSH banner (once `ready` is true) on every connection. */
+/** A loopback server that sends an SSH banner (once released) on every connection. */
 export interface BannerServer extends AsyncDisposable {
   port: number;
-  /** When false, connections are accepted but no banner is sent until it turns true. */
-  ready: boolean;
   /** Connections accepted so far. */
-  accepted: number;
+  readonly accepted: number;
+  /** Sends the banner on every connection, open and future (a server made with ready: false). */
+  release(): void;
+  /** Resolves once `n` connections have been accepted. */
+  whenAccepted(n: number): Promise<void>;
 }
 
-/** Starts a banner server on 127.0.0.1 (random port). */
-export function bannerServer(options: { ready?: boolean; banner?: string } = {}): BannerServer {
-  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+/** Starts a banner server on 127.0.0.1 (`port`, default a random one). */
+export function bannerServer(
+  options: { ready?: boolean; banner?: string; port?: number } = {},
+): BannerServer {
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: options.port ?? 0 });
   const banner = new TextEncoder().encode(options.banner ?? "SSH-2.0-OpenSSH_9.2p1 Debian\r\n");
   const conns = new Set<Deno.Conn>();
+  let release!: () => void;
+  const released = new Promise<void>((r) => (release = r));
+  if (options.ready ?? true) release();
+  let accepted = 0;
+  const acceptWaiters: { n: number; resolve: () => void }[] = [];
   const state: BannerServer = {
     port: (listener.addr as Deno.NetAddr).port,
-    ready: options.ready ?? true,
-    accepted: 0,
+    get accepted() {
+      return accepted;
+    },
+    release,
+    whenAccepted(n) {
+      if (accepted >= n) return Promise.resolve();
+      return new Promise((resolve) => acceptWaiters.push({ n, resolve }));
+    },
     async [Symbol.asyncDispose]() {
       listener.close();
+      release();
       for (const c of conns) {
         try {
           c.close();
@@ -224,7 +240,7 @@ export function bannerServer(options: { ready?: boolean; banner?: string } = {})
   const serve = async (conn: Deno.Conn) => {
     conns.add(conn);
     try {
-      while (!state.ready) await new Promise((r) => setTimeout(r, 5));
+      await released;
       await conn.write(banner);
       // Keep it open until the client closes (like sshd waiting for the client's banner).
       await conn.read(new Uint8Array(64)).catch(() => null);
@@ -242,7 +258,8 @@ export function bannerServer(options: { ready?: boolean; banner?: string } = {})
   const serving = (async () => {
     try {
       for await (const conn of listener) {
-        state.accepted++;
+        accepted++;
+        for (const w of acceptWaiters.filter((w) => accepted >= w.n)) w.resolve();
         serve(conn);
       }
     } catch {

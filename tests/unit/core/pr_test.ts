@@ -50,8 +50,9 @@ async function exists(path: string): Promise<boolean> {
   try {
     await Deno.lstat(path);
     return true;
-  } catch {
-    return false;
+  } catch (error) {
+    if (error instanceof Deno.errors.NotFound) return false;
+    throw error;
   }
 }
 

@@ -1,4 +1,5 @@
 import { assert, assertEquals, assertRejects } from "@std/assert";
+import { log } from "../../../src/lib/log.ts";
 import {
   ConflictError,
   InterruptedError,
@@ -280,24 +281,35 @@ Deno.test("spawn: two spawns of one branch at once create it once; the second re
   await using h = await harness();
   let release!: () => void;
   const gate = new Promise<void>((r) => (release = r));
+  let inCreate!: () => void;
+  const creating = new Promise<void>((r) => (inCreate = r));
   let creates = 0;
   h.backend.configure({
     onCall: async (method) => {
-      if (method === "create" && creates++ === 0) await gate;
+      if (method === "create" && creates++ === 0) {
+        inCreate();
+        await gate;
+      }
     },
   });
-  const both = Promise.all([
-    h.service.spawn({ branch: "race" }),
-    new SandboxService(h.deps, h.repo.root).spawn({ branch: "race" }),
-  ]);
-  let settled = false;
-  both.catch(() => {}).finally(() => (settled = true));
-  // Let the second reach the lock while the first holds it inside create.
-  while (creates === 0 && !settled) await new Promise((r) => setTimeout(r, 1));
-  await new Promise((r) => setTimeout(r, 50));
-  release();
-  const [ra, rb] = await both;
-  assertEquals([ra.action, rb.action].sort(), ["created", "reconnected"]);
+  // The second spawn logs that it waits for the sandbox's lock (held by the first, in create).
+  let blocked!: () => void;
+  const waiting = new Promise<void>((r) => (blocked = r));
+  const stop = log.listen((_level, line) => {
+    if (line.startsWith("waiting for sandbox 'tachikoma-myapp-race'")) blocked();
+  });
+  try {
+    const first = h.service.spawn({ branch: "race" });
+    await creating;
+    const second = new SandboxService(h.deps, h.repo.root).spawn({ branch: "race" });
+    await waiting;
+    release();
+    const [ra, rb] = await Promise.all([first, second]);
+    assertEquals([ra.action, rb.action], ["created", "reconnected"]);
+  } finally {
+    stop();
+    release();
+  }
   assertEquals((await h.backend.calls("create")).length, 1);
   assertEquals(h.provisioner.runs.length, 1);
   assertEquals((await h.store.read()).vms.length, 1);
@@ -354,8 +366,9 @@ async function exists(path: string): Promise<boolean> {
   try {
     await Deno.stat(path);
     return true;
-  } catch {
-    return false;
+  } catch (error) {
+    if (error instanceof Deno.errors.NotFound) return false;
+    throw error;
   }
 }
 

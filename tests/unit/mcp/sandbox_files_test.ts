@@ -3,11 +3,13 @@
  * under the host's real `sh` and coreutils, with the code share mapped to a temp directory, so
  * quoting, modes, symlinks and error mapping are exercised for real.
  */
-import { assert, assertEquals, assertRejects } from "@std/assert";
+import { assert, assertEquals, assertRejects, assertStringIncludes } from "@std/assert";
 import { MemoryBackend } from "../../../src/backends/memory/mod.ts";
+import type { ExecRequest, ExecResult } from "../../../src/backends/backend.ts";
 import {
   deleteFile,
   editFile,
+  FILE_QUERY_ATTEMPTS,
   type FileTarget,
   isBinary,
   listFiles,
@@ -16,7 +18,7 @@ import {
   writeFile,
 } from "../../../src/core/sandbox_files.ts";
 import { GUEST_CODE_DIR } from "../../../src/provision/shares.ts";
-import { ConflictError, NotFoundError, UsageError } from "../../../src/lib/errors.ts";
+import { ConflictError, NotFoundError, RuntimeError, UsageError } from "../../../src/lib/errors.ts";
 
 const enc = new TextEncoder();
 const dec = new TextDecoder();
@@ -236,4 +238,101 @@ Deno.test("isBinary: NUL, invalid UTF-8, a cut multi-byte character", () => {
   assert(!isBinary(enc.encode("héllo")));
   assert(!isBinary(enc.encode("日").subarray(0, 2), true));
   assert(isBinary(enc.encode("日").subarray(0, 2), false));
+});
+
+/**
+ * The same sandbox through a backend that tampers with exec results as an engine can (Incus
+ * loses output under concurrent execs): `tamper` gets each request and its real result.
+ */
+function lossy(
+  backend: MemoryBackend,
+  tamper: (argv: string[], result: ExecResult) => ExecResult | null,
+): FileTarget {
+  const proxy = new Proxy(backend, {
+    get(target, prop) {
+      if (prop === "exec") {
+        return async (name: string, request: ExecRequest) => {
+          const result = await target.exec(name, request);
+          return tamper(request.argv, result) ?? result;
+        };
+      }
+      const value = Reflect.get(target, prop, target);
+      return typeof value === "function" ? value.bind(target) : value;
+    },
+  });
+  return { backend: proxy, sandbox: "sb" };
+}
+
+const LOST: ExecResult = { code: 0, stdout: new Uint8Array(), stderr: new Uint8Array() };
+const isScript = (marker: string) => (argv: string[]) => argv[2]?.includes(marker) ?? false;
+
+Deno.test("lost output: reads and lists are asked again, then fail; never empty", async () => {
+  const { dir, backend } = await setup();
+  try {
+    await Deno.writeTextFile(`${dir}/f.txt`, "real content\n");
+    await Deno.writeTextFile(`${dir}/empty.txt`, "");
+    await Deno.mkdir(`${dir}/nothing here`);
+    let drops = 2;
+    const twice = lossy(backend, (argv) => isScript("head -c")(argv) && drops-- > 0 ? LOST : null);
+    assertEquals(dec.decode((await readFile(twice, "f.txt")).data), "real content\n");
+    assertEquals(drops, -1, "two lost reads, then an intact one");
+    assertEquals((await readFile(twice, "empty.txt")).data.length, 0, "empty is empty");
+
+    const always = lossy(backend, (argv) => isScript("head -c")(argv) ? LOST : null);
+    const e = await assertRejects(() => readFile(always, "f.txt"), RuntimeError);
+    assertEquals(e.code, "guest_output");
+    assertStringIncludes(e.message, `lost ${FILE_QUERY_ATTEMPTS} times`);
+    // Cut short (the size header says more): also asked again, then refused.
+    const cut = lossy(
+      backend,
+      (argv, r) => isScript("head -c")(argv) ? { ...r, stdout: r.stdout.subarray(0, 8) } : null,
+    );
+    await assertRejects(() => readFile(cut, "f.txt"), RuntimeError, "answer was lost");
+
+    assertEquals((await listFiles(twice, "nothing here")).entries, [], "an empty dir is empty");
+    const noList = lossy(backend, (argv) => isScript("find ")(argv) ? LOST : null);
+    await assertRejects(() => listFiles(noList, "."), RuntimeError, "answer was lost");
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("write/edit: what landed is compared with the input (SHA-256 in the guest)", async () => {
+  const { dir, backend } = await setup();
+  try {
+    // The write's answer lost: a read-only check finds the right bytes, so it succeeds.
+    const quiet = lossy(backend, (argv) => isScript("mktemp")(argv) ? LOST : null);
+    const w = await writeFile(quiet, "a.txt", enc.encode("exact\n"), { mode: 0o600 });
+    assertEquals([w.bytes_written, w.mode], [6, "0600"]);
+    // Something else landed (changed right after, or garbled): refused, never "written".
+    const swapped = lossy(backend, (argv) => {
+      if (!isScript("mktemp")(argv)) return null;
+      Deno.writeTextFileSync(`${dir}/b.txt`, "not what was sent\n");
+      return LOST;
+    });
+    const e = await assertRejects(
+      () => writeFile(swapped, "b.txt", enc.encode("what was sent\n")),
+      RuntimeError,
+      "not the 14 bytes written",
+    );
+    assertEquals(e.code, "guest_output");
+    await Deno.writeTextFile(`${dir}/c.txt`, "one two\n");
+    await assertRejects(
+      () =>
+        editFile(
+          lossy(backend, (argv) => {
+            if (!isScript("mktemp")(argv)) return null;
+            Deno.writeTextFileSync(`${dir}/c.txt`, "garbled\n");
+            return LOST;
+          }),
+          "c.txt",
+          "one",
+          "1",
+        ),
+      RuntimeError,
+      "SHA-256",
+    );
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
 });

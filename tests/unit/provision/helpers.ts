@@ -6,6 +6,7 @@
  *
  * @module
  */
+import { feedChild } from "../../../src/lib/process.ts";
 import { MemoryBackend } from "../../../src/backends/memory/backend.ts";
 import type { ExecRequest, ExecResult } from "../../../src/backends/backend.ts";
 import type { ProvisionContext } from "../../../src/provision/contract.ts";
@@ -38,7 +39,7 @@ async function runLocal(request: ExecRequest, home: string): Promise<ExecResult>
       stderr: new Uint8Array(),
     };
   }
-  if (request.user === "root" && !(args[1] ?? "").includes("/etc/ssh/ssh_host_")) {
+  if (request.user === "root" && !args.some((a) => a.includes("/etc/ssh/ssh_host_"))) {
     throw new Error(
       `test double refuses a root command: ${JSON.stringify(request.argv).slice(0, 120)}`,
     );
@@ -51,25 +52,45 @@ async function runLocal(request: ExecRequest, home: string): Promise<ExecResult>
     stdout: "piped",
     stderr: "piped",
   }).spawn();
-  if (request.stdin !== undefined) {
-    const w = child.stdin.getWriter();
-    await w.write(typeof request.stdin === "string" ? enc.encode(request.stdin) : request.stdin);
-    await w.close();
-  }
-  const out = await child.output();
+  const inputDone = new AbortController();
+  if (request.stdin !== undefined) feedChild(child, request.stdin, inputDone.signal);
+  const out = await child.output().finally(() => inputDone.abort());
   return { code: out.code, stdout: out.stdout, stderr: out.stderr };
 }
 
+/**
+ * Changes what a guest command returned (after it really ran): e.g. drop its output while
+ * keeping exit 0, as Incus does under concurrent execs. Null leaves the result alone.
+ */
+export type OutputTamper = (request: ExecRequest, result: ExecResult) => ExecResult | null;
+
+/** Drops the output of the commands `match` selects, the first `times` of them (or all). */
+export function dropOutput(
+  match: (request: ExecRequest) => boolean,
+  times = Infinity,
+): OutputTamper & { dropped: () => number } {
+  let dropped = 0;
+  const tamper = (request: ExecRequest, _result: ExecResult) => {
+    if (!match(request) || dropped >= times) return null;
+    dropped++;
+    return { code: 0, stdout: new Uint8Array(), stderr: new Uint8Array() };
+  };
+  return Object.assign(tamper, { dropped: () => dropped });
+}
+
 /** A running local sandbox named `sb`. */
-export async function localSandbox(): Promise<LocalSandbox> {
+export async function localSandbox(
+  options: { tamper?: OutputTamper } = {},
+): Promise<LocalSandbox> {
   const dir = await Deno.makeTempDir({ prefix: "tk-prov-unit-" });
   const home = `${dir}/guest-home`;
   await Deno.mkdir(home);
   const log: LocalSandbox["log"] = [];
   const backend = new MemoryBackend({
-    exec: (_name, request) => {
+    exec: async (_name, request) => {
       log.push({ user: request.user ?? "user", argv: request.argv });
-      return runLocal(request, home);
+      const result = await runLocal(request, home);
+      return options.tamper?.(request, result) ?? result;
     },
   });
   await backend.seed("sb", { state: "running" });

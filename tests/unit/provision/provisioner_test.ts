@@ -15,7 +15,14 @@ import { createProvisioner, ProvisionError, STEP_NAMES } from "../../../src/prov
 import { Logger } from "../../../src/lib/log.ts";
 import { registerSecret } from "../../../src/lib/redact.ts";
 import { UsageError } from "../../../src/lib/errors.ts";
-import { localSandbox, pwnedPath, testConfig, testContext, testRecord } from "./helpers.ts";
+import {
+  dropOutput,
+  localSandbox,
+  pwnedPath,
+  testConfig,
+  testContext,
+  testRecord,
+} from "./helpers.ts";
 
 const HOSTILE = (p: string) =>
   `it's "q" \`touch ${p}\` $(touch ${p}); touch ${p}\nline2\t$HOME ünï 🙂 \\ '\\'' end\n`;
@@ -103,6 +110,31 @@ Deno.test("profile: hostile proxy and MCP values arrive byte-exact, nothing runs
     await p.run(ctx, { after: null, only: ["profile"], onStepDone: () => Promise.resolve() });
     assertEquals(await Deno.readFile(`${sb.home}/.profile`), first);
     assertEquals(await Deno.stat(pwned).catch(() => null), null);
+  } finally {
+    await sb.cleanup();
+  }
+});
+
+Deno.test("profile: a read of ~/.profile that loses its output never rewrites it with only our block", async () => {
+  const lost = dropOutput((r) => r.argv.some((a) => a.includes("wc -c <")));
+  const sb = await localSandbox({ tamper: lost });
+  try {
+    const mine = "# user's own\nexport KEEP=1\nalias ll='ls -l'\n";
+    await Deno.writeTextFile(`${sb.home}/.profile`, mine);
+    const p = createProvisioner({
+      home: await hostHome(sb.dir),
+      env: () => undefined,
+      logger: recorder().logger,
+      proxyEnv: () => ({ TK_PROXY_URL: "http://10.0.0.1:19280" }),
+    });
+    const ctx = testContext(sb, testConfig({ credential_proxy: true }));
+    const error = await assertRejects(
+      () => p.run(ctx, { after: null, only: ["profile"], onStepDone: () => Promise.resolve() }),
+      ProvisionError,
+    );
+    assertStringIncludes(error.message, "output lost");
+    assertEquals(await Deno.readTextFile(`${sb.home}/.profile`), mine, "left exactly as it was");
+    assert(lost.dropped() >= 3);
   } finally {
     await sb.cleanup();
   }
@@ -438,6 +470,7 @@ Deno.test("fingerprint: a config change moves only the steps it feeds", async ()
     const changed = (a: Record<string, string>, b: Record<string, string>) =>
       Object.keys(a).filter((k) => a[k] !== b[k]);
     assertEquals(changed(base, await fp({ claude_install: "npm" })), ["claude"]);
+    assertEquals(changed(base, await fp({ claude_flags: ["--verbose"] })), ["profile"]);
     await Deno.writeTextFile(`${repo}/s.sh`, "echo changed\n");
     assertEquals(changed(base, await fp()), ["scripts"]);
     proxy.value = "http://b";

@@ -155,3 +155,99 @@ Deno.test({
     }
   },
 });
+
+/** An ssh2 server whose exec echoes stdin back; `head1` ends after the first chunk. */
+async function startEchoServer(hostKey: string): Promise<TestServer> {
+  const { Server } = await import("ssh2");
+  const server = new Server({ hostKeys: [hostKey] }, (client) => {
+    client.on("authentication", (ctx) => {
+      if (ctx.method === "publickey") ctx.accept();
+      else ctx.reject(["publickey"]);
+    }).on("ready", () => {
+      client.on("session", (accept) => {
+        accept().on("exec", (acceptExec, _reject, info) => {
+          const stream = acceptExec();
+          const head1 = info.command.includes("head1");
+          stream.on("data", (chunk: Uint8Array) => {
+            stream.write(chunk);
+            if (head1) {
+              stream.exit(0);
+              stream.end();
+            }
+          });
+          stream.on("end", () => {
+            if (head1) return;
+            stream.exit(0);
+            stream.end();
+          });
+        });
+      });
+    }).on("error", () => {});
+  });
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", () => resolve()));
+  const port = (server.address() as { port: number }).port;
+  return { port, close: () => new Promise((r) => server.close(() => r())) };
+}
+
+Deno.test({
+  name: "ssh2 client: a stdin stream is sent as it comes; an exec that ends stops reading it",
+  sanitizeOps: false,
+  sanitizeResources: false,
+  async fn() {
+    const dir = await Deno.makeTempDir();
+    await keygen(`${dir}/host`);
+    await keygen(`${dir}/client`);
+    const server = await startEchoServer(await Deno.readTextFile(`${dir}/host`));
+    const conn = await connectSsh(
+      { host: "127.0.0.1", port: server.port, user: "admin", alias: "sb" },
+      {
+        privateKey: await Deno.readTextFile(`${dir}/client`),
+        knownHosts: new KnownHosts(`${dir}/known_hosts`),
+      },
+    );
+    try {
+      let push!: (text: string) => void;
+      let end!: () => void;
+      const input = new ReadableStream<Uint8Array>({
+        start(c) {
+          push = (t) => c.enqueue(new TextEncoder().encode(t));
+          end = () => c.close();
+        },
+      });
+      let echoed = "";
+      let firstBack!: () => void;
+      const back = new Promise<void>((r) => (firstBack = r));
+      const running = conn.exec(["cat"], {
+        stdin: input,
+        onStdout: (c) => {
+          echoed += dec.decode(c);
+          if (echoed.includes("one\n")) firstBack();
+        },
+      });
+      push("one\n");
+      await back; // echoed while the input is still open
+      push("two\n");
+      end();
+      const r = await running;
+      assertEquals([r.code, dec.decode(r.stdout)], [0, "one\ntwo\n"]);
+
+      let cancelled!: () => void;
+      const gone = new Promise<void>((r) => (cancelled = r));
+      const open = new ReadableStream<Uint8Array>({
+        start(c) {
+          c.enqueue(new TextEncoder().encode("x"));
+        },
+        cancel() {
+          cancelled();
+        },
+      });
+      const early = await conn.exec(["head1"], { stdin: open });
+      assertEquals([early.code, dec.decode(early.stdout)], [0, "x"]);
+      await gone;
+    } finally {
+      await conn.close();
+      await server.close();
+      await Deno.remove(dir, { recursive: true });
+    }
+  },
+});

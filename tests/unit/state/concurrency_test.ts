@@ -50,39 +50,29 @@ Deno.test("writers SIGKILLed in the middle of writes leave a valid file, no comm
   const committed: string[] = [];
   const trials = 12;
   for (let t = 0; t < trials; t++) {
-    // 32 KiB per record: every update rewrites a growing file (up to a few MB), so the kill
-    // lands in some phase of a write (read, parse, temp write, fsync, rename) — the random
-    // delay spreads it over the whole cycle.
+    // 32 KiB per record: every update rewrites a growing file (up to a few MB), so a write has
+    // several phases (temp file created, data written, renamed…). The kill lands on the n-th
+    // change the writer makes in the directory after `commits` commits, n going through 0…5
+    // over the trials, so every phase is hit, twice — the same ones on every run.
     const writer = spawnWriter(["forever", dir.path, `t${t}`, "--pad", "32768"]);
     const commits = 1 + (t % 3);
     for (let i = 0; i < commits; i++) assert((await writer.nextLine()) !== null);
-    let context: string;
-    if (t % 3 === 2) {
-      // Anywhere in the cycle: a random delay after a commit.
-      const delay = Math.floor(Math.random() * 12);
-      await new Promise((r) => setTimeout(r, delay));
+    const skip = t % 6;
+    const watcher = Deno.watchFs(dir.path, { recursive: false });
+    // Should the writer die by itself, stop watching (the checks below then fail).
+    writer.child.status.then(() => watcher.close()).catch(() => {});
+    let seen = 0;
+    let context = `trial ${t}: the writer ended before its kill point`;
+    for await (const event of watcher) {
+      if (event.kind === "access") continue;
+      const files = event.paths.map((p) => p.slice(p.lastIndexOf("/") + 1));
+      if (files.every((f) => f === "state.lock")) continue;
+      if (seen++ < skip) continue;
       writer.child.kill("SIGKILL");
-      context = `trial ${t}: killed ${delay} ms after commit ${commits}`;
-    } else {
-      // Inside a write: kill on the n-th change the writer makes in the directory (temp file
-      // created, data written, renamed…), n varying by trial to hit different phases.
-      const skip = t % 5;
-      const watcher = Deno.watchFs(dir.path, { recursive: false });
-      // Should the writer die by itself, stop watching (the checks below then fail).
-      writer.child.status.then(() => watcher.close()).catch(() => {});
-      let seen = 0;
-      context = `trial ${t}`;
-      for await (const event of watcher) {
-        if (event.kind === "access") continue;
-        const files = event.paths.map((p) => p.slice(p.lastIndexOf("/") + 1));
-        if (files.every((f) => f === "state.lock")) continue;
-        if (seen++ < skip) continue;
-        writer.child.kill("SIGKILL");
-        context = `trial ${t}: killed on ${event.kind} ${files.join(",")} (event ${seen})`;
-        break;
-      }
-      watcher.close();
+      context = `trial ${t}: killed on ${event.kind} ${files.join(",")} (event ${seen})`;
+      break;
     }
+    watcher.close();
     const status = await writer.finish();
     assertEquals(status.signal, "SIGKILL");
     const printed = writer.lines;

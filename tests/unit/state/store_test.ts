@@ -1,7 +1,7 @@
 /**
  * StateStore: atomic locked writes, tachikoma v1 compatibility, corruption handling, modes.
  */
-import { assert, assertEquals, assertRejects, assertStringIncludes } from "@std/assert";
+import { assertEquals, assertRejects, assertStringIncludes } from "@std/assert";
 import { FakeClock } from "../../testing/fake_clock.ts";
 import { RuntimeError } from "../../../src/lib/errors.ts";
 import { STATE_VERSION, StateStore } from "../../../src/state/mod.ts";
@@ -317,16 +317,14 @@ Deno.test("leftover temp files of a crashed writer are ignored by reads, removed
   assertEquals((await store.read()).vms.map((r) => r.name), ["a", "b"]);
 });
 
-Deno.test("read of 1,000 entries is cheap", async () => {
+Deno.test("read of 1,000 entries returns them all, in order (its cost: bench/startup_bench.ts)", async () => {
   await using tmp = await tempDir();
   const vms = Array.from({ length: 1000 }, (_, i) => makeRecord(`tachikoma-myapp-branch-${i}`));
   await Deno.writeTextFile(`${tmp.path}/state.json`, JSON.stringify({ version: 2, vms }, null, 2));
   const store = new StateStore(tmp.path);
-  await store.read(); // warm up
-  const runs = 20;
-  const start = performance.now();
-  for (let i = 0; i < runs; i++) assertEquals((await store.read()).vms.length, 1000);
-  const perRead = (performance.now() - start) / runs;
-  // Typically ~1-3 ms; the bound only catches per-entry heavy work (e.g. a syscall per entry).
-  assert(perRead < 50, `read of 1,000 entries took ${perRead.toFixed(1)} ms`);
+  // How fast is measured by the startup bench (`list --json` over 1,000 entries, as a ratio to
+  // an empty deno run in the same run), not with a wall-clock bound in a unit test.
+  const read = (await store.read()).vms;
+  assertEquals(read.map((r) => r.name), vms.map((r) => r.name));
+  assertEquals(await listDir(tmp.path), ["state.json", "state.lock"], "a read writes nothing");
 });

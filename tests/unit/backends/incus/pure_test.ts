@@ -63,6 +63,18 @@ Deno.test("ipv4Addresses keeps global inet addresses of non-lo interfaces, eth0 
   assertEquals(ipv4Addresses(undefined), []);
 });
 
+Deno.test("toInfo: an instance listed while Incus creates or deletes it (config null)", () => {
+  const info = toInfo({
+    name: "someone-elses",
+    status: "Stopped",
+    status_code: 102,
+    config: null as unknown as Record<string, string>,
+    devices: null as unknown as Record<string, never>,
+    state: null,
+  });
+  assertEquals(info, { name: "someone-elses", state: "stopped", addresses: [] });
+});
+
 Deno.test("toInfo reads state, addresses, image and creation time", () => {
   const info = toInfo({
     name: "tk-a",
