@@ -9,7 +9,7 @@ DENO         ?= $(shell command -v deno 2>/dev/null || echo $(BOOT_DENO))
 TEST_FLAGS   ?=
 UNAME_S      := $(shell uname -s)
 IS_ROOT      := $(shell [ "$$(id -u)" = 0 ] && echo yes)
-APT_TOOLS    := git openssh-client openssh-server zsh fish curl ca-certificates hyperfine ruby
+APT_TOOLS    := git openssh-client openssh-server zsh fish curl ca-certificates hyperfine ruby acl
 ARGS         ?=
 BENCH_ARGS   ?=
 
@@ -35,7 +35,7 @@ deps: deno
 		{ cat $(CACHE_DIR)/install.log >&2; exit 1; }
 
 tools:
-	@missing=""; for t in git ssh sshd zsh fish curl hyperfine ruby; do \
+	@missing=""; for t in git ssh sshd zsh fish curl hyperfine ruby setfacl; do \
 		command -v $$t >/dev/null 2>&1 || [ -x /usr/sbin/$$t ] || missing="$$missing $$t"; done; \
 	if [ -n "$$missing" ]; then \
 		if [ "$(IS_ROOT)" = yes ] && command -v apt-get >/dev/null; then \
@@ -47,8 +47,8 @@ tools:
 	fi
 
 # --- the Incus lab (real Linux guests for integration tests) -------------------------------
-lab:
-	@bash tests/lab/up.sh
+lab: deno
+	@DENO=$(DENO) bash tests/lab/up.sh
 
 lab-down:
 	@bash tests/lab/down.sh
@@ -57,7 +57,7 @@ lab-down:
 # instead of quietly skipping every integration test. Elsewhere its tests are skipped.
 lab-if-possible:
 	@if [ "$(UNAME_S)" = Linux ] && [ "$(IS_ROOT)" = yes ]; then \
-		bash tests/lab/up.sh || { \
+		DENO=$(DENO) bash tests/lab/up.sh || { \
 			if [ -n "$$CI" ]; then echo "lab: could not start, and CI needs it" >&2; exit 1; fi; \
 			echo "lab: could not start (integration tests will be skipped)" >&2; }; \
 	else echo "lab: skipped (needs root on Linux); integration tests will be skipped" >&2; fi

@@ -55,8 +55,10 @@ export interface Share {
 
 /** How to create a sandbox. */
 export interface CreateOptions {
-  /** Image alias, fingerprint or tart VM/OCI name. */
+  /** Image reference, alias, fingerprint or tart VM/OCI name. */
   image: string;
+  /** The reference as configured, recorded on the sandbox (default: `image`). */
+  label?: string;
   cpus?: number;
   memoryMb?: number;
   diskGb?: number;
@@ -161,6 +163,52 @@ export interface Capabilities {
   pty: boolean;
   /** Engine-level file push/pull (without SSH). */
   files: boolean;
+  /**
+   * `exec`, shells and files go through the guest's sshd (tart), so boot waits for an SSH banner.
+   * False: they go through the engine's API (incus) and nothing but `ssh` itself waits for sshd.
+   */
+  execOverSsh: boolean;
+}
+
+/** A base image in the engine's local image store. */
+export interface ImageInfo {
+  /** The reference as configured: `images:debian/12`, a local alias or a fingerprint. */
+  ref: string;
+  fingerprint: string;
+  /** For a remote reference: where it comes from. */
+  source?: { server: string; url: string; protocol: string; alias: string };
+  /** The local alias that caches a remote image. */
+  localAlias?: string;
+  sizeBytes?: number;
+  /** True when this call downloaded it. */
+  pulled: boolean;
+}
+
+/** Options of {@link ImageStore.pull}. */
+export interface ImagePullOptions {
+  /** Ask the server again even when the image is in the local store (get its newest version). */
+  refresh?: boolean;
+  /** Download progress, e.g. `rootfs: 45% (12.3MB/s)`. */
+  onProgress?: (text: string) => void;
+  signal?: AbortSignal;
+}
+
+/** The engine's image store, for engines that pull base images from image servers. */
+export interface ImageStore {
+  /** The image if it is in the local store, else null (it must be pulled). Throws for a bad ref. */
+  local(ref: string): Promise<ImageInfo | null>;
+  /** Makes the image local, downloading it when needed (always with `refresh`). */
+  pull(ref: string, options?: ImagePullOptions): Promise<ImageInfo>;
+  /**
+   * The image prepared from `base` by the provisioning recipe `recipe` (a stock image once
+   * bootstrapped), or null when there is none yet.
+   */
+  prepared?(base: ImageInfo, recipe: string): Promise<ImageInfo | null>;
+  /**
+   * Keeps `sandbox`'s system — just bootstrapped, nothing of the user's in it yet — as the
+   * prepared image of (`base`, `recipe`), without the sandbox's identity.
+   */
+  publishPrepared?(sandbox: string, base: ImageInfo, recipe: string): Promise<ImageInfo>;
 }
 
 /** Options for {@link Backend.waitForAddress}. */
@@ -176,6 +224,8 @@ export interface Backend {
   /** `tart`, `incus`, `truenas` or `memory`. */
   readonly name: string;
   readonly capabilities: Capabilities;
+  /** Base images pulled from image servers (absent: the engine takes images as they are). */
+  readonly images?: ImageStore;
 
   /** Every sandbox this engine holds (not only tachikoma's). */
   list(): Promise<SandboxInfo[]>;

@@ -323,7 +323,14 @@ export const TREE: GroupNode = group({
       notImplemented: true,
       routes: {
         list: todo("image list", "list images"),
-        pull: todo("image pull", "fetch a base image", [optionalArg("name", "image name")]),
+        pull: command({
+          brief: "pull a base image into the local store (or refresh it)",
+          args: [
+            optionalArg("ref", "image reference, e.g. images:debian/12 (default: base_image)"),
+          ],
+          run: async (ctx, _f, ref) =>
+            await (await import("../commands/image.ts")).pull(ctx, { ref }),
+        }),
         build: todo("image build", "build a golden image with Claude Code preinstalled", [], {
           name: text("output image name (default: tachikoma-golden)", { short: "n" }),
           force: bool("replace an existing image"),

@@ -45,7 +45,12 @@ export class StderrReporter implements Reporter {
         this.#write(`✗ ${label}${extra ? `: ${extra}` : ""}\n`);
       }
     };
-    return { done: (d) => finish(true, d), fail: (r) => finish(false, r) };
+    const progress = (detail: string) => {
+      if (this.#timer !== undefined && this.#label.startsWith(label)) {
+        this.#label = `${label} (${detail})`;
+      }
+    };
+    return { done: (d) => finish(true, d), fail: (r) => finish(false, r), progress };
   }
 
   note(message: string): void {

@@ -39,9 +39,20 @@ export function defaultBackend(os: OsName = Deno.build.os): BackendName {
   return os === "darwin" ? "tart" : "incus";
 }
 
+/** The public simplestreams server behind `images:` references (Incus' own default remote). */
+export const PUBLIC_IMAGE_SERVER = "https://images.linuxcontainers.org";
+
+/**
+ * The image a backend starts sandboxes from when `base_image` is unset: tart clones its local
+ * `ubuntu` VM (tachikoma's default); Incus pulls Debian 12 from the public image server
+ * (docs/configuration.md says why Debian).
+ */
+export function defaultImage(backend: string): string {
+  return backend === "tart" ? "ubuntu" : "images:debian/12";
+}
+
 /** Default values of top-level keys (optional keys without a default are absent). */
 export const TOP_DEFAULTS = {
-  base_image: "ubuntu",
   vm_cpus: 4,
   vm_memory: 8192,
   vm_display: "none",
@@ -67,8 +78,25 @@ export const TOP_DEFAULTS = {
 
 /** Default values of the `[tart]` section. */
 export const TART_DEFAULTS = { resolver: "dhcp", stop_timeout_secs: 30 } as const;
+/** Name of an image server in `[incus.image_servers]` (the `NAME` of `NAME:alias`). */
+export const IMAGE_SERVER_NAME_RE = /^[a-z0-9][a-z0-9_-]{0,62}$/;
+
+/** One image server of `[incus.image_servers]`. */
+export interface ImageServerSpec {
+  /** `https://…` of a simplestreams tree or of an Incus server. */
+  url: string;
+  protocol: "simplestreams" | "incus";
+  /** PEM file of the server's certificate, pinned (for servers no system CA vouches for). */
+  certificate?: string;
+}
+
 /** Default values of the `[incus]` section. */
-export const INCUS_DEFAULTS = { socket: "/var/lib/incus/unix.socket" } as const;
+export const INCUS_DEFAULTS = {
+  socket: "/var/lib/incus/unix.socket",
+  image_servers: {
+    images: { url: PUBLIC_IMAGE_SERVER, protocol: "simplestreams" },
+  } as Record<string, ImageServerSpec>,
+} as const;
 /** Default values of the `[truenas]` section. */
 export const TRUENAS_DEFAULTS = {
   port: 443,
@@ -87,8 +115,12 @@ export const MCP_DEFAULTS = {
   reap_interval: "1m",
 } as const;
 
-/** The value type of a key, as users write it. */
-export type KeyType = "string" | "integer" | "boolean" | "string[]";
+/**
+ * The value type of a key, as users write it. `table`: a TOML table of named entries
+ * (`[incus.image_servers.NAME]`); layers merge it by entry name (a later layer's entry replaces
+ * an earlier one of the same name).
+ */
+export type KeyType = "string" | "integer" | "boolean" | "string[]" | "table";
 
 /** What tachikoma knows about one key without loading the schema. */
 export interface KeySpec {
@@ -109,6 +141,8 @@ export interface KeySpec {
    * file's directory). `"command"`: only resolved when it contains a `/`.
    */
   path?: "path" | "command";
+  /** `table` keys: the fields of each entry that hold a path (resolved like `path` keys). */
+  pathFields?: readonly string[];
 }
 
 /**
@@ -193,6 +227,11 @@ export const KEYS: Readonly<Record<string, KeySpec>> = {
   "incus.storage_pool": { type: "string" },
   "incus.network": { type: "string", trust: "chooses the network the sandbox joins" },
   "incus.image": { type: "string" },
+  "incus.image_servers": {
+    type: "table",
+    pathFields: ["certificate"],
+    trust: "chooses the servers sandbox systems are downloaded from",
+  },
   "truenas.host": {
     type: "string",
     trust: "chooses the TrueNAS server that gets your code and API key",

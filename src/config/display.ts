@@ -45,13 +45,16 @@ export function ignoredJson(
   };
 }
 
-/** A value on one line: strings as they are (JSON-quoted with control characters), arrays JSON. */
+/**
+ * A value on one line: strings as they are (JSON-quoted with control characters), arrays and
+ * tables as JSON.
+ */
 export function formatValue(value: unknown): string | undefined {
   if (value === undefined || value === null) return undefined;
   if (typeof value === "string") {
     return [...value].some((c) => c < " " || c === "\x7f") ? JSON.stringify(value) : value;
   }
-  if (Array.isArray(value)) return JSON.stringify(value);
+  if (Array.isArray(value) || typeof value === "object") return JSON.stringify(value);
   return String(value);
 }
 

@@ -78,8 +78,9 @@ const FALSE = new Set(["false", "0", "no"]);
 /**
  * Turns text into a value of the key's type: booleans from true/false/1/0/yes/no (any case),
  * integers from decimal digits, arrays from a TOML array literal (`["a", "b"]`) or a
- * comma-separated list (`a, b`), strings as they are. Throws {@link CoercionError}.
- * `parseTomlArray` parses a TOML array literal (smol-toml, passed in to keep it lazy).
+ * comma-separated list (`a, b`), tables from a TOML inline table, strings as they are. Throws
+ * {@link CoercionError}. `parseTomlArray` parses a TOML value literal (smol-toml, passed in to
+ * keep it lazy).
  */
 export function coerce(
   raw: string,
@@ -115,6 +116,20 @@ export function coerce(
         return parsed;
       }
       return v.split(",").map((s) => s.trim()).filter((s) => s !== "");
+    }
+    case "table": {
+      let parsed: unknown;
+      try {
+        parsed = parseTomlArray(raw.trim());
+      } catch {
+        parsed = undefined;
+      }
+      if (parsed === null || typeof parsed !== "object" || Array.isArray(parsed)) {
+        throw new CoercionError(
+          `expected a TOML inline table like {name = {url = "https://…"}}, got ${quoted(raw)}`,
+        );
+      }
+      return parsed;
     }
     case "string":
       return raw;

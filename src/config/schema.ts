@@ -12,6 +12,7 @@ import {
   BACKENDS,
   defaultBackend,
   GUEST_SECRET_RE,
+  IMAGE_SERVER_NAME_RE,
   INCUS_DEFAULTS,
   MCP_DEFAULTS,
   SHARE_DIR_RE,
@@ -43,6 +44,13 @@ export const TartSectionSchema = z.strictObject({
   disk_size_gb: z.optional(int(1)),
 });
 
+/** One `[incus.image_servers.NAME]` entry. */
+export const ImageServerSchema = z.strictObject({
+  url: z.url({ protocol: /^https$/, error: "must be an https:// URL" }),
+  protocol: z._default(z.enum(["simplestreams", "incus"]), "simplestreams"),
+  certificate: z.optional(nonEmpty),
+});
+
 /** The `[incus]` section. */
 export const IncusSectionSchema = z.strictObject({
   socket: z._default(nonEmpty, INCUS_DEFAULTS.socket),
@@ -53,8 +61,18 @@ export const IncusSectionSchema = z.strictObject({
   project: z.optional(nonEmpty),
   storage_pool: z.optional(nonEmpty),
   network: z.optional(nonEmpty),
-  /** Image alias or fingerprint; overrides `base_image` for this backend. */
+  /** Image reference (`server:alias`, local alias or fingerprint); overrides `base_image`. */
   image: z.optional(nonEmpty),
+  /** Image servers by name, for `NAME:alias` references. */
+  image_servers: z._default(
+    z.record(
+      z.string().check(
+        z.regex(IMAGE_SERVER_NAME_RE, "server names are lower-case letters, digits, - and _"),
+      ),
+      ImageServerSchema,
+    ),
+    () => structuredClone(INCUS_DEFAULTS.image_servers),
+  ),
 });
 
 /** The `[truenas]` section. */
@@ -89,7 +107,8 @@ export const McpSectionSchema = z.strictObject({
 export const ConfigSchema = z.strictObject({
   /** Default: tart on macOS, incus elsewhere. */
   backend: z._default(z.enum(BACKENDS), () => defaultBackend()),
-  base_image: z._default(nonEmpty, D.base_image),
+  /** Unset: the backend's default (`defaultImage`). */
+  base_image: z.optional(nonEmpty),
   vm_cpus: z._default(int(1), D.vm_cpus),
   vm_memory: z._default(int(256), D.vm_memory),
   vm_display: z._default(z.string(), D.vm_display),

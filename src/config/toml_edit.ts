@@ -326,12 +326,17 @@ export function tomlString(text: string): string {
   return out + '"';
 }
 
-/** A TOML literal for a config value: string, integer, boolean or array of strings. */
+/** A TOML literal for a config value: string, integer, boolean, array or (inline) table. */
 export function tomlValue(value: unknown): string {
   if (typeof value === "string") return tomlString(value);
   if (typeof value === "boolean") return String(value);
   if (typeof value === "number" && Number.isSafeInteger(value)) return String(value);
   if (Array.isArray(value)) return `[${value.map(tomlValue).join(", ")}]`;
+  if (value !== null && typeof value === "object" && !(value instanceof Date)) {
+    const entries = Object.entries(value).filter(([, v]) => v !== undefined);
+    if (entries.length === 0) return "{}";
+    return `{ ${entries.map(([k, v]) => `${tomlKey(k)} = ${tomlValue(v)}`).join(", ")} }`;
+  }
   throw new Error(`cannot write ${typeof value} as a config value`);
 }
 

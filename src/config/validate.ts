@@ -12,17 +12,9 @@ import { parse, TomlError } from "smol-toml";
 import type { z } from "zod/mini";
 import { ConfigError } from "../lib/errors.ts";
 import { defaultConfig } from "./default_config.ts";
-import {
-  isSection,
-  KEY_NAMES,
-  KEYS,
-  type KeySpec,
-  type OsName,
-  SECTIONS,
-  setKey,
-} from "./defaults.ts";
+import { isSection, KEY_NAMES, KEYS, type KeySpec, type OsName, SECTIONS } from "./defaults.ts";
 import { coerce, CoercionError, type EnvValue, keySpec, quoted } from "./env.ts";
-import { resolvePath } from "./repo_root.ts";
+import { mergeKey, resolvePathValue } from "./layer_values.ts";
 import {
   type Config,
   ConfigSchema,
@@ -129,6 +121,10 @@ function shortValue(value: unknown): string {
     const text = JSON.stringify(value);
     return text.length > 60 ? text.slice(0, 60) + "…]" : text;
   }
+  if (value !== null && typeof value === "object") {
+    const text = JSON.stringify(value);
+    return text.length > 60 ? text.slice(0, 60) + "…}" : text;
+  }
   return String(value);
 }
 
@@ -154,6 +150,8 @@ function valueAt(value: unknown, path: PropertyKey[]): unknown {
 export interface ValueProblem {
   subPath: string;
   problem: string;
+  /** The names in the sub-path (table entries and fields), for finding its line. */
+  keys: string[];
 }
 
 function issueText(issue: z.core.$ZodIssue, spec: KeySpec, value: unknown): string {
@@ -182,7 +180,19 @@ function issueText(issue: z.core.$ZodIssue, spec: KeySpec, value: unknown): stri
       return `expected one of ${issue.values.map((v) => JSON.stringify(v)).join(", ")}, got ${
         typeof got === "string" ? gotShort : describeValue(got, secret)
       }`;
+    case "unrecognized_keys":
+      return `unknown ${issue.keys.length > 1 ? "fields" : "field"} ${
+        issue.keys.map((k) => JSON.stringify(k)).join(", ")
+      }`;
+    case "invalid_key": {
+      const key = issue.path[issue.path.length - 1];
+      const inner = issue.issues[0]?.message ?? issue.message;
+      return `invalid name ${JSON.stringify(String(key))}: ${inner}`;
+    }
     case "invalid_format":
+      if (issue.format === "url" && /https/.test(issue.message)) {
+        return `expected an https:// URL, got ${gotShort}`;
+      }
       if (issue.format in FORMATS) return `expected ${FORMATS[issue.format]}, got ${gotShort}`;
       return `${issue.message} (got ${gotShort})`;
     case "invalid_union": {
@@ -208,26 +218,8 @@ export function checkValue(key: string, value: unknown): ValueProblem | null {
   const issue = result.error.issues[0];
   const subPath = issue.path.map((p) => typeof p === "number" ? `[${p}]` : `.${String(p)}`)
     .join("");
-  return { subPath, problem: issueText(issue, spec, value) };
-}
-
-/** Expands `~` and resolves relative paths of path-typed keys against `base`. */
-export function resolvePathValue(
-  spec: KeySpec,
-  value: unknown,
-  base: string,
-  home: string | undefined,
-): unknown {
-  if (!spec.path) return value;
-  const one = (v: unknown): unknown => {
-    if (typeof v !== "string" || v === "") return v;
-    let s = v;
-    if (home && (s === "~" || s.startsWith("~/"))) s = home + s.slice(1);
-    if (s.startsWith("/")) return s;
-    if (spec.path === "command" && !s.includes("/")) return s;
-    return resolvePath(base, s);
-  };
-  return Array.isArray(value) ? value.map(one) : one(value);
+  const keys = issue.path.filter((p) => typeof p === "string") as string[];
+  return { subPath, problem: issueText(issue, spec, value), keys };
 }
 
 /**
@@ -243,14 +235,22 @@ export function validateTable(
   const values = new Map<string, unknown>();
   const warnings: string[] = [];
   const errors: string[] = [];
+  const where0 = where;
   const at = (path: string[]) => {
     const line = findKeyLine(text, path);
     return line === undefined ? where : `${where}:${line}`;
   };
   const check = (key: string, value: unknown, path: string[]) => {
     const problem = checkValue(key, value);
-    if (problem) errors.push(`${at(path)}: ${key}${problem.subPath}: ${problem.problem}`);
-    else values.set(key, value);
+    if (!problem) values.set(key, value);
+    else {
+      // Inside a table entry, the line of the entry's field when the text has it.
+      const inner = problem.keys.length > 0
+        ? findKeyLine(text, [...path, ...problem.keys])
+        : undefined;
+      const where = inner === undefined ? at(path) : `${where0}:${inner}`;
+      errors.push(`${where}: ${key}${problem.subPath}: ${problem.problem}`);
+    }
   };
   for (const [name, value] of Object.entries(table)) {
     if (isSection(name)) {
@@ -347,13 +347,13 @@ export function buildConfig(input: BuildInput): BuildResult {
         });
         continue;
       }
-      setKey(merged, key, resolved);
+      mergeKey(merged, key, resolved);
       sources[key] = { kind: layer.kind, file: layer.file };
     }
   }
   for (const { key, variable, raw } of input.env) {
     const value = parseTextValue(key, raw, variable);
-    setKey(merged, key, resolvePathValue(KEYS[key], value, input.cwd, input.home));
+    mergeKey(merged, key, resolvePathValue(KEYS[key], value, input.cwd, input.home));
     sources[key] = { kind: "env", variable };
   }
   for (const [key, value] of Object.entries(input.flags)) {
@@ -361,7 +361,7 @@ export function buildConfig(input: BuildInput): BuildResult {
     const problem = checkValue(key, value);
     const flag = `--${key.replaceAll("_", "-")}`;
     if (problem) throw new ConfigError(`${flag}${problem.subPath}: ${problem.problem}`);
-    setKey(merged, key, value);
+    mergeKey(merged, key, value);
     sources[key] = { kind: "flag", flag };
   }
   const result = ConfigSchema.safeParse(merged);

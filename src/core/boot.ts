@@ -1,6 +1,9 @@
 /**
- * Waiting for a sandbox to boot: first an address (`backend.waitForAddress`), then a real SSH
- * banner from `backend.sshEndpoint()`, both under ONE deadline (`boot_timeout_secs`). Probes
+ * Waiting for a sandbox to boot: first an address (`backend.waitForAddress`), then — on engines
+ * whose exec goes through SSH (`capabilities.execOverSsh`: tart) — a real SSH banner from
+ * `backend.sshEndpoint()`, both under ONE deadline (`boot_timeout_secs`). Engines with an API exec
+ * (incus) are ready with their address: only `ssh` itself needs sshd, and waits for it
+ * ({@link waitForSsh}). Probes
  * start at once and repeat every 100 ms for the first half second, then back off (×1.5) to at
  * most {@link POLL_MAX_MS}, so sshd accepting is noticed within a second at any point of the
  * wait (tachikoma: first probe after 0.5 s, then up to 5 s apart). All waiting goes through the
@@ -43,14 +46,16 @@ export interface BootWaitOptions {
   knownAddress?: string;
   /** Called when the address is known, before the SSH probes start. */
   onAddress?: (address: string) => void;
+  /** Wait for an SSH banner too (default: `backend.capabilities.execOverSsh`). */
+  ssh?: boolean;
 }
 
 /** What a successful boot wait found. */
 export interface BootResult {
   address: string;
   endpoint: SshEndpoint;
-  /** The server's identification line, e.g. `SSH-2.0-OpenSSH_9.2p1`. */
-  banner: string;
+  /** The server's identification line, e.g. `SSH-2.0-OpenSSH_9.2p1`; null when not waited for. */
+  banner: string | null;
   /** Number of SSH probes made. */
   probes: number;
 }
@@ -65,7 +70,10 @@ export class BootTimeoutError extends TimeoutError {
   }
 }
 
-/** Waits until the sandbox has an address and answers with an SSH banner. */
+/**
+ * Waits until the sandbox has an address and, when the engine's exec needs it, answers with an
+ * SSH banner.
+ */
 export async function waitForBoot(options: BootWaitOptions): Promise<BootResult> {
   const { backend, name, clock, deadline, signal } = options;
   let address: string;
@@ -84,6 +92,32 @@ export async function waitForBoot(options: BootWaitOptions): Promise<BootResult>
     throw error;
   }
   options.onAddress?.(address);
+  if (!(options.ssh ?? backend.capabilities.execOverSsh)) {
+    return {
+      address,
+      endpoint: { host: address, port: (await backend.sshEndpoint(name)).port },
+      banner: null,
+      probes: 0,
+    };
+  }
+  const ssh = await waitForSsh({ ...options, address });
+  return { address, ...ssh };
+}
+
+/** Options of {@link waitForSsh}. */
+export type SshWaitOptions = Omit<BootWaitOptions, "knownAddress" | "onAddress" | "ssh"> & {
+  /** The sandbox's address (for messages; the endpoint comes from the backend). */
+  address?: string;
+};
+
+/**
+ * Waits until sshd answers with a banner (the engine already reported an address). Used by the
+ * boot wait on engines whose exec needs SSH, and before the OpenSSH client connects elsewhere.
+ */
+export async function waitForSsh(
+  options: SshWaitOptions,
+): Promise<{ endpoint: SshEndpoint; banner: string; probes: number }> {
+  const { backend, name, clock, deadline, signal } = options;
   const endpoint = await backend.sshEndpoint(name);
   let lastReason = "no probe made";
   for (let attempt = 0;; attempt++) {
@@ -95,7 +129,7 @@ export async function waitForBoot(options: BootWaitOptions): Promise<BootResult>
       clock,
       signal,
     });
-    if (result.ok) return { address, endpoint, banner: result.banner, probes: attempt + 1 };
+    if (result.ok) return { endpoint, banner: result.banner, probes: attempt + 1 };
     lastReason = result.reason;
     const left = deadline - clock.now();
     if (left <= 0) break;

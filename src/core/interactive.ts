@@ -18,15 +18,31 @@ export interface InteractiveOptions {
   signal?: AbortSignal;
 }
 
-/** Opens a shell in the sandbox and returns its exit status (0–255). */
+/**
+ * Opens a shell in the sandbox and returns its exit status (0–255). With the OpenSSH client on an
+ * engine whose boot does not wait for sshd (incus), it first waits (`boot_timeout_secs`) until
+ * sshd answers: a sandbox just started may not run it yet.
+ */
 export async function interactiveShell(
-  deps: Pick<LifecycleDeps, "config" | "home" | "stateDir">,
+  deps: Pick<LifecycleDeps, "config" | "home" | "stateDir" | "clock" | "probe" | "signal">,
   backend: Backend,
   record: SandboxRecord,
   options: InteractiveOptions,
 ): Promise<number> {
   const { exitStatus } = await import("./attach.ts");
   if (deps.config.ssh_command === "system" && !options.json) {
+    if (!backend.capabilities.execOverSsh) {
+      const { waitForSsh } = await import("./boot.ts");
+      await waitForSsh({
+        backend,
+        name: record.name,
+        clock: deps.clock,
+        probe: deps.probe,
+        deadline: deps.clock.now() + deps.config.boot_timeout_secs * 1000,
+        timeoutSecs: deps.config.boot_timeout_secs,
+        signal: options.signal ?? deps.signal,
+      });
+    }
     const ssh = await import("../ssh/mod.ts");
     const argv = ssh.systemSshArgv({
       target: ssh.sandboxTarget(await backend.sshEndpoint(record.name), record, deps.config),

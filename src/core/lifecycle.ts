@@ -7,6 +7,7 @@
  */
 import type { Backend } from "../backends/backend.ts";
 import type { Config } from "../config/schema.ts";
+import { defaultImage } from "../config/defaults.ts";
 import type { Clock } from "../lib/clock.ts";
 import type { CommandRunner } from "../lib/process.ts";
 import type { Reporter } from "../lib/progress.ts";
@@ -83,10 +84,10 @@ export async function touch(store: StateStore, name: string, clock: Clock): Prom
   await patchRecord(store, name, (r) => void (r.last_used = iso(clock.now())));
 }
 
-/** The image a new sandbox is created from on this backend. */
+/** The image a new sandbox is created from on this backend (`[incus] image`, `base_image`). */
 export function imageFor(config: Config, backend: string): string {
   if (backend === "incus" && config.incus.image) return config.incus.image;
-  return config.base_image;
+  return config.base_image ?? defaultImage(backend);
 }
 
 /** Graceful stop budget for the backend, in ms (undefined: the backend's default). */

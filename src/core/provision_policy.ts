@@ -9,9 +9,10 @@
  */
 import type { Backend } from "../backends/backend.ts";
 import type { ProvisionRecord, SandboxRecord } from "../state/schema.ts";
-import type { Provisioner } from "../provision/contract.ts";
+import { isUnusableGuest, type Provisioner } from "../provision/contract.ts";
 import type { LifecycleDeps } from "./lifecycle.ts";
-import { patchRecord } from "./lifecycle.ts";
+import { iso, patchRecord } from "./lifecycle.ts";
+import { log } from "../lib/log.ts";
 import { errorMessage, InterruptedError, RuntimeError, TachikomaError } from "../lib/errors.ts";
 
 /** Why provisioning runs. */
@@ -67,7 +68,14 @@ export async function provisionSandbox(
   deps: LifecycleDeps,
   backend: Backend,
   record: SandboxRecord,
-  options: { isNew: boolean; reprovision: boolean },
+  options: {
+    isNew: boolean;
+    reprovision: boolean;
+    /** See `ProvisionContext.network`. */
+    network?: Promise<unknown>;
+    /** Runs after each completed step is recorded. */
+    afterStep?: (step: string) => Promise<void>;
+  },
 ): Promise<ProvisionOutcome> {
   const none: ProvisionOutcome = { ran: false, reason: null, steps: [], resumed_after: null };
   const recorded = record.provisioned;
@@ -87,6 +95,7 @@ export async function provisionSandbox(
     stateDir: deps.stateDir,
     reporter: deps.reporter,
     signal: deps.signal,
+    network: options.network,
   };
   if (recorded && recorded.version > provisioner.version && !options.isNew) {
     deps.reporter.note(
@@ -142,19 +151,23 @@ export async function provisionSandbox(
           if (fingerprints?.[step] !== undefined) p.fingerprints[step] = fingerprints[step];
           r.provisioned = p;
         });
+        await options.afterStep?.(step);
       },
     });
   } catch (error) {
     if (error instanceof InterruptedError || deps.signal?.aborted) throw error;
+    if (isUnusableGuest(error)) await stopUnusable(deps, backend, record.name, error);
     const done = ran.length ? ` after step '${ran[ran.length - 1]}'` : "";
     throw new RuntimeError(
       "provision_failed",
       `provisioning ${record.name} failed${done}: ${errorMessage(error)}`,
       {
         cause: error,
-        hint: `${
-          error instanceof TachikomaError && error.hint ? error.hint + "; then " : ""
-        }run \`tachikoma spawn\` again to resume provisioning where it stopped`,
+        hint: isUnusableGuest(error) && error instanceof TachikomaError && error.hint
+          ? error.hint
+          : `${
+            error instanceof TachikomaError && error.hint ? error.hint + "; then " : ""
+          }run \`tachikoma spawn\` again to resume provisioning where it stopped`,
       },
     );
   }
@@ -169,4 +182,27 @@ export async function provisionSandbox(
     });
   }
   return { ran: true, reason: plan.reason, steps: ran, resumed_after: plan.after };
+}
+
+/**
+ * A guest without its base system (the bootstrap failed): stopped, so nothing half-made keeps
+ * running, and recorded `failed` with the reason; `spawn` starts it and bootstraps it again.
+ */
+async function stopUnusable(
+  deps: LifecycleDeps,
+  backend: Backend,
+  name: string,
+  error: unknown,
+): Promise<void> {
+  try {
+    await backend.stop(name, { force: true });
+  } catch (stopError) {
+    log.warn(`could not stop ${name} after the failed bootstrap: ${errorMessage(stopError)}`);
+  }
+  await patchRecord(deps.store, name, (r) => {
+    r.status = "failed";
+    r.failure = errorMessage(error).split("\n")[0];
+    r.ip = null;
+    r.last_used = iso(deps.clock.now());
+  });
 }

@@ -1,11 +1,15 @@
 /**
  * The spawn state machine: resolve repo and branch → ensure the worktree → (under the
- * sandbox's lock) look the sandbox up → missing: create + start; stopped/suspended/failed:
- * start; running: reconnect → wait for boot (address + SSH banner, one deadline) → provision
- * when new, unfinished, outdated or `--reprovision` → return (the caller attaches).
+ * sandbox's lock) look the sandbox up → missing: its image made local (pulled once; a stock
+ * image's prepared form when there is one), create + start; stopped/suspended/failed: start;
+ * running: reconnect → wait for boot (the address, plus an SSH banner where exec needs SSH; one
+ * deadline) → provision when new, unfinished, outdated or `--reprovision` (on engines with an API
+ * exec, while the guest boots) → return (the caller attaches).
  *
  * A sandbox this run started that fails to boot is stopped and recorded `failed` with the
- * reason: no ghost keeps running, `list` shows it, `spawn` retries, `destroy` cleans it.
+ * reason: no ghost keeps running, `list` shows it, `spawn` retries, `destroy` cleans it. So is one
+ * whose provisioning found it unusable (a stock image the bootstrap cannot prepare); an image
+ * that cannot be pulled records the sandbox `failed` with nothing made.
  *
  * @module
  */
@@ -17,16 +21,12 @@ import { openRepoHere } from "./repo_here.ts";
 import type { EnsuredWorktree } from "../git/worktree.ts";
 import { detachedBranchName, resolveSandboxName, worktreeDirName } from "../lib/naming.ts";
 import type { BootResult } from "./boot.ts";
-import {
-  imageFor,
-  isInterrupt,
-  isNotFound,
-  iso,
-  type LifecycleDeps,
-  patchRecord,
-} from "./lifecycle.ts";
+import { isInterrupt, isNotFound, iso, type LifecycleDeps, patchRecord } from "./lifecycle.ts";
 import { bootWait, startAndBoot, step, untilStopped } from "./spawn_start.ts";
+import { spawnProvision } from "./spawn_provision.ts";
+import { isUnusableGuest } from "../provision/contract.ts";
 import { revokeProxyToken } from "./proxy_link.ts";
+import { chooseImage, type ImageChoice } from "./images.ts";
 import type { ProvisionOutcome } from "./provision_policy.ts";
 import { ConflictError, errorMessage, TimeoutError, UsageError } from "../lib/errors.ts";
 
@@ -56,7 +56,8 @@ export interface SpawnResult {
   record: SandboxRecord;
   address: string;
   endpoint: SshEndpoint;
-  banner: string;
+  /** sshd's banner when the boot wait waited for it (engines whose exec needs SSH). */
+  banner: string | null;
   worktree: EnsuredWorktree;
   provisioning: ProvisionOutcome;
 }
@@ -202,6 +203,7 @@ async function spawnLocked(
   };
 
   let action: SpawnAction;
+  let choice: ImageChoice | null = null;
   if (!info) {
     const elsewhere = existing?.backend && existing.backend !== backend.name;
     if (elsewhere) {
@@ -209,7 +211,7 @@ async function spawnLocked(
         `${name} was on the ${existing.backend} backend; creating it on ${backend.name} ` +
           `(the ${existing.backend} one, if still there, is left alone)`,
       );
-    } else if (existing && existing.status !== "creating") {
+    } else if (existing && existing.status !== "creating" && existing.status !== "failed") {
       reporter.note(`sandbox ${name} is gone from ${backend.name}; creating it again`);
     }
     action = "created";
@@ -224,10 +226,21 @@ async function spawnLocked(
       provisioned: { version: 0, last_step: null, complete: false },
       ...(mcpMade ? { created_by: "mcp" as const } : {}),
     });
+    try {
+      choice = await chooseImage(deps, backend);
+    } catch (error) {
+      // Nothing was made: the entry says why, `spawn` tries again, `destroy` forgets it.
+      await patchRecord(store, name, (r) => {
+        r.status = "failed";
+        r.failure = errorMessage(error).split("\n")[0];
+      });
+      throw error;
+    }
     await step(deps, `creating sandbox ${name}`, async () => {
       try {
         await backend.create(name, {
-          image: imageFor(config, backend.name),
+          image: choice!.image,
+          label: choice!.label,
           cpus: config.vm_cpus,
           memoryMb: config.vm_memory,
           diskGb: backend.name === "tart" ? config.tart.disk_size_gb : undefined,
@@ -268,7 +281,16 @@ async function spawnLocked(
       if (request.createdBy !== "mcp") delete r.created_by;
     });
   let boot: BootResult;
-  let record: SandboxRecord | null;
+  let record: SandboxRecord | null = null;
+  let provisioning: ProvisionOutcome;
+  const provision = (d: LifecycleDeps, network?: Promise<unknown>) =>
+    spawnProvision(d, backend, {
+      name,
+      isNew: action === "created",
+      reprovision: request.reprovision ?? false,
+      network,
+      afterBootstrap: choice?.publish ? () => choice!.publish!(name) : undefined,
+    });
   if (action === "reconnected") {
     // The engine says it runs: record that (and the use) while SSH is probed.
     const known = info?.addresses[0];
@@ -290,35 +312,27 @@ async function spawnLocked(
     }
     record = await refreshed;
     if (record && record.ip !== boot.address) record = await running(boot.address);
+    provisioning = await provision(deps);
+  } else if (!backend.capabilities.execOverSsh) {
+    // Exec through the engine's API: provisioning runs while the guest's network comes up
+    // (steps that need the network wait for its address).
+    const started = await startAndBoot(deps, backend, name, action, worktree.path, repo, deadline, {
+      alongside: provision,
+    });
+    boot = started.boot;
+    const outcome = started.alongside!;
+    // A guest provisioning found unusable was stopped and recorded failed: leave it so.
+    if (outcome.status === "fulfilled" || !isUnusableGuest(outcome.reason)) {
+      record = await running(boot.address);
+    }
+    if (outcome.status === "rejected") throw outcome.reason;
+    provisioning = outcome.value;
   } else {
-    boot = await startAndBoot(deps, backend, name, action, worktree.path, repo, deadline);
+    boot = (await startAndBoot(deps, backend, name, action, worktree.path, repo, deadline)).boot;
     record = await running(boot.address);
+    provisioning = await provision(deps);
   }
   if (!record) throw new ConflictError(`the state entry of ${name} vanished during spawn`);
-  if (deps.proxy) {
-    const proxy = deps.proxy;
-    await step(deps, "credential proxy", () => proxy.ensure(backend));
-  }
-
-  const options = { isNew: action === "created", reprovision: request.reprovision ?? false };
-  if (!options.isNew && !options.reprovision && await deps.proxy?.needsToken(name)) {
-    // Provisioned before it had a proxy token (or the token was lost): the profile step's
-    // inputs change with the new token, so it runs again.
-    reporter.note(`${name} has no proxy token yet: giving it one (re-running changed steps)`);
-    options.reprovision = true;
-  }
-  const recorded = record.provisioned;
-  // The fast path: complete at the recipe version known without loading the provisioner.
-  const current = !options.isNew && !options.reprovision && recorded?.complete === true &&
-    deps.provisionerVersion !== undefined && recorded.version === deps.provisionerVersion;
-  const provisioning: ProvisionOutcome = current
-    ? { ran: false, reason: null, steps: [], resumed_after: null }
-    : await (await import("./provision_policy.ts")).provisionSandbox(
-      deps,
-      backend,
-      record,
-      options,
-    );
   if (provisioning.ran) record = (await store.get(name)) ?? record;
   return {
     name,

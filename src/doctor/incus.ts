@@ -9,8 +9,9 @@
 import type { Config } from "../config/schema.ts";
 import { errorMessage, TachikomaError } from "../lib/errors.ts";
 import { IncusClient } from "../backends/incus/client.ts";
-import { incusSettings } from "../backends/incus/mod.ts";
-import { imageSource } from "../backends/incus/instances.ts";
+import { imageServersOf, incusSettings } from "../backends/incus/mod.ts";
+import { cacheAlias, parseImageRef } from "../backends/incus/image_ref.ts";
+import { defaultImage } from "../config/defaults.ts";
 import { type CommandRunner, defaultRunner } from "../lib/process.ts";
 import type { CheckResult } from "./check.ts";
 
@@ -134,7 +135,13 @@ export async function incusChecks(
     const devices = Object.values(profile.devices ?? {});
     results.push(await poolCheck(get, settings.storagePool, devices));
     results.push(await networkCheck(get, settings.network, devices));
-    results.push(await imageCheck(get, settings.image ?? config.base_image));
+    results.push(
+      await imageCheck(
+        get,
+        settings.image ?? config.base_image ?? defaultImage("incus"),
+        imageServersOf(settings),
+      ),
+    );
     if (!settings.endpoint.remote) {
       results.push(await sharesCheck(options));
     }
@@ -236,22 +243,44 @@ async function networkCheck(
   }
 }
 
-async function imageCheck(get: Getter, image: string): Promise<CheckResult> {
+async function imageCheck(
+  get: Getter,
+  image: string,
+  servers: Parameters<typeof parseImageRef>[1],
+): Promise<CheckResult> {
   const name = "incus image";
-  const source = imageSource(image);
-  if (source.server) {
-    return { name, ok: true, message: `${image} (downloaded from ${source.server} on first use)` };
+  let ref;
+  try {
+    ref = parseImageRef(image, servers);
+  } catch (error) {
+    return failure(name, error, "fix base_image / [incus] image or [incus.image_servers]");
   }
   try {
-    if (source.fingerprint) {
+    if (ref.kind === "remote") {
+      try {
+        const alias = await get<{ target: string }>(
+          `/1.0/images/aliases/${encodeURIComponent(cacheAlias(ref))}`,
+          `image "${image}"`,
+        );
+        return { name, ok: true, message: `${image} (pulled, ${alias.target.slice(0, 12)})` };
+      } catch {
+        return {
+          name,
+          ok: true,
+          message:
+            `${image} (from ${ref.server.url}: pulled on first use, or: tachikoma image pull)`,
+        };
+      }
+    }
+    if (ref.kind === "fingerprint") {
       const info = await get<{ fingerprint: string }>(
-        `/1.0/images/${source.fingerprint}`,
+        `/1.0/images/${ref.fingerprint}`,
         `image "${image}"`,
       );
       return { name, ok: true, message: `${image} (${info.fingerprint.slice(0, 12)})` };
     }
     const alias = await get<{ target: string }>(
-      `/1.0/images/aliases/${encodeURIComponent(image)}`,
+      `/1.0/images/aliases/${encodeURIComponent(ref.alias)}`,
       `image "${image}"`,
     );
     return { name, ok: true, message: `${image} (${alias.target.slice(0, 12)})` };
@@ -260,8 +289,8 @@ async function imageCheck(get: Getter, image: string): Promise<CheckResult> {
       name,
       ok: false,
       message: errorMessage(error),
-      hint:
-        "import one (incus image import <tarball> --alias <name>) and set [incus] image or base_image",
+      hint: 'set base_image to a server image (e.g. "images:debian/12"), or import one ' +
+        "(incus image import <tarball> --alias <name>) and name it",
       required: false,
     };
   }

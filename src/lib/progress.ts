@@ -18,6 +18,8 @@ export interface Reporter {
 export interface StepHandle {
   done(detail?: string): void;
   fail(reason?: string): void;
+  /** How far the step is (e.g. a download's `rootfs: 45% (12.3MB/s)`), when it can tell. */
+  progress?(detail: string): void;
 }
 
 /** A reporter that does nothing. */

@@ -181,6 +181,7 @@ async function patchOnboarding(host: HostContext, guest: Guest, inputs: ClaudeIn
 export const claudeStep: StepDef<ClaudeInputs> = {
   name: "claude",
   label: "Setting up Claude Code",
+  needsNetwork: true,
   inputs: claudeInputs,
   async run(host, guest, inputs) {
     if (inputs.note) host.warn(`${guest.sandbox}: ${inputs.note}`);

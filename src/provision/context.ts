@@ -49,6 +49,8 @@ export interface StepDef<I = unknown> {
   readonly name: string;
   /** Progress label. */
   readonly label: string;
+  /** The step reaches the network: it waits for the guest's (`ProvisionContext.network`). */
+  readonly needsNetwork?: boolean;
   inputs(host: HostContext): Promise<I>;
   run(host: HostContext, guest: Guest, inputs: I): Promise<void>;
 }

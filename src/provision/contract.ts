@@ -22,6 +22,11 @@ export interface ProvisionContext {
   stateDir: string;
   reporter: Reporter;
   signal?: AbortSignal;
+  /**
+   * Resolves when the guest has its network (provisioning that runs while the guest boots);
+   * steps that reach the network wait for it. Absent: the network is up.
+   */
+  network?: Promise<unknown>;
 }
 
 /** Options for {@link Provisioner.run}. */
@@ -42,6 +47,19 @@ export interface Provisioner {
   readonly steps: readonly string[];
   /** Fingerprint of the inputs of each step for this config (drives `--reprovision`). */
   fingerprint(ctx: ProvisionContext): Promise<Record<string, string>>;
-  /** Runs the steps. A failing step throws an error naming the step and the guest's stderr. */
+  /**
+   * Runs the steps. A failing step throws an error naming the step and the guest's stderr; one
+   * that leaves the guest unusable (no base system) carries `unusable: true` (see
+   * {@link isUnusableGuest}): core then stops the sandbox and records it failed.
+   */
   run(ctx: ProvisionContext, options: ProvisionRunOptions): Promise<void>;
+}
+
+/** True when a provisioning error (or one it wraps) says the guest is unusable as it is. */
+export function isUnusableGuest(error: unknown): boolean {
+  for (let e: unknown = error, depth = 0; e instanceof Error && depth < 5; depth++) {
+    if ((e as { unusable?: unknown }).unusable === true) return true;
+    e = e.cause;
+  }
+  return false;
 }

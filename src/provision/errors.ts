@@ -34,14 +34,27 @@ export class GuestCommandError extends RuntimeError {
   }
 }
 
+/** Options of {@link ProvisionError}. */
+export interface ProvisionErrorOptions {
+  /** The guest's stderr, shown (tail) under the message. */
+  stderr?: string;
+  cause?: unknown;
+  /** Replaces the default hint (run spawn again). */
+  hint?: string;
+  /** The guest is unusable as it is (no base system): core stops it and records it failed. */
+  unusable?: boolean;
+}
+
 /** A provisioning step failed. */
 export class ProvisionError extends RuntimeError {
   /** The step that failed (`ssh_key`, `code`, …). */
   readonly step: string;
   /** The guest's stderr tail (trimmed, redacted); empty when there was none. */
   readonly stderr: string;
+  /** See {@link ProvisionErrorOptions.unusable}. */
+  readonly unusable: boolean;
 
-  constructor(step: string, detail: string, options: { stderr?: string; cause?: unknown } = {}) {
+  constructor(step: string, detail: string, options: ProvisionErrorOptions = {}) {
     const tail = options.stderr ? stderrTail(options.stderr) : "";
     super(
       "provision_failed",
@@ -49,12 +62,14 @@ export class ProvisionError extends RuntimeError {
         (tail ? `\n  guest stderr:\n    ${tail.split("\n").join("\n    ")}` : ""),
       {
         cause: options.cause,
-        hint: "fix the cause, then run `tachikoma spawn` again: provisioning resumes at " +
-          `step '${step}'`,
+        hint: options.hint ??
+          "fix the cause, then run `tachikoma spawn` again: provisioning resumes at " +
+            `step '${step}'`,
       },
     );
     this.step = step;
     this.stderr = tail;
+    this.unusable = options.unusable ?? false;
   }
 }
 

@@ -83,6 +83,7 @@ async function ghInputs(host: HostContext): Promise<GhAuthInputs> {
 export const ghAuthStep: StepDef<GhAuthInputs> = {
   name: "gh_auth",
   label: "Syncing GitHub CLI auth",
+  needsNetwork: true,
   inputs: ghInputs,
   async run(host, guest, inputs) {
     if (!inputs.enabled) return;

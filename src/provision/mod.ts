@@ -1,7 +1,9 @@
 /**
- * Guest provisioning, backend-agnostic: seven idempotent steps, in order, each recorded by core
+ * Guest provisioning, backend-agnostic: eight idempotent steps, in order, each recorded by core
  * (`onStepDone`) so a failed run resumes at the failed step.
  *
+ * 0. `bootstrap` — on engines with an API exec (incus): user, sudo, sshd, git, curl… for stock
+ *    images (a failure leaves the guest unusable: core stops it and records it failed)
  * 1. `ssh_key`  — tachikoma's key in authorized_keys, host keys pinned
  * 2. `code`     — shares mounted, `~/code`, git working on the worktree, host git identity
  * 3. `hostname` — the branch slug
@@ -22,6 +24,7 @@ import { log, type Logger } from "../lib/log.ts";
 import { homeDir } from "../config/paths.ts";
 import type { KnownHosts } from "../ssh/known_hosts.ts";
 import { stableJson } from "./claude_settings.ts";
+import { bootstrapStep } from "./bootstrap.ts";
 import { CLAUDE_INSTALL_URL, claudeStep } from "./claude.ts";
 import { codeStep } from "./code.ts";
 import { HostContext, type ProvisionerDeps, type StepDef } from "./context.ts";
@@ -45,6 +48,7 @@ export { PROVISION_VERSION };
 
 // Each step has its own input type; StepDef's methods are bivariant in it, so they fit here.
 const STEPS: readonly StepDef<unknown>[] = [
+  bootstrapStep,
   sshKeyStep,
   codeStep,
   hostnameStep,
@@ -140,6 +144,7 @@ export function createProvisioner(options: CreateProvisionerOptions = {}): Provi
         ctx.signal?.throwIfAborted();
         const handle = ctx.reporter.step(step.label);
         try {
+          if (step.needsNetwork && ctx.network) await ctx.network;
           const inputs = await step.inputs(host);
           await step.run(host, guest, inputs);
         } catch (error) {

@@ -124,6 +124,7 @@ function guestName(index: number, hostPath: string): string {
 export const scriptsStep: StepDef<ScriptsInputs> = {
   name: "scripts",
   label: "Running provisioning scripts",
+  needsNetwork: true,
   inputs: scriptsInputs,
   async run(host, guest, inputs) {
     if (inputs.scripts.length === 0) return;

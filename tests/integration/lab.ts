@@ -20,6 +20,24 @@ export interface LabEnv {
   pool?: string;
   /** The bridge subnet in CIDR form. */
   subnet?: string;
+  /** The lab's image server (stock-like images), when this lab has one. */
+  imageServer?: LabImageServer;
+  /** A non-root host user in `incus-admin`, for tests that run the CLI as someone else. */
+  user?: string;
+}
+
+/** The lab's image server (tests/lab/stock_image.sh, image_server.ts). */
+export interface LabImageServer {
+  /** `https://127.0.0.1:18443`: simplestreams. */
+  url: string;
+  /** PEM file of its self-signed certificate. */
+  cert: string;
+  /** Alias of the stock-like image (`debian/12`: no sshd, sudo or user). */
+  stock: string;
+  /** Alias of the same without apt and dpkg. */
+  noapt: string;
+  /** `10.213.0.1:18080`: the apt repository the stock image's guests use. */
+  apt: string;
 }
 
 /** Where the lab writes its env file (override with `TACHIKOMA_LAB_ENV`). */
@@ -65,6 +83,16 @@ function detect(): { env: LabEnv | null; reason: string | null } {
       gateway: vars.TACHIKOMA_LAB_GATEWAY ?? "10.213.0.1",
       pool: vars.TACHIKOMA_LAB_POOL,
       subnet: vars.TACHIKOMA_LAB_SUBNET,
+      imageServer: vars.TACHIKOMA_LAB_IMAGE_SERVER
+        ? {
+          url: vars.TACHIKOMA_LAB_IMAGE_SERVER,
+          cert: vars.TACHIKOMA_LAB_IMAGE_SERVER_CERT ?? "",
+          stock: vars.TACHIKOMA_LAB_STOCK_IMAGE ?? "debian/12",
+          noapt: vars.TACHIKOMA_LAB_NOAPT_IMAGE ?? "debian/12/noapt",
+          apt: vars.TACHIKOMA_LAB_APT ?? "",
+        }
+        : undefined,
+      user: vars.TACHIKOMA_LAB_USER,
     },
     reason: null,
   };

@@ -219,7 +219,15 @@ export async function provisionScenario(
       assertEquals(error.step, "scripts");
       assertStringIncludes(error.message, "scripts/setup.sh exited with 1");
       assertStringIncludes(error.message, "failing on purpose");
-      assertEquals(done, ["ssh_key", "code", "hostname", "profile", "claude", "gh_auth"]);
+      assertEquals(done, [
+        "bootstrap",
+        "ssh_key",
+        "code",
+        "hostname",
+        "profile",
+        "claude",
+        "gh_auth",
+      ]);
       assert(reporter.events.includes("fail Running provisioning scripts"));
       // The failed script's copy is removed too.
       const left = await gx(["sh", "-c", "ls -A ~/.cache/tachikoma/provision | wc -l"]);
@@ -386,7 +394,7 @@ export async function provisionScenario(
       const before = await snap();
       done.length = 0;
       await makeProvisioner().run(ctx, { after: null, onStepDone });
-      assertEquals(done.length, 7);
+      assertEquals(done.length, 8);
       assertEquals(await snap(), before);
     });
 

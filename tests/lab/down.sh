@@ -1,12 +1,14 @@
 #!/usr/bin/env bash
 # tests/lab/down.sh — stop the tachikoma Incus lab. Idempotent. Output goes to stderr.
 #
-# Usage: bash tests/lab/down.sh           stop incusd (its containers stop too) and the lxcfs we started;
-#                                         keeps instances, bridge, pool and image for a fast up.sh
+# Usage: bash tests/lab/down.sh           stop the image server, incusd (its containers stop too) and
+#                                         the lxcfs we started; keeps instances, bridge, pool and
+#                                         images for a fast up.sh
 #        bash tests/lab/down.sh --purge   also delete instances named tachikoma-*/tkt-*, images aliased
-#                                         tachikoma-*/tkt-*, profiles tachikoma-*/tkt-*, the default
-#                                         profile's lab devices, the bridge tkbr0, the pool tachikoma
-#                                         and the leftover nftables `table inet incus`.
+#                                         tachikoma-*/tkt-*/tachikoma/* (pulled and prepared stock
+#                                         images), profiles tachikoma-*/tkt-*, the default profile's
+#                                         lab devices, the bridge tkbr0, the pool tachikoma, the
+#                                         leftover nftables `table inet incus` and the lab user.
 # The image cache (${TACHIKOMA_LAB_CACHE:-/var/cache/tachikoma-lab}) is always kept.
 set -euo pipefail
 
@@ -17,6 +19,9 @@ POOL=tachikoma
 INCUS_SOCKET=/var/lib/incus/unix.socket
 LXCFS_DIR=/var/lib/lxcfs
 NAME_RE='^(tachikoma-|tkt-)'
+IMAGE_RE='^(tachikoma-|tkt-|tachikoma/)'
+IMAGE_SERVER_DIR=$LAB_STATE/image-server
+LAB_USER=${TACHIKOMA_LAB_USER:-tklab}
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 
 export LC_ALL=C
@@ -98,7 +103,7 @@ purge_objects() {
 		incus delete --force "$n" >/dev/null || warn "could not delete instance $n"
 	done < <(incus_q list -f csv -c n || true)
 	while IFS=, read -r n fp _; do
-		[[ $n =~ $NAME_RE ]] || continue
+		[[ $n =~ $IMAGE_RE ]] || continue
 		incus_q image delete "$fp" >/dev/null || warn "could not delete image $n ($fp)"
 	done < <(incus_q image alias list -f csv || true)
 	while IFS=, read -r n _; do
@@ -129,6 +134,11 @@ purge_objects() {
 }
 
 # ---------------------------------------------------------------------------------------------
+# The image server (a deno process up.sh started): only the one its pid file names.
+if [[ -s $IMAGE_SERVER_DIR/server.pid ]]; then
+	stop_pidfile "image server" "$IMAGE_SERVER_DIR/server.pid" deno
+fi
+
 if ! have incus; then
 	what="Incus not installed, nothing running"
 else
@@ -160,11 +170,14 @@ if [[ -s $LAB_STATE/lxcfs.pid ]]; then
 fi
 
 if ((PURGE)); then
+	if getent passwd "$LAB_USER" >/dev/null && [[ $(getent passwd "$LAB_USER" | cut -d: -f5) == "tachikoma lab non-root tests" ]]; then
+		userdel "$LAB_USER" 2>/dev/null || warn "could not delete the lab user $LAB_USER"
+	fi
 	if have nft && nft list table inet incus >/dev/null 2>&1; then
 		nft delete table inet incus || warn "could not delete nft table inet incus"
 	fi
 	if ip link show "$BRIDGE" >/dev/null 2>&1; then ip link delete "$BRIDGE" 2>/dev/null || true; fi
-	what+=", lab objects purged (image cache kept)"
+	what+=", lab objects purged (image cache and image server files kept)"
 fi
 
 t=$(($(now_ms) - T0))

@@ -1,13 +1,15 @@
 #!/usr/bin/env bash
 # tests/lab/up.sh — bring up the tachikoma Incus lab: real Linux system containers for tests.
 #
-# Idempotent. The first run installs Incus, starts it, creates the bridge/pool/profile and builds the
-# `tachikoma-test` image with debootstrap (a few minutes); later runs only check and take seconds.
-# Writes /run/tachikoma-lab/env for tests. All output goes to stderr. See tests/lab/README.md.
+# Idempotent. The first run installs Incus, starts it, creates the bridge/pool/profile, builds the
+# `tachikoma-test` image and a stock-like image with debootstrap (a few minutes) and starts the
+# lab's image server; later runs only check and take seconds. Writes /run/tachikoma-lab/env for
+# tests. All output goes to stderr. See tests/lab/README.md.
 #
 # Network rule: the bridge always gets an explicit subnet (TACHIKOMA_LAB_SUBNET, default
 # 10.213.0.1/24; never Incus' automatic subnet picking); besides Debian's mirror (apt, debootstrap)
-# the lab talks only to loopback, the Incus unix socket and its own containers.
+# the lab talks only to loopback, the Incus unix socket and its own containers. The image server
+# listens on loopback (HTTPS, simplestreams) and on the bridge address (HTTP, apt) only.
 #
 # Usage: bash tests/lab/up.sh            bring the lab up (as root, Linux, Debian/Ubuntu)
 #        bash tests/lab/up.sh --daemon-only   only make sure incusd (and lxcfs) run (used by down.sh)
@@ -24,6 +26,14 @@ BRIDGE=tkbr0
 POOL=tachikoma
 POOL_SIZE=8GiB
 IMAGE_ALIAS=tachikoma-test
+IMAGE_SERVER_DIR=$LAB_STATE/image-server     # served tree, certificate, daemon files
+IMAGE_SERVER_PORT=${TACHIKOMA_LAB_IMAGE_PORT:-18443} # HTTPS on 127.0.0.1: simplestreams
+APT_PORT=${TACHIKOMA_LAB_APT_PORT:-18080}    # HTTP on the bridge address: the stock image's apt
+STOCK_ALIAS=debian/12                        # the stock-like image on the lab's image server
+NOAPT_ALIAS=debian/12/noapt                  # the same without apt and dpkg
+LAB_USER=${TACHIKOMA_LAB_USER:-tklab}        # a non-root host user in incus-admin, for tests
+HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+REPO_ROOT=$(cd "$HERE/../.." && pwd)
 INCUS_SOCKET=/var/lib/incus/unix.socket
 LXCFS_DIR=/var/lib/lxcfs
 SUITE=bookworm
@@ -146,7 +156,7 @@ find_incusd() {
 }
 
 phase_install() {
-	local t0 log missing=() helpers=() os_id="" os_ver="" os_code="" incus_pkg=()
+	local t0 log missing=() helpers=() extra=0 os_id="" os_ver="" os_code="" incus_pkg=() bpo=0
 	t0=$(now_ms)
 	log=$LAB_STATE/install.log
 	{ have incus && find_incusd >/dev/null; } || missing+=(incus)
@@ -154,11 +164,14 @@ phase_install() {
 		have debootstrap || helpers+=(debootstrap)
 		have mkfs.btrfs || helpers+=(btrfs-progs)
 		have zstd || helpers+=(zstd)
+		have mksquashfs || helpers+=(squashfs-tools)
+		have openssl || helpers+=(openssl)
+		have incus-simplestreams || extra=1 # incus-extra: builds the image server's tree
 	fi
 	have curl || helpers+=(curl)
-	if ((${#missing[@]} == 0 && ${#helpers[@]} == 0)); then
+	if ((${#missing[@]} == 0 && ${#helpers[@]} == 0 && extra == 0)); then
 		T[install]=$(($(now_ms) - t0))
-		say "[1/6] install: incus $(incus --version 2>/dev/null || echo '?') already installed"
+		say "[1/8] install: incus $(incus --version 2>/dev/null || echo '?') already installed"
 		return 0
 	fi
 	have apt-get || die "Incus is not installed and this is not a Debian/Ubuntu system: install Incus yourself"
@@ -171,38 +184,45 @@ phase_install() {
 		os_code=$(. /etc/os-release && echo "${VERSION_CODENAME:-}")
 	fi
 	: >"$log"
-	if ((${#missing[@]})); then
-		if [[ $os_id == debian && ($os_ver == 12 || $os_code == bookworm) ]]; then
-			# Container-only package from backports; never `-t bookworm-backports` (it would upgrade
-			# unrelated host packages) and never the full `incus` (qemu, mesa, gtk: ~1 GB).
-			if ! grep -Rqs --include='*.list' --include='*.sources' --include=sources.list \
-				-E '^[^#]*bookworm-backports' /etc/apt/sources.list /etc/apt/sources.list.d/; then
-				cat >/etc/apt/sources.list.d/tachikoma-lab-backports.sources <<-'EOF'
-					Types: deb
-					URIs: http://deb.debian.org/debian
-					Suites: bookworm-backports
-					Components: main
-					Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg
-				EOF
-			fi
-			incus_pkg=(incus-base/bookworm-backports)
-		elif [[ ($os_id == debian && ${os_ver%%.*} -ge 13) || $os_code == trixie ||
-			($os_id == ubuntu && ${os_ver%%.*} -ge 24) ]]; then
-			incus_pkg=(incus)
-		else
-			die "don't know how to install Incus on ${os_id:-?} ${os_ver:-?}: install it yourself (Debian 12 backports, Debian 13, Ubuntu 24.04 are supported)"
+	if [[ $os_id == debian && ($os_ver == 12 || $os_code == bookworm) ]]; then
+		bpo=1
+	elif ((${#missing[@]})) && ! [[ ($os_id == debian && ${os_ver%%.*} -ge 13) || $os_code == trixie ||
+		($os_id == ubuntu && ${os_ver%%.*} -ge 24) ]]; then
+		die "don't know how to install Incus on ${os_id:-?} ${os_ver:-?}: install it yourself (Debian 12 backports, Debian 13, Ubuntu 24.04 are supported)"
+	fi
+	if ((bpo && (${#missing[@]} || extra))); then
+		# Incus from backports; never `-t bookworm-backports` (it would upgrade unrelated host
+		# packages) and never the full `incus` (qemu, mesa, gtk: ~1 GB).
+		if ! grep -Rqs --include='*.list' --include='*.sources' --include=sources.list \
+			-E '^[^#]*bookworm-backports' /etc/apt/sources.list /etc/apt/sources.list.d/; then
+			cat >/etc/apt/sources.list.d/tachikoma-lab-backports.sources <<-'EOF'
+				Types: deb
+				URIs: http://deb.debian.org/debian
+				Suites: bookworm-backports
+				Components: main
+				Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg
+			EOF
 		fi
 	fi
-	say "[1/6] install: installing ${incus_pkg[*]:+${incus_pkg[*]} }${helpers[*]} (about a minute)..."
+	if ((${#missing[@]})); then
+		if ((bpo)); then incus_pkg=(incus-base/bookworm-backports); else incus_pkg=(incus); fi
+	fi
+	if ((extra)); then
+		if ((bpo)); then incus_pkg+=(incus-extra/bookworm-backports); else incus_pkg+=(incus-extra); fi
+	fi
+	say "[1/8] install: installing ${incus_pkg[*]:+${incus_pkg[*]} }${helpers[*]} (about a minute)..."
 	run_quiet "$log" apt-get -q update || die "apt-get update failed (see $log)"
 	if ((${#incus_pkg[@]})) && [[ ${incus_pkg[0]} == incus ]] && apt-cache show incus-base >/dev/null 2>&1; then
-		incus_pkg=(incus-base) # the container-only split package, if this archive has it
+		incus_pkg[0]=incus-base # the container-only split package, if this archive has it
 	fi
 	run_quiet "$log" apt-get -q -y -o Dpkg::Use-Pty=0 -o Dpkg::Options::=--force-confold install \
 		"${incus_pkg[@]}" "${helpers[@]}" || die "installing ${incus_pkg[*]} ${helpers[*]} failed (see $log)"
 	{ have incus && find_incusd >/dev/null; } || die "Incus was installed but incus/incusd were not found (see $log)"
+	if [[ $MODE == full ]]; then
+		have incus-simplestreams || die "incus-simplestreams (package incus-extra) is missing after the install (see $log)"
+	fi
 	T[install]=$(($(now_ms) - t0))
-	say "[1/6] install: incus $(incus --version 2>/dev/null) installed ($(secs "${T[install]}"))"
+	say "[1/8] install: incus $(incus --version 2>/dev/null) installed ($(secs "${T[install]}"))"
 }
 
 # ---------------------------------------------------------------------------------------------
@@ -257,7 +277,7 @@ phase_daemon() {
 	t0=$(now_ms)
 	if socket_ok; then
 		T[daemon]=$(($(now_ms) - t0))
-		say "[2/6] daemon: incusd already running"
+		say "[2/8] daemon: incusd already running"
 		return 0
 	fi
 	incusd=$(find_incusd) || die "incusd not found"
@@ -289,7 +309,7 @@ phase_daemon() {
 		die "incusd did not become ready within 120 s (log: $LAB_STATE/incusd.log)"
 	fi
 	T[daemon]=$(($(now_ms) - t0))
-	say "[2/6] daemon: $what, ready in $(secs "${T[daemon]}")"
+	say "[2/8] daemon: $what, ready in $(secs "${T[daemon]}")"
 }
 
 # ---------------------------------------------------------------------------------------------
@@ -377,9 +397,9 @@ phase_init() {
 	if ((${#did[@]})); then
 		local joined
 		joined=$(printf '%s, ' "${did[@]}")
-		say "[3/6] init: created ${joined%, } ($(secs "${T[init]}"))"
+		say "[3/8] init: created ${joined%, } ($(secs "${T[init]}"))"
 	else
-		say "[3/6] init: bridge $BRIDGE ($SUBNET), pool $POOL ($(incus_q storage get "$POOL" --property driver 2>/dev/null || incus_q storage list -f csv -c nD | sed -n "s/^$POOL,//p")) present"
+		say "[3/8] init: bridge $BRIDGE ($SUBNET), pool $POOL ($(incus_q storage get "$POOL" --property driver 2>/dev/null || incus_q storage list -f csv -c nD | sed -n "s/^$POOL,//p")) present"
 	fi
 }
 
@@ -604,7 +624,7 @@ phase_image() {
 	recipe=$(recipe_hash)
 	tarball=$LAB_CACHE/$IMAGE_ALIAS-$recipe.tar.zst
 	if [[ ! -s $tarball ]]; then
-		say "[4/6] image: building $IMAGE_ALIAS ($recipe) with debootstrap $SUITE (about a minute)..."
+		say "[4/8] image: building $IMAGE_ALIAS ($recipe) with debootstrap $SUITE (about a minute)..."
 		rm -f "$tarball.sha256"
 		build_image "$tarball" "$recipe"
 		built=" built in $(since "$t0"),"
@@ -628,14 +648,109 @@ phase_image() {
 	fi
 	T[image]=$(($(now_ms) - t0))
 	if [[ -n $built || -n $imported ]]; then
-		say "[4/6] image: $IMAGE_ALIAS$built$imported $(du -h "$tarball" | cut -f1) cached at $tarball ($(secs "${T[image]}"))"
+		say "[4/8] image: $IMAGE_ALIAS$built$imported $(du -h "$tarball" | cut -f1) cached at $tarball ($(secs "${T[image]}"))"
 	else
-		say "[4/6] image: $IMAGE_ALIAS ${fp:0:12} up to date (recipe $recipe)"
+		say "[4/8] image: $IMAGE_ALIAS ${fp:0:12} up to date (recipe $recipe)"
 	fi
 }
 
 # ---------------------------------------------------------------------------------------------
-# Phase 5: verify with a throwaway container
+# Phase 5: the stock-like image and the apt repository its guests use (tests/lab/stock_image.sh)
+# ---------------------------------------------------------------------------------------------
+phase_stock() {
+	local t0 out
+	t0=$(now_ms)
+	mkdir -p "$IMAGE_SERVER_DIR"
+	out=$(LAB_CACHE=$LAB_CACHE SERVER_DIR=$IMAGE_SERVER_DIR SUITE=$SUITE MIRROR=$MIRROR \
+		APT_URL="http://${SUBNET%/*}:$APT_PORT/" bash "$HERE/stock_image.sh" 2>&1) || {
+		printf '%s\n' "$out" >&2
+		die "building the stock-like image failed"
+	}
+	T[stock]=$(($(now_ms) - t0))
+	if [[ -n $out ]]; then
+		printf '%s\n' "$out" | sed 's/^lab: stock image: /lab: [5\/8] stock image: /' >&2
+	else
+		say "[5/8] stock image: $STOCK_ALIAS and $NOAPT_ALIAS up to date ($(cat "$IMAGE_SERVER_DIR/recipe"))"
+	fi
+}
+
+# ---------------------------------------------------------------------------------------------
+# Phase 6: the image server (tests/lab/image_server.ts on deno), its certificate, the lab user
+# ---------------------------------------------------------------------------------------------
+find_deno() {
+	local c
+	for c in "${DENO:-}" "$(command -v deno 2>/dev/null || true)" "$REPO_ROOT"/.cache/deno-*/node_modules/.bin/deno; do
+		if [[ -n $c && -x $c ]]; then
+			echo "$c"
+			return 0
+		fi
+	done
+	return 1
+}
+
+server_ok() {
+	curl -fsS --max-time 3 --noproxy '*' --cacert "$IMAGE_SERVER_DIR/cert.pem" \
+		"https://127.0.0.1:$IMAGE_SERVER_PORT/streams/v1/index.json" >/dev/null 2>&1 &&
+		curl -fsS --max-time 3 --noproxy '*' "http://${SUBNET%/*}:$APT_PORT/Release" >/dev/null 2>&1
+}
+
+ensure_lab_user() {
+	if ! getent passwd "$LAB_USER" >/dev/null; then
+		useradd --user-group --no-create-home --home-dir /nonexistent --shell /bin/bash \
+			--comment "tachikoma lab non-root tests" "$LAB_USER" || die "useradd $LAB_USER failed"
+	fi
+	if ! id -nG "$LAB_USER" | tr ' ' '\n' | grep -qx incus-admin; then
+		usermod -aG incus-admin "$LAB_USER" || die "could not add $LAB_USER to incus-admin"
+	fi
+}
+
+phase_server() {
+	local t0 d=$IMAGE_SERVER_DIR deno pid args sum what="up"
+	t0=$(now_ms)
+	ensure_lab_user
+	if [[ ! -s $d/cert.pem || ! -s $d/key.pem ]]; then
+		openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 3650 \
+			-subj "/CN=tachikoma lab image server" -addext "subjectAltName=IP:127.0.0.1" \
+			-keyout "$d/key.pem" -out "$d/cert.pem" >/dev/null 2>&1 || die "openssl could not make the image server's certificate"
+		chmod 0600 "$d/key.pem"
+		chmod 0644 "$d/cert.pem"
+		what="new certificate"
+	fi
+	args="--https 127.0.0.1:$IMAGE_SERVER_PORT=$d/simplestreams --cert $d/cert.pem --key $d/key.pem --http ${SUBNET%/*}:$APT_PORT=$d/apt"
+	sum=$({ cat "$HERE/image_server.ts"; echo "$args"; } | sha256sum | cut -c1-16)
+	pid=$(read_pid "$d/server.pid" || true)
+	if [[ -n $pid ]] && pid_alive "$pid" && [[ $(cat "$d/server.sum" 2>/dev/null) == "$sum" ]] && server_ok; then
+		T[server]=$(($(now_ms) - t0))
+		say "[6/8] image server: pid $pid on https://127.0.0.1:$IMAGE_SERVER_PORT (apt on ${SUBNET%/*}:$APT_PORT)"
+		return 0
+	fi
+	if [[ -n $pid ]] && pid_alive "$pid" && [[ $(cat "/proc/$pid/comm" 2>/dev/null) == deno ]]; then
+		kill -TERM "$pid" 2>/dev/null || true
+		for _ in $(seq 50); do pid_alive "$pid" || break; sleep 0.1; done
+		what="restarted"
+	fi
+	deno=$(find_deno) || die "the image server needs deno: run 'make deps' (or set DENO=/path/to/deno)"
+	install -m 0644 "$HERE/image_server.ts" "$d/image_server.ts"
+	printf '\n==== %s starting the image server\n' "$(date -Is)" >>"$d/server.log"
+	# shellcheck disable=SC2086
+	spawn_detached "$d/server.pid" "$d/server.log" env DENO_NO_UPDATE_CHECK=1 "$deno" run --quiet \
+		--allow-net="127.0.0.1:$IMAGE_SERVER_PORT,${SUBNET%/*}:$APT_PORT" --allow-read="$d" \
+		"$d/image_server.ts" $args
+	echo "$sum" >"$d/server.sum"
+	local deadline=$(($(now_ms) + 15000))
+	until server_ok; do
+		if (($(now_ms) > deadline)); then
+			tail -n 10 "$d/server.log" | sed 's/^/lab:   | /' >&2
+			die "the image server did not answer within 15 s (log: $d/server.log)"
+		fi
+		sleep 0.1
+	done
+	T[server]=$(($(now_ms) - t0))
+	say "[6/8] image server: $what, pid $(read_pid "$d/server.pid") on https://127.0.0.1:$IMAGE_SERVER_PORT (apt on ${SUBNET%/*}:$APT_PORT) ($(secs "${T[server]}"))"
+}
+
+# ---------------------------------------------------------------------------------------------
+# Phase 7: verify with a throwaway container
 # ---------------------------------------------------------------------------------------------
 VERIFY_NAME=""
 verify_cleanup() { [[ -z $VERIFY_NAME ]] || incus_q delete --force "$VERIFY_NAME" >/dev/null || true; }
@@ -644,7 +759,7 @@ phase_verify() {
 	local t0 t_launch t_ip t_boot ip="" deadline state banner="" admin_uid
 	t0=$(now_ms)
 	if [[ ${TACHIKOMA_LAB_VERIFY:-1} == 0 ]]; then
-		say "[5/6] verify: skipped (TACHIKOMA_LAB_VERIFY=0)"
+		say "[7/8] verify: skipped (TACHIKOMA_LAB_VERIFY=0)"
 		return 0
 	fi
 	VERIFY_NAME=tkt-labcheck-$$
@@ -677,11 +792,11 @@ phase_verify() {
 	VERIFY_NAME=""
 	trap - EXIT
 	T[verify]=$(($(now_ms) - t0))
-	say "[5/6] verify: launch $(secs "$t_launch"), IPv4 $ip at $(secs "$t_ip"), systemd '$state' at $(secs "$t_boot"), admin+sudo+sshd ok ($(secs "${T[verify]}") with delete)"
+	say "[7/8] verify: launch $(secs "$t_launch"), IPv4 $ip at $(secs "$t_ip"), systemd '$state' at $(secs "$t_boot"), admin+sudo+sshd ok ($(secs "${T[verify]}") with delete)"
 }
 
 # ---------------------------------------------------------------------------------------------
-# Phase 6: env file for tests
+# Phase 8: env file for tests
 # ---------------------------------------------------------------------------------------------
 phase_env() {
 	local f=$LAB_RUN/env
@@ -692,10 +807,16 @@ phase_env() {
 		TACHIKOMA_LAB_GATEWAY=${SUBNET%/*}
 		TACHIKOMA_LAB_POOL=$POOL
 		TACHIKOMA_LAB_SUBNET=$SUBNET
+		TACHIKOMA_LAB_IMAGE_SERVER=https://127.0.0.1:$IMAGE_SERVER_PORT
+		TACHIKOMA_LAB_IMAGE_SERVER_CERT=$IMAGE_SERVER_DIR/cert.pem
+		TACHIKOMA_LAB_STOCK_IMAGE=$STOCK_ALIAS
+		TACHIKOMA_LAB_NOAPT_IMAGE=$NOAPT_ALIAS
+		TACHIKOMA_LAB_APT=${SUBNET%/*}:$APT_PORT
+		TACHIKOMA_LAB_USER=$LAB_USER
 	EOF
 	chmod 0644 "$f.tmp"
 	mv -f "$f.tmp" "$f"
-	say "[6/6] env: wrote $f"
+	say "[8/8] env: wrote $f"
 }
 
 # ---------------------------------------------------------------------------------------------
@@ -706,6 +827,8 @@ phase_daemon
 if [[ $MODE == daemon ]]; then exit 0; fi
 phase_init
 phase_image
+phase_stock
+phase_server
 phase_verify
 phase_env
-say "lab up in $(since "$T_START") (install $(secs "${T[install]:-0}"), daemon $(secs "${T[daemon]:-0}"), init $(secs "${T[init]:-0}"), image $(secs "${T[image]:-0}"), verify $(secs "${T[verify]:-0}"))"
+say "lab up in $(since "$T_START") (install $(secs "${T[install]:-0}"), daemon $(secs "${T[daemon]:-0}"), init $(secs "${T[init]:-0}"), image $(secs "${T[image]:-0}"), stock $(secs "${T[stock]:-0}"), server $(secs "${T[server]:-0}"), verify $(secs "${T[verify]:-0}"))"

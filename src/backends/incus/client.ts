@@ -227,7 +227,13 @@ export class IncusClient {
    */
   async wait(
     operation: string,
-    options: { timeoutMs: number; signal?: AbortSignal; subject?: Subject },
+    options: {
+      timeoutMs: number;
+      signal?: AbortSignal;
+      subject?: Subject;
+      /** Called about once a second with the running operation's metadata (progress). */
+      onProgress?: (metadata: Record<string, unknown>) => void;
+    },
   ): Promise<IncusOperation> {
     const id = operation.slice(operation.lastIndexOf("/") + 1);
     const deadline = performance.now() + options.timeoutMs;
@@ -241,19 +247,38 @@ export class IncusClient {
           } s (operation ${id})`,
         );
       }
-      const seconds = Math.max(1, Math.min(30, Math.ceil(remaining / 1000)));
+      const longest = options.onProgress ? 1 : 30;
+      const seconds = Math.max(1, Math.min(longest, Math.ceil(remaining / 1000)));
       const response = await this.raw("GET", `/1.0/operations/${id}/wait`, {
         query: { timeout: String(seconds) },
         signal: options.signal,
       });
       const envelope = await readEnvelope<IncusOperation>(response, this.where);
       if (envelope.type === "error") {
-        if (/context deadline exceeded/i.test(envelope.error)) continue;
+        if (/context deadline exceeded/i.test(envelope.error)) {
+          if (options.onProgress) await this.#progress(id, options.onProgress, options.signal);
+          continue;
+        }
         throw incusError(envelope.error_code || response.status, envelope.error, options.subject);
       }
       const op = envelope.metadata;
       if (op.status_code === 200) return op;
       if (op.status_code >= 400) throw incusError(0, op.err || op.status, options.subject);
+      if (options.onProgress && op.metadata) options.onProgress(op.metadata);
+    }
+  }
+
+  async #progress(
+    id: string,
+    onProgress: (metadata: Record<string, unknown>) => void,
+    signal?: AbortSignal,
+  ): Promise<void> {
+    try {
+      const op = await this.get<IncusOperation>(`/1.0/operations/${id}`, { signal });
+      if (op.metadata) onProgress(op.metadata);
+    } catch (error) {
+      if (signal?.aborted) throw error;
+      log.debug(`incus: reading operation ${id}: ${String(error)}`);
     }
   }
 

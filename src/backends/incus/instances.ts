@@ -171,7 +171,10 @@ export function toInfo(instance: IncusInstance): SandboxInfo {
 /** Inputs of {@link createBody}. */
 export interface CreateSpec {
   name: string;
+  /** The reference as configured (recorded on the instance). */
   image: string;
+  /** Where the root file system comes from (`imageSource`, or a pulled image's fingerprint). */
+  source: Record<string, string>;
   cpus: number;
   memoryMb: number;
   storagePool?: string;
@@ -179,21 +182,13 @@ export interface CreateSpec {
   diskGb?: number;
 }
 
-/** Simplestreams server for `images:<alias>`. */
-export const PUBLIC_IMAGE_SERVER = "https://images.linuxcontainers.org";
-
-/** The image source of a create request: local alias, (partial) fingerprint or `images:<alias>`. */
-export function imageSource(image: string): Record<string, string> {
-  if (image.startsWith("images:")) {
-    return {
-      type: "image",
-      alias: image.slice("images:".length),
-      server: PUBLIC_IMAGE_SERVER,
-      protocol: "simplestreams",
-    };
-  }
-  if (/^[0-9a-f]{12,64}$/.test(image)) return { type: "image", fingerprint: image };
-  return { type: "image", alias: image };
+/** The image source of a create request for a local alias or (partial) fingerprint. */
+export function imageSource(
+  ref: { kind: "alias"; alias: string } | { kind: "fingerprint"; fingerprint: string },
+): Record<string, string> {
+  return ref.kind === "fingerprint"
+    ? { type: "image", fingerprint: ref.fingerprint }
+    : { type: "image", alias: ref.alias };
 }
 
 /** The body of `POST /1.0/instances` creating a stopped container. */
@@ -209,7 +204,7 @@ export function createBody(spec: CreateSpec): Record<string, unknown> {
   return {
     name: spec.name,
     type: "container",
-    source: imageSource(spec.image),
+    source: spec.source,
     config: {
       "limits.cpu": String(spec.cpus),
       "limits.memory": `${spec.memoryMb}MiB`,

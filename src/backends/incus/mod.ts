@@ -23,6 +23,7 @@ import type {
   ExecRequest,
   ExecResult,
   FileOptions,
+  ImageStore,
   SandboxInfo,
   Share,
   ShellRequest,
@@ -50,6 +51,7 @@ import { type CommandRunner, defaultRunner } from "../../lib/process.ts";
 import { IncusClient } from "./client.ts";
 import { execCommand, type ExecContext, openShell } from "./exec.ts";
 import { pullFile, pushFile } from "./files.ts";
+import { type ImageStoreOptions, incusImageStore, instanceSource } from "./image_store.ts";
 import {
   createBody,
   type IncusInstance,
@@ -60,7 +62,7 @@ import {
   mapStatus,
   toInfo,
 } from "./instances.ts";
-import { type IncusSettings, incusSettings } from "./settings.ts";
+import { imageServersOf, type IncusSettings, incusSettings } from "./settings.ts";
 import { checkShares, type Ids } from "./shares.ts";
 import {
   cloneInstance,
@@ -71,7 +73,7 @@ import {
 } from "./snapshots.ts";
 
 export { IncusClient, type IncusEndpoint } from "./client.ts";
-export { type IncusSettings, incusSettings } from "./settings.ts";
+export { imageServersOf, type IncusSettings, incusSettings } from "./settings.ts";
 
 /** Test and tuning seams. */
 export interface IncusBackendOptions {
@@ -103,6 +105,7 @@ export class IncusBackend implements Backend {
     egress: false,
     pty: true,
     files: true,
+    execOverSsh: false,
   };
   readonly client: IncusClient;
   readonly settings: IncusSettings;
@@ -126,6 +129,7 @@ export class IncusBackend implements Backend {
       : settings.endpoint.remote
       ? null
       : localIds();
+    this.images = incusImageStore(this.#imageOptions());
   }
 
   #execContext(): ExecContext {
@@ -169,11 +173,27 @@ export class IncusBackend implements Backend {
     });
   }
 
+  /** Base images: remote references pulled into the local store once, prepared images. */
+  readonly images: ImageStore;
+
+  #imageOptions(): ImageStoreOptions {
+    return {
+      client: this.client,
+      servers: imageServersOf(this.settings),
+      exec: () => this.#execContext(),
+      sshUser: this.settings.sshUser,
+      configuredImage: this.settings.image,
+      publishTimeoutMs: this.#opTimeoutMs * 5,
+    };
+  }
+
   async create(name: string, options: CreateOptions): Promise<void> {
-    const image = this.settings.image ?? options.image;
+    const image = options.image;
+    const source = await instanceSource(this.#imageOptions(), image);
     const body = createBody({
       name,
-      image,
+      image: options.label ?? image,
+      source,
       cpus: options.cpus ?? this.settings.cpus,
       memoryMb: options.memoryMb ?? this.settings.memoryMb,
       storagePool: this.settings.storagePool,

@@ -91,6 +91,7 @@ const DEFAULT_CAPABILITIES: Capabilities = {
   egress: true,
   pty: true,
   files: true,
+  execOverSsh: true,
 };
 
 const MUTATING = new Set<MemoryMethod>([

@@ -82,6 +82,7 @@ export const TART_CAPABILITIES: Capabilities = {
   egress: false,
   pty: false,
   files: false,
+  execOverSsh: true,
 };
 
 /** Poll interval while waiting for `tart list` to show `running`. */

@@ -65,7 +65,7 @@ Deno.test("key table lists exactly the schema's keys", () => {
 });
 
 Deno.test("key table types agree with the schema (right type accepted, wrong type rejected)", () => {
-  const wrong = { string: 1, integer: "1", boolean: "true", "string[]": "a" } as const;
+  const wrong = { string: 1, integer: "1", boolean: "true", "string[]": "a", table: "t" } as const;
   for (const key of KEY_NAMES) {
     const spec = KEYS[key];
     const schema = fieldSchema(key);
@@ -112,6 +112,7 @@ Deno.test("only truenas.api_key is secret; the gated keys are marked, each with 
     "guest_secrets",
     "incus.client_cert",
     "incus.client_key",
+    "incus.image_servers",
     "incus.network",
     "incus.project",
     "incus.remote",

@@ -39,6 +39,7 @@ const SAMPLES: Record<string, unknown> = {
   "incus.server_cert": "/tmp/s.crt",
   "incus.project": "evil",
   "incus.network": "evilnet",
+  "incus.image_servers": { images: { url: "https://evil.example/", protocol: "simplestreams" } },
   "truenas.host": "evil.example",
   "truenas.port": 8443,
   "truenas.username": "evil",

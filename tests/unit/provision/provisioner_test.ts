@@ -54,8 +54,9 @@ async function profileVar(guestHome: string, name: string): Promise<string> {
 
 const b64 = (s: string) => btoa(String.fromCharCode(...new TextEncoder().encode(s)));
 
-Deno.test("steps are the seven of the recipe, in order", () => {
+Deno.test("steps are the eight of the recipe, in order", () => {
   assertEquals(STEP_NAMES, [
+    "bootstrap",
     "ssh_key",
     "code",
     "hostname",

@@ -103,7 +103,8 @@ Deno.test("toInfo reads state, addresses, image and creation time", () => {
 Deno.test("createBody: limits, pool, network, image sources", () => {
   const body = createBody({
     name: "tk-x",
-    image: "tachikoma-test",
+    image: "lab:debian/12",
+    source: { type: "image", fingerprint: "49254caad511" },
     cpus: 4,
     memoryMb: 8192,
     storagePool: "fast",
@@ -112,22 +113,24 @@ Deno.test("createBody: limits, pool, network, image sources", () => {
   });
   assertEquals(body.type, "container");
   assertEquals(body.start, false);
-  assertEquals(body.source, { type: "image", alias: "tachikoma-test" });
+  assertEquals(body.source, { type: "image", fingerprint: "49254caad511" });
   assertEquals(body.config, {
     "limits.cpu": "4",
     "limits.memory": "8192MiB",
-    "user.tachikoma.image": "tachikoma-test",
+    "user.tachikoma.image": "lab:debian/12",
   });
   assertEquals(body.devices, {
     root: { type: "disk", path: "/", pool: "fast", size: "20GiB" },
     eth0: { type: "nic", name: "eth0", network: "tkbr0" },
   });
   // without pool/network the default profile's devices apply
-  assertEquals(createBody({ name: "a", image: "x", cpus: 1, memoryMb: 512 }).devices, {});
-  assertEquals(imageSource("7aee6481e86a"), { type: "image", fingerprint: "7aee6481e86a" });
-  assertEquals(imageSource("images:debian/12").server, "https://images.linuxcontainers.org");
-  assertEquals(imageSource("images:debian/12").alias, "debian/12");
-  assertEquals(imageSource("ubuntu"), { type: "image", alias: "ubuntu" });
+  const source = imageSource({ kind: "alias", alias: "x" });
+  assertEquals(createBody({ name: "a", image: "x", source, cpus: 1, memoryMb: 512 }).devices, {});
+  assertEquals(imageSource({ kind: "fingerprint", fingerprint: "7aee6481e86a" }), {
+    type: "image",
+    fingerprint: "7aee6481e86a",
+  });
+  assertEquals(source, { type: "image", alias: "x" });
 });
 
 Deno.test("cloneConfig drops every volatile key", () => {

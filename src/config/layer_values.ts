@@ -1,0 +1,69 @@
+/**
+ * How a layer's values enter the merged configuration: paths resolved (`~`, relative to the file
+ * that holds them), and `table` keys merged by entry name while every other key is replaced.
+ *
+ * @module
+ */
+import { getKey, KEYS, type KeySpec, setKey } from "./defaults.ts";
+import { resolvePath } from "./repo_root.ts";
+
+function isTable(value: unknown): value is Record<string, unknown> {
+  return typeof value === "object" && value !== null && !Array.isArray(value) &&
+    !(value instanceof Date);
+}
+
+/** Expands `~` and resolves relative paths of path-typed keys against `base`. */
+export function resolvePathValue(
+  spec: KeySpec,
+  value: unknown,
+  base: string,
+  home: string | undefined,
+): unknown {
+  if (spec.type === "table") return resolveTablePaths(spec, value, base, home);
+  if (!spec.path) return value;
+  const one = (v: unknown): unknown => {
+    if (typeof v !== "string" || v === "") return v;
+    let s = v;
+    if (home && (s === "~" || s.startsWith("~/"))) s = home + s.slice(1);
+    if (s.startsWith("/")) return s;
+    if (spec.path === "command" && !s.includes("/")) return s;
+    return resolvePath(base, s);
+  };
+  return Array.isArray(value) ? value.map(one) : one(value);
+}
+
+function resolveTablePaths(
+  spec: KeySpec,
+  value: unknown,
+  base: string,
+  home: string | undefined,
+): unknown {
+  if (!spec.pathFields || !isTable(value)) return value;
+  const out: Record<string, unknown> = {};
+  for (const [name, entry] of Object.entries(value)) {
+    if (!isTable(entry)) {
+      out[name] = entry;
+      continue;
+    }
+    const copy = { ...entry };
+    for (const field of spec.pathFields) {
+      if (copy[field] === undefined) continue;
+      copy[field] = resolvePathValue({ type: "string", path: "path" }, copy[field], base, home);
+    }
+    out[name] = copy;
+  }
+  return out;
+}
+
+/**
+ * Sets a key in the merged configuration: a `table` key merges by entry name (a later layer's
+ * entry replaces an earlier one of the same name), every other key is replaced.
+ */
+export function mergeKey(merged: Record<string, unknown>, key: string, value: unknown): void {
+  if (KEYS[key].type === "table" && isTable(value)) {
+    const before = getKey(merged, key);
+    setKey(merged, key, { ...(isTable(before) ? before : {}), ...value });
+  } else {
+    setKey(merged, key, value);
+  }
+}
