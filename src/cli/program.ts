@@ -112,7 +112,7 @@ const config = group({
       },
       args: [arg("key", "e.g. vm_cpus, incus.socket"), arg("value", "the new value")],
       run: async (ctx, f, key, value) =>
-        await (await import("../commands/config.ts")).set(ctx, key, value, f),
+        await (await import("../commands/config.ts")).set(ctx, { key, value, ...f }),
     }),
     edit: command({
       brief: "open the user config in $VISUAL / $EDITOR",
@@ -128,7 +128,7 @@ const config = group({
       flags: { list: bool("list trusted files"), revoke: bool("forget the files' trust") },
       args: [optionalRest("file", "config files (default: the repo's)")],
       run: async (ctx, f, files) =>
-        await (await import("../commands/config.ts")).trust(ctx, files, f),
+        await (await import("../commands/config.ts")).trust(ctx, { files, ...f }),
     }),
   },
 });
