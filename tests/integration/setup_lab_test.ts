@@ -1,0 +1,173 @@
+/**
+ * `tachikoma setup` against the lab's real Incus, which is already set up: the real adapters
+ * (apt/dpkg, the host's users and groups, /proc/net/route, the Incus socket, the image store)
+ * must report every step `already` and change nothing. Read-only by construction: the adapters
+ * are wrapped so any mutating call fails the test, and the lab's pool, bridge (tkbr0), default
+ * profile, the `incus-admin` group and the image alias are compared before and after. As root
+ * and as the lab's non-root user in `incus-admin` (through the CLI, `--json`); then `doctor`.
+ */
+import { assert, assertEquals, assertStringIncludes } from "@std/assert";
+import { runSetup, SETUP_STEPS } from "../../src/core/setup.ts";
+import { SocketIncusAdmin } from "../../src/backends/incus/host_admin.ts";
+import { IncusClient } from "../../src/backends/incus/client.ts";
+import { openIncus } from "../../src/backends/incus/mod.ts";
+import { AptPackages, RealHostSystem } from "../../src/lib/host_system.ts";
+import { formatNet, procRoutes } from "../../src/lib/routes.ts";
+import { systemClock } from "../../src/lib/clock.ts";
+import { defaultConfig } from "../../src/config/default_config.ts";
+import { localAccessCheck } from "../../src/doctor/incus.ts";
+import { labEnv, labIgnored } from "./lab.ts";
+import { ok, workspace } from "./stock_lab.ts";
+
+const lab = labEnv();
+const opts = { sanitizeOps: false, sanitizeResources: false };
+
+/** Makes every method named in `mutating` throw: the run must never call them. */
+function readOnly<T extends object>(target: T, mutating: string[]): T {
+  return new Proxy(target, {
+    get(t, key, receiver) {
+      if (typeof key === "string" && mutating.includes(key)) {
+        return () => Promise.reject(new Error(`read-only run called ${key}`));
+      }
+      const value = Reflect.get(t, key, receiver);
+      return typeof value === "function" ? value.bind(t) : value;
+    },
+  });
+}
+
+/** What setup could change on the lab, read straight from the API and the system. */
+async function snapshot(): Promise<Record<string, unknown>> {
+  const api = await IncusClient.open({ socket: lab!.socket });
+  try {
+    const pick = async (path: string) => {
+      const doc = await api.get<Record<string, unknown>>(path);
+      delete doc.used_by;
+      return doc;
+    };
+    const group = await new Deno.Command("getent", { args: ["group", "incus-admin"] }).output();
+    const dpkg = await new Deno.Command("dpkg-query", {
+      args: ["-W", "-f=${Package} ${Version} ${Status}\n", "incus", "incus-base"],
+    }).output();
+    return {
+      pool: await pick(`/1.0/storage-pools/${lab!.pool}`),
+      bridge: await pick(`/1.0/networks/${lab!.bridge}`),
+      profile: await pick("/1.0/profiles/default"),
+      image: await api.get(`/1.0/images/aliases/${lab!.image}`),
+      group: new TextDecoder().decode(group.stdout),
+      dpkg: new TextDecoder().decode(dpkg.stdout),
+    };
+  } finally {
+    api.close();
+  }
+}
+
+Deno.test({
+  name: "setup on the lab (real adapters, as root): every step already, nothing changed",
+  ignore: labIgnored() || Deno.uid() !== 0,
+  ...opts,
+  async fn() {
+    const before = await snapshot();
+    const config = {
+      ...defaultConfig("linux"),
+      backend: "incus" as const,
+      incus: { ...defaultConfig("linux").incus, socket: lab!.socket },
+    };
+    const backend = await openIncus(config, { stateDir: await Deno.makeTempDir() });
+    const incus = new SocketIncusAdmin(lab!.socket);
+    try {
+      // The real adapters read what the lab has.
+      assertEquals((await incus.reach()).state, "ok");
+      const bridge = (await incus.networks()).find((n) => n.name === lab!.bridge);
+      assertEquals(bridge?.ipv4, lab!.subnet);
+      assert((await incus.pools()).some((p) => p.name === lab!.pool));
+      const routes = (await procRoutes.ipv4Routes()).map(formatNet);
+      assert(
+        routes.includes("10.213.0.0/24") || !lab!.subnet?.startsWith("10.213.0."),
+        routes.join(),
+      );
+      const host = new RealHostSystem();
+      assertEquals(await host.invokingUser(), Deno.env.get("SUDO_USER") ?? "root");
+      assert((await host.groupsOf(lab!.user ?? "root")).length > 0);
+      assert(await host.hasCommand("usermod"));
+
+      const report = await runSetup({
+        host: readOnly(host, ["addToGroup", "startService"]),
+        packages: readOnly(new AptPackages(), ["install", "refresh"]),
+        incus: readOnly(incus, ["createPool", "createBridge", "addProfileDevices"]),
+        routes: procRoutes,
+        clock: systemClock,
+        confirm: null,
+        images: {
+          isLocal: async (ref) => (await backend.images!.local(ref)) !== null,
+          pull: (ref) => Promise.reject(new Error(`read-only run pulled ${ref}`)),
+        },
+      }, { yes: false, image: lab!.image });
+      assertEquals(
+        report.steps.map((s) => [s.step, s.status]),
+        SETUP_STEPS.map((s) => [s, "already"]),
+      );
+      assertEquals(report.changed, false);
+      assertStringIncludes(report.steps[3].detail, lab!.bridge);
+      assertStringIncludes(report.steps[2].detail, lab!.pool ?? "");
+    } finally {
+      incus.close();
+      await backend.close();
+    }
+    assertEquals(await snapshot(), before);
+  },
+});
+
+Deno.test({
+  name:
+    "setup --json on the lab through the CLI, as root and as the non-root lab user: all already; doctor finds access",
+  ignore: labIgnored() || Deno.uid() !== 0,
+  ...opts,
+  async fn() {
+    const before = await snapshot();
+    const users: (string | undefined)[] = [undefined];
+    if (lab!.user) users.push(lab!.user);
+    for (const user of users) {
+      const ws = await workspace({
+        prefix: "setup",
+        user,
+        env: { TACHIKOMA_INCUS_SOCKET: lab!.socket, TACHIKOMA_BASE_IMAGE: lab!.image },
+      });
+      try {
+        const run = ok(await ws.cli(["setup", "--json"]), `setup as ${user ?? "root"}`);
+        const doc = JSON.parse(run.stdout);
+        assertEquals(
+          doc.steps.map((s: { step: string; status: string }) => [s.step, s.status]),
+          SETUP_STEPS.map((s) => [s, "already"]),
+        );
+        assertEquals(doc.changed, false);
+        assertEquals(doc.completed, true);
+        assertEquals(doc.notes, []);
+        const access = doc.steps.find((s: { step: string }) => s.step === "access");
+        assertEquals(
+          access.detail,
+          user ? `${user} is in incus-admin` : "root uses the socket directly",
+        );
+        // The human form says the same.
+        const text = ok(await ws.cli(["setup"]), "setup (text)").stdout;
+        assertStringIncludes(text, "Incus was already set up: nothing changed.");
+      } finally {
+        await ws.remove();
+      }
+    }
+    assertEquals(await snapshot(), before);
+    // The doctor's access diagnosis, on the real socket, has nothing to say.
+    const admin = new SocketIncusAdmin(lab!.socket);
+    try {
+      assertEquals(
+        await localAccessCheck({
+          admin,
+          host: new RealHostSystem(),
+          packages: new AptPackages(),
+        }),
+        null,
+      );
+    } finally {
+      admin.close();
+    }
+  },
+});
