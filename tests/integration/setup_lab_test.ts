@@ -20,6 +20,37 @@ import { labEnv, labIgnored } from "./lab.ts";
 import { ok, workspace } from "./stock_lab.ts";
 
 const lab = labEnv();
+const ROOT = new URL("../../", import.meta.url).pathname;
+
+/** Runs the CLI as `user` with no supplementary group (setpriv --clear-groups). */
+async function runCleared(
+  user: string,
+  env: Record<string, string>,
+  cwd: string,
+  args: string[],
+): Promise<{ code: number; stdout: string; stderr: string }> {
+  const out = await new Deno.Command("setpriv", {
+    args: [
+      `--reuid=${user}`,
+      `--regid=${user}`,
+      "--clear-groups",
+      "--",
+      Deno.execPath(),
+      "run",
+      "-A",
+      "--frozen",
+      "--config",
+      `${ROOT}deno.json`,
+      `${ROOT}main.ts`,
+      ...args,
+    ],
+    cwd,
+    env,
+    clearEnv: true,
+  }).output();
+  const dec = new TextDecoder();
+  return { code: out.code, stdout: dec.decode(out.stdout), stderr: dec.decode(out.stderr) };
+}
 const opts = { sanitizeOps: false, sanitizeResources: false };
 
 /** Makes every method named in `mutating` throw: the run must never call them. */
@@ -169,5 +200,37 @@ Deno.test({
     } finally {
       admin.close();
     }
+  },
+});
+
+Deno.test({
+  name:
+    "setup and doctor as a user in incus-admin whose session lacks the group: denied, says log in again, changes nothing",
+  ignore: labIgnored() || Deno.uid() !== 0 || !lab?.user,
+  ...opts,
+  async fn() {
+    const before = await snapshot();
+    const ws = await workspace({
+      prefix: "setupnogrp",
+      user: lab!.user,
+      env: { TACHIKOMA_INCUS_SOCKET: lab!.socket, TACHIKOMA_BASE_IMAGE: lab!.image },
+    });
+    try {
+      // The CLI as the workspace runs it, but with no supplementary group: the user is listed
+      // in incus-admin, this process is not (as right after `usermod -aG`, before a new login).
+      const cli = (args: string[]) => runCleared(lab!.user!, ws.env, ws.top, args);
+      const setup = await cli(["setup", "--json"]);
+      assertEquals(setup.code, 2, setup.stderr);
+      const error = JSON.parse(setup.stderr).error;
+      assertStringIncludes(error.message, `${lab!.user} cannot use the Incus socket`);
+      assertStringIncludes(error.hint, "this login session is not yet: log in again");
+      const doctor = await cli(["doctor", "--json"]);
+      const checks = JSON.parse(doctor.stdout).checks as { name: string; message: string }[];
+      const api = checks.find((c) => c.name === "incus api");
+      assertStringIncludes(api?.message ?? "", "is in incus-admin, but this login session is not");
+    } finally {
+      await ws.remove();
+    }
+    assertEquals(await snapshot(), before);
   },
 });
