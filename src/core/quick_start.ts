@@ -13,6 +13,7 @@ import { git } from "../git/run.ts";
 import type { RepoContext } from "../git/repo.ts";
 import { openRepoHere } from "./repo_here.ts";
 import type { LifecycleDeps } from "./lifecycle.ts";
+import { UsageError } from "../lib/errors.ts";
 
 /** Asks the user for a branch name (a terminal in the CLI; a script in tests). */
 export interface BranchPrompt {
@@ -39,7 +40,8 @@ export interface QuickStartChoice {
 /**
  * When `cwd` is the main checkout on a branch and a prompt is given, asks for the branch to
  * spawn instead; null when there is nothing to offer (a linked worktree, a detached HEAD, no
- * prompt) or when the user gave up — spawn then goes on as without the offer.
+ * prompt) or when the user gave up — spawn then goes on as without the offer. Throws
+ * {@link UsageError} when the branch has no commit yet (a new branch could not start from it).
  */
 export async function offerNewBranch(
   deps: Pick<LifecycleDeps, "runner" | "store">,
@@ -49,6 +51,16 @@ export async function offerNewBranch(
   const repo = await openRepoHere(deps, options.cwd);
   if (repo.linked || !repo.branch) return null;
   const current = repo.branch;
+  const head = await git(deps.runner, repo.mainRoot, ["rev-parse", "--verify", "--quiet", "HEAD"]);
+  if (head.code !== 0) {
+    // A new branch starts at a commit: asking for a name first would only fail afterwards.
+    throw new UsageError(
+      `'${current}' has no commit yet: a sandbox's branch starts from a commit of it`,
+      {
+        hint: "commit something first (git commit --allow-empty -m init), then run tachikoma again",
+      },
+    );
+  }
   const taken = await localBranches(deps.runner, repo);
   const suggestion = suggestBranch(taken);
   const message = `'${current}' is checked out in the main checkout ${repo.mainRoot}, which ` +

@@ -7,7 +7,7 @@ import {
   suggestBranch,
 } from "../../../src/core/quick_start.ts";
 import { spawnSandbox } from "../../../src/core/spawn.ts";
-import { ConflictError } from "../../../src/lib/errors.ts";
+import { ConflictError, UsageError } from "../../../src/lib/errors.ts";
 import { defaultRunner } from "../../../src/lib/process.ts";
 import { gitIn, harness } from "./helpers.ts";
 
@@ -141,4 +141,19 @@ Deno.test("quick start: giving up (end of input, or too many refusals) offers no
   assertEquals(await offerNewBranch(h.deps, { cwd: h.repo.root, prompt: stubborn }), null);
   assertEquals(stubborn.asked.length, MAX_ATTEMPTS);
   assertEquals(stubborn.refused.length, MAX_ATTEMPTS);
+});
+
+Deno.test("quick start: a repo without a commit yet says to commit first, before asking", async () => {
+  await using h = await harness();
+  const fresh = `${h.repo.dir}/fresh`;
+  await Deno.mkdir(fresh);
+  await gitIn(fresh, "init", "-q", "-b", "main");
+  const prompt = new ScriptedPrompt(["x"]);
+  const error = await assertRejects(
+    () => offerNewBranch(h.deps, { cwd: fresh, prompt }),
+    UsageError,
+  );
+  assertStringIncludes(error.message, "'main' has no commit yet");
+  assertStringIncludes(error.hint ?? "", "git commit --allow-empty -m init");
+  assertEquals(prompt.asked.length, 0);
 });
