@@ -8,7 +8,8 @@
  * @module
  */
 import type { CommandContext } from "./context.ts";
-import { runSetup, type SetupReport } from "../core/setup.ts";
+import { NeedsRootError, runSetup, type SetupReport } from "../core/setup.ts";
+import { selfCommand } from "../proxy/runtime_files.ts";
 import { imageFor } from "../core/lifecycle.ts";
 import { incusSettings } from "../backends/incus/settings.ts";
 import { SocketIncusAdmin } from "../backends/incus/host_admin.ts";
@@ -43,8 +44,44 @@ export function setupText(report: SetupReport): string {
   return [...lines, ...report.notes].join("\n");
 }
 
-/** Runs setup. */
+/**
+ * The command line that runs this setup again as root through sudo, reading the same
+ * configuration directory (setup writes nothing there): `sudo -- env TACHIKOMA_CONFIG_DIR=…
+ * <tachikoma> setup [--yes]`. `SUDO_USER` then names the user to give access to.
+ */
+export function sudoCommand(configDir: string, yes: boolean): { cmd: string; args: string[] } {
+  const self = selfCommand(["setup", ...(yes ? ["--yes"] : [])]);
+  return {
+    cmd: "sudo",
+    args: ["--", "env", `TACHIKOMA_CONFIG_DIR=${configDir}`, self.cmd, ...self.args],
+  };
+}
+
+/** Runs setup; a non-root run on a terminal that has a change to make runs again with sudo. */
 export async function run(ctx: CommandContext, opts: { yes: boolean }): Promise<void> {
+  try {
+    await setup(ctx, opts);
+  } catch (error) {
+    if (!(error instanceof NeedsRootError) || ctx.globals.json || !canPrompt()) throw error;
+    ctx.progress.note(`${error.message}: running it again with sudo`);
+    const { files } = await ctx.config();
+    const sudo = sudoCommand(files.dir, opts.yes);
+    let status: Deno.CommandStatus;
+    try {
+      status = await new Deno.Command(sudo.cmd, {
+        args: sudo.args,
+        stdin: "inherit",
+        stdout: "inherit",
+        stderr: "inherit",
+      }).spawn().status;
+    } catch {
+      throw error; // no sudo here: the original line and its hint
+    }
+    Deno.exitCode = status.code;
+  }
+}
+
+async function setup(ctx: CommandContext, opts: { yes: boolean }): Promise<void> {
   if (Deno.build.os !== "linux") {
     throw new UnsupportedError("tachikoma setup prepares Incus on Linux (Debian and Ubuntu)", {
       hint: "on macOS the tart engine needs no setup: brew install cirruslabs/cli/tart",

@@ -16,7 +16,8 @@
  *
  * Every external action sits behind an interface (package manager, host, Incus API, routes,
  * image store) so this logic is tested with doubles. Changes need root: a non-root run that
- * finds something to change stops with one line saying what and `sudo tachikoma setup`.
+ * finds something to change stops with {@link NeedsRootError} saying what (the CLI then runs
+ * setup again through sudo on a terminal).
  *
  * @module
  */
@@ -26,6 +27,13 @@ import type { Devices, IncusAdmin, NetworkInfo } from "../backends/incus/host_ad
 import { BRIDGE_CANDIDATES, chooseSubnet, parseCidr, type RoutesReader } from "../lib/routes.ts";
 import type { Clock } from "../lib/clock.ts";
 import { ConflictError, TimeoutError, UnsupportedError, UsageError } from "../lib/errors.ts";
+
+/** A change that needs root, found by a non-root run (the CLI may run setup again with sudo). */
+export class NeedsRootError extends UsageError {
+  constructor(message: string) {
+    super(message, { hint: "run it again with sudo: sudo tachikoma setup" });
+  }
+}
 
 /** The steps, in order. */
 export const SETUP_STEPS = [
@@ -114,9 +122,7 @@ export async function runSetup(deps: SetupDeps, options: SetupOptions): Promise<
   };
   const root = deps.host.isRoot();
   const needRoot = (what: string): never => {
-    throw new UsageError(`tachikoma setup has to ${what}, which needs root`, {
-      hint: "run it again with sudo: sudo tachikoma setup",
-    });
+    throw new NeedsRootError(`tachikoma setup has to ${what}, which needs root`);
   };
 
   // 1. The package.
@@ -274,9 +280,9 @@ async function accessStep(
     return;
   }
   if (!deps.host.isRoot()) {
-    throw new UsageError(`${user} is not in the ${INCUS_GROUP} group, which needs root to change`, {
-      hint: "run it again with sudo: sudo tachikoma setup",
-    });
+    throw new NeedsRootError(
+      `${user} is not in the ${INCUS_GROUP} group, which needs root to change`,
+    );
   }
   await deps.host.addToGroup(user, INCUS_GROUP);
   add("access", "done", `added ${user} to ${INCUS_GROUP}`);

@@ -18,6 +18,7 @@ import { defaultConfig } from "../../src/config/default_config.ts";
 import { localAccessCheck } from "../../src/doctor/incus.ts";
 import { labEnv, labIgnored } from "./lab.ts";
 import { ok, workspace } from "./stock_lab.ts";
+import { quoteArgv } from "../../src/lib/shell.ts";
 
 const lab = labEnv();
 const ROOT = new URL("../../", import.meta.url).pathname;
@@ -232,5 +233,86 @@ Deno.test({
       await ws.remove();
     }
     assertEquals(await snapshot(), before);
+  },
+});
+
+Deno.test({
+  name:
+    "setup as a non-root user on a terminal with a change to make runs itself again through sudo, same config dir",
+  ignore: labIgnored() || Deno.uid() !== 0 || !lab?.user,
+  ...opts,
+  async fn() {
+    const ws = await workspace({ prefix: "setupsudo", user: lab!.user });
+    try {
+      // A stand-in for sudo records its arguments: nothing runs as root.
+      const bin = `${ws.top}/bin-sudo`;
+      await Deno.mkdir(bin);
+      const record = `${ws.top}/sudo-args`;
+      await Deno.writeTextFile(
+        `${bin}/sudo`,
+        `#!/bin/sh\nfor a in "$@"; do printf '%s\\n' "$a"; done > '${record}'\nexit 7\n`,
+      );
+      await Deno.chmod(`${bin}/sudo`, 0o755);
+      await new Deno.Command("chown", { args: ["-R", `${lab!.user}:${lab!.user}`, ws.top] })
+        .output();
+      const cli = quoteArgv([
+        Deno.execPath(),
+        "run",
+        "-A",
+        "--frozen",
+        "--config",
+        `${ROOT}deno.json`,
+        `${ROOT}main.ts`,
+        "setup",
+      ]);
+      const out = await new Deno.Command("setpriv", {
+        args: [
+          `--reuid=${lab!.user}`,
+          `--regid=${lab!.user}`,
+          "--init-groups",
+          "--",
+          "script",
+          "-q",
+          "-e",
+          "-c",
+          cli,
+          "/dev/null",
+        ],
+        cwd: ws.top,
+        clearEnv: true,
+        // No socket there: "start Incus" is a change, which needs root.
+        env: {
+          ...ws.env,
+          PATH: `${bin}:${ws.env.PATH}`,
+          TACHIKOMA_INCUS_SOCKET: `${ws.top}/no-incus.socket`,
+        },
+        stdin: "null",
+      }).output();
+      const text = new TextDecoder().decode(out.stdout);
+      assertEquals(out.code, 7, text);
+      assertStringIncludes(text, "has to start Incus");
+      assertStringIncludes(text, "running it again with sudo");
+      const args = (await Deno.readTextFile(record)).trimEnd().split("\n");
+      assertEquals(args.slice(0, 3), ["--", "env", `TACHIKOMA_CONFIG_DIR=${ws.cfg}`]);
+      assertEquals(args.slice(-1), ["setup"]);
+      assert(args.includes(`${ROOT}main.ts`), args.join(" "));
+
+      // Without a terminal (or with --json) there is no sudo: the line and its hint.
+      const plain = await runCleared(
+        lab!.user!,
+        {
+          ...ws.env,
+          PATH: `${bin}:${ws.env.PATH}`,
+          TACHIKOMA_INCUS_SOCKET: `${ws.top}/no-incus.socket`,
+        },
+        ws.top,
+        ["setup"],
+      );
+      assertEquals(plain.code, 2, plain.stderr);
+      assertStringIncludes(plain.stderr, "has to start Incus");
+      assertStringIncludes(plain.stderr, "sudo tachikoma setup");
+    } finally {
+      await ws.remove();
+    }
   },
 });
