@@ -121,6 +121,13 @@ Deno.test({
       assertEquals(await host.invokingUser(), Deno.env.get("SUDO_USER") ?? "root");
       assert((await host.groupsOf(lab!.user ?? "root")).length > 0);
       assert(await host.hasCommand("usermod"));
+      assertEquals(await host.hasCommand("no-such-command-tk"), false);
+      const apt = new AptPackages();
+      const version = await apt.installedVersion("incus") ??
+        await apt.installedVersion("incus-base");
+      assert(version !== null, "the lab's Incus is a Debian package");
+      assertEquals(await apt.installedVersion("no-such-package-tk"), null);
+      assertEquals(await apt.candidate("no-such-package-tk"), null);
 
       const report = await runSetup({
         host: readOnly(host, ["addToGroup", "startService"]),
