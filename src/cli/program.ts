@@ -354,6 +354,11 @@ export const TREE: GroupNode = group({
         ]),
       },
     }),
+    setup: command({
+      brief: "make this Debian/Ubuntu host ready for Incus: install, initialise, access, image",
+      flags: { yes: bool("install Incus without asking", "y") },
+      run: async (ctx, f) => await (await import("../commands/setup.ts")).run(ctx, { yes: f.yes }),
+    }),
     doctor: command({
       brief: "check this machine: tools, backend reachability, proxy, config",
       run: async (ctx) => await (await import("../commands/doctor.ts")).run(ctx),
