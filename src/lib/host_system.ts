@@ -71,10 +71,10 @@ export function isDebianLike(os: OsRelease): boolean {
 
 const SBIN = "/usr/local/sbin:/usr/sbin:/sbin";
 
+/** Runs `[cmd, ...args]`; its stdout, or an error naming the command and its last stderr line. */
 async function must(
   runner: CommandRunner,
-  cmd: string,
-  args: string[],
+  [cmd, ...args]: string[],
   env?: Record<string, string>,
 ) {
   const r = await runner.run(cmd, args, { env, timeoutMs: 30 * 60_000 });
@@ -96,7 +96,7 @@ export class RealHostSystem implements HostSystem {
   async invokingUser(): Promise<string> {
     const sudoUser = Deno.env.get("SUDO_USER");
     if (this.isRoot() && sudoUser && /^[a-z_][a-z0-9_.-]*\$?$/i.test(sudoUser)) return sudoUser;
-    return (await must(this.runner, "id", ["-un"])).trim();
+    return (await must(this.runner, ["id", "-un"])).trim();
   }
 
   async groupsOf(user: string): Promise<string[]> {
@@ -105,11 +105,11 @@ export class RealHostSystem implements HostSystem {
   }
 
   async processGroups(): Promise<string[]> {
-    return (await must(this.runner, "id", ["-nG"])).trim().split(/\s+/).filter((g) => g !== "");
+    return (await must(this.runner, ["id", "-nG"])).trim().split(/\s+/).filter((g) => g !== "");
   }
 
   async addToGroup(user: string, group: string): Promise<void> {
-    await must(this.runner, "usermod", ["-aG", group, "--", user], { PATH: pathWithSbin() });
+    await must(this.runner, ["usermod", "-aG", group, "--", user], { PATH: pathWithSbin() });
   }
 
   async osRelease(): Promise<OsRelease | null> {
@@ -133,7 +133,7 @@ export class RealHostSystem implements HostSystem {
   }
 
   async startService(unit: string): Promise<void> {
-    await must(this.runner, "systemctl", ["start", "--", unit]);
+    await must(this.runner, ["systemctl", "start", "--", unit]);
   }
 }
 
@@ -153,7 +153,7 @@ export class AptPackages implements PackageManager {
   }
 
   async refresh(): Promise<void> {
-    await must(this.runner, "apt-get", ["-q", "update"], APT_ENV);
+    await must(this.runner, ["apt-get", "-q", "update"], APT_ENV);
   }
 
   async candidate(pkg: string): Promise<string | null> {
@@ -163,7 +163,7 @@ export class AptPackages implements PackageManager {
   }
 
   async install(pkgs: string[]): Promise<void> {
-    await must(this.runner, "apt-get", ["-q", "-y", "install", "--", ...pkgs], APT_ENV);
+    await must(this.runner, ["apt-get", "-q", "-y", "install", "--", ...pkgs], APT_ENV);
   }
 }
 
