@@ -6,7 +6,7 @@
  *
  * Exit status: 0 when every target that ran passed; 1 when one failed or a bench broke.
  *
- * Usage: deno run -A --frozen bench/run.ts [--quick] [name…]   (names: startup spawn proxy mcp incus)
+ * Usage: deno run -A --frozen bench/run.ts [--quick] [name…]   (names: startup spawn proxy mcp incus stock)
  *
  * @module
  */
@@ -36,6 +36,14 @@ const BENCHES: Bench[] = [
     args: [],
     quickArgs: ["2", "6"],
     skip: () => labEnv() ? null : labSkipReason ?? "the Incus lab is not up (make lab)",
+  },
+  {
+    name: "stock",
+    file: "stock_spawn_bench.ts",
+    args: [],
+    quickArgs: ["2"],
+    skip: () =>
+      labEnv()?.imageServer ? null : labSkipReason ?? "the lab's image server is not up (make lab)",
   },
 ];
 
