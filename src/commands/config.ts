@@ -109,10 +109,9 @@ async function warnIfOverridden(
   ctx: CommandContext,
   written: { key: string; file: string; home: string | undefined },
 ): Promise<void> {
-  const { key, file, home } = written;
   // A broken layer is not this command's business: loading will say so on the next command.
   const loaded = await ctx.config().catch(() => null);
-  const message = loaded && overrideWarning(loaded, key, file, home);
+  const message = loaded && overrideWarning(loaded, written);
   if (message) log.warn(message);
 }
 

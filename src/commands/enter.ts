@@ -12,7 +12,7 @@ import { interactiveShell } from "../core/interactive.ts";
 export async function run(ctx: CommandContext, opts: { name?: string }): Promise<void> {
   const service = await ctx.app.service();
   const { record, backend } = await service.ready(opts.name);
-  const code = await interactiveShell(service.deps, backend, record, {
+  const code = await interactiveShell(service.deps, { backend, record }, {
     json: ctx.globals.json,
     signal: ctx.signal,
   });

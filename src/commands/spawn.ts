@@ -67,7 +67,8 @@ export async function run(ctx: CommandContext, opts: SpawnOptions): Promise<void
   });
   if (!opts.attach) return;
   const { interactiveShell } = await import("../core/interactive.ts");
-  Deno.exitCode = await interactiveShell(deps, await deps.backend(), result.record, {
+  const sandbox = { backend: await deps.backend(), record: result.record };
+  Deno.exitCode = await interactiveShell(deps, sandbox, {
     json: ctx.globals.json,
     signal: ctx.signal,
   });

@@ -34,10 +34,13 @@ function display(path: string): string {
  */
 async function pinMissing(
   records: SandboxRecord[],
-  config: Config,
-  openBackend: (config: Config) => Promise<Backend>,
-  knownHosts: KnownHosts,
+  deps: {
+    config: Config;
+    openBackend: (config: Config) => Promise<Backend>;
+    knownHosts: KnownHosts;
+  },
 ): Promise<void> {
+  const { config, openBackend, knownHosts } = deps;
   const candidates = records.filter((r) => (r.backend ?? "tart") === config.backend);
   if (candidates.length === 0) return;
   try {
@@ -47,7 +50,7 @@ async function pinMissing(
     try {
       for (const r of candidates) {
         try {
-          const keys = await guestHostKeys(new Guest(backend, r.name, config.ssh_user));
+          const keys = await guestHostKeys(new Guest(backend, r.name, { user: config.ssh_user }));
           if (keys.length) await knownHosts.pin(r.name, keys);
         } catch (error) {
           log.debug(`could not read the host keys of ${r.name}: ${errorMessage(error)}`);
@@ -91,7 +94,7 @@ export async function install(ctx: CommandContext, verb: "install" | "refresh"):
   let have = await pinned();
   const missing = withIp.filter((r) => hosts.includes(r.name) && !have.has(r.name));
   if (missing.length) {
-    await pinMissing(missing, config, (c) => ctx.app.openBackend(c), knownHosts);
+    await pinMissing(missing, { config, openBackend: (c) => ctx.app.openBackend(c), knownHosts });
     have = await pinned();
   }
   const unpinned = hosts.filter((h) => !have.has(h));

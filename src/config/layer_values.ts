@@ -12,14 +12,18 @@ function isTable(value: unknown): value is Record<string, unknown> {
     !(value instanceof Date);
 }
 
+/** Where relative paths of a layer are resolved: the layer's directory, and the home for `~`. */
+export interface PathBase {
+  /** Directory relative paths are resolved against. */
+  base: string;
+  /** Home directory `~` expands to; `~` stays as written without it. */
+  home: string | undefined;
+}
+
 /** Expands `~` and resolves relative paths of path-typed keys against `base`. */
-export function resolvePathValue(
-  spec: KeySpec,
-  value: unknown,
-  base: string,
-  home: string | undefined,
-): unknown {
-  if (spec.type === "table") return resolveTablePaths(spec, value, base, home);
+export function resolvePathValue(spec: KeySpec, value: unknown, where: PathBase): unknown {
+  if (spec.type === "table") return resolveTablePaths(spec, value, where);
+  const { base, home } = where;
   if (!spec.path) return value;
   const one = (v: unknown): unknown => {
     if (typeof v !== "string" || v === "") return v;
@@ -32,12 +36,7 @@ export function resolvePathValue(
   return Array.isArray(value) ? value.map(one) : one(value);
 }
 
-function resolveTablePaths(
-  spec: KeySpec,
-  value: unknown,
-  base: string,
-  home: string | undefined,
-): unknown {
+function resolveTablePaths(spec: KeySpec, value: unknown, where: PathBase): unknown {
   if (!spec.pathFields || !isTable(value)) return value;
   const out: Record<string, unknown> = {};
   for (const [name, entry] of Object.entries(value)) {
@@ -48,7 +47,7 @@ function resolveTablePaths(
     const copy = { ...entry };
     for (const field of spec.pathFields) {
       if (copy[field] === undefined) continue;
-      copy[field] = resolvePathValue({ type: "string", path: "path" }, copy[field], base, home);
+      copy[field] = resolvePathValue({ type: "string", path: "path" }, copy[field], where);
     }
     out[name] = copy;
   }

@@ -351,7 +351,7 @@ function tomlKey(part: string): string {
  * goes after the last key of its table; a missing `[section]` is appended at the end.
  */
 export function setTomlValue(text: string, path: string[], literal: string): string {
-  const nl = text.includes("\r\n") ? "\r\n" : "\n";
+  const nl = lineEnding(text);
   const scan = scanToml(text);
   const existing = scan.entries.find((e) => samePath(e.path, path));
   if (existing) {
@@ -360,12 +360,12 @@ export function setTomlValue(text: string, path: string[], literal: string): str
   const line = `${tomlKey(path[path.length - 1])} = ${literal}`;
   if (path.length === 1) {
     const rootEntries = scan.entries.filter((e) => e.table === -1 && !e.inline);
-    if (rootEntries.length > 0) return insertAfter(text, rootEntries.at(-1)!.lineEnd, line, nl);
+    if (rootEntries.length > 0) return insertAfter(text, rootEntries.at(-1)!.lineEnd, line);
     const firstTable = scan.tables[0];
     if (firstTable) {
       return text.slice(0, firstTable.start) + line + nl + nl + text.slice(firstTable.start);
     }
-    return appendLine(text, line, nl, false);
+    return appendLine(text, line, false);
   }
   const [section] = path;
   // An inline table `section = { … }`: add inside the braces.
@@ -382,25 +382,32 @@ export function setTomlValue(text: string, path: string[], literal: string): str
   if (tableIndex !== -1) {
     const inTable = scan.entries.filter((e) => e.table === tableIndex && !e.inline);
     const after = inTable.length > 0 ? inTable.at(-1)!.lineEnd : scan.tables[tableIndex].headerEnd;
-    return insertAfter(text, after, line, nl);
+    return insertAfter(text, after, line);
   }
   // Dotted keys at the root (`incus.socket = …`): keep the new key next to them.
   const dotted = scan.entries.filter((e) =>
     e.table === -1 && !e.inline && e.path.length > 1 && e.path[0] === section
   );
   if (dotted.length > 0) {
-    return insertAfter(text, dotted.at(-1)!.lineEnd, `${tomlKey(section)}.${line}`, nl);
+    return insertAfter(text, dotted.at(-1)!.lineEnd, `${tomlKey(section)}.${line}`);
   }
-  return appendLine(text, `[${tomlKey(section)}]${nl}${line}`, nl, true);
+  return appendLine(text, `[${tomlKey(section)}]${nl}${line}`, true);
 }
 
-function insertAfter(text: string, offset: number, line: string, nl: string): string {
+/** The line terminator `text` uses: CRLF when it has one, else LF. */
+function lineEnding(text: string): string {
+  return text.includes("\r\n") ? "\r\n" : "\n";
+}
+
+function insertAfter(text: string, offset: number, line: string): string {
+  const nl = lineEnding(text);
   const before = text.slice(0, offset);
   const sep = before === "" || before.endsWith("\n") ? "" : nl;
   return before + sep + line + nl + text.slice(offset);
 }
 
-function appendLine(text: string, block: string, nl: string, blankBefore: boolean): string {
+function appendLine(text: string, block: string, blankBefore: boolean): string {
+  const nl = lineEnding(text);
   if (text.trim() === "") return block + nl;
   let out = text.endsWith("\n") ? text : text + nl;
   if (blankBefore && !out.endsWith(nl + nl)) out += nl;

@@ -222,19 +222,26 @@ export async function revokeTrust(ctx: TrustContext, names: string[]): Promise<R
     }));
 }
 
+/** A repo config file tachikoma rewrote, for {@link keepTrust}. */
+export interface TrustedEdit {
+  /** The file. */
+  file: string;
+  /** Its content before the edit; null when it did not exist. */
+  before: Uint8Array | null;
+  /** Its content now. */
+  after: Uint8Array;
+  /** The time recorded for a new trust entry (default: the current time). */
+  now?: () => Date;
+}
+
 /**
  * After tachikoma itself rewrote a repo config file (`config set`, `config edit`): the new
  * content is trusted when the old content was, or when there was no old content (a new file,
  * or one with only blank lines and comments: the whole content is the user's edit). Returns
  * true when the file is trusted now, false when it stays untrusted.
  */
-export async function keepTrust(
-  dir: string,
-  file: string,
-  before: Uint8Array | null,
-  after: Uint8Array,
-  now: () => Date = () => new Date(),
-): Promise<boolean> {
+export async function keepTrust(dir: string, edit: TrustedEdit): Promise<boolean> {
+  const { file, before, after, now = () => new Date() } = edit;
   const key = trustKey(file);
   const blank = before === null || !/^\s*[^#\s]/m.test(new TextDecoder().decode(before));
   const oldHash = blank ? null : await sha256Hex(before!);

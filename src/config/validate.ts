@@ -337,7 +337,7 @@ export function buildConfig(input: BuildInput): BuildResult {
     warnings.push(...w);
     const gated = layer.kind === "global" || layer.trusted ? [] : gatedAmong(values.keys());
     for (const [key, value] of values) {
-      const resolved = resolvePathValue(KEYS[key], value, base, input.home);
+      const resolved = resolvePathValue(KEYS[key], value, { base, home: input.home });
       if (gated.includes(key)) {
         ignored.push({
           key,
@@ -353,7 +353,11 @@ export function buildConfig(input: BuildInput): BuildResult {
   }
   for (const { key, variable, raw } of input.env) {
     const value = parseTextValue(key, raw, variable);
-    mergeKey(merged, key, resolvePathValue(KEYS[key], value, input.cwd, input.home));
+    mergeKey(
+      merged,
+      key,
+      resolvePathValue(KEYS[key], value, { base: input.cwd, home: input.home }),
+    );
     sources[key] = { kind: "env", variable };
   }
   for (const [key, value] of Object.entries(input.flags)) {

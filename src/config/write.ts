@@ -182,7 +182,11 @@ export async function setValue(
     }
     writeTextAtomic(file, after, { mode, dirMode: scope === "global" ? 0o700 : 0o755 });
     if (scope === "global") return null;
-    return await keepTrust(files.dir, file, beforeBytes, new TextEncoder().encode(after));
+    return await keepTrust(files.dir, {
+      file,
+      before: beforeBytes,
+      after: new TextEncoder().encode(after),
+    });
   });
 
   if (scope === "repo" && KEYS[key].secret) {
@@ -210,10 +214,9 @@ export async function setValue(
  */
 export function overrideWarning(
   loaded: LoadedConfig,
-  key: string,
-  file: string,
-  home: string | undefined,
+  written: { key: string; file: string; home: string | undefined },
 ): string | null {
+  const { key, file, home } = written;
   const source = loaded.sources[key];
   if (!source || source.file === file) return null;
   if (loaded.ignored.some((i) => i.file === file && i.key === key)) return null;
@@ -288,7 +291,7 @@ export async function editFile(
   const warnings = [...layer.warnings];
   let trusted: boolean | null = null;
   if (scope !== "global") {
-    trusted = await keepTrust(files.dir, file, before, after);
+    trusted = await keepTrust(files.dir, { file, before, after });
     const gated = gatedAmong(layer.values.keys());
     if (!trusted && gated.length > 0) warnings.push(untrustedNote(where, gated));
   }

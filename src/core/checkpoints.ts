@@ -376,12 +376,13 @@ async function bootFailed(
     });
   }
   if (error instanceof TachikomaError) {
-    return new TachikomaError(error.code, `${name} ${reason}`, error.exitCode, {
+    return new TachikomaError(error.code, `${name} ${reason}`, {
+      exitCode: error.exitCode,
       hint: error.hint ? `${error.hint}; ${hint}` : hint,
       cause: error,
     });
   }
-  return new TachikomaError("boot_failed", `${name} ${reason}`, 1, { hint, cause: error });
+  return new TachikomaError("boot_failed", `${name} ${reason}`, { hint, cause: error });
 }
 
 async function step<T>(service: SandboxService, label: string, fn: () => Promise<T>): Promise<T> {
@@ -397,8 +398,10 @@ async function step<T>(service: SandboxService, label: string, fn: () => Promise
 }
 
 function locked<T>(service: SandboxService, name: string, fn: () => Promise<T>): Promise<T> {
-  return withSandboxLock(service.deps.stateDir, name, fn, {
+  return withSandboxLock({
+    dir: service.deps.stateDir,
+    name,
     signal: service.deps.signal,
     clock: service.deps.clock,
-  });
+  }, fn);
 }

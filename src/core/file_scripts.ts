@@ -122,13 +122,26 @@ fi
 echo gone
 `;
 
+/** One run of a file script: the script, its values ("$1"…) and what it reads on stdin. */
+export interface ScriptCall {
+  script: string;
+  args: string[];
+  stdin?: Uint8Array;
+}
+
+/** What {@link query} runs and how it judges the answer. */
+export interface QueryRequest extends Omit<ScriptCall, "stdin"> {
+  /** What is being done, for the error (`reading x`). */
+  what: string;
+  /** Null when the output (without its trailer) is right, else why not. */
+  accept: (stdout: Uint8Array) => string | null;
+  /** Exit codes whose output must carry the trailer and pass `accept` (default `[0]`). */
+  codes?: number[];
+}
+
 /** Runs a file script as the sandbox user in the code directory; values as "$1"…. */
-export function run(
-  target: FileTarget,
-  script: string,
-  args: string[],
-  stdin?: Uint8Array,
-): Promise<ExecResult> {
+export function run(target: FileTarget, call: ScriptCall): Promise<ExecResult> {
+  const { script, args, stdin } = call;
   return target.backend.exec(target.sandbox, {
     argv: ["sh", "-c", script + END, "sh", ...args],
     cwd: GUEST_CODE_DIR,
@@ -152,17 +165,11 @@ export function stripTrailer(stdout: Uint8Array): Uint8Array | null {
  * `accept` (given the output without it) must agree, else it is run again,
  * {@link FILE_QUERY_ATTEMPTS} times in all, then fails. Other exit codes are returned as is.
  */
-export async function query(
-  target: FileTarget,
-  script: string,
-  args: string[],
-  what: string,
-  accept: (stdout: Uint8Array) => string | null,
-  codes: number[] = [0],
-): Promise<ExecResult> {
+export async function query(target: FileTarget, request: QueryRequest): Promise<ExecResult> {
+  const { script, args, what, accept, codes = [0] } = request;
   let why = "";
   for (let attempt = 1; attempt <= FILE_QUERY_ATTEMPTS; attempt++) {
-    const result = await run(target, script, args);
+    const result = await run(target, { script, args });
     if (!codes.includes(result.code)) return result;
     const stdout = stripTrailer(result.stdout);
     if (stdout === null) {

@@ -25,10 +25,10 @@ export interface InteractiveOptions {
  */
 export async function interactiveShell(
   deps: Pick<LifecycleDeps, "config" | "home" | "stateDir" | "clock" | "probe" | "signal">,
-  backend: Backend,
-  record: SandboxRecord,
+  sandbox: { backend: Backend; record: SandboxRecord },
   options: InteractiveOptions,
 ): Promise<number> {
+  const { backend, record } = sandbox;
   const { exitStatus } = await import("./attach.ts");
   if (deps.config.ssh_command === "system" && !options.json) {
     if (!backend.capabilities.execOverSsh) {

@@ -85,7 +85,7 @@ export class Runner {
 
   /** `git <args>`; never throws for a non-zero exit. */
   git(args: string[]): Promise<RunResult> {
-    return gitInWorktree(this.#deps.runner, this.#w, args, { signal: this.#deps.signal });
+    return gitInWorktree(this.#deps, this.#w, args);
   }
 
   /**

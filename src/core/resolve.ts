@@ -39,7 +39,9 @@ export function resolveRecord(
       });
     }
     const branch = currentBranch(repo);
-    const own = records.find((r) => isSameSandbox(r, repo.name, repo.mainRoot, branch));
+    const own = records.find((r) =>
+      isSameSandbox(r, { repo: repo.name, repoRoot: repo.mainRoot, branch })
+    );
     if (own) return own;
     throw new NotFoundError(`no sandbox for branch '${branch}' of ${repo.name}`, {
       hint: "`tachikoma spawn` creates it; `tachikoma list` shows the others",

@@ -87,6 +87,12 @@ export interface WriteOptions {
   expectSha256?: string;
 }
 
+/** What {@link writeFile} writes: the bytes, and how. */
+export interface WriteRequest extends WriteOptions {
+  /** The file's new content. */
+  data: Uint8Array;
+}
+
 /** Result of {@link writeFile}. */
 export interface WriteResult {
   path: string;
@@ -96,7 +102,11 @@ export interface WriteResult {
 }
 
 /** Options of {@link editFile}. */
-export interface EditOptions {
+export interface EditRequest {
+  /** The exact text to replace. */
+  oldString: string;
+  /** The text to put in its place. */
+  newString: string;
   /** Replace every occurrence (otherwise `oldString` must occur exactly once). */
   replaceAll?: boolean;
 }
@@ -143,7 +153,7 @@ export async function readFile(
   path: string,
   options: { maxBytes?: number; offset?: number } = {},
 ): Promise<ReadResult> {
-  const guestPath = normalizePath(path);
+  normalizePath(path); // a bad path is refused before the range
   const maxBytes = options.maxBytes ?? READ_DEFAULT_MAX_BYTES;
   const offset = options.offset ?? 0;
   if (!Number.isSafeInteger(maxBytes) || maxBytes < 1 || maxBytes > READ_HARD_MAX_BYTES) {
@@ -154,25 +164,23 @@ export async function readFile(
   if (!Number.isSafeInteger(offset) || offset < 0) {
     throw new UsageError(`offset must be a whole number ≥ 0, got ${offset}`);
   }
-  return await readRaw(target, path, guestPath, offset, maxBytes);
+  return await readRaw(target, path, { offset, maxBytes });
 }
 
 /** Reads without the caller-facing cap (edit reads whole files up to its own limit). */
 async function readRaw(
   target: FileTarget,
   path: string,
-  guestPath: string,
-  offset: number,
-  maxBytes: number,
+  range: { offset: number; maxBytes: number },
 ): Promise<ReadResult> {
+  const { offset, maxBytes } = range;
   let size = 0;
   let all: Uint8Array = new Uint8Array();
-  const result = await query(
-    target,
-    READ_SCRIPT,
-    [guestPath, String(offset), String(maxBytes + 1)],
-    `reading ${path}`,
-    (stdout) => {
+  const result = await query(target, {
+    script: READ_SCRIPT,
+    args: [normalizePath(path), String(offset), String(maxBytes + 1)],
+    what: `reading ${path}`,
+    accept: (stdout) => {
       const newline = stdout.indexOf(0x0a);
       size = Number(new TextDecoder().decode(stdout.subarray(0, newline)));
       if (newline < 0 || !/^\d+$/.test(new TextDecoder().decode(stdout.subarray(0, newline)))) {
@@ -184,20 +192,20 @@ async function readRaw(
       if (size > 0 && all.length !== expected) return `${all.length} of ${expected} bytes`;
       return null;
     },
-  );
+  });
   check(result, path, "read");
   const truncated = all.length > maxBytes;
   const data = truncated ? all.slice(0, maxBytes) : all.slice();
   return { path, size, offset, data, truncated, binary: isBinary(data, truncated) };
 }
 
-/** Writes `data` to a file atomically (see the module doc). */
+/** Writes `request.data` to a file atomically (see the module doc). */
 export async function writeFile(
   target: FileTarget,
   path: string,
-  data: Uint8Array,
-  options: WriteOptions = {},
+  request: WriteRequest,
 ): Promise<WriteResult> {
+  const { data, ...options } = request;
   const guestPath = normalizePath(path);
   if (guestPath.endsWith("/")) throw new UsageError(`${path} names a directory, not a file`);
   if (data.length > WRITE_MAX_BYTES) {
@@ -212,29 +220,27 @@ export async function writeFile(
     }
     mode = options.mode.toString(8);
   }
-  const result = await run(
-    target,
-    WRITE_SCRIPT,
-    [
+  const result = await run(target, {
+    script: WRITE_SCRIPT,
+    args: [
       guestPath,
       mode,
       options.createParents === false ? "0" : "1",
       options.expectSha256 ?? "",
     ],
-    data,
-  );
+    stdin: data,
+  });
   check(result, path, "write");
   const want = await sha256Hex(data);
   let landed = parseLanded(stripTrailer(result.stdout));
   if (landed === null) {
     // The write's answer was lost: ask (read-only) what landed.
-    const verify = await query(
-      target,
-      VERIFY_SCRIPT,
-      [guestPath],
-      `checking ${path}`,
-      (out) => parseLanded(out) === null ? "no size/mode/sha256" : null,
-    );
+    const verify = await query(target, {
+      script: VERIFY_SCRIPT,
+      args: [guestPath],
+      what: `checking ${path}`,
+      accept: (out) => parseLanded(out) === null ? "no size/mode/sha256" : null,
+    });
     check(verify, path, "check");
     landed = parseLanded(verify.stdout)!;
   }
@@ -258,10 +264,9 @@ export async function writeFile(
 export async function editFile(
   target: FileTarget,
   path: string,
-  oldString: string,
-  newString: string,
-  options: EditOptions = {},
+  edit: EditRequest,
 ): Promise<EditResult> {
+  const { oldString, newString } = edit;
   if (oldString === "") {
     throw new UsageError("old_string is empty", {
       hint: "give the exact text to replace; use write_file to create or overwrite a file",
@@ -270,7 +275,7 @@ export async function editFile(
   if (oldString === newString) {
     throw new UsageError("old_string and new_string are identical: nothing would change");
   }
-  const read = await readRaw(target, path, normalizePath(path), 0, EDIT_MAX_BYTES);
+  const read = await readRaw(target, path, { offset: 0, maxBytes: EDIT_MAX_BYTES });
   if (read.truncated) {
     throw new UsageError(
       `${path} is larger than ${EDIT_MAX_BYTES} bytes; edit_file will not edit it`,
@@ -289,14 +294,15 @@ export async function editFile(
       hint: "it must match exactly, whitespace and indentation included: read the file again",
     });
   }
-  if (count > 1 && !options.replaceAll) {
+  if (count > 1 && !edit.replaceAll) {
     throw new ConflictError(`old_string occurs ${count} times in ${path}`, {
       hint: "include more surrounding text to make it unique, or set replace_all to true",
     });
   }
   // split/join: `$&`, `$1`… in new_string stay literal (String.replace would expand them).
   const updated = new TextEncoder().encode(parts.join(newString));
-  const written = await writeFile(target, path, updated, {
+  const written = await writeFile(target, path, {
+    data: updated,
     createParents: false,
     expectSha256: await sha256Hex(read.data),
   });
@@ -322,14 +328,13 @@ export async function listFiles(
       `max_entries must be a whole number from 1 to ${LIST_HARD_MAX_ENTRIES}, got ${max}`,
     );
   }
-  const result = await query(
-    target,
-    LIST_SCRIPT,
-    [guestPath, options.recursive ? "1" : "0", String(max + 1)],
-    `listing ${path}`,
-    () => null,
-    [0, 1],
-  );
+  const result = await query(target, {
+    script: LIST_SCRIPT,
+    args: [guestPath, options.recursive ? "1" : "0", String(max + 1)],
+    what: `listing ${path}`,
+    accept: () => null,
+    codes: [0, 1],
+  });
   // find exits non-zero when some subdirectory is unreadable; what it printed still counts.
   if (result.code === 1 && result.stdout.length > 0) result.code = 0;
   check(result, path, "list");
@@ -370,23 +375,25 @@ export async function deleteFile(target: FileTarget, path: string): Promise<Dele
   const guestPath = normalizePath(path);
   if (guestPath.endsWith("/")) throw new UsageError(`${path} names a directory, not a file`);
   const kindOf = (s: Uint8Array) => new TextDecoder().decode(s).trim();
-  const kind = await query(
-    target,
-    KIND_SCRIPT,
-    [guestPath],
-    `looking at ${path}`,
-    (s) => ["file", "symlink", "other"].includes(kindOf(s)) ? null : "an unknown answer",
-  );
+  const kind = await query(target, {
+    script: KIND_SCRIPT,
+    args: [guestPath],
+    what: `looking at ${path}`,
+    accept: (s) => ["file", "symlink", "other"].includes(kindOf(s)) ? null : "an unknown answer",
+  });
   check(kind, path, "delete");
   const type = kindOf(kind.stdout) as DeleteResult["type"];
-  const result = await run(target, DELETE_SCRIPT, [guestPath]);
+  const result = await run(target, { script: DELETE_SCRIPT, args: [guestPath] });
   const answer = result.code === 0 ? stripTrailer(result.stdout) : null;
   if (result.code !== 0) check(result, path, "delete");
   else if (answer === null || kindOf(answer) !== "gone") {
-    const after = await query(target, KIND_SCRIPT, [guestPath], `checking ${path}`, () => null, [
-      0,
-      EXIT.notFound,
-    ]);
+    const after = await query(target, {
+      script: KIND_SCRIPT,
+      args: [guestPath],
+      what: `checking ${path}`,
+      accept: () => null,
+      codes: [0, EXIT.notFound],
+    });
     if (after.code !== EXIT.notFound) {
       throw new RuntimeError("guest_output", `deleting ${path}: the sandbox did not confirm it`, {
         hint: "the engine lost the command's output; look at the file and retry",

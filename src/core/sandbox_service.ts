@@ -385,10 +385,12 @@ export class SandboxService {
   }
 
   #locked<T>(name: string, fn: () => Promise<T>): Promise<T> {
-    return withSandboxLock(this.deps.stateDir, name, fn, {
+    return withSandboxLock({
+      dir: this.deps.stateDir,
+      name,
       signal: this.deps.signal,
       clock: this.deps.clock,
-    });
+    }, fn);
   }
 }
 

@@ -103,7 +103,8 @@ export async function spawnSandbox(
       branch,
       records,
     });
-    const result = await withSandboxLock(deps.stateDir, name, async () => {
+    const lock = { dir: deps.stateDir, name, signal: deps.signal, clock: deps.clock };
+    const result = await withSandboxLock(lock, async () => {
       const now = (await deps.store.read()).vms;
       const again = resolveSandboxName({
         repo: repo.name,
@@ -114,7 +115,7 @@ export async function spawnSandbox(
       if (again !== name && attempt < 5) return null;
       const existing = now.find((r) => r.name === name);
       return await spawnLocked(deps, await backend, repo, branch, name, existing, request);
-    }, { signal: deps.signal, clock: deps.clock });
+    });
     if (result) return result;
   }
 }

@@ -139,8 +139,8 @@ async function bootFailed(
   return new TachikomaError(
     error.code,
     `${name} failed to boot: ${error.message}`,
-    error.exitCode,
     {
+      exitCode: error.exitCode,
       hint: error.hint ? `${error.hint}; ${hint}` : hint,
       cause: error,
     },

@@ -49,21 +49,21 @@ function runSource(
   id: CredentialSourceId,
   world: CredentialWorld,
   settings: CredentialSettings,
-  timeoutMs: number,
 ): Promise<SourceOutcome> | SourceOutcome {
+  const timeoutMs = settings.commandTimeoutMs ?? DEFAULT_COMMAND_TIMEOUT_MS;
   switch (id) {
     case "keychain":
       return keychainSource(world, timeoutMs);
     case "oauth_env":
       return oauthEnvSource(world);
     case "credential_command":
-      return commandSource(world, id, settings.credential_command, timeoutMs);
+      return commandSource(world, { source: id, command: settings.credential_command, timeoutMs });
     case "credentials_file":
       return credentialsFileSource(world);
     case "api_key_env":
       return apiKeyEnvSource(world);
     case "api_key_command":
-      return commandSource(world, id, settings.api_key_command, timeoutMs);
+      return commandSource(world, { source: id, command: settings.api_key_command, timeoutMs });
     case "bedrock":
       return bedrockSource(world);
     case "vertex":
@@ -79,10 +79,9 @@ export async function runWaterfall(
   settings: CredentialSettings,
   world: CredentialWorld = hostWorld(),
 ): Promise<WaterfallResult> {
-  const timeoutMs = settings.commandTimeoutMs ?? DEFAULT_COMMAND_TIMEOUT_MS;
   const attempts: SourceAttempt[] = [];
   for (const id of SOURCE_ORDER) {
-    const result = await runSource(id, world, settings, timeoutMs);
+    const result = await runSource(id, world, settings);
     if (result.outcome === "hit") {
       attempts.push({ source: id, outcome: "hit" });
       return { credential: result.credential, attempts };

@@ -65,7 +65,7 @@ export async function openRepo(runner: CommandRunner, cwd: string): Promise<Repo
   }
   const [toplevel, commonDir] = result.stdout.split("\n");
   const mainRoot = await mainRootOf(runner, toplevel, commonDir);
-  if (toplevel !== mainRoot) await verifyLinked(runner, toplevel, mainRoot, commonDir);
+  if (toplevel !== mainRoot) await verifyLinked(runner, { toplevel, mainRoot, commonDir });
   let branch: string | null = null;
   let detachedAt: string | null = null;
   if (headRef && headRef.startsWith("refs/heads/")) {
@@ -107,7 +107,13 @@ export async function openRepoFast(runner: CommandRunner, cwd: string): Promise<
   }
   const match = /^ref: refs\/heads\/([^\n]+)\n?$/.exec(head);
   if (!match || match[1] === ".invalid") return await openRepo(runner, cwd);
-  if (loc.linkedWorktree) await verifyLinked(runner, loc.root, loc.mainRoot, loc.commonDir);
+  if (loc.linkedWorktree) {
+    await verifyLinked(runner, {
+      toplevel: loc.root,
+      mainRoot: loc.mainRoot,
+      commonDir: loc.commonDir,
+    });
+  }
   // An unborn branch is fine too: its name is in HEAD either way.
   return {
     toplevel: loc.root,
@@ -129,10 +135,9 @@ export async function openRepoFast(runner: CommandRunner, cwd: string): Promise<
  */
 async function verifyLinked(
   runner: CommandRunner,
-  toplevel: string,
-  mainRoot: string,
-  commonDir: string,
+  linked: { toplevel: string; mainRoot: string; commonDir: string },
 ): Promise<void> {
+  const { toplevel, mainRoot, commonDir } = linked;
   const top = realPath(toplevel);
   const common = realPath(commonDir);
   let ok = common !== top && !common.startsWith(top + "/");

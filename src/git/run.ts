@@ -34,17 +34,8 @@ export const SAFE_GIT_ARGS: readonly string[] = SAFE_GIT_CONFIG.flatMap(([k, v])
 ]);
 
 /** Runs `git <args>` in `cwd` with the safe settings; never throws for a non-zero exit. */
-export function git(
-  runner: CommandRunner,
-  cwd: string,
-  args: string[],
-  options: { signal?: AbortSignal } = {},
-): Promise<RunResult> {
-  return runner.run("git", [...SAFE_GIT_ARGS, ...args], {
-    cwd,
-    env: GIT_ENV,
-    signal: options.signal,
-  });
+export function git(runner: CommandRunner, cwd: string, args: string[]): Promise<RunResult> {
+  return runner.run("git", [...SAFE_GIT_ARGS, ...args], { cwd, env: GIT_ENV });
 }
 
 /** Runs `git <args>` in `cwd` and returns trimmed stdout; throws {@link GitError} on failure. */

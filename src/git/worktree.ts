@@ -138,7 +138,7 @@ export async function ensureWorktree(
   const exists = options.exists ?? pathExists;
   const entries = options.entries ?? await listWorktrees(runner, repo.toplevel);
   const onBranch = entries.find((e) => e.branch === branch);
-  const prune = `git -C ${shellWord(repo.mainRoot)} worktree prune`;
+  const prune = pruneCommand(repo);
   if (onBranch) {
     if (onBranch.main || onBranch.path === repo.mainRoot) {
       throw new ConflictError(
@@ -203,7 +203,7 @@ export async function ensureWorktree(
   }
 
   if (await branchExists(runner, repo.toplevel, branch)) {
-    await addWorktree(runner, repo, ["worktree", "add", "--", target, branch], prune);
+    await addWorktree(runner, repo, ["worktree", "add", "--", target, branch]);
     return {
       path: target,
       action: "created",
@@ -221,7 +221,6 @@ export async function ensureWorktree(
       runner,
       repo,
       ["worktree", "add", "--track", "-b", branch, "--", target, remotes[0]],
-      prune,
     );
     return {
       path: target,
@@ -239,7 +238,7 @@ export async function ensureWorktree(
     });
   }
   const sha = head.stdout.trim();
-  await addWorktree(runner, repo, ["worktree", "add", "-b", branch, "--", target, sha], prune);
+  await addWorktree(runner, repo, ["worktree", "add", "-b", branch, "--", target, sha]);
   return {
     path: target,
     action: "created",
@@ -250,17 +249,23 @@ export async function ensureWorktree(
   };
 }
 
+/** The command that prunes the stale worktree records of `repo`, for hints. */
+function pruneCommand(repo: RepoContext): string {
+  return `git -C ${shellWord(repo.mainRoot)} worktree prune`;
+}
+
 async function addWorktree(
   runner: CommandRunner,
   repo: RepoContext,
   args: string[],
-  prune: string,
 ): Promise<void> {
   const r = await git(runner, repo.toplevel, args);
   if (r.code === 0) return;
   let hint: string | undefined;
   if (/missing but (already registered|locked) worktree/.test(r.stderr)) {
-    hint = `run \`${prune}\` (and \`git worktree unlock\` if it is locked), then spawn again`;
+    hint = `run \`${
+      pruneCommand(repo)
+    }\` (and \`git worktree unlock\` if it is locked), then spawn again`;
   } else if (/already checked out|already used by worktree/.test(r.stderr)) {
     hint = "the branch is checked out in another worktree; see `git worktree list`";
   }
@@ -320,7 +325,7 @@ export async function removeWorktree(
   } catch (error) {
     return { removed: false, reason: (error as Error).message };
   }
-  const status = await gitInWorktree(runner, w, [
+  const status = await gitInWorktree({ runner }, w, [
     "status",
     "--porcelain",
     "--untracked-files=normal",

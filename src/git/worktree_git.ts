@@ -33,17 +33,23 @@ export function worktreeEnv(w: WorktreeGit): Record<string, string> {
   return { GIT_DIR: w.gitDir, GIT_COMMON_DIR: w.commonDir, GIT_WORK_TREE: w.workTree };
 }
 
+/** What runs host git: the runner, and a signal that kills git when aborted. */
+export interface GitRunner {
+  runner: CommandRunner;
+  /** Kills the running git when aborted. */
+  signal?: AbortSignal;
+}
+
 /** Runs host git on a sandbox's worktree: safe settings, pinned dirs, cwd = the worktree. */
 export function gitInWorktree(
-  runner: CommandRunner,
+  run: GitRunner,
   w: WorktreeGit,
   args: string[],
-  options: { signal?: AbortSignal } = {},
 ): Promise<RunResult> {
-  return runner.run("git", [...SAFE_GIT_ARGS, ...args], {
+  return run.runner.run("git", [...SAFE_GIT_ARGS, ...args], {
     cwd: w.workTree,
     env: { ...GIT_ENV, ...worktreeEnv(w) },
-    signal: options.signal,
+    signal: run.signal,
   });
 }
 
@@ -197,7 +203,7 @@ export function parseConfigOrigins(text: string): ConfigOrigin[] {
  * the shared parts of `.git`. The main checkout's `.git/config` is read-only to sandboxes.
  */
 export async function checkConfigOrigins(runner: CommandRunner, w: WorktreeGit): Promise<void> {
-  const r = await gitInWorktree(runner, w, [
+  const r = await gitInWorktree({ runner }, w, [
     "config",
     "--list",
     "--show-scope",

@@ -55,10 +55,10 @@ function openLockFile(path: string, createDir: boolean): Deno.FsFile {
 async function acquire(
   file: Deno.FsFile,
   path: string,
-  exclusive: boolean,
   options: FileLockOptions,
 ): Promise<void> {
   const { signal } = options;
+  const exclusive = !options.shared;
   signal?.throwIfAborted();
   if (file.tryLockSync(exclusive)) return;
   if (options.waitMessage) log.info(options.waitMessage);
@@ -91,7 +91,7 @@ export async function withFileLock<T>(
   options.signal?.throwIfAborted();
   const file = openLockFile(path, options.createDir ?? true);
   try {
-    await acquire(file, path, !options.shared, options);
+    await acquire(file, path, options);
     try {
       return await fn();
     } finally {

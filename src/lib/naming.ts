@@ -103,13 +103,19 @@ export interface ResolveNameInput {
   taken?: (name: string) => boolean;
 }
 
+/** Which sandbox a record is compared with: a repo (and its root, when known) and a branch. */
+export interface SandboxKey {
+  /** Repo directory name. */
+  repo: string;
+  /** Absolute repo root on the host, when known. */
+  repoRoot?: string;
+  /** Branch name, raw. */
+  branch: string;
+}
+
 /** True when `record` is the sandbox of this repo + branch. */
-export function isSameSandbox(
-  record: NamedRecord,
-  repo: string,
-  repoRoot: string | undefined,
-  branch: string,
-): boolean {
+export function isSameSandbox(record: NamedRecord, key: SandboxKey): boolean {
+  const { repo, repoRoot, branch } = key;
   if (record.branch !== branch) return false;
   if (record.repo_root && repoRoot) return record.repo_root === repoRoot;
   return record.repo === repo;
@@ -134,7 +140,7 @@ function withSuffix(base: string, suffix: string, max: number): string {
  */
 export function resolveSandboxName(input: ResolveNameInput): string {
   const { repo, repoRoot, branch, records } = input;
-  const own = records.find((r) => isSameSandbox(r, repo, repoRoot, branch));
+  const own = records.find((r) => isSameSandbox(r, input));
   if (own) return own.name;
   const used = (name: string) =>
     records.some((r) => r.name === name) || (input.taken?.(name) ?? false);

@@ -81,13 +81,17 @@ export const hostProcesses: ProcessInspector = {
   },
 };
 
+/** What {@link waitGone} looks through: the process table and the clock it polls with. */
+export interface WaitGoneDeps {
+  /** Tells whether a process is alive. */
+  processes: ProcessInspector;
+  /** Clock the polling sleeps on. */
+  clock: Clock;
+}
+
 /** Waits (polling through `clock`) until `pid` is gone; false when it still runs after `ms`. */
-export async function waitGone(
-  pid: number,
-  processes: ProcessInspector,
-  clock: Clock,
-  ms: number,
-): Promise<boolean> {
+export async function waitGone(pid: number, ms: number, deps: WaitGoneDeps): Promise<boolean> {
+  const { processes, clock } = deps;
   const deadline = clock.now() + ms;
   let wait = 20;
   while (clock.now() < deadline) {

@@ -121,10 +121,10 @@ export function isMcpDaemonCommandLine(commandLine: string): boolean {
 /** Polls until the daemon lock of `paths` is free; false when still held after `ms`. */
 async function waitUnlocked(
   paths: McpPaths,
-  clock: Clock,
   ms: number,
-  signal?: AbortSignal,
+  poll: { clock: Clock; signal?: AbortSignal },
 ): Promise<boolean> {
+  const { clock, signal } = poll;
   const deadline = clock.now() + ms;
   let wait = 20;
   while (clock.now() < deadline) {
@@ -168,9 +168,9 @@ export async function stopDaemon(
     );
   }
   processes.kill(pid, "SIGTERM");
-  if (!(await waitUnlocked(paths, clock, options.graceMs ?? 10_000, options.signal))) {
+  if (!(await waitUnlocked(paths, options.graceMs ?? 10_000, { clock, signal: options.signal }))) {
     processes.kill(pid, "SIGKILL");
-    await waitUnlocked(paths, clock, 3000, options.signal);
+    await waitUnlocked(paths, 3000, { clock, signal: options.signal });
   }
   return { outcome: "stopped", pid, message: `stopped the MCP daemon (PID ${pid})` };
 }

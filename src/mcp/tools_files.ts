@@ -147,7 +147,8 @@ export const writeTool: ToolSpec<typeof writeInput, typeof writeOutput> = {
       bytes = new TextEncoder().encode(args.content);
     }
     const target = await fileTarget(call, args);
-    const written = await writeFile(target, args.path, bytes, {
+    const written = await writeFile(target, args.path, {
+      data: bytes,
       mode: args.mode === undefined ? undefined : parseInt(args.mode, 8),
       createParents: args.create_parents ?? true,
     });
@@ -188,7 +189,9 @@ export const editTool: ToolSpec<typeof editInput, typeof editOutput> = {
   annotations: changes(true, false),
   async run(args, call) {
     const target = await fileTarget(call, args);
-    const edited = await editFile(target, args.path, args.old_string, args.new_string, {
+    const edited = await editFile(target, args.path, {
+      oldString: args.old_string,
+      newString: args.new_string,
       replaceAll: args.replace_all ?? false,
     });
     return { data: { ...edited } };

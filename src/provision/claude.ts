@@ -188,7 +188,8 @@ export const claudeStep: StepDef<ClaudeInputs> = {
     await install(guest, inputs);
     await patchOnboarding(host, guest, inputs);
     const pairs = inputs.shareDirs.flatMap((d) => [d, claudeShareName(d)]);
-    const r = await guest.shCheck(LINK_DIRS, pairs, "linking the shared Claude dirs", {
+    const r = await guest.shCheck(LINK_DIRS, pairs, {
+      what: "linking the shared Claude dirs",
       env: { ROOT: GUEST_SHARE_ROOT, MEMORY: GUEST_MEMORY_DIR, SLUG: GUEST_PROJECT_SLUG },
     });
     for (const m of r.stdout.matchAll(/^exists:(.+)$/gm)) {

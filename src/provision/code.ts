@@ -93,7 +93,8 @@ export const codeStep: StepDef<CodeInputs> = {
   },
   async run(host, guest, inputs) {
     await guest.backend.mountShares(guest.sandbox, inputs.shares);
-    const probe = await guest.query(PROBE, [GUEST_CODE_DIR], "looking at the code share", {
+    const probe = await guest.query(PROBE, [GUEST_CODE_DIR], {
+      what: "looking at the code share",
       accept: (r) => /^(missing|main|file|none)$/.test(r.stdout.trim()) ? null : "no answer",
     });
     if (probe.code !== 0) {
@@ -133,7 +134,7 @@ export const codeStep: StepDef<CodeInputs> = {
       inputs.gitEmail ? "1" : "0",
       inputs.gitEmail ?? "",
       linked ? "linked" : "main",
-    ], "configuring git");
+    ], { what: "configuring git" });
     if (r.stdout.includes("nogit")) {
       host.warn(`git is not installed in ${guest.sandbox}; skipped the git setup`);
     } else if (r.stdout.includes("brokengit") && kind !== "none") {

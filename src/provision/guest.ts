@@ -37,6 +37,25 @@ export interface GuestRunOptions {
   onStderr?: (chunk: Uint8Array) => void;
 }
 
+/** Options of {@link Guest.shCheck}: how to run, and what is being done (for the error). */
+export interface GuestCheckOptions extends GuestRunOptions {
+  /** What the script does, for the error (`setting the hostname`). */
+  what: string;
+}
+
+/** Options of {@link Guest.query}. */
+export interface GuestQueryOptions extends GuestCheckOptions {
+  /** Null when the answer is right, else why not (it is asked again). */
+  accept?: (r: GuestResult) => string | null;
+}
+
+/** Who a {@link Guest} acts as, and what aborts its commands. */
+export interface GuestOptions {
+  /** The sandbox user (config `ssh_user`). */
+  user: string;
+  signal?: AbortSignal;
+}
+
 /** A finished guest command with text output. */
 export interface GuestResult {
   code: number;
@@ -95,11 +114,11 @@ export class Guest {
   readonly signal?: AbortSignal;
   #home: string | null = null;
 
-  constructor(backend: Backend, sandbox: string, user: string, signal?: AbortSignal) {
+  constructor(backend: Backend, sandbox: string, options: GuestOptions) {
     this.backend = backend;
     this.sandbox = sandbox;
-    this.user = user;
-    this.signal = signal;
+    this.user = options.user;
+    this.signal = options.signal;
   }
 
   /** The user's home directory in the guest (from the passwd database). */
@@ -162,13 +181,9 @@ export class Guest {
   }
 
   /** Like {@link Guest.sh} but throws {@link GuestCommandError} on a non-zero exit. */
-  async shCheck(
-    script: string,
-    args: string[],
-    what: string,
-    options: GuestRunOptions = {},
-  ): Promise<GuestResult> {
-    const r = await this.sh(script, args, options);
+  async shCheck(script: string, args: string[], options: GuestCheckOptions): Promise<GuestResult> {
+    const { what, ...run } = options;
+    const r = await this.sh(script, args, run);
     if (r.code !== 0) throw new GuestCommandError(what, r.code, r.stderr || r.stdout);
     return r;
   }
@@ -179,25 +194,18 @@ export class Guest {
    * run again, {@link QUERY_ATTEMPTS} times in all, then {@link GuestOutputError}. Never throws
    * for a non-zero exit (the trailer carries the script's own status).
    */
-  async query(
-    script: string,
-    args: string[],
-    what: string,
-    options: GuestRunOptions & { accept?: (r: GuestResult) => string | null } = {},
-  ): Promise<GuestResult> {
+  async query(script: string, args: string[], options: GuestQueryOptions): Promise<GuestResult> {
+    const { what, accept, ...run } = options;
     if (this.#home === null) await this.home();
     let why = "";
     for (let attempt = 1; attempt <= QUERY_ATTEMPTS; attempt++) {
-      const raw = await this.run(
-        ["sh", "-c", QUERY_WRAPPER, "tachikoma", script, ...args],
-        options,
-      );
+      const raw = await this.run(["sh", "-c", QUERY_WRAPPER, "tachikoma", script, ...args], run);
       const r = stripTrailer(raw);
       if (r === null) {
         why = `exit ${raw.code} with ${raw.bytes.length === 0 ? "no output" : "cut output"}`;
         continue;
       }
-      const refused = options.accept?.(r) ?? null;
+      const refused = accept?.(r) ?? null;
       if (refused === null) return r;
       why = refused;
     }
@@ -212,7 +220,7 @@ export class Guest {
   async readFile(path: string, as: GuestUser = "user"): Promise<Uint8Array | null> {
     let why = "";
     for (let attempt = 1; attempt <= QUERY_ATTEMPTS; attempt++) {
-      const r = await this.query(READ_SCRIPT, [path], `reading ${path}`, { as });
+      const r = await this.query(READ_SCRIPT, [path], { what: `reading ${path}`, as });
       if (r.code === MISSING) return null;
       if (r.code !== 0) throw new GuestCommandError(`reading ${path}`, r.code, r.stderr);
       const [size, sha, ...rest] = r.stdout.split("\n");
@@ -266,8 +274,7 @@ export class Guest {
           i === 0 ? "first" : "more",
           i === chunks.length - 1 ? "last" : "more",
         ],
-        `writing ${path}`,
-        { as: options.as ?? "user" },
+        { what: `writing ${path}`, as: options.as ?? "user" },
       );
       written = r.stdout;
     }
@@ -275,7 +282,8 @@ export class Guest {
     let got = written.slice(0, 64);
     if (!/^[0-9a-f]{64}$/.test(got)) {
       // The write's output was lost: ask for the hash of what landed.
-      const r = await this.query(SHA_SCRIPT, [path], `checking ${path}`, {
+      const r = await this.query(SHA_SCRIPT, [path], {
+        what: `checking ${path}`,
         as: options.as ?? "user",
         accept: (r) => r.code === 0 && !/^[0-9a-f]{64}\b/.test(r.stdout) ? "no sha256" : null,
       });

@@ -40,7 +40,8 @@ export const hostnameStep: StepDef<HostnameInputs> = {
       host.warn(`branch ${JSON.stringify(host.ctx.record.branch)} has no usable hostname; kept it`);
       return;
     }
-    const r = await guest.shCheck(SET_HOSTNAME, [inputs.hostname], "setting the hostname", {
+    const r = await guest.shCheck(SET_HOSTNAME, [inputs.hostname], {
+      what: "setting the hostname",
       as: "root",
     });
     if (r.stderr.trim()) host.warn(`${guest.sandbox}: ${r.stderr.trim()}`);

@@ -139,7 +139,10 @@ export function createProvisioner(options: CreateProvisionerOptions = {}): Provi
       checkUser(ctx);
       const todo = select(runOptions);
       const host = new HostContext(ctx, deps);
-      const guest = new Guest(ctx.backend, ctx.sandbox, ctx.config.ssh_user, ctx.signal);
+      const guest = new Guest(ctx.backend, ctx.sandbox, {
+        user: ctx.config.ssh_user,
+        signal: ctx.signal,
+      });
       for (const step of todo) {
         ctx.signal?.throwIfAborted();
         const handle = ctx.reporter.step(step.label);

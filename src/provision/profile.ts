@@ -141,12 +141,15 @@ export const profileStep: StepDef<ProfileInputs> = {
     if (flags.length > 0) {
       await guest.writeFile(wrapperPath(home), claudeWrapper(home, flags), { mode: 0o755 });
     } else {
-      await guest.shCheck('rm -f -- "$1"', [wrapperPath(home)], "removing the claude wrapper");
+      await guest.shCheck('rm -f -- "$1"', [wrapperPath(home)], {
+        what: "removing the claude wrapper",
+      });
     }
     const extra = flags.length > 0 ? [wrapperPathLine(home)] : [];
     const body = profileBody(inputs.vars, extra).map(utf8ToBinary);
     const before = bytesToBinary((await guest.readFile(path)) ?? new Uint8Array());
-    const after = applyBlock(before, PROFILE_MARKERS, body, {
+    const after = applyBlock(before, body, {
+      markers: PROFILE_MARKERS,
       placement: "bottom",
       label: `~/.profile in ${guest.sandbox}`,
     });

@@ -44,7 +44,7 @@ export function knownHostsOf(host: HostContext): KnownHosts {
 
 /** The guest's SSH host public keys (empty when sshd has not generated them yet). */
 export async function guestHostKeys(guest: Guest): Promise<HostKey[]> {
-  const r = await guest.query(HOST_KEYS, [], "reading the SSH host keys", { as: "root" });
+  const r = await guest.query(HOST_KEYS, [], { what: "reading the SSH host keys", as: "root" });
   const keys: HostKey[] = [];
   for (const line of r.stdout.split("\n")) {
     if (!line.trim()) continue;
@@ -70,7 +70,9 @@ export const sshKeyStep: StepDef<SshKeyInputs> = {
     return { publicKey: key.publicKey, user: host.ctx.config.ssh_user };
   },
   async run(host, guest, inputs) {
-    await guest.shCheck(AUTHORIZE, [inputs.publicKey], "adding the key to ~/.ssh/authorized_keys");
+    await guest.shCheck(AUTHORIZE, [inputs.publicKey], {
+      what: "adding the key to ~/.ssh/authorized_keys",
+    });
     const keys = await guestHostKeys(guest);
     if (keys.length === 0) {
       log.debug(`no SSH host keys in ${guest.sandbox} yet; the first connection will pin them`);

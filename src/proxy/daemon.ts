@@ -323,9 +323,9 @@ async function stopRecorded(paths: DaemonPaths, options: StopOptions): Promise<S
     }
   }
   processes.kill(pid, "SIGTERM");
-  if (!(await waitGone(pid, processes, clock, options.graceMs ?? 5000))) {
+  if (!(await waitGone(pid, options.graceMs ?? 5000, { processes, clock }))) {
     processes.kill(pid, "SIGKILL");
-    await waitGone(pid, processes, clock, 2000);
+    await waitGone(pid, 2000, { processes, clock });
   }
   await removeRuntime(paths, pid);
   return { outcome: "stopped", pid, message: `stopped the credential proxy (PID ${pid})` };
@@ -351,9 +351,9 @@ async function stopAnswering(
     );
   }
   options.processes.kill(pid, "SIGTERM");
-  if (!(await waitGone(pid, options.processes, options.clock, options.graceMs ?? 5000))) {
+  if (!(await waitGone(pid, options.graceMs ?? 5000, options))) {
     options.processes.kill(pid, "SIGKILL");
-    await waitGone(pid, options.processes, options.clock, 2000);
+    await waitGone(pid, 2000, options);
   }
   return { outcome: "stopped", pid, message: `stopped the credential proxy (PID ${pid})` };
 }

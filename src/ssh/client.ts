@@ -238,10 +238,10 @@ export class SshConnection {
    */
   #open<T>(
     kind: "exec" | "shell",
-    command: string | null,
-    pty: SshShellRequest | null,
+    request: { command: string | null; pty: SshShellRequest | null },
     setup: (channel: ClientChannel) => T,
   ): Promise<T> {
+    const { command, pty } = request;
     return new Promise<T>((resolve, reject) => {
       if (this.#closed) return reject(this.#lostError());
       const cb = (error: Error | undefined, channel: ClientChannel) => {
@@ -271,8 +271,7 @@ export class SshConnection {
     options.signal?.throwIfAborted();
     const run = await this.#open(
       "exec",
-      remoteCommand(argv, options),
-      null,
+      { command: remoteCommand(argv, options), pty: null },
       (channel) => new ExecRun(channel, options),
     );
     const { channel } = run;
@@ -349,8 +348,7 @@ export class SshConnection {
     }
     return await this.#open(
       "shell",
-      command,
-      request,
+      { command, pty: request },
       (channel) => channelSession(channel, () => this.#lostError()),
     );
   }

@@ -151,12 +151,11 @@ export async function writeSshConfigBlock(
   }
   if (before === null && body === null) return { path, changed: false, backup: null };
   const text = bytesToBinary(before ?? new Uint8Array());
-  const next = applyBlock(
-    text,
-    SSH_CONFIG_MARKERS,
-    body === null ? null : body.map(utf8ToBinary),
-    { placement: "top", label: path },
-  );
+  const next = applyBlock(text, body === null ? null : body.map(utf8ToBinary), {
+    markers: SSH_CONFIG_MARKERS,
+    placement: "top",
+    label: path,
+  });
   if (before !== null && next === text) return { path, changed: false, backup: null };
   const dir = target.slice(0, target.lastIndexOf("/")) || "/";
   let backup: string | null = null;

@@ -38,16 +38,16 @@ export class HostKeyGate {
   #offered: HostKey | null = null;
   #refused: { offered: HostKey | null; reason: unknown } | null = null;
 
-  private constructor(
-    store: KnownHosts,
-    alias: string,
-    createdAt: string | null | undefined,
-    pins: HostKeyPin[],
-  ) {
-    this.#store = store;
-    this.#alias = alias;
-    this.#createdAt = createdAt;
-    this.pins = pins;
+  private constructor(init: {
+    store: KnownHosts;
+    alias: string;
+    createdAt: string | null | undefined;
+    pins: HostKeyPin[];
+  }) {
+    this.#store = init.store;
+    this.#alias = init.alias;
+    this.#createdAt = init.createdAt;
+    this.pins = init.pins;
   }
 
   /** Reads the alias' pins (before connecting). */
@@ -56,7 +56,7 @@ export class HostKeyGate {
     alias: string,
     createdAt?: string | null,
   ): Promise<HostKeyGate> {
-    return new HostKeyGate(store, alias, createdAt, await store.list(alias));
+    return new HostKeyGate({ store, alias, createdAt, pins: await store.list(alias) });
   }
 
   /** True when the server offered a key this gate refused. */
@@ -99,12 +99,11 @@ export class HostKeyGate {
     const offered = this.#refused?.offered;
     if (offered && this.pins.length > 0) {
       const old = this.pins.find((p) => p.type === offered.type) ?? this.pins[0];
-      return new HostKeyMismatchError(
-        this.#alias,
-        `${old.type} ${await fingerprint(old)}`,
-        `${offered.type} ${await fingerprint(offered)}`,
-        old.pinnedAt,
-      );
+      return new HostKeyMismatchError(this.#alias, {
+        pinned: `${old.type} ${await fingerprint(old)}`,
+        pinnedAt: old.pinnedAt,
+        offered: `${offered.type} ${await fingerprint(offered)}`,
+      });
     }
     return new RuntimeError(
       "host_key",

@@ -72,7 +72,7 @@ export async function ensureKey(options: EnsureKeyOptions = {}): Promise<SshKey>
     const sshDir = `${home}/.ssh`;
     try {
       await Deno.mkdir(sshDir, { recursive: true, mode: 0o700 });
-      if (!(await exists(privatePath))) await generate(runner, sshDir, privatePath, publicPath);
+      if (!(await exists(privatePath))) await generate(runner, sshDir, { privatePath, publicPath });
       else await repair(runner, privatePath, publicPath);
     } catch (error) {
       if (error instanceof RuntimeError) throw error;
@@ -90,9 +90,9 @@ export async function ensureKey(options: EnsureKeyOptions = {}): Promise<SshKey>
 async function generate(
   runner: CommandRunner,
   sshDir: string,
-  privatePath: string,
-  publicPath: string,
+  key: { privatePath: string; publicPath: string },
 ): Promise<void> {
+  const { privatePath, publicPath } = key;
   const temp = await Deno.makeTempDir({ dir: sshDir, prefix: ".tachikoma-keygen-" });
   try {
     const tempKey = `${temp}/key`;

@@ -39,9 +39,20 @@ export interface HostKeyPin extends HostKey {
 /** Result of {@link KnownHosts.check}. */
 export type HostKeyVerdict = "known" | "pinned" | "replaced";
 
+/** The two keys of a {@link HostKeyMismatchError}, as `type fingerprint`. */
+export interface HostKeyMismatch {
+  /** The pinned key. */
+  pinned: string;
+  /** ISO time the key was pinned, when recorded. */
+  pinnedAt: string | null;
+  /** The key the sandbox offered. */
+  offered: string;
+}
+
 /** A sandbox offered a different host key than the one pinned: refused. */
 export class HostKeyMismatchError extends RuntimeError {
-  constructor(host: string, pinned: string, offered: string, pinnedAt: string | null) {
+  constructor(host: string, keys: HostKeyMismatch) {
+    const { pinned, offered, pinnedAt } = keys;
     super(
       "host_key_changed",
       `the SSH host key of sandbox '${host}' changed: pinned ${pinned}` +
@@ -245,12 +256,11 @@ export class KnownHosts {
         return [...lines.filter((l) => l.pin?.host !== host), fresh];
       }
       const old = current.find((p) => p.type === offered.type) ?? current[0];
-      mismatch = new HostKeyMismatchError(
-        host,
-        `${old.type} ${await fingerprint(old)}`,
-        `${offered.type} ${await fingerprint(offered)}`,
-        old.pinnedAt,
-      );
+      mismatch = new HostKeyMismatchError(host, {
+        pinned: `${old.type} ${await fingerprint(old)}`,
+        pinnedAt: old.pinnedAt,
+        offered: `${offered.type} ${await fingerprint(offered)}`,
+      });
       return lines;
     });
     if (mismatch) throw mismatch;

@@ -121,10 +121,10 @@ export function findBlocks(text: string, markers: BlockMarkers, label: string): 
  */
 export function applyBlock(
   text: string,
-  markers: BlockMarkers,
   body: string[] | null,
-  options: { placement: BlockPlacement; label: string },
+  options: { markers: BlockMarkers; placement: BlockPlacement; label: string },
 ): string {
+  const { markers } = options;
   const regions = findBlocks(text, markers, options.label);
   const eol = detectEol(text);
   const render = (terminated: boolean) =>

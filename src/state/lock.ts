@@ -38,21 +38,29 @@ export function sandboxLockPath(dir: string, name: string): string {
   return `${dir}/locks/${sandboxLockFileName(name)}`;
 }
 
+/** Which sandbox lock {@link withSandboxLock} takes, and how it waits. */
+export interface SandboxLock {
+  /** The tachikoma config dir (the lock is `<dir>/locks/<name>.lock`). */
+  dir: string;
+  /** The sandbox name. */
+  name: string;
+  /** Aborts the wait. */
+  signal?: AbortSignal;
+  /** Clock of the abortable wait's polling. */
+  clock?: Clock;
+}
+
 /**
  * Runs `fn` while holding the exclusive lock of sandbox `name`: `<dir>/locks/<name>.lock`
  * (`dir` = the tachikoma config dir). Every command that changes a sandbox holds it for the
  * whole operation, so two `tachikoma spawn` of one branch never race. Waits for other holders
  * (logging once that it does); abortable with `signal`.
  */
-export function withSandboxLock<T>(
-  dir: string,
-  name: string,
-  fn: () => Promise<T>,
-  options: { signal?: AbortSignal; clock?: Clock } = {},
-): Promise<T> {
+export function withSandboxLock<T>(lock: SandboxLock, fn: () => Promise<T>): Promise<T> {
+  const { dir, name } = lock;
   return withFileLock(sandboxLockPath(dir, name), fn, {
-    signal: options.signal,
-    clock: options.clock,
+    signal: lock.signal,
+    clock: lock.clock,
     waitMessage: `waiting for sandbox '${name}': another tachikoma command is using it`,
   });
 }

@@ -201,10 +201,10 @@ export class MemoryWorldAccess {
    */
   protected async call<T>(
     method: MemoryMethod,
-    name: string | undefined,
-    detail: Record<string, unknown> | undefined,
+    subject: { name?: string; detail?: Record<string, unknown> },
     op: (world: MemoryWorldData) => T,
   ): Promise<T> {
+    const { name, detail } = subject;
     if (this.closed) throw new ConflictError("memory backend is closed");
     const local = this.#failures.get(method);
     const spec = local?.find((s) => !s.name || s.name === name);

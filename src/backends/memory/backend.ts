@@ -41,8 +41,7 @@ export class MemoryBackend extends MemoryWorldAccess implements Backend {
   async list(): Promise<SandboxInfo[]> {
     return await this.call(
       "list",
-      undefined,
-      undefined,
+      {},
       (world) => Object.entries(world.sandboxes).map(([name, sb]) => this.info(world, name, sb)),
     );
   }
@@ -50,14 +49,13 @@ export class MemoryBackend extends MemoryWorldAccess implements Backend {
   async get(name: string): Promise<SandboxInfo> {
     return await this.call(
       "get",
-      name,
-      undefined,
+      { name },
       (world) => this.info(world, name, this.sandbox(world, name)),
     );
   }
 
   async create(name: string, options: CreateOptions): Promise<void> {
-    await this.call("create", name, { image: options.image }, (world) => {
+    await this.call("create", { name, detail: { image: options.image } }, (world) => {
       if (world.sandboxes[name]) throw new ConflictError(`sandbox '${name}' already exists`);
       world.sandboxes[name] = {
         state: "stopped",
@@ -77,8 +75,7 @@ export class MemoryBackend extends MemoryWorldAccess implements Backend {
     this.require("clone", "clone");
     await this.call(
       "clone",
-      name,
-      { source: source.sandbox, checkpoint: source.checkpoint },
+      { name, detail: { source: source.sandbox, checkpoint: source.checkpoint } },
       (world) => {
         const src = this.sandbox(world, source.sandbox);
         if (world.sandboxes[name]) throw new ConflictError(`sandbox '${name}' already exists`);
@@ -98,20 +95,24 @@ export class MemoryBackend extends MemoryWorldAccess implements Backend {
   }
 
   async start(name: string, options: StartOptions): Promise<void> {
-    await this.call("start", name, { shares: options.shares.map((s) => s.name) }, (world) => {
-      const sb = this.sandbox(world, name);
-      if (sb.state === "running") return;
-      sb.state = "running";
-      sb.shares = structuredClone(options.shares);
-      sb.mounted = false;
-      sb.starts = (sb.starts ?? 0) + 1;
-      const delay = this.options.addressDelayMs ?? world.defaults?.address_delay_ms ?? 0;
-      sb.address_at = this.neverAddress(world, name) ? null : this.clock.now() + delay;
-    });
+    await this.call(
+      "start",
+      { name, detail: { shares: options.shares.map((s) => s.name) } },
+      (world) => {
+        const sb = this.sandbox(world, name);
+        if (sb.state === "running") return;
+        sb.state = "running";
+        sb.shares = structuredClone(options.shares);
+        sb.mounted = false;
+        sb.starts = (sb.starts ?? 0) + 1;
+        const delay = this.options.addressDelayMs ?? world.defaults?.address_delay_ms ?? 0;
+        sb.address_at = this.neverAddress(world, name) ? null : this.clock.now() + delay;
+      },
+    );
   }
 
   async stop(name: string, options: StopOptions = {}): Promise<void> {
-    await this.call("stop", name, { force: options.force ?? false }, (world) => {
+    await this.call("stop", { name, detail: { force: options.force ?? false } }, (world) => {
       const sb = this.sandbox(world, name);
       if (sb.state === "stopped") return;
       sb.state = "stopped";
@@ -124,7 +125,7 @@ export class MemoryBackend extends MemoryWorldAccess implements Backend {
     if (!this.capabilities.suspend) {
       throw new UnsupportedError("the memory backend is configured without suspend");
     }
-    await this.call("suspend", name, undefined, (world) => {
+    await this.call("suspend", { name }, (world) => {
       const sb = this.sandbox(world, name);
       if (sb.state === "suspended") return;
       if (sb.state !== "running") {
@@ -136,11 +137,11 @@ export class MemoryBackend extends MemoryWorldAccess implements Backend {
   }
 
   async delete(name: string): Promise<void> {
-    await this.call("delete", name, undefined, (world) => void delete world.sandboxes[name]);
+    await this.call("delete", { name }, (world) => void delete world.sandboxes[name]);
   }
 
   async waitForAddress(name: string, options: WaitOptions): Promise<string> {
-    await this.call("waitForAddress", name, undefined, () => undefined);
+    await this.call("waitForAddress", { name }, () => undefined);
     // Like the real engines: 100 ms apart at first, backing off (×1.5) to 750 ms.
     for (let attempt = 0;; attempt++) {
       const delay = attempt < 5 ? 100 : Math.min(750, Math.round(100 * 1.5 ** (attempt - 4)));
@@ -161,7 +162,7 @@ export class MemoryBackend extends MemoryWorldAccess implements Backend {
   }
 
   async sshEndpoint(name: string): Promise<SshEndpoint> {
-    return await this.call("sshEndpoint", name, undefined, (world) => {
+    return await this.call("sshEndpoint", { name }, (world) => {
       const sb = this.sandbox(world, name);
       const [address] = this.addresses(world, name, sb);
       if (!address) throw new ConflictError(`sandbox '${name}' has no address`);
@@ -171,18 +172,26 @@ export class MemoryBackend extends MemoryWorldAccess implements Backend {
   }
 
   async mountShares(name: string, shares: Share[]): Promise<void> {
-    await this.call("mountShares", name, { shares: shares.map((s) => s.name) }, (world) => {
-      const sb = this.sandbox(world, name);
-      if (sb.state !== "running") throw new ConflictError(`sandbox '${name}' is not running`);
-      sb.mounted = true;
-    });
+    await this.call(
+      "mountShares",
+      { name, detail: { shares: shares.map((s) => s.name) } },
+      (world) => {
+        const sb = this.sandbox(world, name);
+        if (sb.state !== "running") throw new ConflictError(`sandbox '${name}' is not running`);
+        sb.mounted = true;
+      },
+    );
   }
 
   async exec(name: string, request: ExecRequest): Promise<ExecResult> {
-    const { sb, mode } = await this.call("exec", name, { argv: request.argv }, (world) => ({
-      sb: structuredClone(this.sandbox(world, name)),
-      mode: world.exec,
-    }));
+    const { sb, mode } = await this.call(
+      "exec",
+      { name, detail: { argv: request.argv } },
+      (world) => ({
+        sb: structuredClone(this.sandbox(world, name)),
+        mode: world.exec,
+      }),
+    );
     if (sb.state !== "running") throw new ConflictError(`sandbox '${name}' is ${sb.state}`);
     this.execs.push({ name, request });
     if (this.options.exec) return await this.options.exec(name, request);
@@ -194,8 +203,7 @@ export class MemoryBackend extends MemoryWorldAccess implements Backend {
     this.require("pty", "PTY sessions");
     const { sb, mode } = await this.call(
       "shell",
-      name,
-      { argv: request.argv ?? null },
+      { name, detail: { argv: request.argv ?? null } },
       (world) => ({
         sb: structuredClone(this.sandbox(world, name)),
         mode: world.exec,
@@ -204,7 +212,7 @@ export class MemoryBackend extends MemoryWorldAccess implements Backend {
     if (sb.state !== "running") throw new ConflictError(`sandbox '${name}' is ${sb.state}`);
     if (this.options.shell) return await this.options.shell(name, request);
     if (mode?.mode === "host") {
-      return hostShell(name, request.argv, request.cwd, request.env, sb.shares ?? []);
+      return hostShell(name, request, sb.shares ?? []);
     }
     const session = new EchoSession(request.size);
     this.sessions.push(session);
@@ -217,7 +225,7 @@ export class MemoryBackend extends MemoryWorldAccess implements Backend {
     data: Uint8Array,
     options: FileOptions = {},
   ): Promise<void> {
-    await this.call("pushFile", name, { path }, (world) => {
+    await this.call("pushFile", { name, detail: { path } }, (world) => {
       const sb = this.sandbox(world, name);
       sb.files ??= {};
       sb.files[path] = { data: toBase64(data), mode: options.mode, owner: options.owner };
@@ -225,7 +233,7 @@ export class MemoryBackend extends MemoryWorldAccess implements Backend {
   }
 
   async pullFile(name: string, path: string): Promise<Uint8Array> {
-    return await this.call("pullFile", name, { path }, (world) => {
+    return await this.call("pullFile", { name, detail: { path } }, (world) => {
       const file = this.sandbox(world, name).files?.[path];
       if (!file) throw new NotFoundError(`${path}: no such file in sandbox '${name}'`);
       return fromBase64(file.data);
@@ -236,15 +244,12 @@ export class MemoryBackend extends MemoryWorldAccess implements Backend {
     this.require("checkpoints", "checkpoints");
     return await this.call(
       "createCheckpoint",
-      name,
-      { checkpoint },
+      { name, detail: { checkpoint } },
       (world) =>
-        takeCheckpoint(
-          this.sandbox(world, name),
-          name,
+        takeCheckpoint(this.sandbox(world, name), name, {
           checkpoint,
-          new Date(this.clock.now()).toISOString(),
-        ),
+          createdAt: new Date(this.clock.now()).toISOString(),
+        }),
     );
   }
 
@@ -252,15 +257,14 @@ export class MemoryBackend extends MemoryWorldAccess implements Backend {
     this.require("checkpoints", "checkpoints");
     return await this.call(
       "listCheckpoints",
-      name,
-      undefined,
+      { name },
       (world) => listOf(this.sandbox(world, name)),
     );
   }
 
   async restoreCheckpoint(name: string, checkpoint: string): Promise<void> {
     this.require("checkpoints", "checkpoints");
-    await this.call("restoreCheckpoint", name, { checkpoint }, (world) => {
+    await this.call("restoreCheckpoint", { name, detail: { checkpoint } }, (world) => {
       const sb = this.sandbox(world, name);
       sb.files = filesOf(sb, name, checkpoint);
     });
@@ -268,7 +272,7 @@ export class MemoryBackend extends MemoryWorldAccess implements Backend {
 
   async deleteCheckpoint(name: string, checkpoint: string): Promise<void> {
     this.require("checkpoints", "checkpoints");
-    await this.call("deleteCheckpoint", name, { checkpoint }, (world) => {
+    await this.call("deleteCheckpoint", { name, detail: { checkpoint } }, (world) => {
       dropCheckpoint(this.sandbox(world, name), name, checkpoint);
     });
   }
@@ -277,8 +281,7 @@ export class MemoryBackend extends MemoryWorldAccess implements Backend {
     this.require("egress", "egress policies");
     return await this.call(
       "getEgress",
-      name,
-      undefined,
+      { name },
       (world) =>
         structuredClone(this.sandbox(world, name).egress ?? { mode: "unrestricted", allow: [] }),
     );
@@ -286,7 +289,7 @@ export class MemoryBackend extends MemoryWorldAccess implements Backend {
 
   async setEgress(name: string, policy: EgressPolicy): Promise<void> {
     this.require("egress", "egress policies");
-    await this.call("setEgress", name, { mode: policy.mode }, (world) => {
+    await this.call("setEgress", { name, detail: { mode: policy.mode } }, (world) => {
       this.sandbox(world, name).egress = { mode: policy.mode, allow: [...policy.allow] };
     });
   }

@@ -18,9 +18,9 @@ export function sizeOf(files: Record<string, MemoryFile>): number {
 export function takeCheckpoint(
   sb: MemorySandbox,
   name: string,
-  checkpoint: string,
-  createdAt: string,
+  taken: { checkpoint: string; createdAt: string },
 ): Checkpoint {
+  const { checkpoint, createdAt } = taken;
   sb.checkpoints ??= [];
   if (sb.checkpoints.some((c) => c.name === checkpoint)) {
     throw new ConflictError(`checkpoint '${checkpoint}' of '${name}' already exists`);

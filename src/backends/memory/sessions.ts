@@ -6,7 +6,14 @@
  * @module
  */
 import { feedChild } from "../../lib/process.ts";
-import type { ExecRequest, ExecResult, Share, ShellSession, TermSize } from "../backend.ts";
+import type {
+  ExecRequest,
+  ExecResult,
+  Share,
+  ShellRequest,
+  ShellSession,
+  TermSize,
+} from "../backend.ts";
 import type { CannedExec } from "./world.ts";
 
 const encoder = new TextEncoder();
@@ -164,11 +171,10 @@ async function collect(
  */
 export function hostShell(
   sandbox: string,
-  argv: string[] | undefined,
-  cwd: string | undefined,
-  env: Record<string, string> | undefined,
+  request: Pick<ShellRequest, "argv" | "cwd" | "env">,
   shares: Share[],
 ): ShellSession {
+  const { argv, cwd, env } = request;
   const [cmd, ...args] = argv && argv.length > 0 ? argv : ["sh"];
   const child = new Deno.Command(cmd, {
     args,

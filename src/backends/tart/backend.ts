@@ -137,7 +137,7 @@ export class TartBackend implements Backend {
     const addresses: string[] = [];
     if (entry.state === "running") {
       const ip = this.#guest.cachedAddress(name) ??
-        await this.#cli.ip(name, 0, this.#settings.resolver);
+        await this.#cli.ip(name, this.#settings.resolver);
       if (ip) addresses.push(ip);
     }
     return { name, state: sandboxState(entry.state), addresses };
@@ -186,12 +186,12 @@ export class TartBackend implements Backend {
       noGraphics: this.#settings.display === "none",
       dirs,
     });
-    const handle = await this.#launcher.launch(
-      this.#cli.binary,
+    const handle = await this.#launcher.launch({
+      binary: this.#cli.binary,
       args,
-      this.logPath(name),
-      this.#cli.env,
-    );
+      logPath: this.logPath(name),
+      env: this.#cli.env,
+    });
     this.#runs.set(name, handle);
     const deadline = this.#clock.now() + this.#settings.startTimeoutMs;
     while (true) {
@@ -277,7 +277,8 @@ export class TartBackend implements Backend {
       const started = clock.now();
       // tart ip sleeps 1 s after a miss even with --wait 0: keep a chunk under the deadline.
       const wait = Math.max(0, Math.min(IP_CHUNK_SECS, Math.floor((remaining - 1000) / 1000)));
-      const ip = await this.#cli.ip(name, wait, this.#settings.resolver, {
+      const ip = await this.#cli.ip(name, this.#settings.resolver, {
+        waitSecs: wait,
         timeoutMs: Math.max(1, remaining),
         signal,
       });
@@ -361,15 +362,14 @@ export class TartBackend implements Backend {
     const code = handle.exitCode();
     if (code === null) return;
     this.#runs.delete(name);
-    throw runExitedError(name, code, when, await logTail(handle.logPath), handle.logPath);
+    throw runExitedError(name, { code, when }, {
+      tail: await logTail(handle.logPath),
+      path: handle.logPath,
+    });
   }
 
   async #stoppedWhileWaiting(name: string, state: TartState): Promise<Error> {
-    return stoppedWhileWaitingError(
-      name,
-      state,
-      await logTail(this.logPath(name)),
-      this.logPath(name),
-    );
+    const path = this.logPath(name);
+    return stoppedWhileWaitingError(name, state, { tail: await logTail(path), path });
   }
 }

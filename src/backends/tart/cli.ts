@@ -86,8 +86,8 @@ export class TartCli {
     });
   }
 
-  async #ok(sub: string, args: string[], vm?: string, options?: RunOptions): Promise<RunResult> {
-    const result = await this.raw(args, options);
+  async #ok(sub: string, args: string[], vm?: string): Promise<RunResult> {
+    const result = await this.raw(args);
     if (result.code !== 0) throw tartError(sub, result, vm);
     return result;
   }
@@ -178,16 +178,15 @@ export class TartCli {
 
   /**
    * `tart ip NAME --wait W --resolver R`: the address, or null when tart found none (exit 1).
-   * NotFoundError when the VM is missing.
+   * NotFoundError when the VM is missing. `waitSecs` defaults to 0 (ask once).
    */
   async ip(
     name: string,
-    waitSecs: number,
     resolver: TartResolver,
-    options: { timeoutMs?: number; signal?: AbortSignal } = {},
+    options: { waitSecs?: number; timeoutMs?: number; signal?: AbortSignal } = {},
   ): Promise<string | null> {
     checkLocalName(name);
-    const wait = Math.min(65535, Math.max(0, Math.floor(waitSecs)));
+    const wait = Math.min(65535, Math.max(0, Math.floor(options.waitSecs ?? 0)));
     const result = await this.raw(
       ["ip", name, "--wait", String(wait), "--resolver", resolver],
       { timeoutMs: options.timeoutMs ?? (wait + 30) * 1000, signal: options.signal },

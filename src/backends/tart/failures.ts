@@ -20,14 +20,20 @@ function indent(text: string): string {
   return text.split("\n").map((l) => `  | ${l}`).join("\n");
 }
 
+/** The log of a VM's `tart run`: its last lines, and where the whole of it is. */
+export interface RunLog {
+  tail: string;
+  path: string;
+}
+
 /** `tart run` exited (`when`: "before the VM started", …): exit code and the log's tail. */
 export function runExitedError(
   name: string,
-  code: number,
-  when: string,
-  tail: string,
-  logPath: string,
+  exit: { code: number; when: string },
+  log: RunLog,
 ): TachikomaError {
+  const { code, when } = exit;
+  const { tail, path: logPath } = log;
   const detail = tail ? `:\n${indent(tail)}` : " (its log is empty)";
   const message = `tart run ${name} exited with code ${code} ${when}${detail}`;
   const hint = `full log: ${logPath}`;
@@ -40,12 +46,8 @@ export function runExitedError(
 }
 
 /** The VM stopped (not by our run's exit) while the backend waited for its address. */
-export function stoppedWhileWaitingError(
-  name: string,
-  state: string,
-  tail: string,
-  logPath: string,
-): RuntimeError {
+export function stoppedWhileWaitingError(name: string, state: string, log: RunLog): RuntimeError {
+  const { tail, path: logPath } = log;
   return new RuntimeError(
     "vm_not_running",
     `${name} is ${state} while waiting for its IP address${tail ? `:\n${indent(tail)}` : ""}`,

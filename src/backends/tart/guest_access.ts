@@ -98,7 +98,7 @@ export class GuestAccess {
         hint: `start it: tachikoma spawn (or tachikoma enter ${name})`,
       });
     }
-    const ip = await this.#o.cli.ip(name, 0, this.#o.resolver);
+    const ip = await this.#o.cli.ip(name, this.#o.resolver);
     if (!ip) {
       throw new UnreachableError(`${name} has no IP address yet`, {
         hint: `tart ip --wait 30 ${name}`,

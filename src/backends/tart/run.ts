@@ -23,15 +23,19 @@ export interface RunHandle {
   readonly exited: Promise<number>;
 }
 
+/** What {@link RunLauncher.launch} starts: `binary args…`, its log, its environment. */
+export interface RunLaunch {
+  binary: string;
+  args: string[];
+  /** The log file that gets its stdout and stderr. */
+  logPath: string;
+  env?: Record<string, string>;
+}
+
 /** Starts `tart run` processes. */
 export interface RunLauncher {
   /** Spawns `binary args…` detached, output to `logPath`. */
-  launch(
-    binary: string,
-    args: string[],
-    logPath: string,
-    env?: Record<string, string>,
-  ): Promise<RunHandle>;
+  launch(request: RunLaunch): Promise<RunHandle>;
 }
 
 const DARWIN = Deno.build.os === "darwin";
@@ -52,12 +56,8 @@ export const REDIRECT_SCRIPT = 'log=$1; shift; exec "$@" >>"$log" 2>&1';
 
 /** The real launcher. */
 export class DetachedRunLauncher implements RunLauncher {
-  async launch(
-    binary: string,
-    args: string[],
-    logPath: string,
-    env?: Record<string, string>,
-  ): Promise<RunHandle> {
+  async launch(request: RunLaunch): Promise<RunHandle> {
+    const { binary, args, logPath, env } = request;
     const dir = logPath.slice(0, logPath.lastIndexOf("/"));
     if (dir) await Deno.mkdir(dir, { recursive: true });
     // Truncate (tachikoma did too) and keep the log private: it can hold guest output.

@@ -59,7 +59,7 @@ export class SshGuest implements GuestSsh {
   }
 
   async exec(target: SshTarget, request: ExecRequest): Promise<ExecResult> {
-    const { argv, env } = asUser(target, request.user, request.argv, request.env);
+    const { argv, env } = asUser(target, request);
     const run = async () =>
       await (await this.#connection(target)).exec(argv, {
         env,
@@ -211,10 +211,9 @@ export class SshGuest implements GuestSsh {
 /** Wraps argv for `user` (root through `sudo -n`, which drops the caller's environment). */
 function asUser(
   target: SshTarget,
-  user: ExecRequest["user"],
-  argv: string[],
-  env: Record<string, string> | undefined,
+  request: Pick<ExecRequest, "user" | "argv" | "env">,
 ): { argv: string[]; env?: Record<string, string> } {
+  const { user, argv, env } = request;
   if (user !== "root" || target.user === "root") return { argv, env };
   const pairs = Object.entries(env ?? {}).map(([k, v]) => {
     if (!isEnvName(k)) {

@@ -16,6 +16,16 @@ export const DEFAULT_COMMAND_TIMEOUT_MS = 10_000;
 /** The outcome of running a program that prints a secret. */
 export type SecretOutput = { ok: true; value: string } | { ok: false; reason: string };
 
+/** Which command {@link commandSource} runs, and for how long at most. */
+export interface CommandSourceRequest {
+  /** The source the command stands for. */
+  source: "credential_command" | "api_key_command";
+  /** The configured shell command; absent or blank when not configured. */
+  command: string | undefined;
+  /** Time the command may take. */
+  timeoutMs: number;
+}
+
 /** The last non-empty line of `text`, shortened, for a log line. */
 function lastLine(text: string): string {
   const lines = text.split("\n").map((l) => l.trim()).filter((l) => l.length > 0);
@@ -24,15 +34,15 @@ function lastLine(text: string): string {
 }
 
 /**
- * Runs `cmd args` and returns its trimmed stdout when it exits 0 with output. Never throws: a
+ * Runs `argv` (program first) and returns its trimmed stdout when it exits 0 with output. Never throws: a
  * missing program, a timeout, a non-zero exit or empty output become a reason.
  */
 export async function runSecretCommand(
   world: CredentialWorld,
-  cmd: string,
-  args: string[],
+  argv: [string, ...string[]],
   timeoutMs: number,
 ): Promise<SecretOutput> {
+  const [cmd, ...args] = argv;
   let result;
   try {
     result = await world.runner.run(cmd, args, { timeoutMs });
@@ -64,14 +74,13 @@ export async function runSecretCommand(
  */
 export async function commandSource(
   world: CredentialWorld,
-  source: "credential_command" | "api_key_command",
-  command: string | undefined,
-  timeoutMs: number,
+  request: CommandSourceRequest,
 ): Promise<SourceOutcome> {
+  const { source, command, timeoutMs } = request;
   if (!command || command.trim().length === 0) {
     return { outcome: "skipped", reason: "not configured" };
   }
-  const out = await runSecretCommand(world, "sh", ["-c", command], timeoutMs);
+  const out = await runSecretCommand(world, ["sh", "-c", command], timeoutMs);
   if (!out.ok) return { outcome: "error", reason: out.reason };
   const byDefault = source === "credential_command" ? "oauth" : "api_key";
   const kind = kindFromPrefix(out.value) ?? byDefault;

@@ -27,8 +27,7 @@ export async function keychainSource(
   const reasons: string[] = [];
   const key = await runSecretCommand(
     world,
-    "security",
-    ["find-generic-password", "-s", KEYCHAIN_API_KEY_SERVICE, "-w"],
+    ["security", "find-generic-password", "-s", KEYCHAIN_API_KEY_SERVICE, "-w"],
     timeoutMs,
   );
   if (key.ok) {
@@ -39,8 +38,7 @@ export async function keychainSource(
   reasons.push(`'${KEYCHAIN_API_KEY_SERVICE}': ${key.reason}`);
   const oauth = await runSecretCommand(
     world,
-    "security",
-    ["find-generic-password", "-s", KEYCHAIN_OAUTH_SERVICE, "-w"],
+    ["security", "find-generic-password", "-s", KEYCHAIN_OAUTH_SERVICE, "-w"],
     timeoutMs,
   );
   if (oauth.ok) {

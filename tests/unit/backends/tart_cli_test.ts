@@ -117,11 +117,11 @@ Deno.test("ip: --wait and --resolver; exit 1 → null; exit 2 → NotFound; garb
     .once(["ip", "b"], fail(1, "no IP address found\n"))
     .once(["ip", "c"], NOT_EXIST("c"))
     .once(["ip", "d"], ok("oops\n"));
-  assertEquals(await cli(runner).ip("a", 7, "arp"), "192.168.64.7");
+  assertEquals(await cli(runner).ip("a", "arp", { waitSecs: 7 }), "192.168.64.7");
   assertEquals(runner.calls[0].args, ["ip", "a", "--wait", "7", "--resolver", "arp"]);
-  assertEquals(await cli(runner).ip("b", 0, "dhcp"), null);
-  await assertRejects(() => cli(runner).ip("c", 1, "dhcp"), NotFoundError);
-  assertEquals(await cli(runner).ip("d", 1, "agent"), null);
+  assertEquals(await cli(runner).ip("b", "dhcp"), null);
+  await assertRejects(() => cli(runner).ip("c", "dhcp", { waitSecs: 1 }), NotFoundError);
+  assertEquals(await cli(runner).ip("d", "agent", { waitSecs: 1 }), null);
 });
 
 Deno.test("exec: argv verbatim after the name, no '--', -i only with stdin, never -t", async () => {

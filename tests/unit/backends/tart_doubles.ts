@@ -3,7 +3,7 @@
  * tart argv, a {@link RunLauncher} whose child exits on demand, and a {@link GuestSsh}.
  */
 import type { CommandRunner, RunOptions, RunResult } from "../../../src/lib/process.ts";
-import type { RunHandle, RunLauncher } from "../../../src/backends/tart/run.ts";
+import type { RunHandle, RunLaunch, RunLauncher } from "../../../src/backends/tart/run.ts";
 import type { GuestSsh, SshProbe, SshTarget } from "../../../src/backends/tart/guest.ts";
 import type {
   ExecRequest,
@@ -121,12 +121,8 @@ export class FakeLauncher implements RunLauncher {
   readonly runs: FakeRun[] = [];
   onLaunch?: (run: FakeRun) => void | Promise<void>;
 
-  async launch(
-    binary: string,
-    args: string[],
-    logPath: string,
-    env?: Record<string, string>,
-  ): Promise<RunHandle> {
+  async launch(request: RunLaunch): Promise<RunHandle> {
+    const { binary, args, logPath, env } = request;
     this.launches.push({ binary, args, logPath, env });
     await Deno.mkdir(logPath.slice(0, logPath.lastIndexOf("/")), { recursive: true });
     await Deno.writeTextFile(logPath, "");

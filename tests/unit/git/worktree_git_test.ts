@@ -107,9 +107,9 @@ Deno.test("host git pins its dirs: a crafted .git file and commondir are never f
   await Deno.writeTextFile(`${f.wt}/.gitattributes`, "* filter=x\n");
   await Deno.writeTextFile(`${f.wt}/.git`, `gitdir: ${f.wt}/evil\n`);
   await Deno.writeTextFile(`${f.admin}/commondir`, `${f.wt}/evil\n`);
-  const r = await gitInWorktree(runner, w, ["status", "--porcelain"]);
+  const r = await gitInWorktree({ runner }, w, ["status", "--porcelain"]);
   assertEquals(r.code, 0, r.stderr);
-  const a = await gitInWorktree(runner, w, ["add", "-A"]);
+  const a = await gitInWorktree({ runner }, w, ["add", "-A"]);
   assertEquals(a.code, 0, a.stderr);
   assertEquals(await exists(f.marker), false, "nothing the sandbox planted ran");
 });

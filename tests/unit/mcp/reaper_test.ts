@@ -158,7 +158,7 @@ Deno.test("reaper: a sandbox in use by a call or locked by a command is left alo
 
   const release = w.activity.begin("tk-running-call");
   let result: unknown;
-  await withSandboxLock(h.stateDir, "tk-locked", async () => {
+  await withSandboxLock({ dir: h.stateDir, name: "tk-locked" }, async () => {
     result = await w.reaper.pass();
   });
   assertEquals(result, []);

@@ -51,7 +51,7 @@ Deno.test("write then read round-trips hostile names and content, nothing else i
   try {
     for (const name of HOSTILE) {
       const content = `content of ${name}\n$(echo no) \`echo no\` '\n`;
-      const w = await writeFile(target, `sub dir/${name}`, enc.encode(content));
+      const w = await writeFile(target, `sub dir/${name}`, { data: enc.encode(content) });
       assertEquals(w.bytes_written, enc.encode(content).length);
       assertEquals(w.mode, "0644");
       const r = await readFile(target, `sub dir/${name}`);
@@ -103,22 +103,26 @@ Deno.test("read: max_bytes, offset, truncation, binary detection, errors", async
 Deno.test("write: mode given, kept on overwrite, parents, symlink target, errors", async () => {
   const { dir, target } = await setup();
   try {
-    await writeFile(target, "bin/run.sh", enc.encode("#!/bin/sh\n"), { mode: 0o750 });
+    await writeFile(target, "bin/run.sh", { data: enc.encode("#!/bin/sh\n"), mode: 0o750 });
     assertEquals((await Deno.stat(`${dir}/bin/run.sh`)).mode! & 0o7777, 0o750);
-    const again = await writeFile(target, "bin/run.sh", enc.encode("#!/bin/sh\necho\n"));
+    const again = await writeFile(target, "bin/run.sh", { data: enc.encode("#!/bin/sh\necho\n") });
     assertEquals(again.mode, "0750");
     await Deno.symlink("bin/run.sh", `${dir}/link`);
-    await writeFile(target, "link", enc.encode("through\n"));
+    await writeFile(target, "link", { data: enc.encode("through\n") });
     assert((await Deno.lstat(`${dir}/link`)).isSymlink, "the link stays a link");
     assertEquals(await Deno.readTextFile(`${dir}/bin/run.sh`), "through\n");
     await assertRejects(
-      () => writeFile(target, "nodir/x", enc.encode(""), { createParents: false }),
+      () => writeFile(target, "nodir/x", { data: enc.encode(""), createParents: false }),
       NotFoundError,
       "no such directory",
     );
-    await assertRejects(() => writeFile(target, "bin", enc.encode("")), UsageError, "directory");
     await assertRejects(
-      () => writeFile(target, "x", enc.encode(""), { mode: 0o10000 }),
+      () => writeFile(target, "bin", { data: enc.encode("") }),
+      UsageError,
+      "directory",
+    );
+    await assertRejects(
+      () => writeFile(target, "x", { data: enc.encode(""), mode: 0o10000 }),
       UsageError,
       "mode",
     );
@@ -135,21 +139,41 @@ Deno.test("edit: replaces, keeps the mode, and refuses the documented error case
     await Deno.writeTextFile(`${dir}/s.sh`, "echo one\necho two\necho one\n", { mode: 0o755 });
     await Deno.chmod(`${dir}/s.sh`, 0o755);
     await assertRejects(
-      () => editFile(target, "s.sh", "echo one", "echo 1"),
+      () => editFile(target, "s.sh", { oldString: "echo one", newString: "echo 1" }),
       ConflictError,
       "occurs 2 times",
     );
-    await assertRejects(() => editFile(target, "s.sh", "absent", "x"), NotFoundError, "not found");
-    await assertRejects(() => editFile(target, "s.sh", "same", "same"), UsageError, "identical");
-    await assertRejects(() => editFile(target, "s.sh", "", "x"), UsageError, "empty");
-    const all = await editFile(target, "s.sh", "echo one", "echo '$&' $1", { replaceAll: true });
+    await assertRejects(
+      () => editFile(target, "s.sh", { oldString: "absent", newString: "x" }),
+      NotFoundError,
+      "not found",
+    );
+    await assertRejects(
+      () => editFile(target, "s.sh", { oldString: "same", newString: "same" }),
+      UsageError,
+      "identical",
+    );
+    await assertRejects(
+      () => editFile(target, "s.sh", { oldString: "", newString: "x" }),
+      UsageError,
+      "empty",
+    );
+    const all = await editFile(target, "s.sh", {
+      oldString: "echo one",
+      newString: "echo '$&' $1",
+      replaceAll: true,
+    });
     assertEquals([all.replacements, all.mode], [2, "0755"]);
     assertEquals(await Deno.readTextFile(`${dir}/s.sh`), "echo '$&' $1\necho two\necho '$&' $1\n");
     assertEquals((await Deno.stat(`${dir}/s.sh`)).mode! & 0o7777, 0o755);
-    const one = await editFile(target, "s.sh", "two", "2");
+    const one = await editFile(target, "s.sh", { oldString: "two", newString: "2" });
     assertEquals(one.replacements, 1);
     await Deno.writeFile(`${dir}/b.bin`, new Uint8Array([0xff, 0xfe, 0x41]));
-    await assertRejects(() => editFile(target, "b.bin", "A", "B"), UsageError, "UTF-8");
+    await assertRejects(
+      () => editFile(target, "b.bin", { oldString: "A", newString: "B" }),
+      UsageError,
+      "UTF-8",
+    );
   } finally {
     await Deno.remove(dir, { recursive: true });
   }
@@ -161,13 +185,13 @@ Deno.test("write with expectSha256 refuses a file changed since it was read", as
     await Deno.writeTextFile(`${dir}/f`, "v1");
     const stale = await sha256Hex(enc.encode("v0"));
     await assertRejects(
-      () => writeFile(target, "f", enc.encode("v2"), { expectSha256: stale }),
+      () => writeFile(target, "f", { data: enc.encode("v2"), expectSha256: stale }),
       ConflictError,
       "changed since it was read",
     );
     assertEquals(await Deno.readTextFile(`${dir}/f`), "v1");
     const fresh = await sha256Hex(enc.encode("v1"));
-    await writeFile(target, "f", enc.encode("v2"), { expectSha256: fresh });
+    await writeFile(target, "f", { data: enc.encode("v2"), expectSha256: fresh });
     assertEquals(await Deno.readTextFile(`${dir}/f`), "v2");
   } finally {
     await Deno.remove(dir, { recursive: true });
@@ -302,7 +326,7 @@ Deno.test("write/edit: what landed is compared with the input (SHA-256 in the gu
   try {
     // The write's answer lost: a read-only check finds the right bytes, so it succeeds.
     const quiet = lossy(backend, (argv) => isScript("mktemp")(argv) ? LOST : null);
-    const w = await writeFile(quiet, "a.txt", enc.encode("exact\n"), { mode: 0o600 });
+    const w = await writeFile(quiet, "a.txt", { data: enc.encode("exact\n"), mode: 0o600 });
     assertEquals([w.bytes_written, w.mode], [6, "0600"]);
     // Something else landed (changed right after, or garbled): refused, never "written".
     const swapped = lossy(backend, (argv) => {
@@ -311,7 +335,7 @@ Deno.test("write/edit: what landed is compared with the input (SHA-256 in the gu
       return LOST;
     });
     const e = await assertRejects(
-      () => writeFile(swapped, "b.txt", enc.encode("what was sent\n")),
+      () => writeFile(swapped, "b.txt", { data: enc.encode("what was sent\n") }),
       RuntimeError,
       "not the 14 bytes written",
     );
@@ -326,8 +350,7 @@ Deno.test("write/edit: what landed is compared with the input (SHA-256 in the gu
             return LOST;
           }),
           "c.txt",
-          "one",
-          "1",
+          { oldString: "one", newString: "1" },
         ),
       RuntimeError,
       "SHA-256",

@@ -6,7 +6,7 @@ import { dropOutput, localSandbox, pwnedPath } from "./helpers.ts";
 Deno.test("writeFile/readFile carry any bytes, to hostile paths, atomically with the mode", async () => {
   const sb = await localSandbox();
   try {
-    const guest = new Guest(sb.backend, sb.name, "admin");
+    const guest = new Guest(sb.backend, sb.name, { user: "admin" });
     const pwned = pwnedPath();
     const dir = `${sb.home}/d $(touch ${pwned}) 'q" \`touch ${pwned}\``;
     const path = `${dir}/f\nnewline ü`;
@@ -27,7 +27,7 @@ Deno.test("writeFile/readFile carry any bytes, to hostile paths, atomically with
 Deno.test("writeFile splits big content into several execs and reassembles it", async () => {
   const sb = await localSandbox();
   try {
-    const guest = new Guest(sb.backend, sb.name, "admin");
+    const guest = new Guest(sb.backend, sb.name, { user: "admin" });
     const big = Uint8Array.from({ length: 200_000 }, (_, i) => (i * 31 + (i >> 8)) % 256);
     const before = sb.log.length;
     await guest.writeFile(`${sb.home}/big.bin`, big);
@@ -45,9 +45,9 @@ Deno.test("writeFile splits big content into several execs and reassembles it", 
 Deno.test("check/shCheck throw GuestCommandError with the guest's stderr", async () => {
   const sb = await localSandbox();
   try {
-    const guest = new Guest(sb.backend, sb.name, "admin");
+    const guest = new Guest(sb.backend, sb.name, { user: "admin" });
     const e = await assertRejects(
-      () => guest.shCheck('echo "boom $1" >&2; exit 3', ["x'y"], "doing it"),
+      () => guest.shCheck('echo "boom $1" >&2; exit 3', ["x'y"], { what: "doing it" }),
       GuestCommandError,
     );
     assertEquals(e.message, "doing it failed (exit 3)");
@@ -65,7 +65,7 @@ Deno.test("readFile: lost output is read again, never taken for an empty file", 
     const sb = await localSandbox({ tamper: lost });
     try {
       await Deno.writeTextFile(`${sb.home}/.profile`, "# mine\nexport KEEP=1\n");
-      const guest = new Guest(sb.backend, sb.name, "admin");
+      const guest = new Guest(sb.backend, sb.name, { user: "admin" });
       assertEquals(
         new TextDecoder().decode((await guest.readFile(`${sb.home}/.profile`))!),
         "# mine\nexport KEEP=1\n",
@@ -84,7 +84,7 @@ Deno.test("readFile: lost output is read again, never taken for an empty file", 
     const sb = await localSandbox({ tamper: lost });
     try {
       await Deno.writeTextFile(`${sb.home}/.profile`, "# mine\n");
-      const guest = new Guest(sb.backend, sb.name, "admin");
+      const guest = new Guest(sb.backend, sb.name, { user: "admin" });
       await assertRejects(() => guest.readFile(`${sb.home}/.profile`), GuestOutputError, "lost");
       assert(lost.dropped() >= QUERY_ATTEMPTS);
     } finally {
@@ -108,7 +108,7 @@ Deno.test("readFile: damaged content (its hash does not match) is read again", a
   });
   try {
     await Deno.writeTextFile(`${sb.home}/f`, "content that matters\n");
-    const guest = new Guest(sb.backend, sb.name, "admin");
+    const guest = new Guest(sb.backend, sb.name, { user: "admin" });
     assertEquals(
       new TextDecoder().decode((await guest.readFile(`${sb.home}/f`))!),
       "content that matters\n",
@@ -124,7 +124,7 @@ Deno.test("writeFile: the SHA-256 of what landed is the input's; a lost answer i
   const lost = dropOutput((r) => r.argv.some((a) => a.includes("base64 -d <")));
   const sb = await localSandbox({ tamper: lost });
   try {
-    const guest = new Guest(sb.backend, sb.name, "admin");
+    const guest = new Guest(sb.backend, sb.name, { user: "admin" });
     await guest.writeFile(`${sb.home}/a`, "exact bytes\n");
     assertEquals(lost.dropped(), 1);
     assertEquals(await Deno.readTextFile(`${sb.home}/a`), "exact bytes\n");
@@ -140,7 +140,7 @@ Deno.test("writeFile: the SHA-256 of what landed is the input's; a lost answer i
     },
   });
   try {
-    const guest = new Guest(sb2.backend, sb2.name, "admin");
+    const guest = new Guest(sb2.backend, sb2.name, { user: "admin" });
     const e = await assertRejects(
       () => guest.writeFile(`${sb2.home}/b`, "the input\n"),
       GuestOutputError,
@@ -155,16 +155,19 @@ Deno.test("query: output without its trailer is run again; always lost → Guest
   const lost = dropOutput((r) => r.argv.some((a) => a === "echo answer"), 1);
   const sb = await localSandbox({ tamper: lost });
   try {
-    const guest = new Guest(sb.backend, sb.name, "admin");
-    const r = await guest.query("echo answer", [], "asking");
+    const guest = new Guest(sb.backend, sb.name, { user: "admin" });
+    const r = await guest.query("echo answer", [], { what: "asking" });
     assertEquals([r.code, r.stdout, lost.dropped()], [0, "answer\n", 1]);
-    const quiet = await guest.query("true", [], "asking");
+    const quiet = await guest.query("true", [], { what: "asking" });
     assertEquals([quiet.code, quiet.stdout], [0, ""], "no output is fine when it is whole");
     const always = dropOutput((r) => r.argv.some((a) => a === "echo again"));
     const sb2 = await localSandbox({ tamper: always });
     try {
       await assertRejects(
-        () => new Guest(sb2.backend, sb2.name, "admin").query("echo again", [], "asking"),
+        () =>
+          new Guest(sb2.backend, sb2.name, { user: "admin" }).query("echo again", [], {
+            what: "asking",
+          }),
         GuestOutputError,
         `output lost ${QUERY_ATTEMPTS} times`,
       );

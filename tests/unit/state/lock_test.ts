@@ -42,7 +42,7 @@ Deno.test("two holders in one process are serialised, never interleaved", async 
   const events: string[] = [];
   const releaseA = deferred();
   const aIn = deferred();
-  const a = withSandboxLock(tmp.path, "tachikoma-myapp-main", async () => {
+  const a = withSandboxLock({ dir: tmp.path, name: "tachikoma-myapp-main" }, async () => {
     events.push("A in");
     aIn.resolve();
     await releaseA.promise;
@@ -51,10 +51,16 @@ Deno.test("two holders in one process are serialised, never interleaved", async 
   await aIn.promise;
   // B polls (it has a signal); after 3 failed attempts we know it waited while A held the lock.
   const clock = countingClock((n) => n === 3 && releaseA.resolve());
-  const b = withSandboxLock(tmp.path, "tachikoma-myapp-main", () => {
+  const lockB = {
+    dir: tmp.path,
+    name: "tachikoma-myapp-main",
+    signal: new AbortController().signal,
+    clock,
+  };
+  const b = withSandboxLock(lockB, () => {
     events.push("B in");
     return Promise.resolve("B result");
-  }, { signal: new AbortController().signal, clock });
+  });
   assertEquals(await b, "B result");
   releaseA.resolve(); // (only matters if B got in without waiting: the test then fails below)
   await a;
@@ -72,12 +78,13 @@ Deno.test("two holders in one process are serialised, never interleaved", async 
 Deno.test("different sandboxes do not block each other", async () => {
   await using tmp = await tempDir();
   const order: string[] = [];
-  await withSandboxLock(tmp.path, "one", async () => {
+  await withSandboxLock({ dir: tmp.path, name: "one" }, async () => {
     order.push("one in");
-    await withSandboxLock(tmp.path, "two", () => {
+    const two = { dir: tmp.path, name: "two", signal: AbortSignal.timeout(5_000) };
+    await withSandboxLock(two, () => {
       order.push("two in");
       return Promise.resolve();
-    }, { signal: AbortSignal.timeout(5_000) });
+    });
     order.push("one out");
   });
   assertEquals(order, ["one in", "two in", "one out"]);
@@ -86,16 +93,17 @@ Deno.test("different sandboxes do not block each other", async () => {
 Deno.test("the lock is released when fn throws", async () => {
   await using tmp = await tempDir();
   await assertRejects(
-    () => withSandboxLock(tmp.path, "x", () => Promise.reject(new Error("fail inside"))),
+    () =>
+      withSandboxLock({ dir: tmp.path, name: "x" }, () => Promise.reject(new Error("fail inside"))),
     Error,
     "fail inside",
   );
   const clock = countingClock(() => {});
   assertEquals(
-    await withSandboxLock(tmp.path, "x", () => Promise.resolve(1), {
-      signal: new AbortController().signal,
-      clock,
-    }),
+    await withSandboxLock(
+      { dir: tmp.path, name: "x", signal: new AbortController().signal, clock },
+      () => Promise.resolve(1),
+    ),
     1,
   );
   assertEquals(clock.count, 0); // acquired on the first try
@@ -117,10 +125,10 @@ Deno.test("another process holding the lock excludes us; abort ends the wait", a
     let ran = false;
     await assertRejects(
       () =>
-        withSandboxLock(tmp.path, name, () => {
+        withSandboxLock({ dir: tmp.path, name, signal: controller.signal, clock }, () => {
           ran = true;
           return Promise.resolve();
-        }, { signal: controller.signal, clock }),
+        }),
       Error,
       "gave up",
     );
@@ -129,7 +137,7 @@ Deno.test("another process holding the lock excludes us; abort ends the wait", a
 
     // 2. Blocking wait: we get in only after the holder wrote its marker and unlocked.
     let markerAtEntry: boolean | undefined;
-    const ours = withSandboxLock(tmp.path, name, async () => {
+    const ours = withSandboxLock({ dir: tmp.path, name }, async () => {
       markerAtEntry = await Deno.lstat(`${tmp.path}/released`).then(() => true, () => false);
     });
     await holder.send("release");
@@ -150,10 +158,10 @@ Deno.test("an already aborted signal rejects at once and never runs fn", async (
   let ran = false;
   await assertRejects(
     () =>
-      withSandboxLock(tmp.path, "x", () => {
+      withSandboxLock({ dir: tmp.path, name: "x", signal: controller.signal }, () => {
         ran = true;
         return Promise.resolve();
-      }, { signal: controller.signal }),
+      }),
     Error,
     "cancelled",
   );
@@ -216,7 +224,7 @@ Deno.test("hostile sandbox names cannot escape the locks directory", async () =>
     files.add(file);
     const path = sandboxLockPath(tmp.path, name);
     assertEquals(path, `${tmp.path}/locks/${file}`);
-    assertEquals(await withSandboxLock(tmp.path, name, () => Promise.resolve(name)), name);
+    assertEquals(await withSandboxLock({ dir: tmp.path, name }, () => Promise.resolve(name)), name);
   }
   assertEquals(files.size, hostile.length); // distinct names get distinct lock files
   const created: string[] = [];
