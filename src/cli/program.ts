@@ -47,6 +47,7 @@ const spawn = command({
     attach: negated("do not open a shell afterwards"),
     interactive: negated("alias of --no-attach"),
     reprovision: bool("re-run provisioning steps whose inputs changed"),
+    persist: negated("attach a plain shell instead of the persistent session main"),
   },
   args: [optionalArg("branch", "branch (default: the current branch); created from HEAD if new")],
   run: async (ctx, f, branch) =>
@@ -54,6 +55,7 @@ const spawn = command({
       branch,
       attach: f.attach && f.interactive,
       reprovision: f.reprovision,
+      persist: f.persist,
     }),
 });
 
@@ -218,9 +220,41 @@ export const TREE: GroupNode = group({
   routes: {
     spawn,
     enter: command({
-      brief: "open a shell in a sandbox",
+      brief:
+        "attach to a persistent session in a sandbox (detach: Ctrl-b d), starting it if needed",
+      flags: {
+        session: text("session name (default: main)", { short: "s", placeholder: "name" }),
+        persist: negated("a plain shell that ends with the connection, no session"),
+        start: negated("refuse a stopped or suspended sandbox instead of starting it"),
+      },
       args: [optionalArg("name", "sandbox name, branch of this repo, or unique prefix")],
-      run: async (ctx, _f, name) => await (await import("../commands/enter.ts")).run(ctx, { name }),
+      run: async (ctx, f, name) =>
+        await (await import("../commands/enter.ts")).run(ctx, {
+          name,
+          session: f.session,
+          persist: f.persist,
+          start: f.start,
+        }),
+    }),
+    sessions: group({
+      brief: "list a sandbox's persistent sessions, or kill one",
+      default: "list",
+      routes: {
+        list: command({
+          brief: "list a sandbox's persistent sessions",
+          hidden: true,
+          args: [optionalArg("name", SANDBOX)],
+          run: async (ctx, _f, name) =>
+            await (await import("../commands/sessions.ts")).list(ctx, { name }),
+        }),
+        kill: command({
+          brief: "end a persistent session and what runs in it",
+          flags: { name: text("sandbox (default: the current branch's)", { short: "n" }) },
+          args: [arg("session", "session name")],
+          run: async (ctx, f, session) =>
+            await (await import("../commands/sessions.ts")).kill(ctx, { name: f.name, session }),
+        }),
+      },
     }),
     exec: command({
       brief: "run a command in a sandbox; its exit code becomes ours",
@@ -230,6 +264,8 @@ export const TREE: GroupNode = group({
           short: "w",
           placeholder: "dir",
         }),
+        raw: bool("run the argv as given, without the login environment (~/.profile)"),
+        start: negated("refuse a stopped or suspended sandbox instead of starting it"),
       },
       args: [rest("command", "command and arguments (put them after --)")],
       run: async (ctx, f, argv) =>
@@ -237,6 +273,8 @@ export const TREE: GroupNode = group({
           name: f.name,
           workdir: f.workdir,
           argv,
+          raw: f.raw,
+          start: f.start,
         }),
     }),
     halt: command({

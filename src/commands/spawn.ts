@@ -1,19 +1,23 @@
 /**
  * `tachikoma [branch]` / `tachikoma spawn [branch] [--no-attach] [--reprovision]`: create,
  * restart or reuse the branch's sandbox, provision it, then open a shell (unless
- * `--no-attach`). The shell's exit status becomes ours. With `--json` the document is printed
+ * `--no-attach`): the persistent session `main` (tmux in the guest; `--no-persist`: a plain
+ * shell). The shell's exit status becomes ours. With `--json` the document is printed
  * once the sandbox is ready and the shell's output goes to stderr.
  *
  * @module
  */
 import type { CommandContext } from "./context.ts";
 import { type SpawnResult, spawnSandbox } from "../core/spawn.ts";
+import { DEFAULT_SESSION } from "../core/sessions.ts";
 
 /** Options from the command line. */
 export interface SpawnOptions {
   branch?: string;
   attach: boolean;
   reprovision: boolean;
+  /** Attach to the persistent session `main` (false: a plain shell, `--no-persist`). */
+  persist?: boolean;
 }
 
 const VERBS = {
@@ -62,5 +66,6 @@ export async function run(ctx: CommandContext, opts: SpawnOptions): Promise<void
   Deno.exitCode = await interactiveShell(deps, await deps.backend(), result.record, {
     json: ctx.globals.json,
     signal: ctx.signal,
+    session: opts.persist === false ? null : DEFAULT_SESSION,
   });
 }

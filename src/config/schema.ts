@@ -121,6 +121,8 @@ export const ConfigSchema = z.strictObject({
   claude_flags: list(z.string(), D.claude_flags),
   /** How Claude Code is installed in the guest. */
   claude_install: z._default(z.enum(["script", "npm", "skip"]), D.claude_install),
+  /** tmux for persistent sessions: from the guest's packages, or not installed. */
+  tmux_install: z._default(z.enum(["package", "skip"]), D.tmux_install),
   boot_timeout_secs: z._default(int(1), D.boot_timeout_secs),
   prune_after_days: z._default(int(0), D.prune_after_days),
   credential_command: z.optional(nonEmpty),

@@ -45,6 +45,10 @@ const input = {
     "Extra environment variables for the command.",
   ),
   stdin: z.string().optional().describe("Text sent to the command's standard input."),
+  raw: z.boolean().optional().describe(
+    "Run without the sandbox's login environment (~/.profile: PATH with ~/.local/bin, " +
+      "proxy variables, TACHIKOMA=1). Default false: the login environment is used.",
+  ),
   timeout_secs: z.number().positive().max(EXEC_MAX_TIMEOUT_SECS).optional().describe(
     `Kill the command after this many seconds (default ${EXEC_DEFAULT_TIMEOUT_SECS}, ` +
       `at most ${EXEC_MAX_TIMEOUT_SECS}). What it printed so far is returned with timed_out.`,
@@ -75,7 +79,8 @@ export const execTool: ToolSpec<typeof input, typeof output> = {
   title: "Run a command in a sandbox",
   description: "Run a command in a running sandbox as the sandbox user (use sudo for root) and " +
     "return its exit code, stdout and stderr. Give `command` (argv, no shell) or `shell` (a " +
-    "line for sh -c). Runs in /mnt/tachikoma/code (the branch's worktree, shared with the " +
+    "line for sh -c), in the sandbox's login environment (~/.profile) unless `raw`. Runs in " +
+    "/mnt/tachikoma/code (the branch's worktree, shared with the " +
     "host) unless `cwd` says otherwise. A non-zero exit code is a normal result. Output is " +
     "capped per stream (start and end kept, *_truncated set); the command is killed at the " +
     "timeout or when the request is cancelled. The sandbox must be running: see spawn_sandbox.",
@@ -119,6 +124,7 @@ export const execTool: ToolSpec<typeof input, typeof output> = {
         argv,
         workdir: args.cwd,
         env: args.env,
+        raw: args.raw,
         stdin: args.stdin === undefined ? undefined : new TextEncoder().encode(args.stdin),
         onStdout: (chunk) => out.push(chunk),
         onStderr: (chunk) => err.push(chunk),

@@ -2,7 +2,7 @@
  * Step 4, `profile`: a managed block at the end of the guest's `~/.profile`, replaced on every
  * provisioning (never appended twice), holding `TACHIKOMA=1`, the credential proxy environment
  * (proxy mode) or the host credential (direct mode), the MCP servers' environment variables
- * that `guest_secrets` lets in, with `claude_flags` the `PATH` entry of the `claude` wrapper
+ * that `guest_secrets` lets in, `~/.local/bin` on `PATH`, with `claude_flags` the `PATH` entry of the `claude` wrapper
  * (written here too, see claude_flags.ts), and finally `cd /mnt/tachikoma/code`.
  *
  * Every value is an `export NAME='value'` line from `exportLine` (POSIX single quotes, so
@@ -34,6 +34,10 @@ export const PROFILE_MARKERS: BlockMarkers = {
   begin: "# BEGIN tachikoma managed",
   end: "# END tachikoma managed",
 };
+
+/** The block line putting `~/.local/bin` on `PATH` (once, however often it is read). */
+export const LOCAL_BIN_LINE =
+  'case ":$PATH:" in *":$HOME/.local/bin:"*) ;; *) PATH="$HOME/.local/bin:$PATH"; export PATH ;; esac';
 
 /** Inputs of the profile step. */
 export interface ProfileInputs {
@@ -73,6 +77,7 @@ export function profileBody(vars: [string, string][], extraLines: string[] = [])
     }
     lines.push(line);
   }
+  lines.push(LOCAL_BIN_LINE);
   lines.push(...extraLines);
   lines.push(`cd ${quote(GUEST_CODE_DIR)}`);
   return lines;
