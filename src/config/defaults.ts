@@ -200,6 +200,10 @@ export const KEYS: Readonly<Record<string, KeySpec>> = {
     type: "string[]",
     trust: "decides what the sandbox may reach (host-local services included)",
   },
+  env: {
+    type: "table",
+    trust: "sets variables in the sandbox; forward = true copies host variables into it",
+  },
   "tart.binary": { type: "string", path: "command", trust: "runs a program on the host" },
   "tart.resolver": { type: "string", choices: ["dhcp", "arp", "agent"] },
   "tart.stop_timeout_secs": { type: "integer" },

@@ -12,6 +12,7 @@ import type { SandboxRecord } from "../state/schema.ts";
 import { paths } from "../config/paths.ts";
 import type { LifecycleDeps } from "./lifecycle.ts";
 import { attachArgv } from "./sessions.ts";
+import { sessionEnv } from "../config/guest_env.ts";
 
 /** Options of {@link interactiveShell}. */
 export interface InteractiveOptions {
@@ -66,7 +67,7 @@ export async function interactiveShell(
     (size) =>
       backend.shell(record.name, {
         size,
-        env: terminalEnv(),
+        env: { ...sessionEnv(deps.config), ...terminalEnv() },
         user: "user",
         argv: session ? attachArgv(session) : undefined,
       }),

@@ -31,6 +31,7 @@ import { forgetHostKeys } from "./interactive.ts";
 import { revokeProxyToken } from "./proxy_link.ts";
 import { ensureRunning, type StartPolicy } from "./auto_start.ts";
 import { loginArgv } from "../lib/shell.ts";
+import { sessionEnv } from "../config/guest_env.ts";
 
 /** Result of {@link SandboxService.list}. */
 export interface ListResult {
@@ -204,7 +205,7 @@ export class SandboxService {
       backend.exec(record.name, {
         argv: options.raw ? options.argv : loginArgv(options.argv),
         cwd: options.workdir ?? GUEST_CODE_DIR,
-        env: options.env,
+        env: { ...sessionEnv(this.deps.config), ...options.env },
         stdin: options.stdin,
         signal: this.deps.signal,
         onStdout: options.onStdout,
