@@ -98,6 +98,16 @@ Deno.test({
     await Deno.mkdir(repo, { recursive: true });
     await Deno.mkdir(home);
     await Deno.mkdir(`${cfg}/profiles`, { recursive: true });
+    // [env] in each form; the forwarded value is a secret that must never reach the guest's disk.
+    const fwdSecret = `fwd-secret-${crypto.randomUUID()}`;
+    const onlyValue = `only-${crypto.randomUUID()}`;
+    const diskValue = `disk-${crypto.randomUUID()}`;
+    await Deno.writeTextFile(
+      `${cfg}/config.toml`,
+      `[env]\nTK_DISK = "${diskValue}"\nTK_FWD = { forward = true }\n` +
+        `TK_FWD_UNSET = { forward = true }\n` +
+        `TK_ONLY = { value = "${onlyValue}", session_only = true }\n`,
+    );
     const realHome = Deno.env.get("HOME") ?? "/root";
     const env: Record<string, string> = {
       PATH: Deno.env.get("PATH") ?? "/usr/bin:/bin",
@@ -113,6 +123,7 @@ Deno.test({
       TACHIKOMA_VM_CPUS: "1",
       TACHIKOMA_VM_MEMORY: "1024",
       NO_COLOR: "1",
+      TK_FWD: fwdSecret,
       GIT_AUTHOR_NAME: "t",
       GIT_AUTHOR_EMAIL: "t@example.invalid",
       GIT_COMMITTER_NAME: "t",
@@ -198,6 +209,40 @@ Deno.test({
       const raw = await wt(["exec", "--raw", "--", "tk-hello"]);
       assertEquals(raw.code, 127, `--raw: no ~/.local/bin on PATH (${raw.stderr})`);
 
+      // --- [env] -----------------------------------------------------------------------------------
+      const envLine =
+        'printf "%s|%s|%s|%s" "$TK_DISK" "$TK_FWD" "${TK_FWD_UNSET-unset}" "$TK_ONLY"';
+      assertEquals(
+        ok(await wt(["exec", "--", "sh", "-c", envLine]), "exec env").stdout,
+        `${diskValue}|${fwdSecret}|unset|${onlyValue}`,
+      );
+      // The guest's disk (everything but /proc, /sys, /dev, /run and the host's shares): the
+      // disk value is in ~/.profile, the forwarded and session-only ones nowhere. The patterns
+      // travel in the environment, so no file or command line of the search holds them.
+      // As root through the Incus API (sudo would log the variables it keeps, ENV=…, itself).
+      const search = async (vars: Record<string, string>) =>
+        dec.decode(
+          (await backend.exec(name, {
+            argv: [
+              "sh",
+              "-c",
+              "grep -rlsF --exclude-dir=proc --exclude-dir=sys --exclude-dir=dev " +
+              "--exclude-dir=run --exclude-dir=mnt " +
+              Object.keys(vars).map((v) => `-e "$${v}"`).join(" ") + " / ; echo searched",
+            ],
+            user: "root",
+            env: vars,
+          })).stdout,
+        );
+      const control = await search({ TK_DISK: diskValue });
+      assertStringIncludes(control, "/home/admin/.profile\n");
+      const secretHits = await search({ TK_FWD: fwdSecret, TK_ONLY: onlyValue });
+      assertEquals(
+        secretHits,
+        "searched\n",
+        "forwarded and session-only values on the guest's disk",
+      );
+
       // --- a persistent session survives its client ---------------------------------------------
       ok(
         await tmux(
@@ -219,6 +264,14 @@ Deno.test({
       await until("the guest session's prompt", async () => {
         const text = await screen("c1");
         return /[$#] *$/m.test(text) ? text : null;
+      });
+      ok(
+        await tmux("send-keys", "-t", "c1", 'echo "env:$TK_ONLY:$TK_FWD:$TK_DISK"', "Enter"),
+        "keys",
+      );
+      await until("[env] in the session", async () => {
+        const text = await screen("c1");
+        return text.includes(`env:${onlyValue}:${fwdSecret}:${diskValue}`) ? text : null;
       });
       ok(
         await tmux(
