@@ -277,6 +277,58 @@ export const TREE: GroupNode = group({
           start: f.start,
         }),
     }),
+    port: group({
+      brief: "forward host ports to a sandbox's ports (127.0.0.1 unless --bind)",
+      routes: {
+        forward: command({
+          brief:
+            "forward a host port to a port of a running sandbox: [name] <guest-port> [host-port]",
+          flags: {
+            bind: text("host address to listen on (default 127.0.0.1)", { placeholder: "ip" }),
+          },
+          args: [
+            optionalRest(
+              "args",
+              "[name] <guest-port> [host-port] (host port default: the guest's)",
+            ),
+          ],
+          run: async (ctx, f, args) =>
+            await (await import("../commands/port.ts")).forward(ctx, { args, bind: f.bind }),
+        }),
+        list: command({
+          brief: "list port forwards",
+          aliases: ["ls"],
+          args: [optionalArg("name", SANDBOX)],
+          run: async (ctx, _f, name) =>
+            await (await import("../commands/port.ts")).list(ctx, { name }),
+        }),
+        rm: command({
+          brief: "remove a port forward: [name] <host-port>",
+          args: [optionalRest("args", "[name] <host-port>")],
+          run: async (ctx, _f, args) =>
+            await (await import("../commands/port.ts")).remove(ctx, { args }),
+        }),
+        serve: command({
+          brief: "the relay behind a forward (started by port forward)",
+          hidden: true,
+          flags: { bind: text("host address", { placeholder: "ip" }) },
+          args: [
+            arg("sandbox", "sandbox"),
+            arg("address", "guest address"),
+            arg("guest_port", "guest port"),
+            arg("host_port", "host port"),
+          ],
+          run: async (ctx, f, sandbox, address, guestPort, hostPort) =>
+            await (await import("../commands/port.ts")).serve(ctx, {
+              sandbox,
+              address,
+              guestPort,
+              hostPort,
+              bind: f.bind,
+            }),
+        }),
+      },
+    }),
     halt: command({
       brief: "stop a sandbox (graceful, then forced)",
       aliases: ["stop"],

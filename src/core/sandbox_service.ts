@@ -32,6 +32,8 @@ import { revokeProxyToken } from "./proxy_link.ts";
 import { ensureRunning, type StartPolicy } from "./auto_start.ts";
 import { loginArgv } from "../lib/shell.ts";
 import { sessionEnv } from "../config/guest_env.ts";
+import { endForwards } from "./ports.ts";
+import { hostProcesses } from "../lib/processes.ts";
 
 /** Result of {@link SandboxService.list}. */
 export interface ListResult {
@@ -237,6 +239,7 @@ export class SandboxService {
           timeoutMs: stopTimeoutMs(this.deps.config, backend.name),
         });
       }
+      await endForwards(this.deps.stateDir, hostProcesses, record.name, { clock: this.deps.clock });
       await patchRecord(this.deps.store, record.name, (r) => {
         r.status = r.status === "failed" ? "failed" : "stopped";
         r.ip = null;
@@ -267,6 +270,7 @@ export class SandboxService {
           timeoutMs: stopTimeoutMs(this.deps.config, backend.name),
         });
       }
+      await endForwards(this.deps.stateDir, hostProcesses, record.name, { clock: this.deps.clock });
       await patchRecord(this.deps.store, record.name, (r) => {
         r.status = r.status === "failed" ? "failed" : "stopped";
         r.ip = null;
@@ -293,6 +297,7 @@ export class SandboxService {
       const backend = await this.backend();
       const previous = await this.#liveState(backend, record.name);
       if (previous !== "missing") await backend.delete(record.name);
+      await endForwards(this.deps.stateDir, hostProcesses, record.name, { clock: this.deps.clock });
       await this.deps.store.remove(record.name);
       await forgetHostKeys(this.deps.stateDir, record.name);
       await revokeProxyToken(this.deps.stateDir, record.name);
@@ -356,6 +361,7 @@ export class SandboxService {
         // Used since we looked (another command holds it now)? Then keep it.
         if (c.reason === "unused" && Date.parse(current.last_used) >= cutoff) return;
         if (c.reason === "unused") await (await this.backend()).delete(c.name);
+        await endForwards(this.deps.stateDir, hostProcesses, c.name, { clock: this.deps.clock });
         await this.deps.store.remove(c.name);
         await forgetHostKeys(this.deps.stateDir, c.name);
         await revokeProxyToken(this.deps.stateDir, c.name);

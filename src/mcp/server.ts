@@ -12,6 +12,7 @@ import { SandboxActivity } from "./activity.ts";
 import { CallTracker, registerTool, type ToolShared } from "./tooling.ts";
 import { destroyTool, haltTool, listTool, spawnTool, statusTool } from "./tools_sandbox.ts";
 import { execTool } from "./tools_exec.ts";
+import { forwardPortTool, listPortsTool, removePortTool } from "./tools_ports.ts";
 import { deleteFileTool, editTool, listFilesTool, readTool, writeTool } from "./tools_files.ts";
 import {
   createCheckpointTool,
@@ -63,5 +64,8 @@ export function createMcpServer(ctx: McpContext, shared: ServerShared = {}): Mcp
   registerTool(server, ctx, tools, listCheckpointsTool);
   registerTool(server, ctx, tools, restoreCheckpointTool);
   registerTool(server, ctx, tools, deleteCheckpointTool);
+  registerTool(server, ctx, tools, forwardPortTool);
+  registerTool(server, ctx, tools, listPortsTool);
+  registerTool(server, ctx, tools, removePortTool);
   return server;
 }

@@ -32,6 +32,9 @@ export const TOOL_NAMES = [
   "list_checkpoints",
   "restore_checkpoint",
   "delete_checkpoint",
+  "forward_port",
+  "list_ports",
+  "remove_port",
 ] as const;
 
 /** The text of a tool result's content blocks. */
