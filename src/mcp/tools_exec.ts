@@ -10,6 +10,7 @@
 import { z } from "zod";
 import type { Clock } from "../lib/clock.ts";
 import { isEnvName } from "../lib/shell.ts";
+import { startJob } from "../core/jobs.ts";
 import { TimeoutError, UsageError } from "../lib/errors.ts";
 import { CappedOutput } from "./capped.ts";
 import { repoArg, sandboxArg } from "./schemas.ts";
@@ -45,6 +46,11 @@ const input = {
     "Extra environment variables for the command.",
   ),
   stdin: z.string().optional().describe("Text sent to the command's standard input."),
+  background: z.boolean().optional().describe(
+    "Start the command detached and return at once with a job_id (no timeout): read its output " +
+      "with job_output (incremental), its state with job_status, stop it with job_kill. The " +
+      "job outlives this call and the MCP client. stdin is not supported with background.",
+  ),
   raw: z.boolean().optional().describe(
     "Run without the sandbox's login environment (~/.profile: PATH with ~/.local/bin, " +
       "proxy variables, TACHIKOMA=1). Default false: the login environment is used.",
@@ -71,6 +77,7 @@ const output = {
   stdout_bytes: z.number().int().describe("bytes the command wrote to stdout in all"),
   stderr_bytes: z.number().int().describe("bytes the command wrote to stderr in all"),
   duration_ms: z.number().int(),
+  job_id: z.string().optional().describe("with background: true, the job's id"),
 };
 
 /** exec_in_sandbox */
@@ -97,6 +104,33 @@ export const execTool: ToolSpec<typeof input, typeof output> = {
       }
     }
     const argv = args.command ?? ["sh", "-c", args.shell!];
+    if (args.background) {
+      if (args.stdin !== undefined) throw new UsageError("stdin cannot be given with background");
+      const started = call.ctx.clock.now();
+      const service = await call.service({ repo: args.repo });
+      const job = await startJob(service, {
+        name: args.sandbox,
+        argv,
+        raw: args.raw,
+        workdir: args.cwd,
+        env: args.env,
+      });
+      call.using(job.sandbox);
+      const data = {
+        sandbox: job.sandbox,
+        exit_code: null,
+        timed_out: false,
+        stdout: "",
+        stderr: "",
+        stdout_truncated: false,
+        stderr_truncated: false,
+        stdout_bytes: 0,
+        stderr_bytes: 0,
+        duration_ms: call.ctx.clock.now() - started,
+        job_id: job.job_id,
+      };
+      return { data, text: `started job ${job.job_id} in ${job.sandbox} (job_output reads it)` };
+    }
     const cap = args.max_output_bytes ?? EXEC_DEFAULT_OUTPUT_BYTES;
     const timeoutMs = Math.round((args.timeout_secs ?? EXEC_DEFAULT_TIMEOUT_SECS) * 1000);
     const { clock } = call.ctx;

@@ -35,6 +35,9 @@ export const TOOL_NAMES = [
   "forward_port",
   "list_ports",
   "remove_port",
+  "job_output",
+  "job_status",
+  "job_kill",
 ] as const;
 
 /** The text of a tool result's content blocks. */
