@@ -47,6 +47,7 @@ const spawn = command({
     attach: negated("do not open a shell afterwards"),
     interactive: negated("alias of --no-attach"),
     reprovision: bool("re-run provisioning steps whose inputs changed"),
+    persist: negated("attach a plain shell instead of the persistent session main"),
   },
   args: [optionalArg("branch", "branch (default: the current branch); created from HEAD if new")],
   run: async (ctx, f, branch) =>
@@ -54,6 +55,7 @@ const spawn = command({
       branch,
       attach: f.attach && f.interactive,
       reprovision: f.reprovision,
+      persist: f.persist,
     }),
 });
 
@@ -218,9 +220,41 @@ export const TREE: GroupNode = group({
   routes: {
     spawn,
     enter: command({
-      brief: "open a shell in a sandbox",
+      brief:
+        "attach to a persistent session in a sandbox (detach: Ctrl-b d), starting it if needed",
+      flags: {
+        session: text("session name (default: main)", { short: "s", placeholder: "name" }),
+        persist: negated("a plain shell that ends with the connection, no session"),
+        start: negated("refuse a stopped or suspended sandbox instead of starting it"),
+      },
       args: [optionalArg("name", "sandbox name, branch of this repo, or unique prefix")],
-      run: async (ctx, _f, name) => await (await import("../commands/enter.ts")).run(ctx, { name }),
+      run: async (ctx, f, name) =>
+        await (await import("../commands/enter.ts")).run(ctx, {
+          name,
+          session: f.session,
+          persist: f.persist,
+          start: f.start,
+        }),
+    }),
+    sessions: group({
+      brief: "list a sandbox's persistent sessions, or kill one",
+      default: "list",
+      routes: {
+        list: command({
+          brief: "list a sandbox's persistent sessions",
+          hidden: true,
+          args: [optionalArg("name", SANDBOX)],
+          run: async (ctx, _f, name) =>
+            await (await import("../commands/sessions.ts")).list(ctx, { name }),
+        }),
+        kill: command({
+          brief: "end a persistent session and what runs in it",
+          flags: { name: text("sandbox (default: the current branch's)", { short: "n" }) },
+          args: [arg("session", "session name")],
+          run: async (ctx, f, session) =>
+            await (await import("../commands/sessions.ts")).kill(ctx, { name: f.name, session }),
+        }),
+      },
     }),
     exec: command({
       brief: "run a command in a sandbox; its exit code becomes ours",
@@ -230,6 +264,8 @@ export const TREE: GroupNode = group({
           short: "w",
           placeholder: "dir",
         }),
+        raw: bool("run the argv as given, without the login environment (~/.profile)"),
+        start: negated("refuse a stopped or suspended sandbox instead of starting it"),
       },
       args: [rest("command", "command and arguments (put them after --)")],
       run: async (ctx, f, argv) =>
@@ -237,7 +273,61 @@ export const TREE: GroupNode = group({
           name: f.name,
           workdir: f.workdir,
           argv,
+          raw: f.raw,
+          start: f.start,
         }),
+    }),
+    port: group({
+      brief: "forward host ports to a sandbox's ports (127.0.0.1 unless --bind)",
+      routes: {
+        forward: command({
+          brief:
+            "forward a host port to a port of a running sandbox: [name] <guest-port> [host-port]",
+          flags: {
+            bind: text("host address to listen on (default 127.0.0.1)", { placeholder: "ip" }),
+          },
+          args: [
+            optionalRest(
+              "args",
+              "[name] <guest-port> [host-port] (host port default: the guest's)",
+            ),
+          ],
+          run: async (ctx, f, args) =>
+            await (await import("../commands/port.ts")).forward(ctx, { args, bind: f.bind }),
+        }),
+        list: command({
+          brief: "list port forwards",
+          aliases: ["ls"],
+          args: [optionalArg("name", SANDBOX)],
+          run: async (ctx, _f, name) =>
+            await (await import("../commands/port.ts")).list(ctx, { name }),
+        }),
+        rm: command({
+          brief: "remove a port forward: [name] <host-port>",
+          args: [optionalRest("args", "[name] <host-port>")],
+          run: async (ctx, _f, args) =>
+            await (await import("../commands/port.ts")).remove(ctx, { args }),
+        }),
+        serve: command({
+          brief: "the relay behind a forward (started by port forward)",
+          hidden: true,
+          flags: { bind: text("host address", { placeholder: "ip" }) },
+          args: [
+            arg("sandbox", "sandbox"),
+            arg("address", "guest address"),
+            arg("guest_port", "guest port"),
+            arg("host_port", "host port"),
+          ],
+          run: async (ctx, f, sandbox, address, guestPort, hostPort) =>
+            await (await import("../commands/port.ts")).serve(ctx, {
+              sandbox,
+              address,
+              guestPort,
+              hostPort,
+              bind: f.bind,
+            }),
+        }),
+      },
     }),
     halt: command({
       brief: "stop a sandbox (graceful, then forced)",

@@ -1,6 +1,9 @@
 /**
- * `tachikoma exec [--name N] [--workdir D] -- cmd…`: run a command in a sandbox. The argv is
- * passed exactly (never joined into a shell line), stdout/stderr are streamed, stdin is
+ * `tachikoma exec [--name N] [--workdir D] [--raw] [--no-start] -- cmd…`: run a command in a
+ * sandbox, in its login environment (`~/.profile`: PATH with `~/.local/bin`, the proxy
+ * variables, `TACHIKOMA=1`) unless `--raw`; a stopped or suspended sandbox is started first
+ * (a notice on stderr) unless `--no-start`. The argv is passed exactly (never joined into a
+ * shell line), stdout/stderr are streamed, stdin is
  * streamed to the command as it arrives when it is not a terminal (the command starts at once; a
  * pipe that stays open never blocks it), and the remote exit code becomes ours. With `--json`
  * nothing is streamed: `{"name","argv","exit_code","stdout","stderr"}` is printed at the end.
@@ -15,6 +18,10 @@ export interface ExecCommandOptions {
   name?: string;
   workdir?: string;
   argv: string[];
+  /** `--raw`: the argv as given, without the login environment. */
+  raw?: boolean;
+  /** False with `--no-start`: a stopped sandbox is refused instead of started. */
+  start?: boolean;
 }
 
 /** Runs exec. */
@@ -25,6 +32,8 @@ export async function run(ctx: CommandContext, opts: ExecCommandOptions): Promis
   const result = await service.exec(opts.name, {
     argv: opts.argv,
     workdir: opts.workdir,
+    raw: opts.raw,
+    start: { start: opts.start ?? true, flag: "--no-start" },
     stdin,
     onStdout: json ? undefined : (chunk) => writeAllSync(Deno.stdout, chunk),
     onStderr: json ? undefined : (chunk) => writeAllSync(Deno.stderr, chunk),

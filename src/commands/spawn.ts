@@ -1,7 +1,8 @@
 /**
  * `tachikoma [branch]` / `tachikoma spawn [branch] [--no-attach] [--reprovision]`: create,
  * restart or reuse the branch's sandbox, provision it, then open a shell (unless
- * `--no-attach`). The shell's exit status becomes ours. With `--json` the document is printed
+ * `--no-attach`): the persistent session `main` (tmux in the guest; `--no-persist`: a plain
+ * shell). The shell's exit status becomes ours. With `--json` the document is printed
  * once the sandbox is ready and the shell's output goes to stderr.
  *
  * @module
@@ -10,12 +11,15 @@ import type { CommandContext } from "./context.ts";
 import { type SpawnResult, spawnSandbox } from "../core/spawn.ts";
 import { type BranchPrompt, offerNewBranch } from "../core/quick_start.ts";
 import { canPrompt, readLine, terminalIo } from "../lib/prompt.ts";
+import { DEFAULT_SESSION } from "../core/sessions.ts";
 
 /** Options from the command line. */
 export interface SpawnOptions {
   branch?: string;
   attach: boolean;
   reprovision: boolean;
+  /** Attach to the persistent session `main` (false: a plain shell, `--no-persist`). */
+  persist?: boolean;
 }
 
 const VERBS = {
@@ -71,6 +75,7 @@ export async function run(ctx: CommandContext, opts: SpawnOptions): Promise<void
   Deno.exitCode = await interactiveShell(deps, sandbox, {
     json: ctx.globals.json,
     signal: ctx.signal,
+    session: opts.persist === false ? null : DEFAULT_SESSION,
   });
 }
 

@@ -20,6 +20,7 @@ export function defaultConfig(os: OsName = Deno.build.os): Config {
   return structuredClone({
     backend: defaultBackend(os),
     ...TOP_DEFAULTS,
+    env: {},
     tart: { ...TART_DEFAULTS },
     incus: { ...INCUS_DEFAULTS },
     truenas: { ...TRUENAS_DEFAULTS },

@@ -62,6 +62,7 @@ export const TOP_DEFAULTS = {
   provision_scripts: [] as string[],
   claude_flags: [] as string[],
   claude_install: "script",
+  tmux_install: "package",
   boot_timeout_secs: 120,
   prune_after_days: 30,
   sync_gh_auth: false,
@@ -170,6 +171,7 @@ export const KEYS: Readonly<Record<string, KeySpec>> = {
   },
   claude_flags: { type: "string[]" },
   claude_install: { type: "string", choices: ["script", "npm", "skip"] },
+  tmux_install: { type: "string", choices: ["package", "skip"] },
   boot_timeout_secs: { type: "integer" },
   prune_after_days: { type: "integer" },
   credential_command: { type: "string", trust: "runs a command on the host" },
@@ -197,6 +199,10 @@ export const KEYS: Readonly<Record<string, KeySpec>> = {
   egress_allow: {
     type: "string[]",
     trust: "decides what the sandbox may reach (host-local services included)",
+  },
+  env: {
+    type: "table",
+    trust: "sets variables in the sandbox; forward = true copies host variables into it",
   },
   "tart.binary": { type: "string", path: "command", trust: "runs a program on the host" },
   "tart.resolver": { type: "string", choices: ["dhcp", "arp", "agent"] },

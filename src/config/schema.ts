@@ -21,6 +21,7 @@ import {
   TRUENAS_DEFAULTS,
 } from "./defaults.ts";
 import { parseDuration } from "../lib/duration.ts";
+import { ENV_NAME_RE } from "../lib/shell.ts";
 
 export { type BackendName, BACKENDS, SHARE_DIR_RE };
 
@@ -103,6 +104,27 @@ export const McpSectionSchema = z.strictObject({
   reap_interval: z._default(duration, MCP_DEFAULTS.reap_interval),
 });
 
+/**
+ * One `[env]` entry, in pixels' forms: `K = "v"` or `K = { value = "v" }` (written into the
+ * guest's profile), `K = { forward = true }` (copied from the host's environment at run time,
+ * skipped when unset there), `K = { value = "v", session_only = true }` (given to each command
+ * and session, never written to the guest's disk).
+ */
+export const EnvEntrySchema = z.union([
+  z.string(),
+  z.strictObject({
+    value: z.optional(z.string()),
+    forward: z.optional(z.boolean()),
+    session_only: z.optional(z.boolean()),
+  }).check(
+    z.refine(
+      (e) => (e.forward === true) !== (e.value !== undefined),
+      'expected a string, { value = "…" }, { forward = true } or ' +
+        '{ value = "…", session_only = true }',
+    ),
+  ),
+]);
+
 /** The whole configuration. */
 export const ConfigSchema = z.strictObject({
   /** Default: tart on macOS, incus elsewhere. */
@@ -121,6 +143,8 @@ export const ConfigSchema = z.strictObject({
   claude_flags: list(z.string(), D.claude_flags),
   /** How Claude Code is installed in the guest. */
   claude_install: z._default(z.enum(["script", "npm", "skip"]), D.claude_install),
+  /** tmux for persistent sessions: from the guest's packages, or not installed. */
+  tmux_install: z._default(z.enum(["package", "skip"]), D.tmux_install),
   boot_timeout_secs: z._default(int(1), D.boot_timeout_secs),
   prune_after_days: z._default(int(0), D.prune_after_days),
   credential_command: z.optional(nonEmpty),
@@ -161,6 +185,14 @@ export const ConfigSchema = z.strictObject({
   egress: z._default(z.enum(["unrestricted", "agent", "allowlist"]), D.egress),
   /** Extra hosts the guest may reach through the forward proxy. */
   egress_allow: list(nonEmpty, D.egress_allow),
+  /** `[env]`: variables for the guest (see {@link EnvEntrySchema}). */
+  env: z._default(
+    z.record(
+      z.string().check(z.regex(ENV_NAME_RE, "variable names are [A-Za-z_][A-Za-z0-9_]*")),
+      EnvEntrySchema,
+    ),
+    () => ({}),
+  ),
   tart: z._default(TartSectionSchema, () => TartSectionSchema.parse({})),
   incus: z._default(IncusSectionSchema, () => IncusSectionSchema.parse({})),
   truenas: z._default(TruenasSectionSchema, () => TruenasSectionSchema.parse({})),

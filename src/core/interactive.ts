@@ -1,5 +1,6 @@
 /**
- * The interactive shell of `spawn` and `enter`: the backend's PTY session bridged to this
+ * The interactive shell of `spawn` and `enter` — a persistent tmux session in the guest
+ * (`sessions.ts`) or a plain login shell: the backend's PTY session bridged to this
  * terminal (`attach.ts`), or — with `ssh_command = "system"` — the OpenSSH client with
  * tachikoma's key and pinned host keys, the terminal inherited. With `--json` stdout must stay
  * one document, so the built-in session is used and its output goes to stderr.
@@ -10,12 +11,19 @@ import type { Backend } from "../backends/backend.ts";
 import type { SandboxRecord } from "../state/schema.ts";
 import { paths } from "../config/paths.ts";
 import type { LifecycleDeps } from "./lifecycle.ts";
+import { attachArgv } from "./sessions.ts";
+import { sessionEnv } from "../config/guest_env.ts";
 
 /** Options of {@link interactiveShell}. */
 export interface InteractiveOptions {
   /** `--json`: the session's output goes to stderr. */
   json: boolean;
   signal?: AbortSignal;
+  /**
+   * The persistent session to attach to (tmux in the guest, created on first use); null or
+   * absent: a plain login shell that ends with the connection.
+   */
+  session?: string | null;
 }
 
 /**
@@ -30,6 +38,7 @@ export async function interactiveShell(
 ): Promise<number> {
   const { backend, record } = sandbox;
   const { exitStatus } = await import("./attach.ts");
+  const session = options.session ?? null;
   if (deps.config.ssh_command === "system" && !options.json) {
     if (!backend.capabilities.execOverSsh) {
       const { waitForSsh } = await import("./boot.ts");
@@ -48,12 +57,20 @@ export async function interactiveShell(
       target: ssh.sandboxTarget(await backend.sshEndpoint(record.name), record, deps.config),
       identityFile: ssh.keyPaths(deps.home).privatePath,
       knownHostsFile: paths(deps.stateDir).knownHosts,
+      argv: session ? attachArgv(session) : undefined,
+      tty: true,
     });
     return exitStatus(await ssh.runSystemSsh(argv));
   }
   const { attach, processTerminal, terminalEnv } = await import("./attach.ts");
   const code = await attach(
-    (size) => backend.shell(record.name, { size, env: terminalEnv(), user: "user" }),
+    (size) =>
+      backend.shell(record.name, {
+        size,
+        env: { ...sessionEnv(deps.config), ...terminalEnv() },
+        user: "user",
+        argv: session ? attachArgv(session) : undefined,
+      }),
     processTerminal(options.json ? "stderr" : "stdout"),
     { signal: options.signal, sandbox: record.name },
   );

@@ -11,7 +11,7 @@ import type { SandboxRecord } from "../state/schema.ts";
 import { withSandboxLock } from "../state/lock.ts";
 import { openRepo, type RepoContext } from "../git/repo.ts";
 import { openRepoHere } from "./repo_here.ts";
-import { ConflictError, NotFoundError, UnreachableError, UsageError } from "../lib/errors.ts";
+import { NotFoundError, UnreachableError, UsageError } from "../lib/errors.ts";
 import {
   isInterrupt,
   isNotFound,
@@ -29,6 +29,11 @@ import type { SpawnRequest, SpawnResult } from "./spawn.ts";
 import { GUEST_CODE_DIR } from "../provision/shares.ts";
 import { forgetHostKeys } from "./interactive.ts";
 import { revokeProxyToken } from "./proxy_link.ts";
+import { ensureRunning, type StartPolicy } from "./auto_start.ts";
+import { loginArgv } from "../lib/shell.ts";
+import { sessionEnv } from "../config/guest_env.ts";
+import { endForwards } from "./ports.ts";
+import { hostProcesses } from "../lib/processes.ts";
 
 /** Result of {@link SandboxService.list}. */
 export interface ListResult {
@@ -50,6 +55,10 @@ export interface ExecOptions {
   /** Bytes, or a stream forwarded as it arrives. */
   stdin?: StdinSource;
   env?: Record<string, string>;
+  /** Run the argv as given, without the login environment (`--raw`). Default: false. */
+  raw?: boolean;
+  /** What to do when it is stopped or suspended (default: refuse). */
+  start?: StartPolicy;
   onStdout?: (chunk: Uint8Array) => void;
   onStderr?: (chunk: Uint8Array) => void;
 }
@@ -167,19 +176,24 @@ export class SandboxService {
 
   /**
    * The running sandbox `name` designates, ready for exec or a shell; updates `last_used`.
-   * Throws ConflictError (with the way out) when it is not running.
+   * With `start`, a stopped or suspended sandbox is started first (with a notice); otherwise
+   * throws ConflictError (with the way out) when it is not running.
    */
-  async ready(name?: string): Promise<{ record: SandboxRecord; backend: Backend }> {
-    const [record, backend] = await Promise.all([this.resolve(name), this.backend()]);
-    await requireRunning(backend, record);
+  async ready(
+    name?: string,
+    policy: StartPolicy = { start: false },
+  ): Promise<{ record: SandboxRecord; backend: Backend }> {
+    const [found, backend] = await Promise.all([this.resolve(name), this.backend()]);
+    const record = await ensureRunning(this.deps, { backend, record: found }, policy);
     await touch(this.deps.store, record.name, this.deps.clock);
     return { record, backend };
   }
 
   /**
-   * Runs a command in the sandbox; the result carries the remote exit code. The command is
-   * sent straight away (every engine refuses to exec in a sandbox that is not running); only
-   * when that fails is the live state asked for, to say why and what to do.
+   * Runs a command in the sandbox, in its login environment unless `raw`; the result carries
+   * the remote exit code. The command is sent straight away (every engine refuses to exec in a
+   * sandbox that is not running); only when that fails is the live state asked for: to start
+   * the sandbox and send it again (`start`), or to say why and what to do.
    */
   async exec(
     name: string | undefined,
@@ -189,21 +203,26 @@ export class SandboxService {
     const [record, backend] = await Promise.all([this.resolve(name), this.backend()]);
     // Trying to use a sandbox counts as using it (prune keeps it): recorded meanwhile.
     const touched = touch(this.deps.store, record.name, this.deps.clock);
-    let result: ExecResult;
-    try {
-      result = await backend.exec(record.name, {
-        argv: options.argv,
+    const send = () =>
+      backend.exec(record.name, {
+        argv: options.raw ? options.argv : loginArgv(options.argv),
         cwd: options.workdir ?? GUEST_CODE_DIR,
-        env: options.env,
+        env: { ...sessionEnv(this.deps.config), ...options.env },
         stdin: options.stdin,
         signal: this.deps.signal,
         onStdout: options.onStdout,
         onStderr: options.onStderr,
       });
+    let result: ExecResult;
+    try {
+      result = await send();
     } catch (error) {
       await touched.catch(() => {}); // the exec's own failure is the one to report
-      if (!isInterrupt(error, this.deps.signal)) await requireRunning(backend, record);
-      throw error;
+      if (isInterrupt(error, this.deps.signal)) throw error;
+      const state = await backend.get(record.name).then((i) => i.state, () => "missing");
+      if (state === "running") throw error;
+      await ensureRunning(this.deps, { backend, record }, options.start ?? { start: false });
+      result = await send();
     }
     await touched;
     return { ...result, name: record.name };
@@ -220,6 +239,12 @@ export class SandboxService {
           timeoutMs: stopTimeoutMs(this.deps.config, backend.name),
         });
       }
+      await endForwards({
+        stateDir: this.deps.stateDir,
+        processes: hostProcesses,
+        sandbox: record.name,
+        clock: this.deps.clock,
+      });
       await patchRecord(this.deps.store, record.name, (r) => {
         r.status = r.status === "failed" ? "failed" : "stopped";
         r.ip = null;
@@ -250,6 +275,12 @@ export class SandboxService {
           timeoutMs: stopTimeoutMs(this.deps.config, backend.name),
         });
       }
+      await endForwards({
+        stateDir: this.deps.stateDir,
+        processes: hostProcesses,
+        sandbox: record.name,
+        clock: this.deps.clock,
+      });
       await patchRecord(this.deps.store, record.name, (r) => {
         r.status = r.status === "failed" ? "failed" : "stopped";
         r.ip = null;
@@ -276,6 +307,12 @@ export class SandboxService {
       const backend = await this.backend();
       const previous = await this.#liveState(backend, record.name);
       if (previous !== "missing") await backend.delete(record.name);
+      await endForwards({
+        stateDir: this.deps.stateDir,
+        processes: hostProcesses,
+        sandbox: record.name,
+        clock: this.deps.clock,
+      });
       await this.deps.store.remove(record.name);
       await forgetHostKeys(this.deps.stateDir, record.name);
       await revokeProxyToken(this.deps.stateDir, record.name);
@@ -339,6 +376,12 @@ export class SandboxService {
         // Used since we looked (another command holds it now)? Then keep it.
         if (c.reason === "unused" && Date.parse(current.last_used) >= cutoff) return;
         if (c.reason === "unused") await (await this.backend()).delete(c.name);
+        await endForwards({
+          stateDir: this.deps.stateDir,
+          processes: hostProcesses,
+          sandbox: c.name,
+          clock: this.deps.clock,
+        });
         await this.deps.store.remove(c.name);
         await forgetHostKeys(this.deps.stateDir, c.name);
         await revokeProxyToken(this.deps.stateDir, c.name);
@@ -392,26 +435,4 @@ export class SandboxService {
       clock: this.deps.clock,
     }, fn);
   }
-}
-
-/**
- * Throws what to do when the sandbox is gone from its engine (NotFoundError) or is not running
- * (ConflictError); returns when it runs.
- */
-async function requireRunning(backend: Backend, record: SandboxRecord): Promise<void> {
-  let state: string;
-  try {
-    state = (await backend.get(record.name)).state;
-  } catch (error) {
-    if (!isNotFound(error)) throw error;
-    throw new NotFoundError(`sandbox ${record.name} no longer exists in ${backend.name}`, {
-      hint: `\`tachikoma spawn ${record.branch}\` creates it again; ` +
-        "`tachikoma prune` drops the stale entry",
-    });
-  }
-  if (state === "running") return;
-  const why = record.status === "failed" && record.failure ? ` (it failed: ${record.failure})` : "";
-  throw new ConflictError(`sandbox ${record.name} is ${state}${why}`, {
-    hint: `start it with \`tachikoma spawn ${record.branch} --no-attach\``,
-  });
 }

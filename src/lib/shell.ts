@@ -52,3 +52,17 @@ export function exportLine(name: string, value: string): string {
   }
   return `export ${name}=${quote(value)}`;
 }
+
+/**
+ * The script that runs an argv in the sandbox's login environment: `~/.profile` (tachikoma's
+ * managed block: PATH with `~/.local/bin`, the proxy variables, `TACHIKOMA=1`) is read with its
+ * output discarded, the working directory the command was given is restored (the block ends
+ * with a `cd`), then the argv is exec'd exactly as given (never joined into a line).
+ */
+export const LOGIN_SCRIPT = 'd=$PWD; if [ -r "$HOME/.profile" ]; then ' +
+  '. "$HOME/.profile" </dev/null >/dev/null 2>&1; fi; cd -- "$d" || exit 125; exec "$@"';
+
+/** `argv` wrapped to run in the login environment (see {@link LOGIN_SCRIPT}). */
+export function loginArgv(argv: string[]): string[] {
+  return ["sh", "-c", LOGIN_SCRIPT, "tachikoma", ...argv];
+}

@@ -12,6 +12,8 @@ import { SandboxActivity } from "./activity.ts";
 import { CallTracker, registerTool, type ToolShared } from "./tooling.ts";
 import { destroyTool, haltTool, listTool, spawnTool, statusTool } from "./tools_sandbox.ts";
 import { execTool } from "./tools_exec.ts";
+import { jobKillTool, jobOutputTool, jobStatusTool } from "./tools_jobs.ts";
+import { forwardPortTool, listPortsTool, removePortTool } from "./tools_ports.ts";
 import { deleteFileTool, editTool, listFilesTool, readTool, writeTool } from "./tools_files.ts";
 import {
   createCheckpointTool,
@@ -63,5 +65,11 @@ export function createMcpServer(ctx: McpContext, shared: ServerShared = {}): Mcp
   registerTool(server, ctx, tools, listCheckpointsTool);
   registerTool(server, ctx, tools, restoreCheckpointTool);
   registerTool(server, ctx, tools, deleteCheckpointTool);
+  registerTool(server, ctx, tools, forwardPortTool);
+  registerTool(server, ctx, tools, listPortsTool);
+  registerTool(server, ctx, tools, removePortTool);
+  registerTool(server, ctx, tools, jobOutputTool);
+  registerTool(server, ctx, tools, jobStatusTool);
+  registerTool(server, ctx, tools, jobKillTool);
   return server;
 }

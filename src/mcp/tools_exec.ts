@@ -10,6 +10,7 @@
 import { z } from "zod";
 import type { Clock } from "../lib/clock.ts";
 import { isEnvName } from "../lib/shell.ts";
+import { startJob } from "../core/jobs.ts";
 import { TimeoutError, UsageError } from "../lib/errors.ts";
 import { CappedOutput } from "./capped.ts";
 import { repoArg, sandboxArg } from "./schemas.ts";
@@ -45,6 +46,15 @@ const input = {
     "Extra environment variables for the command.",
   ),
   stdin: z.string().optional().describe("Text sent to the command's standard input."),
+  background: z.boolean().optional().describe(
+    "Start the command detached and return at once with a job_id (no timeout): read its output " +
+      "with job_output (incremental), its state with job_status, stop it with job_kill. The " +
+      "job outlives this call and the MCP client. stdin is not supported with background.",
+  ),
+  raw: z.boolean().optional().describe(
+    "Run without the sandbox's login environment (~/.profile: PATH with ~/.local/bin, " +
+      "proxy variables, TACHIKOMA=1). Default false: the login environment is used.",
+  ),
   timeout_secs: z.number().positive().max(EXEC_MAX_TIMEOUT_SECS).optional().describe(
     `Kill the command after this many seconds (default ${EXEC_DEFAULT_TIMEOUT_SECS}, ` +
       `at most ${EXEC_MAX_TIMEOUT_SECS}). What it printed so far is returned with timed_out.`,
@@ -67,6 +77,7 @@ const output = {
   stdout_bytes: z.number().int().describe("bytes the command wrote to stdout in all"),
   stderr_bytes: z.number().int().describe("bytes the command wrote to stderr in all"),
   duration_ms: z.number().int(),
+  job_id: z.string().optional().describe("with background: true, the job's id"),
 };
 
 /** exec_in_sandbox */
@@ -75,7 +86,8 @@ export const execTool: ToolSpec<typeof input, typeof output> = {
   title: "Run a command in a sandbox",
   description: "Run a command in a running sandbox as the sandbox user (use sudo for root) and " +
     "return its exit code, stdout and stderr. Give `command` (argv, no shell) or `shell` (a " +
-    "line for sh -c). Runs in /mnt/tachikoma/code (the branch's worktree, shared with the " +
+    "line for sh -c), in the sandbox's login environment (~/.profile) unless `raw`. Runs in " +
+    "/mnt/tachikoma/code (the branch's worktree, shared with the " +
     "host) unless `cwd` says otherwise. A non-zero exit code is a normal result. Output is " +
     "capped per stream (start and end kept, *_truncated set); the command is killed at the " +
     "timeout or when the request is cancelled. The sandbox must be running: see spawn_sandbox.",
@@ -92,6 +104,33 @@ export const execTool: ToolSpec<typeof input, typeof output> = {
       }
     }
     const argv = args.command ?? ["sh", "-c", args.shell!];
+    if (args.background) {
+      if (args.stdin !== undefined) throw new UsageError("stdin cannot be given with background");
+      const started = call.ctx.clock.now();
+      const service = await call.service({ repo: args.repo });
+      const job = await startJob(service, {
+        name: args.sandbox,
+        argv,
+        raw: args.raw,
+        workdir: args.cwd,
+        env: args.env,
+      });
+      call.using(job.sandbox);
+      const data = {
+        sandbox: job.sandbox,
+        exit_code: null,
+        timed_out: false,
+        stdout: "",
+        stderr: "",
+        stdout_truncated: false,
+        stderr_truncated: false,
+        stdout_bytes: 0,
+        stderr_bytes: 0,
+        duration_ms: call.ctx.clock.now() - started,
+        job_id: job.job_id,
+      };
+      return { data, text: `started job ${job.job_id} in ${job.sandbox} (job_output reads it)` };
+    }
     const cap = args.max_output_bytes ?? EXEC_DEFAULT_OUTPUT_BYTES;
     const timeoutMs = Math.round((args.timeout_secs ?? EXEC_DEFAULT_TIMEOUT_SECS) * 1000);
     const { clock } = call.ctx;
@@ -119,6 +158,7 @@ export const execTool: ToolSpec<typeof input, typeof output> = {
         argv,
         workdir: args.cwd,
         env: args.env,
+        raw: args.raw,
         stdin: args.stdin === undefined ? undefined : new TextEncoder().encode(args.stdin),
         onStdout: (chunk) => out.push(chunk),
         onStderr: (chunk) => err.push(chunk),

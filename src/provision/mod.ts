@@ -1,5 +1,5 @@
 /**
- * Guest provisioning, backend-agnostic: eight idempotent steps, in order, each recorded by core
+ * Guest provisioning, backend-agnostic: nine idempotent steps, in order, each recorded by core
  * (`onStepDone`) so a failed run resumes at the failed step.
  *
  * 0. `bootstrap` — on engines with an API exec (incus): user, sudo, sshd, git, curl… for stock
@@ -11,6 +11,7 @@
  * 5. `claude`   — Claude Code installed and onboarded, Claude dirs linked, settings.json cleaned
  * 6. `gh_auth`  — opt-in GitHub CLI login
  * 7. `scripts`  — the user's provisioning scripts
+ * 8. `sessions` — tmux from the guest's packages (persistent sessions), unless `tmux_install = "skip"`
  *
  * `fingerprint()` hashes each step's host-side inputs, so `spawn --reprovision` re-runs exactly
  * the steps whose inputs changed.
@@ -36,6 +37,7 @@ import { waterfallCredential } from "./host_credential.ts";
 import { profileStep } from "./profile.ts";
 import { scriptsStep } from "./scripts.ts";
 import { sshKeyStep } from "./ssh_key.ts";
+import { sessionsStep } from "./sessions.ts";
 
 export { ProvisionError } from "./errors.ts";
 export type { GuestCredential } from "./credentials.ts";
@@ -56,6 +58,7 @@ const STEPS: readonly StepDef<unknown>[] = [
   claudeStep,
   ghAuthStep,
   scriptsStep,
+  sessionsStep,
 ];
 
 /** Step names, in order. */

@@ -2,7 +2,8 @@
  * Step 4, `profile`: a managed block at the end of the guest's `~/.profile`, replaced on every
  * provisioning (never appended twice), holding `TACHIKOMA=1`, the credential proxy environment
  * (proxy mode) or the host credential (direct mode), the MCP servers' environment variables
- * that `guest_secrets` lets in, with `claude_flags` the `PATH` entry of the `claude` wrapper
+ * that `guest_secrets` lets in, the `[env]` values meant for the disk (never forwarded or
+ * session-only ones), `~/.local/bin` on `PATH`, with `claude_flags` the `PATH` entry of the `claude` wrapper
  * (written here too, see claude_flags.ts), and finally `cd /mnt/tachikoma/code`.
  *
  * Every value is an `export NAME='value'` line from `exportLine` (POSIX single quotes, so
@@ -22,6 +23,7 @@ import {
   utf8ToBinary,
 } from "../ssh/marked_block.ts";
 import { mcpEnv } from "./claude_settings.ts";
+import { diskEnv } from "../config/guest_env.ts";
 import { secretOptions, secretsNote } from "./secrets_note.ts";
 import { claudeWrapper, wrapperPath, wrapperPathLine } from "./claude_flags.ts";
 import type { HostContext, StepDef } from "./context.ts";
@@ -34,6 +36,10 @@ export const PROFILE_MARKERS: BlockMarkers = {
   begin: "# BEGIN tachikoma managed",
   end: "# END tachikoma managed",
 };
+
+/** The block line putting `~/.local/bin` on `PATH` (once, however often it is read). */
+export const LOCAL_BIN_LINE =
+  'case ":$PATH:" in *":$HOME/.local/bin:"*) ;; *) PATH="$HOME/.local/bin:$PATH"; export PATH ;; esac';
 
 /** Inputs of the profile step. */
 export interface ProfileInputs {
@@ -73,6 +79,7 @@ export function profileBody(vars: [string, string][], extraLines: string[] = [])
     }
     lines.push(line);
   }
+  lines.push(LOCAL_BIN_LINE);
   lines.push(...extraLines);
   lines.push(`cd ${quote(GUEST_CODE_DIR)}`);
   return lines;
@@ -96,6 +103,15 @@ async function profileVars(host: HostContext): Promise<ProfileInputs> {
     for (const k of injection.skipped) host.warn(`skipping invalid env var name: ${k}`);
     vars.push(...injection.vars);
     credentialsFile = injection.credentialsFile;
+  }
+  // `[env]` values meant for the disk (forwarded and session-only ones never come here).
+  const own = new Set(vars.map(([k]) => k));
+  for (const [k, v] of diskEnv(config)) {
+    if (own.has(k)) {
+      host.warn(`[env] ${k} would override tachikoma's own variable; not exported`);
+      continue;
+    }
+    vars.push([k, v]);
   }
   if (config.sync_mcp_servers) {
     // Only the values `guest_secrets` lets in (each a secret: registered for redaction).

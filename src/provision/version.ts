@@ -8,4 +8,4 @@
  */
 
 /** Recipe version; a sandbox provisioned by an older version is provisioned again. */
-export const PROVISION_VERSION = 1;
+export const PROVISION_VERSION = 2;

@@ -42,6 +42,7 @@ export async function boundaryWorld(
       "credential_proxy = false",
       'egress = "unrestricted"',
       'claude_install = "skip"',
+      'tmux_install = "skip"',
       "share_claude_dirs = []",
       "vm_cpus = 1",
       "vm_memory = 1024",

@@ -75,6 +75,7 @@ Deno.test({
       TACHIKOMA_INCUS_SOCKET: lab!.socket,
       TACHIKOMA_CREDENTIAL_PROXY: "false",
       TACHIKOMA_CLAUDE_INSTALL: "skip",
+      TACHIKOMA_TMUX_INSTALL: "skip",
       TACHIKOMA_VM_CPUS: "1",
       TACHIKOMA_VM_MEMORY: "1024",
       NO_COLOR: "1",

@@ -39,6 +39,7 @@ Deno.test({
       TACHIKOMA_BASE_IMAGE: lab!.image,
       TACHIKOMA_CREDENTIAL_PROXY: "false",
       TACHIKOMA_CLAUDE_INSTALL: "skip",
+      TACHIKOMA_TMUX_INSTALL: "skip",
       TACHIKOMA_SHARE_CLAUDE_DIRS: "[]",
       TACHIKOMA_SYNC_MCP_SERVERS: "false",
       TACHIKOMA_VM_CPUS: "1",

@@ -42,6 +42,7 @@ Deno.test({
       TACHIKOMA_BASE_IMAGE: lab!.image,
       TACHIKOMA_CREDENTIAL_PROXY: "false",
       TACHIKOMA_CLAUDE_INSTALL: "skip",
+      TACHIKOMA_TMUX_INSTALL: "skip",
       TACHIKOMA_SHARE_CLAUDE_DIRS: "[]",
       TACHIKOMA_SYNC_MCP_SERVERS: "false",
       TACHIKOMA_VM_CPUS: "1",
@@ -109,6 +110,46 @@ Deno.test({
         timeout_secs: 1,
       });
       assertEquals([r.timed_out, r.exit_code, r.stdout], [true, null, "started\n"]);
+
+      // A background job, read in two pieces through another MCP server process.
+      const job = await call("exec_in_sandbox", {
+        sandbox: name,
+        shell: "printf part1; while [ ! -e /tmp/tk-go ]; do sleep 0.1; done; printf part2; exit 3",
+        background: true,
+      });
+      const jobId = job.job_id as string;
+      assert(/^[0-9a-f]{12}$/.test(jobId), jobId);
+      {
+        await using other = await w.connect({ cwd: root, env });
+        const call2 = async (tool: string, args: Doc): Promise<Doc> => {
+          const r2 = await other.client.callTool({ name: tool, arguments: args }) as {
+            isError?: boolean;
+            structuredContent?: Doc;
+            content?: unknown;
+          };
+          assert(!r2.isError, `${tool}: ${textOf(r2)}\n${other.stderr()}`);
+          return r2.structuredContent!;
+        };
+        let first: Doc = {};
+        for (let i = 0; i < 100 && first.stdout !== "part1"; i++) {
+          first = await call2("job_output", { sandbox: name, job_id: jobId });
+          if (first.stdout !== "part1") await new Promise((res) => setTimeout(res, 100));
+        }
+        assertEquals([first.stdout, first.status, first.stdout_offset], ["part1", "running", 5]);
+        await call2("exec_in_sandbox", { sandbox: name, command: ["touch", "/tmp/tk-go"] });
+        let st: Doc = {};
+        for (let i = 0; i < 100 && st.status !== "exited"; i++) {
+          st = await call2("job_status", { sandbox: name, job_id: jobId });
+          if (st.status !== "exited") await new Promise((res) => setTimeout(res, 100));
+        }
+        assertEquals([st.status, st.exit_code], ["exited", 3]);
+        const second = await call2("job_output", {
+          sandbox: name,
+          job_id: jobId,
+          stdout_offset: first.stdout_offset,
+        });
+        assertEquals([second.stdout, second.stdout_offset], ["part2", 10]);
+      }
 
       const written = await call("write_file", {
         sandbox: name,

@@ -75,6 +75,8 @@ export function labConfig(overrides: Partial<Config> = {}): Config {
     backend: "incus",
     ssh_user: "admin",
     claude_install: "skip",
+    // The lab's guests reach no package mirror (tests/integration/sessions_lab_test.ts installs tmux).
+    tmux_install: "skip",
     share_claude_dirs: [],
     ...overrides,
   } as Config;

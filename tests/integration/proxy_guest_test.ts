@@ -392,6 +392,7 @@ Deno.test({
           'backend = "incus"',
           'ssh_user = "admin"',
           'claude_install = "skip"',
+          'tmux_install = "skip"',
           "share_claude_dirs = []",
           `credential_proxy_port = ${port}`,
           `credential_proxy_upstream = "${upstream.url}"`,

@@ -47,6 +47,7 @@ export function stockConfig(
       `{lab = {url = "${server.url}", certificate = "${server.cert}"}}`,
     TACHIKOMA_BASE_IMAGE: `lab:${server.stock}`,
     TACHIKOMA_CLAUDE_INSTALL: "skip",
+    TACHIKOMA_TMUX_INSTALL: "skip",
     TACHIKOMA_VM_CPUS: "1",
     TACHIKOMA_VM_MEMORY: "1024",
     ...extra,

@@ -426,6 +426,7 @@ async function cliWorld(extraEnv: Record<string, string> = {}, configLines: stri
       'backend = "tart"',
       'ssh_user = "admin"',
       'claude_install = "skip"',
+      'tmux_install = "skip"',
       "share_claude_dirs = []",
       "vm_cpus = 1",
       "vm_memory = 1024",

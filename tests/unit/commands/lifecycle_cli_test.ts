@@ -151,10 +151,38 @@ Deno.test({
       stdout: "hi\n",
       stderr: "",
     });
-    // enter: a shell (host process in this world), its exit status is ours.
-    const enter = await w.run(["enter", "e"], { stdin: "echo in-shell\nexit 4\n" });
+    // enter --no-persist: a plain shell (host process in this world), its exit status is ours.
+    const enter = await w.run(["enter", "e", "--no-persist"], {
+      stdin: "echo in-shell\nexit 4\n",
+    });
     assertEquals(enter.code, 4);
     assertStringIncludes(enter.stdout, "in-shell");
+    // enter: the persistent session, through the login environment (~/.profile puts a
+    // recording `tmux` first on PATH here), `main` by default or the one named.
+    await Deno.mkdir(`${w.home}/fakebin`);
+    await Deno.writeTextFile(
+      `${w.home}/fakebin/tmux`,
+      '#!/bin/sh\nprintf tmux:; printf "%s|" "$@"; echo; exit 5\n',
+      { mode: 0o755 },
+    );
+    await Deno.writeTextFile(`${w.home}/.profile`, 'PATH="$HOME/fakebin:$PATH"; export PATH\n');
+    const main = await w.run(["enter", "e"], { stdin: "" });
+    assertEquals(main.code, 5);
+    assertStringIncludes(main.stdout, "tmux:new-session|-A|-s|main|");
+    const dev = await w.run(["enter", "e", "-s", "dev-2", "--json"], { stdin: "" });
+    assertEquals(JSON.parse(dev.stdout), {
+      name: "tachikoma-myapp-e",
+      session: "dev-2",
+      exit_code: 5,
+    });
+    assertStringIncludes(dev.stderr, "tmux:new-session|-A|-s|dev-2|");
+    for (const bad of ["a b", "$(touch pwned)", "x'y", "a.b"]) {
+      const r = await w.run(["enter", "e", "--session", bad], { stdin: "" });
+      assertEquals(r.code, 2, r.stderr);
+      assertStringIncludes(r.stderr, "invalid session name");
+    }
+    const both = await w.run(["enter", "e", "-s", "x", "--no-persist"], { stdin: "" });
+    assertEquals(both.code, 2);
   },
 });
 

@@ -109,6 +109,7 @@ Deno.test("only truenas.api_key is secret; the gated keys are marked, each with 
     "credential_proxy_upstream",
     "egress",
     "egress_allow",
+    "env",
     "guest_secrets",
     "incus.client_cert",
     "incus.client_key",

@@ -31,6 +31,7 @@ const SAMPLES: Record<string, unknown> = {
   credential_proxy_upstream: "https://collector.example/",
   egress: "unrestricted",
   egress_allow: ["127.0.0.1"],
+  env: { AWS_SECRET_ACCESS_KEY: { forward: true } },
   "tart.binary": "/tmp/x/tart",
   "incus.socket": "/tmp/evil.sock",
   "incus.remote": "https://evil.example:8443",

@@ -8,6 +8,7 @@ import {
 import { SandboxService } from "../../../src/core/sandbox_service.ts";
 import type { SandboxRecord } from "../../../src/state/schema.ts";
 import { gitIn, harness } from "./helpers.ts";
+import { loginArgv } from "../../../src/lib/shell.ts";
 
 const text = (b: Uint8Array) => new TextDecoder().decode(b);
 
@@ -134,12 +135,13 @@ Deno.test("exec: argv exactly, exit code, cwd, stdin, streaming, last_used; refu
   });
   assertEquals(r.code, 42);
   assertEquals(r.name, name);
-  assertEquals(seen[0], { argv, cwd: "/mnt/tachikoma/code", stdin: "input" });
+  assertEquals(seen[0], { argv: loginArgv(argv), cwd: "/mnt/tachikoma/code", stdin: "input" });
   assertEquals(chunks, ["out"]);
   assertEquals(calls, ["exec"], "a running sandbox: the command goes straight out, no state query");
   assert((await h.store.get(name))!.last_used > before, "exec updates last_used");
-  await h.service.exec(name, { argv: ["true"], workdir: "/tmp" });
+  await h.service.exec(name, { argv: ["true"], workdir: "/tmp", raw: true });
   assertEquals(seen[1].cwd, "/tmp");
+  assertEquals(seen[1].argv, ["true"], "raw: the argv as given");
 
   await h.service.halt(name);
   const stopped = await assertRejects(

@@ -32,6 +32,12 @@ export const TOOL_NAMES = [
   "list_checkpoints",
   "restore_checkpoint",
   "delete_checkpoint",
+  "forward_port",
+  "list_ports",
+  "remove_port",
+  "job_output",
+  "job_status",
+  "job_kill",
 ] as const;
 
 /** The text of a tool result's content blocks. */

@@ -110,6 +110,7 @@ export function testConfig(overrides: Partial<Config> = {}): Config {
     ...defaultConfig("linux"),
     backend: "incus",
     claude_install: "skip",
+    tmux_install: "skip",
     share_claude_dirs: [],
     ...overrides,
   } as Config;

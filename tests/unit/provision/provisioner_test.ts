@@ -54,7 +54,7 @@ async function profileVar(guestHome: string, name: string): Promise<string> {
 
 const b64 = (s: string) => btoa(String.fromCharCode(...new TextEncoder().encode(s)));
 
-Deno.test("steps are the eight of the recipe, in order", () => {
+Deno.test("steps are the nine of the recipe, in order", () => {
   assertEquals(STEP_NAMES, [
     "bootstrap",
     "ssh_key",
@@ -64,6 +64,7 @@ Deno.test("steps are the eight of the recipe, in order", () => {
     "claude",
     "gh_auth",
     "scripts",
+    "sessions",
   ]);
 });
 
@@ -259,7 +260,7 @@ Deno.test("run: resumes after a step, runs only the listed ones, reports each st
       return Promise.resolve();
     };
     await p.run(ctx, { after: "profile", onStepDone });
-    assertEquals(done, ["claude", "gh_auth", "scripts"]);
+    assertEquals(done, ["claude", "gh_auth", "scripts", "sessions"]);
     done.length = 0;
     await p.run(ctx, { after: "profile", only: ["ssh_key", "scripts"], onStepDone });
     assertEquals(done, ["ssh_key", "scripts"]);
@@ -471,6 +472,7 @@ Deno.test("fingerprint: a config change moves only the steps it feeds", async ()
     const changed = (a: Record<string, string>, b: Record<string, string>) =>
       Object.keys(a).filter((k) => a[k] !== b[k]);
     assertEquals(changed(base, await fp({ claude_install: "npm" })), ["claude"]);
+    assertEquals(changed(base, await fp({ tmux_install: "package" })), ["sessions"]);
     assertEquals(changed(base, await fp({ claude_flags: ["--verbose"] })), ["profile"]);
     await Deno.writeTextFile(`${repo}/s.sh`, "echo changed\n");
     assertEquals(changed(base, await fp()), ["scripts"]);

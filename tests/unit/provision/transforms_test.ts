@@ -18,7 +18,7 @@ import { claudeShareName } from "../../../src/provision/shares.ts";
 import { buildShares } from "../../../src/provision/shares.ts";
 import { directInjection } from "../../../src/provision/credentials.ts";
 import { resolveScriptPath } from "../../../src/provision/scripts.ts";
-import { profileBody } from "../../../src/provision/profile.ts";
+import { LOCAL_BIN_LINE, profileBody } from "../../../src/provision/profile.ts";
 
 const none = new GuestSecretAllowList();
 const at = (file: string) => (slot: SecretSlot) => ({ slot, file });
@@ -307,6 +307,7 @@ Deno.test("profileBody quotes every value and ends with cd", () => {
     "# Written by tachikoma at every provisioning: edits inside this block are lost.",
     "export A='it'\\''s'",
     "export B='$(x)\n`y`'",
+    LOCAL_BIN_LINE,
     "cd '/mnt/tachikoma/code'",
   ]);
   assertThrows(() => profileBody([["BAD-NAME", "x"]]), Error, "invalid environment variable name");
