@@ -1,6 +1,7 @@
 /**
- * `tachikoma [branch]` / `tachikoma spawn [branch] [--no-attach] [--reprovision]`: create,
- * restart or reuse the branch's sandbox, provision it, then open a shell (unless
+ * `tachikoma [branch]` / `tachikoma spawn [branch] [--no-attach] [--reprovision] [--from F]`:
+ * create (or clone from a base, a sandbox or a checkpoint), restart or reuse the branch's
+ * sandbox, provision it, then open a shell (unless
  * `--no-attach`). The shell's exit status becomes ours. With `--json` the document is printed
  * once the sandbox is ready and the shell's output goes to stderr.
  *
@@ -8,12 +9,15 @@
  */
 import type { CommandContext } from "./context.ts";
 import { type SpawnResult, spawnSandbox } from "../core/spawn.ts";
+import { forkDocument } from "../core/fork.ts";
 
 /** Options from the command line. */
 export interface SpawnOptions {
   branch?: string;
   attach: boolean;
   reprovision: boolean;
+  /** `--from`: a base, a stopped sandbox or `sandbox:checkpoint` to clone a new sandbox from. */
+  from?: string;
 }
 
 const VERBS = {
@@ -41,6 +45,7 @@ export function spawnDocument(result: SpawnResult, attached: boolean): Record<st
     ip: result.address,
     ssh: { host: result.endpoint.host, port: result.endpoint.port },
     provisioning: result.provisioning,
+    from: forkDocument(result.from),
     attached,
   };
 }
@@ -52,6 +57,7 @@ export async function run(ctx: CommandContext, opts: SpawnOptions): Promise<void
     cwd: ctx.cwd,
     branch: opts.branch,
     reprovision: opts.reprovision,
+    from: opts.from,
   });
   ctx.out.result(spawnDocument(result, opts.attach), () => {
     const line = `${VERBS[result.action]} ${result.name}, ready at ${result.address}`;

@@ -74,7 +74,11 @@ export const TOP_DEFAULTS = {
   credential_proxy_upstream: "https://api.anthropic.com",
   egress: "agent",
   egress_allow: [] as string[],
+  bases: {},
 } as const;
+
+/** Name of a base in `[bases.NAME]`: lower-case letters, digits and `-`, at most 40. */
+export const BASE_NAME_RE = /^[a-z][a-z0-9-]{0,39}$/;
 
 /** Default values of the `[tart]` section. */
 export const TART_DEFAULTS = { resolver: "dhcp", stop_timeout_secs: 30 } as const;
@@ -197,6 +201,11 @@ export const KEYS: Readonly<Record<string, KeySpec>> = {
   egress_allow: {
     type: "string[]",
     trust: "decides what the sandbox may reach (host-local services included)",
+  },
+  bases: {
+    type: "table",
+    pathFields: ["setup_script"],
+    trust: "runs a script as root in the systems new sandboxes start from",
   },
   "tart.binary": { type: "string", path: "command", trust: "runs a program on the host" },
   "tart.resolver": { type: "string", choices: ["dhcp", "arp", "agent"] },

