@@ -27,7 +27,9 @@ export interface ForkSource {
 }
 
 /** The `--json` form of a fork source. */
-export function forkDocument(source: ForkSource | null) {
+export function forkDocument(
+  source: ForkSource | null,
+): { kind: ForkSource["kind"]; name: string; checkpoint: string | null } | null {
   return source ? { kind: source.kind, name: source.name, checkpoint: source.checkpoint } : null;
 }
 
