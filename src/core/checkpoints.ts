@@ -9,7 +9,7 @@
  * (when it was running); a restored sandbox that does not boot is stopped and marked `failed`,
  * as spawn does.
  *
- * Engines without `capabilities.checkpoints` (tart) get an {@link UnsupportedError} with the
+ * Engines without `capabilities.checkpoints` get an {@link UnsupportedError} with the
  * way out.
  *
  * @module
