@@ -1,6 +1,6 @@
 /**
  * What `spawn --from` clones: a base (its build's `base` checkpoint; a stale build is used with
- * a note), a stopped sandbox, or a sandbox's checkpoint (`sandbox:label`). A running sandbox
+ * a note, a missing one is built first), a stopped sandbox, or a sandbox's checkpoint (`sandbox:label`). A running sandbox
  * without a checkpoint is refused (its disk is changing): checkpoint it, or halt it first. The
  * new sandbox then runs only the provisioning steps its source did not: after a base, everything
  * but the base's steps; after a sandbox or checkpoint, only the per-branch ones.
@@ -38,7 +38,7 @@ export function forkDocument(
  * branch of the current repo, or unique prefix).
  */
 export async function resolveFork(
-  deps: Pick<LifecycleDeps, "config" | "store" | "reporter">,
+  deps: LifecycleDeps,
   backend: Backend,
   from: string,
   repo: RepoView | null,
@@ -70,11 +70,12 @@ export async function resolveFork(
   }
   const bases = configuredBases(deps.config, backend.name);
   if (Object.hasOwn(bases, from)) {
-    const view = (await baseViews(deps.config, backend)).find((v) => v.name === from)!;
+    let view = (await baseViews(deps.config, backend)).find((v) => v.name === from)!;
     if (!view.sandbox) {
-      throw new NotFoundError(`base ${from} is not built`, {
-        hint: `build it: tachikoma image build ${from}`,
-      });
+      // Built on first use, under the builds' lock (the CLI and the MCP daemon share it).
+      deps.reporter.note(`base ${from} is not built yet: building it first`);
+      const { buildBases } = await import("./base_build.ts");
+      view = (await buildBases(deps, { name: from })).bases.find((b) => b.name === from)!;
     }
     if (view.status === "stale") {
       deps.reporter.note(
@@ -86,7 +87,7 @@ export async function resolveFork(
       kind: "base",
       name: from,
       checkpoint: null,
-      clone: { sandbox: view.sandbox, checkpoint: BASE_CHECKPOINT },
+      clone: { sandbox: view.sandbox!, checkpoint: BASE_CHECKPOINT },
       skip: (steps) => steps.filter((s) => BASE_STEPS.includes(s)),
     };
   }

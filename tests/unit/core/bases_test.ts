@@ -199,14 +199,9 @@ Deno.test("spawn --from base: clone, then every step but the base's", async () =
   assertEquals(dec.decode(file), "apt-get install -y jq");
 });
 
-Deno.test("spawn --from: a base not built, an unknown source, a running sandbox: refused, nothing made", async () => {
+Deno.test("spawn --from: an unknown source, a running sandbox, an unknown label: refused, nothing made", async () => {
   const { h } = await world();
   await using _ = h;
-  await assertRejects(
-    () => h.service.spawn({ branch: "b1", from: "dev" }),
-    NotFoundError,
-    "base dev is not built",
-  );
   await assertRejects(
     () => h.service.spawn({ branch: "b2", from: "ghost" }),
     NotFoundError,
@@ -228,6 +223,29 @@ Deno.test("spawn --from: a base not built, an unknown source, a running sandbox:
   assertEquals((await h.store.read()).vms.map((r) => r.name), [src.name]);
   const branches = await gitIn(h.repo.root, "branch", "--format=%(refname:short)");
   assertEquals(branches.split("\n").sort(), ["main", "src"], "no branch made for a refused fork");
+});
+
+Deno.test("spawn --from a base not built yet builds it (ancestors first); a failed build makes nothing", async () => {
+  const { h, provisioner } = await world();
+  await using _ = h;
+  const result = await h.service.spawn({ branch: "feat", from: "py" });
+  assertEquals(result.from?.kind, "base");
+  assert(h.reporter.events.some((n) => n.includes("base py is not built yet")), "noted");
+  assertEquals(
+    (await baseViews(h.deps.config, h.backend)).map((v) => v.status),
+    ["ready", "ready"],
+  );
+  assertEquals(provisioner.runs.map((r) => r[0]), ["bootstrap", "ssh_key"]);
+
+  const failing = await world({ failSetup: true });
+  await using __ = failing.h;
+  await assertRejects(
+    () => failing.h.service.spawn({ branch: "feat", from: "dev" }),
+    RuntimeError,
+    "setup script exited 100",
+  );
+  assertEquals(await sandboxes(failing.h), []);
+  assertEquals((await failing.h.store.read()).vms, []);
 });
 
 Deno.test("spawn --from a stopped sandbox, and checkpoint fork: only the per-branch steps; the checkpoint's files", async () => {
