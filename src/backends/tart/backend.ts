@@ -79,6 +79,7 @@ export interface TartParts {
 export const TART_CAPABILITIES: Capabilities = {
   suspend: false,
   checkpoints: true,
+  checkpointsStopped: true,
   clone: true,
   egress: false,
   pty: false,
