@@ -17,6 +17,7 @@ import type { BaseEntry } from "../config/bases.ts";
 import { baseChain } from "../config/bases.ts";
 import { withFileLock } from "../lib/file_lock.ts";
 import { errorMessage, RuntimeError } from "../lib/errors.ts";
+import { redact } from "../lib/redact.ts";
 import type { SandboxRecord } from "../state/schema.ts";
 import { BASE_STEPS } from "../provision/contract.ts";
 import {
@@ -226,7 +227,7 @@ async function runSetup(
       });
     });
     if (result.code !== 0) {
-      const last = new TextDecoder().decode(result.stderr).trim().split("\n").pop() ?? "";
+      const last = shownLine(new TextDecoder().decode(result.stderr));
       throw new RuntimeError(
         "base_setup_failed",
         `base ${run.name}: the setup script exited ${result.code}${last ? `: ${last}` : ""}`,
@@ -236,6 +237,19 @@ async function runSetup(
   } finally {
     file.close();
   }
+}
+
+/**
+ * The guest's last stderr line as it may be shown in an error: the guest writes it, so control
+ * characters (terminal escapes) are dropped, it is cut to 200 characters and redacted.
+ */
+export function shownLine(stderr: string): string {
+  // deno-lint-ignore no-control-regex
+  const lines = stderr.replace(/\x1b\[[0-?]*[ -/]*[@-~]/g, "").split(/[\r\n]+/)
+    .map((l) => l.trim()).filter((l) => l !== "");
+  // deno-lint-ignore no-control-regex
+  const line = (lines.pop() ?? "").replace(/[\x00-\x1f\x7f-\x9f]/g, "");
+  return redact(line.length > 200 ? line.slice(0, 200) + "…" : line);
 }
 
 /** `image rm <base>`: deletes every build of the base (current and stale). */

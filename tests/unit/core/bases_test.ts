@@ -286,3 +286,25 @@ Deno.test("spawn --from a stopped sandbox, and checkpoint fork: only the per-bra
   assertEquals(reused.action, "reconnected");
   assertEquals(reused.from, null);
 });
+
+Deno.test("image build: the guest's stderr in the error has no control characters (hostile guest)", async () => {
+  const h = await harness({
+    config: { bases: { dev: { image: "img", setup: "x" } } },
+    backend: {
+      exec: (_name, request) => {
+        const hostile = "ok\n\x1b]0;pwned\x07\x1b[2J\x1b[31mE: evil\rrewrite\x00\x9b\n";
+        const stderr = enc.encode(hostile);
+        request.onStderr?.(stderr);
+        return Promise.resolve({ code: 3, stdout: new Uint8Array(), stderr });
+      },
+    },
+  });
+  await using _ = h;
+  const error = await assertRejects(() => buildBases(h.deps, { name: "dev" }), RuntimeError);
+  // deno-lint-ignore no-control-regex
+  assert(!/[\x00-\x1f\x7f-\x9f]/.test(error.message), JSON.stringify(error.message));
+  assertStringIncludes(error.message, "exited 3: rewrite");
+  // The log keeps the raw bytes (a file, not a terminal).
+  const log = await Deno.readFile(`${h.stateDir}/logs/base-dev.log`);
+  assertEquals(dec.decode(log), "ok\n\x1b]0;pwned\x07\x1b[2J\x1b[31mE: evil\rrewrite\x00\x9b\n");
+});
