@@ -31,6 +31,7 @@ import {
   requireBase,
   requireBaseSupport,
   setupText,
+  validateBaseName,
 } from "./bases.ts";
 import { chooseImage } from "./images.ts";
 import { iso, type LifecycleDeps, stopTimeoutMs } from "./lifecycle.ts";
@@ -257,6 +258,7 @@ export async function removeBase(
   deps: LifecycleDeps,
   name: string,
 ): Promise<{ name: string; removed: string[] }> {
+  validateBaseName(name);
   const backend = await deps.backend();
   requireBaseSupport(backend);
   return await withFileLock(basesLockPath(deps.stateDir), async () => {

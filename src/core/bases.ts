@@ -13,7 +13,8 @@
 import type { Backend, Checkpoint } from "../backends/backend.ts";
 import type { Config } from "../config/schema.ts";
 import { baseChain, type BaseEntry } from "../config/bases.ts";
-import { ConfigError, NotFoundError, UnsupportedError } from "../lib/errors.ts";
+import { ConfigError, NotFoundError, UnsupportedError, UsageError } from "../lib/errors.ts";
+import { BASE_NAME_RE } from "../config/defaults.ts";
 import { sha256Hex } from "../lib/naming.ts";
 import { PROVISION_VERSION } from "../provision/version.ts";
 import { imageFor } from "./lifecycle.ts";
@@ -36,8 +37,17 @@ export function configuredBases(config: Config, backend: string): Record<string,
   };
 }
 
+/** Throws a {@link UsageError} naming the value unless `name` is a valid base name. */
+export function validateBaseName(name: string): void {
+  if (BASE_NAME_RE.test(name)) return;
+  throw new UsageError(
+    `invalid base name ${JSON.stringify(name)}: lower-case letters, digits and -, at most 40`,
+  );
+}
+
 /** Throws a {@link NotFoundError} listing the bases unless `name` is one. */
 export function requireBase(bases: Record<string, BaseEntry>, name: string): BaseEntry {
+  validateBaseName(name);
   const base = Object.hasOwn(bases, name) ? bases[name] : undefined;
   if (base) return base;
   throw new NotFoundError(`no base named ${JSON.stringify(name)}`, {
@@ -90,8 +100,10 @@ export function baseSandboxName(name: string, hash: string): string {
 }
 
 function buildsOf(name: string, sandboxes: readonly string[]): string[] {
-  const re = new RegExp(`^tkb-${name.replace(/[^a-z0-9-]/g, "")}-[0-9a-f]{10}$`);
-  return sandboxes.filter((s) => re.test(s));
+  if (!BASE_NAME_RE.test(name)) return [];
+  return sandboxes.filter((s) =>
+    s.startsWith(`tkb-${name}-`) && /^[0-9a-f]{10}$/.test(s.slice(`tkb-${name}-`.length))
+  );
 }
 
 /** Where one base stands. */

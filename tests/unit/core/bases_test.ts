@@ -13,6 +13,7 @@ import {
   NotFoundError,
   RuntimeError,
   UnsupportedError,
+  UsageError,
 } from "../../../src/lib/errors.ts";
 import type { ExecRequest } from "../../../src/backends/backend.ts";
 import { FakeProvisioner, gitIn, type Harness, harness } from "./helpers.ts";
@@ -159,6 +160,13 @@ Deno.test("image build/rm: unknown base; rm deletes every build; no bases = the 
   assertEquals(removed.removed.length, 1);
   assertEquals(await sandboxes(h), []);
   await assertRejects(() => removeBase(h.deps, "ghost"), NotFoundError);
+  await buildBases(h.deps, { name: "dev" });
+  for (const hostile of ["dev!", "d.*", "../dev", "dev\n", "$(id)", "DEV", ""]) {
+    await assertRejects(() => removeBase(h.deps, hostile), UsageError, "invalid base name");
+    await assertRejects(() => buildBases(h.deps, { name: hostile }), UsageError);
+  }
+  assertEquals((await sandboxes(h)).length, 1, "no hostile name removed the dev build");
+  await removeBase(h.deps, "dev");
   h.deps.config.bases = {};
   const views = await baseViews(h.deps.config, h.backend);
   assertEquals(views.map((v) => [v.name, v.image, v.status]), [
