@@ -49,7 +49,7 @@ export async function startAgain(
     await backend.mountShares(name, shares);
     address = boot.address;
   } catch (error) {
-    throw await bootFailed(service, backend, name, run.after, error);
+    throw await bootFailed(service, backend, { name, after: run.after, error });
   }
   await patchRecord(store, name, (r) => {
     r.status = "running";
@@ -64,10 +64,9 @@ export async function startAgain(
 async function bootFailed(
   service: SandboxService,
   backend: Backend,
-  name: string,
-  after: string,
-  error: unknown,
+  failed: { name: string; after: string; error: unknown },
 ): Promise<unknown> {
+  const { name, after, error } = failed;
   const interrupted = isInterrupt(error, service.deps.signal);
   const reason = interrupted
     ? "interrupted while booting"

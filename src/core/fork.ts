@@ -40,9 +40,9 @@ export function forkDocument(
 export async function resolveFork(
   deps: LifecycleDeps,
   backend: Backend,
-  from: string,
-  repo: RepoView | null,
+  request: { from: string; repo: RepoView | null },
 ): Promise<ForkSource> {
+  const { from, repo } = request;
   if (from === "" || from.startsWith("-")) {
     throw new UsageError(`--from ${JSON.stringify(from)}: name a base, a sandbox or sandbox:label`);
   }

@@ -147,7 +147,7 @@ async function spawnLocked(
   if (request.from !== undefined) {
     const before = await lookup;
     if (before.info) reporter.note(`${name} exists: --from ${request.from} is not used`);
-    else if (!before.error) fork = await resolveFork(deps, backend, request.from, repo);
+    else if (!before.error) fork = await resolveFork(deps, backend, { from: request.from, repo });
   }
   const worktree = await step(deps, "preparing worktree", async () => {
     // Fast path: the recorded worktree is still on the branch (no git process).
