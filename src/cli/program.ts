@@ -120,7 +120,7 @@ const config = group({
       },
       args: [arg("key", "e.g. vm_cpus, incus.socket"), arg("value", "the new value")],
       run: async (ctx, f, key, value) =>
-        await (await import("../commands/config.ts")).set(ctx, key, value, f),
+        await (await import("../commands/config.ts")).set(ctx, { key, value, ...f }),
     }),
     edit: command({
       brief: "open the user config in $VISUAL / $EDITOR",
@@ -136,7 +136,7 @@ const config = group({
       flags: { list: bool("list trusted files"), revoke: bool("forget the files' trust") },
       args: [optionalRest("file", "config files (default: the repo's)")],
       run: async (ctx, f, files) =>
-        await (await import("../commands/config.ts")).trust(ctx, files, f),
+        await (await import("../commands/config.ts")).trust(ctx, { files, ...f }),
     }),
   },
 });
@@ -372,6 +372,11 @@ export const TREE: GroupNode = group({
           arg("host", "host"),
         ]),
       },
+    }),
+    setup: command({
+      brief: "make this Debian/Ubuntu host ready for Incus: install, initialise, access, image",
+      flags: { yes: bool("install Incus without asking", "y") },
+      run: async (ctx, f) => await (await import("../commands/setup.ts")).run(ctx, { yes: f.yes }),
     }),
     doctor: command({
       brief: "check this machine: tools, backend reachability, proxy, config",

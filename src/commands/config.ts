@@ -78,18 +78,26 @@ export async function get(ctx: CommandContext, key: string): Promise<void> {
   );
 }
 
+/** What `config set` was given: the key, the value and the scope flags. */
+export interface SetRequest {
+  key: string;
+  value: string;
+  global?: boolean;
+  repo?: boolean;
+  local?: boolean;
+}
+
 /** `tachikoma config set KEY VALUE [--global|--repo|--local]`. */
 export async function set(
   ctx: CommandContext,
-  key: string,
-  value: string,
-  opts: { global?: boolean; repo?: boolean; local?: boolean },
+  request: SetRequest,
   deps: ConfigCommandDeps = {},
 ): Promise<void> {
+  const { key, value } = request;
   const w = where(deps, ctx);
-  const r = await setValue(w, { key, value, scope: pickScope(opts) });
+  const r = await setValue(w, { key, value, scope: pickScope(request) });
   for (const message of r.warnings) log.warn(message);
-  await warnIfOverridden(ctx, key, r.file, w.env("HOME"));
+  await warnIfOverridden(ctx, { key, file: r.file, home: w.env("HOME") });
   ctx.out.result(
     { key: r.key, value: r.value, file: r.file, scope: r.scope, trusted: r.trusted },
     () => `set ${key} = ${r.toml} in ${onePath(displayPath(r.file, w.env("HOME")))}`,
@@ -99,10 +107,9 @@ export async function set(
 /** Tells the user when a later layer hides the value just written. */
 async function warnIfOverridden(
   ctx: CommandContext,
-  key: string,
-  file: string,
-  home: string | undefined,
+  written: { key: string; file: string; home: string | undefined },
 ): Promise<void> {
+  const { key, file, home } = written;
   // A broken layer is not this command's business: loading will say so on the next command.
   const loaded = await ctx.config().catch(() => null);
   const message = loaded && overrideWarning(loaded, key, file, home);
@@ -154,10 +161,10 @@ export function path(ctx: CommandContext, deps: ConfigCommandDeps = {}): Promise
  */
 export async function trust(
   ctx: CommandContext,
-  files: string[],
-  opts: { list?: boolean; revoke?: boolean },
+  request: { files: string[]; list?: boolean; revoke?: boolean },
   deps: ConfigCommandDeps = {},
 ): Promise<void> {
+  const { files, ...opts } = request;
   const w = where(deps, ctx);
   const home = w.env("HOME");
   const show = (p: string) => onePath(displayPath(p, home));

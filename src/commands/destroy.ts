@@ -10,6 +10,7 @@ import type { CommandContext } from "./context.ts";
 import type { DestroyOutcome } from "../core/sandbox_service.ts";
 import { UsageError } from "../lib/errors.ts";
 import { log } from "../lib/log.ts";
+import { confirm } from "../lib/prompt.ts";
 
 /** Options from the command line. */
 export interface DestroyOptions {
@@ -56,17 +57,4 @@ export async function run(ctx: CommandContext, opts: DestroyOptions): Promise<vo
         `Destroyed ${d.name}${d.worktree_removed ? ` and removed ${d.worktree_path}` : ""}`
       ).join("\n"),
   );
-}
-
-async function confirm(question: string): Promise<boolean> {
-  await Deno.stderr.write(new TextEncoder().encode(question));
-  const buffer = new Uint8Array(256);
-  let answer = "";
-  for (;;) {
-    const n = await Deno.stdin.read(buffer);
-    if (n === null) break;
-    answer += new TextDecoder().decode(buffer.subarray(0, n));
-    if (answer.includes("\n")) break;
-  }
-  return /^\s*y(es)?\s*$/i.test(answer.split("\n")[0]);
 }

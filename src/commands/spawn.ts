@@ -10,6 +10,8 @@
 import type { CommandContext } from "./context.ts";
 import { type SpawnResult, spawnSandbox } from "../core/spawn.ts";
 import { forkDocument } from "../core/fork.ts";
+import { type BranchPrompt, offerNewBranch } from "../core/quick_start.ts";
+import { canPrompt, readLine, terminalIo } from "../lib/prompt.ts";
 
 /** Options from the command line. */
 export interface SpawnOptions {
@@ -53,9 +55,15 @@ export function spawnDocument(result: SpawnResult, attached: boolean): Record<st
 /** Runs spawn. */
 export async function run(ctx: CommandContext, opts: SpawnOptions): Promise<void> {
   const deps = await ctx.app.lifecycleDeps();
+  let branch = opts.branch;
+  if (branch === undefined && !ctx.globals.json && canPrompt()) {
+    // The quick start in the main checkout: offer a new branch instead of refusing.
+    const choice = await offerNewBranch(deps, { cwd: ctx.cwd, prompt: terminalBranchPrompt });
+    if (choice) branch = choice.branch;
+  }
   const result = await spawnSandbox(deps, {
     cwd: ctx.cwd,
-    branch: opts.branch,
+    branch,
     reprovision: opts.reprovision,
     from: opts.from,
   });
@@ -70,3 +78,10 @@ export async function run(ctx: CommandContext, opts: SpawnOptions): Promise<void
     signal: ctx.signal,
   });
 }
+
+/** The branch prompt on the terminal (stderr, one line from stdin). */
+const terminalBranchPrompt: BranchPrompt = {
+  ask: async ({ message, suggestion }) =>
+    await readLine(`${message ? `${message}\n` : ""}New branch name [${suggestion}]: `),
+  refuse: async (reason) => await terminalIo.write(`${reason}\n`),
+};

@@ -14,6 +14,11 @@ import { cacheAlias, parseImageRef } from "../backends/incus/image_ref.ts";
 import { defaultImage } from "../config/defaults.ts";
 import { type CommandRunner, defaultRunner } from "../lib/process.ts";
 import type { CheckResult } from "./check.ts";
+import { SocketIncusAdmin } from "../backends/incus/host_admin.ts";
+import { AptPackages, RealHostSystem } from "../lib/host_system.ts";
+import { localAccessCheck, type LocalIncusProbe, SETUP } from "./incus_access.ts";
+
+export { localAccessCheck, type LocalIncusProbe } from "./incus_access.ts";
 
 /** API extensions the Incus backend relies on. */
 export const REQUIRED_EXTENSIONS = [
@@ -33,6 +38,8 @@ export interface IncusCheckOptions {
   runner?: CommandRunner;
   /** Where the ACL probe makes its temporary directory (default: the system's temp dir). */
   probeDir?: string;
+  /** What the local-socket diagnosis reads (default: the real host, apt and socket). */
+  local?: LocalIncusProbe;
 }
 
 interface ServerInfo {
@@ -63,6 +70,17 @@ export async function incusChecks(
   const settings = incusSettings(config);
   const where = settings.endpoint.remote ?? settings.endpoint.socket;
   const timeoutMs = options.timeoutMs ?? 5_000;
+  if (!settings.endpoint.remote) {
+    const admin = new SocketIncusAdmin(settings.endpoint.socket, timeoutMs);
+    try {
+      const problem = await localAccessCheck(
+        options.local ?? { admin, host: new RealHostSystem(), packages: new AptPackages() },
+      );
+      if (problem) return [problem];
+    } finally {
+      admin.close();
+    }
+  }
   let client: IncusClient;
   try {
     client = await IncusClient.open(settings.endpoint);
@@ -151,9 +169,14 @@ export async function incusChecks(
   return results;
 }
 
-type Getter = <T>(path: string, subject?: string) => Promise<T>;
+/** Reads an API path (the checks' view of the Incus API). */
+export type Getter = <T>(path: string, subject?: string) => Promise<T>;
 
-async function poolCheck(
+/**
+ * The storage pool sandboxes land on: `[incus] storage_pool`, else the default profile's root
+ * disk; a host without either is an uninitialised Incus, which `tachikoma setup` initialises.
+ */
+export async function poolCheck(
   get: Getter,
   configured: string | undefined,
   profileDevices: Record<string, string>[],
@@ -164,10 +187,9 @@ async function poolCheck(
     return {
       name,
       ok: false,
-      message:
-        "no storage pool: [incus] storage_pool is unset and the default profile has no root disk",
-      hint:
-        "set [incus] storage_pool, or: incus profile device add default root disk path=/ pool=<pool>",
+      message: "Incus is not initialised: no storage pool ([incus] storage_pool is unset and " +
+        "the default profile has no root disk)",
+      hint: `${SETUP} initialises it (or set [incus] storage_pool)`,
       required: true,
     };
   }
@@ -195,7 +217,11 @@ async function poolCheck(
   }
 }
 
-async function networkCheck(
+/**
+ * The network sandboxes join: `[incus] network`, else the default profile's NIC; a host
+ * without either is an uninitialised Incus, which `tachikoma setup` initialises.
+ */
+export async function networkCheck(
   get: Getter,
   configured: string | undefined,
   profileDevices: Record<string, string>[],
@@ -207,9 +233,10 @@ async function networkCheck(
     return {
       name,
       ok: false,
-      message: "no network: [incus] network is unset and the default profile has no NIC",
-      hint:
-        "set [incus] network, or add a bridge with an explicit ipv4.address to the default profile",
+      message: "Incus is not initialised: no network ([incus] network is unset and the " +
+        "default profile has no NIC)",
+      hint: `${SETUP} creates a bridge with its own subnet and adds it to the default profile ` +
+        "(or set [incus] network)",
       required: true,
     };
   }

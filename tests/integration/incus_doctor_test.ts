@@ -1,5 +1,5 @@
 /** `tachikoma doctor`'s Incus checks against the lab, good and broken configurations. */
-import { assert, assertEquals, assertStringIncludes } from "@std/assert";
+import { assert, assertEquals, assertMatch, assertStringIncludes } from "@std/assert";
 import { ConfigSchema } from "../../src/config/schema.ts";
 import { incusChecks } from "../../src/doctor/incus.ts";
 import type { CheckResult } from "../../src/doctor/check.ts";
@@ -97,9 +97,11 @@ Deno.test({
     assertEquals(checks.length, 1);
     assertEquals(checks[0].ok, false);
     assertEquals(checks[0].required, true);
-    assertEquals(
+    // What is missing depends on this host: Incus not installed, or installed but not there.
+    assertMatch(
       checks[0].message,
-      "cannot reach Incus at /nonexistent/incus.socket: is incusd running? (tachikoma doctor)",
+      /^Incus is (not installed \(no incus package, no socket at \/nonexistent\/incus\.socket\)|installed but its daemon does not answer at \/nonexistent\/incus\.socket \(\/nonexistent\/incus\.socket does not exist\))$/,
     );
+    assertStringIncludes(checks[0].hint ?? "", "tachikoma setup");
   },
 });

@@ -53,8 +53,8 @@ export function unreachable(where: string, cause: unknown): UnreachableError {
   const text = cause instanceof Error ? `${cause.message} ${String(cause.cause ?? "")}` : "";
   if (/permission denied|os error 13/i.test(text)) {
     return new UnreachableError(`cannot reach Incus at ${where}: permission denied`, {
-      hint: "add your user to the incus-admin group (sudo usermod -aG incus-admin $USER), " +
-        "log in again, then: tachikoma doctor",
+      hint: "tachikoma setup adds you to the incus-admin group (log in again afterwards); " +
+        "tachikoma doctor says what is missing",
       cause,
     });
   }
@@ -73,9 +73,7 @@ export function unreachable(where: string, cause: unknown): UnreachableError {
   }
   return new UnreachableError(
     `cannot reach Incus at ${where}: is incusd running? (tachikoma doctor)`,
-    {
-      cause,
-    },
+    { hint: "tachikoma setup installs, starts and initialises a local Incus", cause },
   );
 }
 

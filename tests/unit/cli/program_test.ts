@@ -21,6 +21,7 @@ const REQUIRED = [
   "checkpoint",
   "network",
   "doctor",
+  "setup",
   "config",
   "ssh",
   "proxy",

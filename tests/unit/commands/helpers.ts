@@ -9,6 +9,9 @@ import { type BannerServer, bannerServer, gitIn } from "../core/helpers.ts";
 
 const MAIN = new URL("../../testing/memory_main.ts", import.meta.url).pathname;
 
+/** The CLI's entry point with the memory engine (tests/testing/memory_main.ts). */
+export const CLI_MAIN = MAIN;
+
 /** What one CLI run produced. */
 export interface CliRun {
   code: number;
@@ -24,6 +27,8 @@ export interface CliWorld extends AsyncDisposable {
   worldPath: string;
   configDir: string;
   ssh: BannerServer;
+  /** The environment every run gets (tests that start the CLI their own way). */
+  env: Record<string, string>;
   /** Runs the CLI in `cwd` (default: the repo). */
   run(
     args: string[],
@@ -82,6 +87,7 @@ export async function cliWorld(world: Record<string, unknown> = {}): Promise<Cli
     worldPath,
     configDir,
     ssh,
+    env: baseEnv,
     async run(args, options = {}) {
       const child = new Deno.Command(Deno.execPath(), {
         args: ["run", "-A", "--frozen", MAIN, ...args],

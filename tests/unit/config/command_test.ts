@@ -133,13 +133,13 @@ Deno.test("config set: writes the user config by default (dir 0700, file 0600), 
   const w = makeWorld();
   try {
     const { ctx, stdout } = makeContext(w);
-    await set(ctx, "vm_cpus", "8", {}, deps(w));
+    await set(ctx, { key: "vm_cpus", value: "8" }, deps(w));
     const file = `${w.configDir}/config.toml`;
     assertEquals(Deno.readTextFileSync(file), "vm_cpus = 8\n");
     assertEquals(Deno.statSync(file).mode! & 0o777, 0o600);
     assertEquals(Deno.statSync(w.configDir).mode! & 0o777, 0o700);
     assertEquals(stdout(), "set vm_cpus = 8 in ~/.config/tachikoma/config.toml\n");
-    await set(ctx, "incus.socket", "/run/incus.sock", { global: true }, deps(w));
+    await set(ctx, { key: "incus.socket", value: "/run/incus.sock", global: true }, deps(w));
     assertEquals(
       Deno.readTextFileSync(file),
       'vm_cpus = 8\n\n[incus]\nsocket = "/run/incus.sock"\n',
@@ -161,9 +161,9 @@ Deno.test("config set: preserves comments, order and other sections", async () =
       "[truenas]\nhost = 'nas'\n";
     const file = w.write("repo/.tachikoma.local.toml", before);
     const { ctx } = makeContext(w);
-    await set(ctx, "vm_cpus", "6", { local: true }, deps(w));
-    await set(ctx, "incus.network", "tkbr0", { local: true }, deps(w));
-    await set(ctx, "share_claude_dirs", "rules, skills", { local: true }, deps(w));
+    await set(ctx, { key: "vm_cpus", value: "6", local: true }, deps(w));
+    await set(ctx, { key: "incus.network", value: "tkbr0", local: true }, deps(w));
+    await set(ctx, { key: "share_claude_dirs", value: "rules, skills", local: true }, deps(w));
     assertEquals(
       Deno.readTextFileSync(file),
       '# my settings\nvm_cpus = 6 # small box\nshare_claude_dirs = ["rules", "skills"]\n\n' +
@@ -179,14 +179,14 @@ Deno.test("config set --repo / --local write the repo files; hostile values roun
   try {
     const { ctx } = makeContext(w);
     const hostile = `it's "$(touch /tmp/pwned)" \`id\` ünï 🚀`;
-    await set(ctx, "ssh_user", hostile, { repo: true }, deps(w));
+    await set(ctx, { key: "ssh_user", value: hostile, repo: true }, deps(w));
     const repoFile = `${w.repo}/.tachikoma.toml`;
     assertEquals(
       (parse(Deno.readTextFileSync(repoFile)) as { ssh_user: string }).ssh_user,
       hostile,
     );
     assertEquals(Deno.statSync(repoFile).mode! & 0o777, 0o644);
-    await set(ctx, "sync_gh_auth", "yes", { local: true }, deps(w));
+    await set(ctx, { key: "sync_gh_auth", value: "yes", local: true }, deps(w));
     assertEquals(Deno.readTextFileSync(`${w.repo}/.tachikoma.local.toml`), "sync_gh_auth = true\n");
     const c = makeContext(w);
     await get(c.ctx, "ssh_user");
@@ -210,7 +210,7 @@ Deno.test("config set: the value is validated first; the file is left untouched 
     ];
     for (const [key, value, message] of cases) {
       const e = await assertRejects(
-        () => set(ctx, key, value, { local: true }, deps(w)),
+        () => set(ctx, { key, value, local: true }, deps(w)),
         ConfigError,
       );
       assertStringIncludes(e.message, message);
@@ -225,23 +225,29 @@ Deno.test("config set: unknown key, section name, two scopes, no repo, broken fi
   const w = makeWorld();
   try {
     const { ctx } = makeContext(w);
-    let e: Error = await assertRejects(() => set(ctx, "vm_cpu", "2", {}, deps(w)), UsageError);
+    let e: Error = await assertRejects(
+      () => set(ctx, { key: "vm_cpu", value: "2" }, deps(w)),
+      UsageError,
+    );
     assertEquals(e.message, "unknown config key vm_cpu (did you mean vm_cpus?)");
-    e = await assertRejects(() => set(ctx, "incus", "x", {}, deps(w)), UsageError);
+    e = await assertRejects(() => set(ctx, { key: "incus", value: "x" }, deps(w)), UsageError);
     assertStringIncludes(e.message, "incus is a section");
     e = await assertRejects(
-      () => set(ctx, "vm_cpus", "2", { repo: true, local: true }, deps(w)),
+      () => set(ctx, { key: "vm_cpus", value: "2", repo: true, local: true }, deps(w)),
       UsageError,
     );
     assertEquals(e.message, "use only one of --repo, --local");
     const outside = makeContext(w, { cwd: w.home });
     e = await assertRejects(
-      () => set(outside.ctx, "vm_cpus", "2", { repo: true }, deps(w)),
+      () => set(outside.ctx, { key: "vm_cpus", value: "2", repo: true }, deps(w)),
       UsageError,
     );
     assertStringIncludes(e.message, "--repo needs a git repository");
     w.write("repo/.tachikoma.toml", "vm_cpus = = 2\n");
-    e = await assertRejects(() => set(ctx, "vm_cpus", "2", { repo: true }, deps(w)), ConfigError);
+    e = await assertRejects(
+      () => set(ctx, { key: "vm_cpus", value: "2", repo: true }, deps(w)),
+      ConfigError,
+    );
     assertEquals(e.message, `${w.repo}/.tachikoma.toml:1:11: TOML syntax error: invalid value`);
   } finally {
     w.cleanup();
@@ -255,7 +261,7 @@ Deno.test("config set: a symlinked config file stays a symlink", async () => {
     Deno.mkdirSync(w.configDir, { recursive: true });
     Deno.symlinkSync(real, `${w.configDir}/config.toml`);
     const { ctx } = makeContext(w);
-    await set(ctx, "vm_cpus", "3", {}, deps(w));
+    await set(ctx, { key: "vm_cpus", value: "3" }, deps(w));
     assert(Deno.lstatSync(`${w.configDir}/config.toml`).isSymlink);
     assertEquals(Deno.readTextFileSync(real), "vm_cpus = 3\n");
   } finally {

@@ -252,9 +252,11 @@ Deno.test("unreachable says what to do", () => {
     socket.message,
     "cannot reach Incus at /var/lib/incus/unix.socket: is incusd running? (tachikoma doctor)",
   );
+  assert(socket.hint?.includes("tachikoma setup"));
   const denied = unreachable("/s", new TypeError("Permission denied (os error 13)"));
   assertEquals(denied.message, "cannot reach Incus at /s: permission denied");
   assert(denied.hint?.includes("incus-admin"));
+  assert(denied.hint?.includes("tachikoma setup"));
   const tls = unreachable(
     "https://h:8443",
     new TypeError("invalid peer certificate: UnknownIssuer"),
