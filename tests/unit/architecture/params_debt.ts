@@ -42,7 +42,6 @@ export const PARAMS_DEBT: readonly string[] = [
   "src/config/toml_edit.ts#insertAfter",
   "src/config/trust_ops.ts#keepTrust",
   "src/config/write.ts#overrideWarning",
-  "src/core/checkpoints.ts#bootFailed",
   "src/core/file_scripts.ts#query",
   "src/core/file_scripts.ts#run",
   "src/core/images.ts#pullStep",
