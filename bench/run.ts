@@ -6,7 +6,7 @@
  *
  * Exit status: 0 when every target that ran passed; 1 when one failed or a bench broke.
  *
- * Usage: deno run -A --frozen bench/run.ts [--quick] [name…]   (names: startup spawn proxy mcp incus stock)
+ * Usage: deno run -A --frozen bench/run.ts [--quick] [name…]   (names: startup spawn proxy mcp incus stock bases)
  *
  * @module
  */
@@ -44,6 +44,13 @@ const BENCHES: Bench[] = [
     quickArgs: ["2"],
     skip: () =>
       labEnv()?.imageServer ? null : labSkipReason ?? "the lab's image server is not up (make lab)",
+  },
+  {
+    name: "bases",
+    file: "bases_bench.ts",
+    args: [],
+    quickArgs: ["1"],
+    skip: () => labEnv() ? null : labSkipReason ?? "the Incus lab is not up (make lab)",
   },
 ];
 

@@ -155,6 +155,11 @@ export interface Capabilities {
   /** Real suspend (memory kept). When false, suspend means stop. */
   suspend: boolean;
   checkpoints: boolean;
+  /**
+   * Checkpoints are taken of the stopped sandbox (tart: a clone of the VM): core stops a running
+   * one, checkpoints it and starts it again. Absent or false: taken live.
+   */
+  checkpointsStopped?: boolean;
   /** Clone from another sandbox or a checkpoint. */
   clone: boolean;
   /** Engine-level egress policy. */

@@ -48,6 +48,7 @@ const spawn = command({
     interactive: negated("alias of --no-attach"),
     reprovision: bool("re-run provisioning steps whose inputs changed"),
     persist: negated("attach a plain shell instead of the persistent session main"),
+    from: text("clone a new sandbox from a base, a stopped sandbox or sandbox:checkpoint"),
   },
   args: [optionalArg("branch", "branch (default: the current branch); created from HEAD if new")],
   run: async (ctx, f, branch) =>
@@ -56,6 +57,7 @@ const spawn = command({
       attach: f.attach && f.interactive,
       reprovision: f.reprovision,
       persist: f.persist,
+      from: f.from,
     }),
 });
 
@@ -87,6 +89,12 @@ const checkpoint = group({
       args: [arg("name", SANDBOX), arg("label", "checkpoint name")],
       run: async (ctx, _f, name, label) =>
         await (await import("../commands/checkpoint.ts")).remove(ctx, { name, label }),
+    }),
+    fork: command({
+      brief: "give a new branch its own sandbox cloned from a checkpoint",
+      args: [arg("source", "sandbox:label"), arg("branch", "the new branch")],
+      run: async (ctx, _f, source, branch) =>
+        await (await import("../commands/checkpoint.ts")).fork(ctx, { source, branch }),
     }),
   },
 });
@@ -409,10 +417,12 @@ export const TREE: GroupNode = group({
         await (await import("../commands/prune.ts")).run(ctx, { days: f.days, dryRun: f.dryRun }),
     }),
     image: group({
-      brief: "manage base images",
-      notImplemented: true,
+      brief: "bases new sandboxes start from; stock images",
       routes: {
-        list: todo("image list", "list images"),
+        list: command({
+          brief: "list the bases: status (ready, stale, missing), size, age",
+          run: async (ctx) => await (await import("../commands/image.ts")).list(ctx),
+        }),
         pull: command({
           brief: "pull a base image into the local store (or refresh it)",
           args: [
@@ -421,9 +431,18 @@ export const TREE: GroupNode = group({
           run: async (ctx, _f, ref) =>
             await (await import("../commands/image.ts")).pull(ctx, { ref }),
         }),
-        build: todo("image build", "build a golden image with Claude Code preinstalled", [], {
-          name: text("output image name (default: tachikoma-golden)", { short: "n" }),
-          force: bool("replace an existing image"),
+        build: command({
+          brief: "build a base (its missing ancestors first), or every base",
+          flags: { force: bool("build the base again even when it is ready") },
+          args: [optionalArg("base", "base name (default: every base)")],
+          run: async (ctx, f, base) =>
+            await (await import("../commands/image.ts")).build(ctx, { base, force: f.force }),
+        }),
+        rm: command({
+          brief: "delete a base's builds",
+          args: [arg("base", "base name")],
+          run: async (ctx, _f, base) =>
+            await (await import("../commands/image.ts")).rm(ctx, { base }),
         }),
       },
     }),

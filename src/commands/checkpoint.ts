@@ -1,6 +1,6 @@
 /**
  * `tachikoma checkpoint|cp create [name] [--label L]`, `list [name]`,
- * `restore <name> <label>`, `delete <name> <label>`: snapshots of a sandbox's own disk (not
+ * `restore <name> <label>`, `delete <name> <label>`, `fork <name>:<label> <branch>`: snapshots of a sandbox's own disk (not
  * of the worktree, which stays on the host). See `src/core/checkpoints.ts`.
  *
  * @module
@@ -16,6 +16,7 @@ import {
 } from "../core/checkpoints.ts";
 import { shortTime } from "../core/inventory.ts";
 import { renderTable } from "../lib/table.ts";
+import { UsageError } from "../lib/errors.ts";
 
 /** `checkpoint create [name] [--label L]`. */
 export async function create(
@@ -61,4 +62,36 @@ export async function remove(
 ): Promise<void> {
   const result = await deleteCheckpoint(await ctx.app.service(), opts);
   ctx.out.result(result, () => `Deleted checkpoint "${result.label}" of ${result.name}`);
+}
+
+/**
+ * `checkpoint fork <name>:<label> <branch>`: a new branch of the sandbox's repo gets its own
+ * sandbox cloned from the checkpoint (as `spawn <branch> --from <name>:<label> --no-attach`).
+ */
+export async function fork(
+  ctx: CommandContext,
+  opts: { source: string; branch: string },
+): Promise<void> {
+  const colon = opts.source.lastIndexOf(":");
+  if (colon <= 0 || colon === opts.source.length - 1) {
+    throw new UsageError(`expected <sandbox>:<label>, got ${JSON.stringify(opts.source)}`, {
+      hint: "see `tachikoma checkpoint list <sandbox>` for the labels",
+    });
+  }
+  const deps = await ctx.app.lifecycleDeps();
+  const { resolveRecord } = await import("../core/resolve.ts");
+  const record = resolveRecord((await deps.store.read()).vms, opts.source.slice(0, colon), null);
+  const { spawnSandbox } = await import("../core/spawn.ts");
+  const { spawnDocument } = await import("./spawn.ts");
+  const result = await spawnSandbox(deps, {
+    cwd: record.repo_root ?? ctx.cwd,
+    branch: opts.branch,
+    from: `${record.name}:${opts.source.slice(colon + 1)}`,
+  });
+  ctx.out.result(
+    spawnDocument(result, false),
+    () =>
+      `Forked ${record.name}:${opts.source.slice(colon + 1)} into ${result.name} ` +
+      `(branch ${result.record.branch}), ready at ${result.address}\nworktree: ${result.worktree.path}`,
+  );
 }

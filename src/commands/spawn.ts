@@ -1,14 +1,16 @@
 /**
- * `tachikoma [branch]` / `tachikoma spawn [branch] [--no-attach] [--reprovision]`: create,
- * restart or reuse the branch's sandbox, provision it, then open a shell (unless
- * `--no-attach`): the persistent session `main` (tmux in the guest; `--no-persist`: a plain
- * shell). The shell's exit status becomes ours. With `--json` the document is printed
+ * `tachikoma [branch]` / `tachikoma spawn [branch] [--no-attach] [--reprovision] [--from F]`:
+ * create (or clone from a base, a sandbox or a checkpoint), restart or reuse the branch's
+ * sandbox, provision it, then open a shell (unless `--no-attach`): the persistent session
+ * `main` (tmux in the guest; `--no-persist`: a plain shell). The shell's exit status becomes
+ * ours. With `--json` the document is printed
  * once the sandbox is ready and the shell's output goes to stderr.
  *
  * @module
  */
 import type { CommandContext } from "./context.ts";
 import { type SpawnResult, spawnSandbox } from "../core/spawn.ts";
+import { forkDocument } from "../core/fork.ts";
 import { type BranchPrompt, offerNewBranch } from "../core/quick_start.ts";
 import { canPrompt, readLine, terminalIo } from "../lib/prompt.ts";
 import { DEFAULT_SESSION } from "../core/sessions.ts";
@@ -20,6 +22,8 @@ export interface SpawnOptions {
   reprovision: boolean;
   /** Attach to the persistent session `main` (false: a plain shell, `--no-persist`). */
   persist?: boolean;
+  /** `--from`: a base, a stopped sandbox or `sandbox:checkpoint` to clone a new sandbox from. */
+  from?: string;
 }
 
 const VERBS = {
@@ -47,6 +51,7 @@ export function spawnDocument(result: SpawnResult, attached: boolean): Record<st
     ip: result.address,
     ssh: { host: result.endpoint.host, port: result.endpoint.port },
     provisioning: result.provisioning,
+    from: forkDocument(result.from),
     attached,
   };
 }
@@ -64,6 +69,7 @@ export async function run(ctx: CommandContext, opts: SpawnOptions): Promise<void
     cwd: ctx.cwd,
     branch,
     reprovision: opts.reprovision,
+    from: opts.from,
   });
   ctx.out.result(spawnDocument(result, opts.attach), () => {
     const line = `${VERBS[result.action]} ${result.name}, ready at ${result.address}`;

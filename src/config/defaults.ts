@@ -75,7 +75,11 @@ export const TOP_DEFAULTS = {
   credential_proxy_upstream: "https://api.anthropic.com",
   egress: "agent",
   egress_allow: [] as string[],
+  bases: {},
 } as const;
+
+/** Name of a base in `[bases.NAME]`: lower-case letters, digits and `-`, at most 40. */
+export const BASE_NAME_RE = /^[a-z][a-z0-9-]{0,39}$/;
 
 /** Default values of the `[tart]` section. */
 export const TART_DEFAULTS = { resolver: "dhcp", stop_timeout_secs: 30 } as const;
@@ -203,6 +207,11 @@ export const KEYS: Readonly<Record<string, KeySpec>> = {
   env: {
     type: "table",
     trust: "sets variables in the sandbox; forward = true copies host variables into it",
+  },
+  bases: {
+    type: "table",
+    pathFields: ["setup_script"],
+    trust: "runs a script as root in the systems new sandboxes start from",
   },
   "tart.binary": { type: "string", path: "command", trust: "runs a program on the host" },
   "tart.resolver": { type: "string", choices: ["dhcp", "arp", "agent"] },

@@ -10,6 +10,7 @@ import { z } from "zod/mini";
 import {
   type BackendName,
   BACKENDS,
+  BASE_NAME_RE,
   defaultBackend,
   GUEST_SECRET_RE,
   IMAGE_SERVER_NAME_RE,
@@ -74,6 +75,20 @@ export const IncusSectionSchema = z.strictObject({
     ),
     () => structuredClone(INCUS_DEFAULTS.image_servers),
   ),
+});
+
+/**
+ * One `[bases.NAME]` entry: a prepared system new sandboxes can start from. Exactly one of
+ * `image` (a stock image reference) and `from` (another base); at most one of `setup` (an inline
+ * script) and `setup_script` (a host file); both run as root in the guest. The cross-entry rules
+ * (`from` names a base, no cycle, image xor from) are checked by `bases.ts` at load time.
+ */
+export const BaseSchema = z.strictObject({
+  image: z.optional(nonEmpty),
+  from: z.optional(nonEmpty),
+  setup: z.optional(z.string()),
+  setup_script: z.optional(nonEmpty),
+  description: z.optional(z.string()),
 });
 
 /** The `[truenas]` section. */
@@ -190,6 +205,15 @@ export const ConfigSchema = z.strictObject({
     z.record(
       z.string().check(z.regex(ENV_NAME_RE, "variable names are [A-Za-z_][A-Za-z0-9_]*")),
       EnvEntrySchema,
+    ),
+    () => ({}),
+  ),
+  bases: z._default(
+    z.record(
+      z.string().check(
+        z.regex(BASE_NAME_RE, "base names are lower-case letters, digits and -, at most 40"),
+      ),
+      BaseSchema,
     ),
     () => ({}),
   ),

@@ -24,6 +24,7 @@ import {
   TruenasSectionSchema,
 } from "./schema.ts";
 import { suggestionSuffix } from "./suggest.ts";
+import { checkBases } from "./bases.ts";
 import { findKeyLine } from "./toml_edit.ts";
 import { gatedAmong } from "./gate.ts";
 import type { ConfigSource, FileLayer, IgnoredSetting } from "./types.ts";
@@ -372,5 +373,10 @@ export function buildConfig(input: BuildInput): BuildResult {
   if (!result.success) {
     throw new ConfigError(`invalid configuration: ${result.error.issues[0].message}`);
   }
+  const basesFrom = sources.bases;
+  checkBases(
+    result.data.bases,
+    basesFrom?.file ? input.display(basesFrom.file) : undefined,
+  );
   return { config: result.data, sources, warnings, ignored };
 }

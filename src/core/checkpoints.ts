@@ -9,7 +9,7 @@
  * (when it was running); a restored sandbox that does not boot is stopped and marked `failed`,
  * as spawn does.
  *
- * Engines without `capabilities.checkpoints` (tart) get an {@link UnsupportedError} with the
+ * Engines without `capabilities.checkpoints` get an {@link UnsupportedError} with the
  * way out.
  *
  * @module
@@ -19,15 +19,13 @@ import type { SandboxRecord } from "../state/schema.ts";
 import { withSandboxLock } from "../state/lock.ts";
 import { openRepo } from "../git/repo.ts";
 import type { SandboxService } from "./sandbox_service.ts";
-import { bootFailureReason, waitForBoot } from "./boot.ts";
 import { sandboxShares } from "./sandbox_shares.ts";
-import { isInterrupt, isNotFound, iso, patchRecord } from "./lifecycle.ts";
+import { isInterrupt, isNotFound, patchRecord, stopTimeoutMs } from "./lifecycle.ts";
+import { startAgain } from "./checkpoint_start.ts";
 import {
   ConflictError,
   errorMessage,
   NotFoundError,
-  TachikomaError,
-  TimeoutError,
   UnsupportedError,
   UsageError,
 } from "../lib/errors.ts";
@@ -140,7 +138,7 @@ export async function createCheckpoint(
   return await locked(service, record.name, async () => {
     const backend = await service.backend();
     requireCheckpoints(backend);
-    await requireLive(backend, record);
+    const state = await requireLive(backend, record);
     let label = options.label;
     if (label === undefined) {
       const taken = new Set((await backend.listCheckpoints(record.name)).map((c) => c.name));
@@ -148,13 +146,38 @@ export async function createCheckpoint(
       label = base;
       for (let n = 2; taken.has(label); n++) label = `${base}-${n}`;
     }
-    const step = service.deps.reporter.step(`taking checkpoint ${label} of ${record.name}`);
+    // Engines that checkpoint a stopped sandbox (tart: a clone): stop it, start it again after.
+    const restart = backend.capabilities.checkpointsStopped === true && state === "running";
+    const shares = restart ? await sharesOf(service, record) : [];
+    if (restart) {
+      await step(
+        service,
+        `stopping ${record.name} (${backend.name} checkpoints it stopped)`,
+        () =>
+          backend.stop(record.name, {
+            timeoutMs: stopTimeoutMs(service.deps.config, backend.name),
+          }),
+      );
+      await patchRecord(service.deps.store, record.name, (r) => {
+        r.status = "stopped";
+        r.ip = null;
+      });
+    }
+    const handle = service.deps.reporter.step(`taking checkpoint ${label} of ${record.name}`);
     let made: Checkpoint;
     try {
       made = await backend.createCheckpoint(record.name, label);
-      step.done();
+      handle.done();
     } catch (error) {
-      step.fail(errorMessage(error));
+      handle.fail(errorMessage(error));
+      if (restart) {
+        await startAgain(service, backend, {
+          name: record.name,
+          shares,
+          after: "a failed checkpoint",
+        })
+          .catch((e) => log.warn(`could not start ${record.name} again: ${errorMessage(e)}`));
+      }
       if (error instanceof ConflictError && /exist/i.test(error.message)) {
         throw new ConflictError(`${record.name} already has a checkpoint "${label}"`, {
           hint: "pick another --label, or `tachikoma checkpoint delete " +
@@ -163,6 +186,13 @@ export async function createCheckpoint(
         });
       }
       throw error;
+    }
+    if (restart) {
+      await startAgain(service, backend, {
+        name: record.name,
+        shares,
+        after: `checkpointing "${label}"`,
+      });
     }
     await service.touch(record.name);
     return { name: record.name, ...view(made) };
@@ -198,7 +228,7 @@ export async function restoreCheckpoint(
   validateLabel(options.label);
   const label = options.label;
   const record = await service.resolve(options.name);
-  const { clock, config, reporter, store } = service.deps;
+  const { clock, reporter, store } = service.deps;
   return await locked(service, record.name, async () => {
     const backend = await service.backend();
     requireCheckpoints(backend);
@@ -236,30 +266,10 @@ export async function restoreCheckpoint(
       throw error;
     }
 
-    const deadline = clock.now() + config.boot_timeout_secs * 1000;
-    let address: string;
-    try {
-      await step(service, `starting ${name}`, () => backend.start(name, { shares }));
-      const boot = await step(service, "waiting for boot", () =>
-        waitForBoot({
-          backend,
-          name,
-          clock,
-          probe: service.deps.probe,
-          deadline,
-          timeoutSecs: config.boot_timeout_secs,
-          signal: service.deps.signal,
-        }));
-      await backend.mountShares(name, shares);
-      address = boot.address;
-    } catch (error) {
-      throw await bootFailed(service, backend, name, label, error);
-    }
-    await patchRecord(store, name, (r) => {
-      r.status = "running";
-      r.ip = address;
-      r.failure = null;
-      r.last_used = iso(clock.now());
+    const address = await startAgain(service, backend, {
+      name,
+      shares,
+      after: `restoring "${label}"`,
     });
     return {
       name,
@@ -342,47 +352,6 @@ async function sharesOf(service: SandboxService, record: SandboxRecord): Promise
       },
     );
   }
-}
-
-/** Stops a sandbox that did not boot after the restore and records it `failed`. */
-async function bootFailed(
-  service: SandboxService,
-  backend: Backend,
-  name: string,
-  label: string,
-  error: unknown,
-): Promise<unknown> {
-  const interrupted = isInterrupt(error, service.deps.signal);
-  const reason = interrupted
-    ? "interrupted while booting"
-    : `did not boot after restoring "${label}": ${bootFailureReason(error)}`;
-  try {
-    await backend.stop(name, { force: true });
-  } catch (stopError) {
-    if (!isNotFound(stopError)) log.warn(`could not stop ${name}: ${errorMessage(stopError)}`);
-  }
-  await patchRecord(service.deps.store, name, (r) => {
-    r.status = "failed";
-    r.failure = reason;
-    r.ip = null;
-  });
-  if (interrupted) return error;
-  const hint = "it was stopped and marked failed: `tachikoma spawn` retries, another " +
-    "`tachikoma checkpoint restore` picks another checkpoint";
-  if (error instanceof TimeoutError) {
-    return new TimeoutError(`${name} ${reason}`, {
-      hint: error.hint ? `${error.hint}; ${hint}` : hint,
-      cause: error,
-    });
-  }
-  if (error instanceof TachikomaError) {
-    return new TachikomaError(error.code, `${name} ${reason}`, {
-      exitCode: error.exitCode,
-      hint: error.hint ? `${error.hint}; ${hint}` : hint,
-      cause: error,
-    });
-  }
-  return new TachikomaError("boot_failed", `${name} ${reason}`, { hint, cause: error });
 }
 
 async function step<T>(service: SandboxService, label: string, fn: () => Promise<T>): Promise<T> {

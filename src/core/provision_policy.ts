@@ -75,6 +75,11 @@ export async function provisionSandbox(
     network?: Promise<unknown>;
     /** Runs after each completed step is recorded. */
     afterStep?: (step: string) => Promise<void>;
+    /**
+     * A cloned sandbox: the steps it already has from its source, out of the recipe's steps
+     * (see `ProvisionRunOptions.skip`).
+     */
+    skip?: (steps: readonly string[]) => readonly string[];
   },
 ): Promise<ProvisionOutcome> {
   const none: ProvisionOutcome = { ran: false, reason: null, steps: [], resumed_after: null };
@@ -141,6 +146,7 @@ export async function provisionSandbox(
     await provisioner.run(ctx, {
       after: plan.after,
       only,
+      skip: plan.reason === "new" ? options.skip?.(provisioner.steps) : undefined,
       onStepDone: async (step) => {
         ran.push(step);
         await patchRecord(deps.store, record.name, (r) => {

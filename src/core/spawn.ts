@@ -29,6 +29,7 @@ import { revokeProxyToken } from "./proxy_link.ts";
 import { chooseImage, type ImageChoice } from "./images.ts";
 import type { ProvisionOutcome } from "./provision_policy.ts";
 import { ConflictError, errorMessage, TimeoutError, UsageError } from "../lib/errors.ts";
+import { type ForkSource, resolveFork } from "./fork.ts";
 
 /** Input of {@link spawnSandbox}. */
 export interface SpawnRequest {
@@ -44,6 +45,11 @@ export interface SpawnRequest {
    * the reaper leaves it alone from then on.
    */
   createdBy?: "mcp";
+  /**
+   * Clone a new sandbox from a base, a stopped sandbox or `sandbox:checkpoint` instead of
+   * creating it from the image (see `fork.ts`); not used when the sandbox exists.
+   */
+  from?: string;
 }
 
 /** How spawn got the sandbox running. */
@@ -60,6 +66,8 @@ export interface SpawnResult {
   banner: string | null;
   worktree: EnsuredWorktree;
   provisioning: ProvisionOutcome;
+  /** What the sandbox was cloned from (null: not cloned by this spawn). */
+  from: ForkSource | null;
 }
 
 /** Spawns (or reuses) the sandbox of a branch. Does not attach. */
@@ -135,6 +143,13 @@ async function spawnLocked(
     (info) => ({ info, error: null }),
     (error) => ({ info: null, error: isNotFound(error) ? null : error }),
   );
+  // A bad --from changes nothing: it is checked before the worktree is made.
+  let fork: ForkSource | null = null;
+  if (request.from !== undefined) {
+    const before = await lookup;
+    if (before.info) reporter.note(`${name} exists: --from ${request.from} is not used`);
+    else if (!before.error) fork = await resolveFork(deps, backend, { from: request.from, repo });
+  }
   const worktree = await step(deps, "preparing worktree", async () => {
     // Fast path: the recorded worktree is still on the branch (no git process).
     if (
@@ -227,32 +242,52 @@ async function spawnLocked(
       provisioned: { version: 0, last_step: null, complete: false },
       ...(mcpMade ? { created_by: "mcp" as const } : {}),
     });
-    try {
-      choice = await chooseImage(deps, backend);
-    } catch (error) {
-      // Nothing was made: the entry says why, `spawn` tries again, `destroy` forgets it.
-      await patchRecord(store, name, (r) => {
-        r.status = "failed";
-        r.failure = errorMessage(error).split("\n")[0];
+    if (fork) {
+      const source = fork;
+      const what = source.kind === "base"
+        ? `base ${source.name}`
+        : source.checkpoint
+        ? `${source.name}:${source.checkpoint}`
+        : source.name;
+      await step(deps, `cloning ${what} into ${name}`, async () => {
+        try {
+          await backend.clone(name, source.clone);
+        } catch (error) {
+          if (!(error instanceof ConflictError)) await backend.delete(name).catch(() => {});
+          await store.remove(name);
+          throw error;
+        }
       });
-      throw error;
-    }
-    await step(deps, `creating sandbox ${name}`, async () => {
+    } else {
       try {
-        await backend.create(name, {
-          image: choice!.image,
-          label: choice!.label,
-          cpus: config.vm_cpus,
-          memoryMb: config.vm_memory,
-          diskGb: backend.name === "tart" ? config.tart.disk_size_gb : undefined,
-        });
+        choice = await chooseImage(deps, backend);
       } catch (error) {
-        // Nothing was made (or the name belongs to something else): no entry, no ghost.
-        if (!(error instanceof ConflictError)) await backend.delete(name).catch(() => {});
-        await store.remove(name);
+        // Nothing was made: the entry says why, `spawn` tries again, `destroy` forgets it.
+        await patchRecord(store, name, (r) => {
+          r.status = "failed";
+          r.failure = errorMessage(error).split("\n")[0];
+        });
         throw error;
       }
-    });
+    }
+    if (!fork) {
+      await step(deps, `creating sandbox ${name}`, async () => {
+        try {
+          await backend.create(name, {
+            image: choice!.image,
+            label: choice!.label,
+            cpus: config.vm_cpus,
+            memoryMb: config.vm_memory,
+            diskGb: backend.name === "tart" ? config.tart.disk_size_gb : undefined,
+          });
+        } catch (error) {
+          // Nothing was made (or the name belongs to something else): no entry, no ghost.
+          if (!(error instanceof ConflictError)) await backend.delete(name).catch(() => {});
+          await store.remove(name);
+          throw error;
+        }
+      });
+    }
   } else if (info.state === "running" || info.state === "starting") {
     action = "reconnected";
   } else if (info.state === "suspended") {
@@ -291,6 +326,7 @@ async function spawnLocked(
       reprovision: request.reprovision ?? false,
       network,
       afterBootstrap: choice?.publish ? () => choice!.publish!(name) : undefined,
+      skip: fork?.skip,
     });
   if (action === "reconnected") {
     // The engine says it runs: record that (and the use) while SSH is probed.
@@ -344,6 +380,7 @@ async function spawnLocked(
     banner: boot.banner,
     worktree,
     provisioning,
+    from: fork,
   };
 }
 

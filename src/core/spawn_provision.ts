@@ -21,6 +21,8 @@ export interface SpawnProvisionRequest {
   network?: Promise<unknown>;
   /** Runs once the `bootstrap` step is done (keeping a prepared image). */
   afterBootstrap?: () => Promise<void>;
+  /** A cloned sandbox: the steps it already has from its source, out of the recipe's. */
+  skip?: (steps: readonly string[]) => readonly string[];
 }
 
 /** Provisions a spawned sandbox as needed. */
@@ -53,6 +55,7 @@ export async function spawnProvision(
   return await provisionSandbox(deps, backend, record, {
     ...options,
     network: request.network,
+    skip: request.skip,
     afterStep: request.afterBootstrap
       ? async (step) => {
         if (step === "bootstrap") await request.afterBootstrap!();

@@ -24,6 +24,11 @@ const spawnInput = {
   reprovision: z.boolean().optional().describe(
     "Re-run the provisioning steps whose inputs changed (normally only new sandboxes are provisioned).",
   ),
+  from: z.string().min(1).optional().describe(
+    "Clone a new sandbox from a base (see `tachikoma image list`), a stopped sandbox, or a " +
+      "sandbox's checkpoint (`sandbox:label`) instead of creating it from the image: only the " +
+      "per-branch provisioning runs. Not used when the branch's sandbox exists.",
+  ),
   // Arguments still to come, each with the core feature it passes through to `service.spawn`:
   // `from` (the base a new sandbox is cloned from: bases) and `egress` (its egress policy:
   // per-sandbox egress). Add them here and in `run` below when those exist.
@@ -67,6 +72,7 @@ export const spawnTool: ToolSpec<typeof spawnInput, typeof spawnOutput> = {
     const result = await service.spawn({
       branch: args.branch,
       reprovision: args.reprovision,
+      from: args.from,
       // A sandbox made here is the MCP daemon's reaper's to stop and delete.
       createdBy: "mcp",
     });

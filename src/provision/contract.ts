@@ -35,6 +35,11 @@ export interface ProvisionRunOptions {
   after: string | null;
   /** Re-run only these steps (with `spawn --reprovision`), regardless of `after`. */
   only?: string[];
+  /**
+   * Steps the sandbox already has from what it was cloned from (a base, another sandbox or a
+   * checkpoint): not run, as if done.
+   */
+  skip?: readonly string[];
   /** Called after each step completes; core persists it before the next step starts. */
   onStepDone(step: string): Promise<void>;
 }
@@ -54,6 +59,18 @@ export interface Provisioner {
    */
   run(ctx: ProvisionContext, options: ProvisionRunOptions): Promise<void>;
 }
+
+/**
+ * The steps a base build runs (the system and Claude Code): a sandbox cloned from a base skips
+ * them.
+ */
+export const BASE_STEPS: readonly string[] = ["bootstrap", "claude"];
+
+/**
+ * The per-branch steps (the key, the shares, the hostname, the profile with the sandbox's own
+ * proxy token): the only ones a sandbox cloned from another sandbox or a checkpoint runs.
+ */
+export const PER_BRANCH_STEPS: readonly string[] = ["ssh_key", "code", "hostname", "profile"];
 
 /** True when a provisioning error (or one it wraps) says the guest is unusable as it is. */
 export function isUnusableGuest(error: unknown): boolean {

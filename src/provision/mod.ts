@@ -88,6 +88,11 @@ async function hash(value: unknown): Promise<string> {
 }
 
 function select(options: ProvisionRunOptions): readonly StepDef<unknown>[] {
+  const skip = options.skip ?? [];
+  return selectSteps(options).filter((s) => !skip.includes(s.name));
+}
+
+function selectSteps(options: ProvisionRunOptions): readonly StepDef<unknown>[] {
   if (options.only) {
     const unknown = options.only.filter((n) => !STEP_NAMES.includes(n));
     if (unknown.length) {

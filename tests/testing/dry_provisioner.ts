@@ -22,6 +22,7 @@ export function dryProvisioner(options: CreateProvisionerOptions): Provisioner {
       const start = runOptions.after === null ? 0 : real.steps.indexOf(runOptions.after) + 1;
       for (const step of real.steps.slice(start)) {
         if (runOptions.only && !runOptions.only.includes(step)) continue;
+        if (runOptions.skip?.includes(step)) continue;
         ctx.signal?.throwIfAborted();
         ctx.reporter.step(`provisioning step ${step} (dry: the memory guest runs nothing)`)
           .done();

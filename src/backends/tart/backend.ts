@@ -35,6 +35,7 @@ import {
   UnsupportedError,
 } from "../../lib/errors.ts";
 import { log } from "../../lib/log.ts";
+import { isCheckpointVm, TartCheckpoints } from "./checkpoints.ts";
 import { type TartCli, type TartResolver } from "./cli.ts";
 import { DEFAULT_TAG, dirArgs, GUEST_MOUNT_ROOT } from "./dir_spec.ts";
 import type { TartListEntry, TartState } from "./parse.ts";
@@ -77,7 +78,8 @@ export interface TartParts {
 /** What tart can do for Linux guests. */
 export const TART_CAPABILITIES: Capabilities = {
   suspend: false,
-  checkpoints: false,
+  checkpoints: true,
+  checkpointsStopped: true,
   clone: true,
   egress: false,
   pty: false,
@@ -107,6 +109,7 @@ export class TartBackend implements Backend {
   readonly #settings: TartSettings;
   /** `tart run` processes started by this backend, by VM name. */
   readonly #runs = new Map<string, RunHandle>();
+  readonly #checkpoints: TartCheckpoints;
 
   constructor(parts: TartParts) {
     this.#cli = parts.cli;
@@ -114,6 +117,7 @@ export class TartBackend implements Backend {
     this.#clock = parts.clock;
     this.#guest = parts.guest;
     this.#settings = parts.settings;
+    this.#checkpoints = new TartCheckpoints(parts.cli, () => parts.clock.now());
   }
 
   /** The run log of a VM. */
@@ -123,7 +127,7 @@ export class TartBackend implements Backend {
 
   async list(): Promise<SandboxInfo[]> {
     const entries = await this.#cli.list();
-    return entries.filter((e) => e.source === "local").map((e) => ({
+    return entries.filter((e) => e.source === "local" && !isCheckpointVm(e.name)).map((e) => ({
       name: e.name,
       state: sandboxState(e.state),
       addresses: this.#guest.cachedAddress(e.name) && e.state === "running"
@@ -159,7 +163,11 @@ export class TartBackend implements Backend {
 
   async clone(name: string, source: CloneSource): Promise<void> {
     if (source.checkpoint !== undefined) {
-      throw new UnsupportedError("tart has no checkpoints: cannot clone from a checkpoint");
+      await this.#cli.clone(
+        await this.#checkpoints.source(source.sandbox, source.checkpoint),
+        name,
+      );
+      return;
     }
     const entry = await this.#require(source.sandbox);
     if (entry.state === "running") {
@@ -251,6 +259,7 @@ export class TartBackend implements Backend {
     const entry = await this.#cli.find(name);
     if (entry?.state === "running") await this.stop(name);
     if (entry) await this.#cli.delete(name);
+    await this.#checkpoints.deleteAll(name);
     this.#guest.forget(name);
     this.#runs.delete(name);
     await Deno.remove(this.logPath(name)).catch(() => {});
@@ -328,17 +337,19 @@ export class TartBackend implements Backend {
     return this.#guest.pullFile(name, path);
   }
 
-  createCheckpoint(_name: string, _checkpoint: string): Promise<Checkpoint> {
-    return Promise.reject(unsupported("checkpoints"));
+  createCheckpoint(name: string, checkpoint: string): Promise<Checkpoint> {
+    return this.#checkpoints.create(name, checkpoint);
   }
-  listCheckpoints(_name: string): Promise<Checkpoint[]> {
-    return Promise.reject(unsupported("checkpoints"));
+  listCheckpoints(name: string): Promise<Checkpoint[]> {
+    return this.#checkpoints.list(name);
   }
-  restoreCheckpoint(_name: string, _checkpoint: string): Promise<void> {
-    return Promise.reject(unsupported("checkpoints"));
+  async restoreCheckpoint(name: string, checkpoint: string): Promise<void> {
+    await this.#checkpoints.restore(name, checkpoint);
+    this.#guest.forget(name);
+    this.#runs.delete(name);
   }
-  deleteCheckpoint(_name: string, _checkpoint: string): Promise<void> {
-    return Promise.reject(unsupported("checkpoints"));
+  deleteCheckpoint(name: string, checkpoint: string): Promise<void> {
+    return this.#checkpoints.delete(name, checkpoint);
   }
   getEgress(_name: string): Promise<EgressPolicy> {
     return Promise.reject(unsupported("egress policies"));

@@ -167,6 +167,13 @@ export class TartCli {
     throw tartError("stop", result, name);
   }
 
+  /** `tart rename NAME NEW` (NEW must not exist). */
+  async rename(name: string, next: string): Promise<void> {
+    checkLocalName(name);
+    checkLocalName(next);
+    await this.#ok("rename", ["rename", name, next], name);
+  }
+
   /** `tart delete NAME`. Returns false when it did not exist (exit 2). */
   async delete(name: string): Promise<boolean> {
     checkLocalName(name);

@@ -373,31 +373,72 @@ Deno.test("delete: missing → success; running → stop first; log removed", as
   assertEquals(w.runner.argsOf("delete").length, 1);
 });
 
-Deno.test("suspend, checkpoints and egress are unsupported; capabilities say so", async () => {
+Deno.test("suspend and egress are unsupported; checkpoints are clones; capabilities say so", async () => {
   await using w = await world();
   assertEquals(w.backend.capabilities.suspend, false);
-  assertEquals(w.backend.capabilities.checkpoints, false);
+  assertEquals(w.backend.capabilities.checkpoints, true);
+  assertEquals(w.backend.capabilities.checkpointsStopped, true);
   assertEquals(w.backend.capabilities.egress, false);
   await assertRejects(() => w.backend.suspend("vm"), UnsupportedError, "stop it instead");
-  const checkpoint = await assertRejects(
-    () => w.backend.createCheckpoint("vm", "c"),
-    UnsupportedError,
-  );
-  assertStringIncludes(checkpoint.hint ?? "", "the incus backend has them");
-  await assertRejects(() => w.backend.listCheckpoints("vm"), UnsupportedError);
-  await assertRejects(() => w.backend.restoreCheckpoint("vm", "c"), UnsupportedError);
-  await assertRejects(() => w.backend.deleteCheckpoint("vm", "c"), UnsupportedError);
   const egress = await assertRejects(() => w.backend.getEgress("vm"), UnsupportedError);
   assertStringIncludes(egress.hint ?? "", "egress_allow");
-  for (const e of [checkpoint, egress]) assert(!/truenas/i.test(`${e.message} ${e.hint}`));
+  assert(!/truenas/i.test(`${egress.message} ${egress.hint}`));
   await assertRejects(
     () => w.backend.setEgress("vm", { mode: "agent", allow: [] }),
     UnsupportedError,
   );
-  await assertRejects(
-    () => w.backend.clone("x", { sandbox: "vm", checkpoint: "c" }),
-    UnsupportedError,
-  );
+});
+
+Deno.test("checkpoints: a clone of the stopped VM, listed by its name, hidden from list", async () => {
+  await using w = await world();
+  const states: Record<string, string> = { vm: "running", other: "stopped" };
+  liveList(w.runner, states);
+  w.runner.on(["ip"], ok("10.1.1.1\n"));
+  w.runner.on(["clone"], (args) => {
+    states[args[2]] = "stopped";
+    return ok();
+  });
+  w.runner.on(["delete"], (args) => {
+    delete states[args[1]];
+    return ok();
+  });
+  w.runner.on(["rename"], (args) => {
+    states[args[2]] = states[args[1]];
+    delete states[args[1]];
+    return ok();
+  });
+  await assertRejects(() => w.backend.createCheckpoint("vm", "c1"), ConflictError, "while it runs");
+  assertEquals(w.runner.argsOf("clone"), []);
+  states.vm = "stopped";
+  const made = await w.backend.createCheckpoint("vm", "c1");
+  assertEquals(made.name, "c1");
+  assert(Math.abs(Date.parse(made.createdAt) - 1_700_000_000_000) < 600_000, made.createdAt);
+  const cpVm = w.runner.argsOf("clone")[0][2];
+  assertMatch(cpVm, /^vm\.tkcp\.\d{17}\.c1$/);
+  assertEquals(made.sizeBytes, 20e9);
+  await assertRejects(() => w.backend.createCheckpoint("vm", "c1"), ConflictError, "already has");
+  assertEquals((await w.backend.listCheckpoints("vm")).map((c) => c.name), ["c1"]);
+  assertEquals(await w.backend.listCheckpoints("other"), []);
+  assertEquals((await w.backend.list()).map((s) => s.name).sort(), ["other", "vm"]);
+  await assertRejects(() => w.backend.listCheckpoints("ghost"), NotFoundError);
+
+  // restore: clone to a temporary VM, delete the VM, rename the clone into place.
+  await w.backend.restoreCheckpoint("vm", "c1");
+  assertEquals(w.runner.argsOf("clone")[1], ["clone", cpVm, "vm.tkcp-restore"]);
+  assertEquals(w.runner.argsOf("rename"), [["rename", "vm.tkcp-restore", "vm"]]);
+  assert(states[cpVm], "the checkpoint stays");
+  await assertRejects(() => w.backend.restoreCheckpoint("vm", "nope"), NotFoundError);
+
+  // clone from a checkpoint: the checkpoint's VM is the source.
+  await w.backend.clone("copy", { sandbox: "vm", checkpoint: "c1" });
+  assertEquals(w.runner.argsOf("clone")[2], ["clone", cpVm, "copy"]);
+
+  // delete the checkpoint; deleting the VM deletes the others.
+  await w.backend.deleteCheckpoint("vm", "c1");
+  assertEquals(states[cpVm], undefined);
+  await w.backend.createCheckpoint("vm", "c2");
+  await w.backend.delete("vm");
+  assertEquals(Object.keys(states).sort(), ["copy", "other"]);
 });
 
 Deno.test("mountShares: one virtiofs mount of the default tag at /mnt/tachikoma, as root", async () => {

@@ -102,6 +102,7 @@ Deno.test("only truenas.api_key is secret; the gated keys are marked, each with 
   // guest may reach, where guest-written files land on the host.
   assertEquals(KEY_NAMES.filter((k) => KEYS[k].trust).sort(), [
     "api_key_command",
+    "bases",
     "credential_command",
     "credential_proxy",
     "credential_proxy_bind",

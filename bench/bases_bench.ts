@@ -1,0 +1,230 @@
+/**
+ * Bases on the Incus lab (issue "Bases and forks"): a base is built once (`image build`, its
+ * time and disk use reported), then, interleaved in the same run:
+ *
+ * - `tachikoma spawn <branch> --from <base> --no-attach` followed by `tachikoma exec -- true` in
+ *   the new worktree (two `deno run` subprocesses: what a user waits for), against
+ * - the raw Incus sequence on the API: copy the base's checkpoint into a new container, start
+ *   it, poll its state every 50 ms for an IPv4 address, exec `true`.
+ *
+ * Target: spawn from a base to a working exec ≤ 1.5× the raw sequence (median). Also reported
+ * (info): a fresh `spawn` (from the image, every step) to a working exec, and pixels' claimed
+ * ~5 s from a base.
+ *
+ * Prints one JSON line per target (bench/lib.ts). Needs the lab (make lab); exits 2 without it.
+ * Run: deno run -A --frozen bench/bases_bench.ts [runs=3]
+ *
+ * @module
+ */
+import { info, median, percentile, target } from "./lib.ts";
+import { incusSocketHttpClient } from "../src/backends/incus/client.ts";
+import { labEnv } from "../tests/integration/lab.ts";
+
+const ROOT = new URL("../", import.meta.url).pathname;
+const runs = Number(Deno.args[0] ?? 3);
+const lab = labEnv();
+if (!lab) {
+  console.error("bases bench: the lab is not up (make lab)");
+  Deno.exit(2);
+}
+const { socket, image } = lab;
+const http = incusSocketHttpClient(socket);
+const dec = new TextDecoder();
+
+// deno-lint-ignore no-explicit-any
+async function api(method: string, path: string, body?: unknown): Promise<any> {
+  const r = await fetch(`http://localhost${path}`, {
+    method,
+    client: http,
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
+  const doc = await r.json();
+  if (doc.type === "error") throw new Error(`${method} ${path}: ${doc.error}`);
+  return doc;
+}
+
+// deno-lint-ignore no-explicit-any
+async function waitOp(doc: any): Promise<any> {
+  const done = await api("GET", `${doc.operation}/wait?timeout=120`);
+  if (done.metadata.status_code !== 200) throw new Error(`operation failed: ${done.metadata.err}`);
+  return done.metadata;
+}
+
+/** The raw sequence: copy the snapshot, start, IPv4, exec true. */
+async function rawCopyToExec(name: string, source: string): Promise<number> {
+  const t0 = performance.now();
+  await waitOp(
+    await api("POST", "/1.0/instances", {
+      name,
+      type: "container",
+      source: { type: "copy", source, instance_only: true },
+    }),
+  );
+  await waitOp(await api("PUT", `/1.0/instances/${name}/state`, { action: "start" }));
+  for (;;) {
+    const state = (await api("GET", `/1.0/instances/${name}/state`)).metadata;
+    const eth0 = state.network?.eth0?.addresses ?? [];
+    // deno-lint-ignore no-explicit-any
+    if (eth0.some((a: any) => a.family === "inet" && a.scope === "global")) break;
+    if (performance.now() - t0 > 60_000) throw new Error(`${name}: no IPv4 after 60 s`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  const op = await waitOp(
+    await api("POST", `/1.0/instances/${name}/exec`, {
+      command: ["true"],
+      "wait-for-websocket": false,
+      "record-output": false,
+      interactive: false,
+    }),
+  );
+  if (op.metadata.return !== 0) throw new Error(`true exited ${op.metadata.return}`);
+  return performance.now() - t0;
+}
+
+async function deleteInstance(name: string): Promise<void> {
+  try {
+    await waitOp(
+      await api("PUT", `/1.0/instances/${name}/state`, { action: "stop", force: true }),
+    );
+  } catch {
+    // not running
+  }
+  try {
+    await waitOp(await api("DELETE", `/1.0/instances/${name}`));
+  } catch {
+    // gone
+  }
+}
+
+const stamp = Date.now().toString(36);
+const top = await Deno.makeTempDir({ dir: "/var/tmp", prefix: "tk-bench-bases-" });
+const repo = `${top}/tkt-benchb-${stamp}`;
+const cfg = `${top}/config`;
+const base = `benchb-${stamp}`;
+const realHome = Deno.env.get("HOME") ?? "/root";
+const env: Record<string, string> = {
+  PATH: Deno.env.get("PATH") ?? "/usr/bin:/bin",
+  HOME: `${top}/home`,
+  DENO_DIR: Deno.env.get("DENO_DIR") ?? `${realHome}/.cache/deno`,
+  TACHIKOMA_CONFIG_DIR: cfg,
+  TACHIKOMA_BASE_IMAGE: image,
+  TACHIKOMA_INCUS_SOCKET: socket,
+  TACHIKOMA_CREDENTIAL_PROXY: "false",
+  TACHIKOMA_CLAUDE_INSTALL: "skip",
+  TACHIKOMA_VM_CPUS: "1",
+  TACHIKOMA_VM_MEMORY: "1024",
+  GIT_CONFIG_NOSYSTEM: "1",
+  GIT_AUTHOR_NAME: "bench",
+  GIT_AUTHOR_EMAIL: "bench@example.invalid",
+  GIT_COMMITTER_NAME: "bench",
+  GIT_COMMITTER_EMAIL: "bench@example.invalid",
+};
+
+async function cli(args: string[], cwd = repo): Promise<{ ms: number; stdout: string }> {
+  const t0 = performance.now();
+  const out = await new Deno.Command(Deno.execPath(), {
+    args: ["run", "-A", "--frozen", `${ROOT}main.ts`, ...args],
+    cwd,
+    env,
+    clearEnv: true,
+    stdin: "null",
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  const ms = performance.now() - t0;
+  if (!out.success) {
+    throw new Error(`tachikoma ${args.join(" ")}: ${dec.decode(out.stderr)}`);
+  }
+  return { ms, stdout: dec.decode(out.stdout) };
+}
+
+/** spawn (from the base, or fresh) then `exec -- true` in its worktree; returns ms and name. */
+async function spawnToExec(branch: string, from?: string): Promise<{ ms: number; name: string }> {
+  const spawned = await cli([
+    "spawn",
+    branch,
+    ...(from ? ["--from", from] : []),
+    "--no-attach",
+    "--json",
+  ]);
+  const doc = JSON.parse(spawned.stdout);
+  const exec = await cli(["exec", "--", "true"], doc.worktree_path);
+  return { ms: spawned.ms + exec.ms, name: doc.name };
+}
+
+const made: string[] = [];
+try {
+  await Deno.mkdir(`${top}/home`);
+  await Deno.mkdir(repo);
+  await Deno.mkdir(cfg);
+  await Deno.writeTextFile(
+    `${cfg}/config.toml`,
+    `[bases.${base}]\nimage = "${image}"\nsetup = "echo bench > /etc/tk-bench"\n`,
+  );
+  for (
+    const args of [["init", "-q", "-b", "main"], ["commit", "-q", "--allow-empty", "-m", "init"]]
+  ) {
+    const out = await new Deno.Command("git", { args, cwd: repo, env, clearEnv: true }).output();
+    if (!out.success) throw new Error(`git ${args.join(" ")} failed`);
+  }
+  const build = await cli(["image", "build", base, "--json"]);
+  const built = JSON.parse(build.stdout).bases[0];
+  made.push(built.sandbox);
+  const state = (await api("GET", `/1.0/instances/${built.sandbox}/state`)).metadata;
+  info({
+    bench: "bases",
+    what: "image build of a base from the lab image (provision + setup, stop, checkpoint)",
+    build_ms: Math.round(build.ms),
+    disk_usage_bytes: state.disk?.root?.usage ?? null,
+  });
+
+  const samples = { fork: [] as number[], raw: [] as number[], fresh: [] as number[] };
+  for (let i = -1; i < runs; i++) {
+    // round -1 warms caches; the order alternates so neither side always goes first
+    const order = i % 2 === 0 ? ["fork", "raw"] as const : ["raw", "fork"] as const;
+    for (const kind of order) {
+      if (kind === "fork") {
+        const r = await spawnToExec(`fork-${i + 1}`, base);
+        made.push(r.name);
+        await cli(["destroy", r.name, "--force"]);
+        if (i >= 0) samples.fork.push(r.ms);
+      } else {
+        const name = `tkt-benchb-raw-${stamp}-${i + 1}`;
+        made.push(name);
+        const ms = await rawCopyToExec(name, `${built.sandbox}/base`);
+        await deleteInstance(name);
+        if (i >= 0) samples.raw.push(ms);
+      }
+    }
+    if (i >= 0) {
+      const fresh = await spawnToExec(`fresh-${i + 1}`);
+      made.push(fresh.name);
+      await cli(["destroy", fresh.name, "--force"]);
+      samples.fresh.push(fresh.ms);
+    }
+  }
+  const f = median(samples.fork);
+  const r = median(samples.raw);
+  target({
+    bench: "bases",
+    target: "spawn --from a base to a working exec vs the raw Incus copy/start/IPv4/exec (median)",
+    measured_ms: f,
+    baseline_ms: r,
+    max_ratio: 1.5,
+    note: "tachikoma side: two CLI processes (spawn --no-attach, exec -- true)",
+  }, {
+    runs,
+    fork_p90_ms: Math.round(percentile(samples.fork, 90)),
+    raw_p90_ms: Math.round(percentile(samples.raw, 90)),
+  });
+  info({
+    bench: "bases",
+    what: "fresh spawn (from the image, every provisioning step) to a working exec",
+    fresh_median_ms: Math.round(median(samples.fresh)),
+    fork_median_ms: Math.round(f),
+    pixels_claim_ms: 5000,
+  });
+} finally {
+  for (const name of made) await deleteInstance(name);
+  await Deno.remove(top, { recursive: true }).catch(() => {});
+}

@@ -1,0 +1,233 @@
+/**
+ * Bases and forks end to end on the Incus lab, through the CLI (main.ts as a subprocess): a
+ * configured base and a child base (`from`) are built (`image build`: ancestors first, the
+ * setup scripts as root), listed ready, then stale once the child's recipe changes; a failing
+ * setup leaves no container; `spawn --from <base>` gives a branch a sandbox with the base's
+ * files and its own worktree (timed against a fresh spawn: the numbers go to stderr);
+ * `checkpoint fork` gives a new branch a sandbox whose guest files are the checkpoint's, not
+ * the source's current ones; `image rm` deletes the builds.
+ */
+import { assert, assertEquals, assertStringIncludes } from "@std/assert";
+import { IncusBackend, IncusClient } from "../../src/backends/incus/mod.ts";
+import { labEnv, labIgnored } from "./lab.ts";
+
+const lab = labEnv();
+const ROOT = new URL("../../", import.meta.url).pathname;
+const dec = new TextDecoder();
+
+interface Run {
+  code: number;
+  stdout: string;
+  stderr: string;
+  ms: number;
+}
+
+async function run(
+  cmd: string,
+  args: string[],
+  options: { cwd: string; env?: Record<string, string> },
+): Promise<Run> {
+  const started = performance.now();
+  const out = await new Deno.Command(cmd, {
+    args,
+    cwd: options.cwd,
+    env: options.env,
+    stdin: "null",
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  return {
+    code: out.code,
+    stdout: dec.decode(out.stdout),
+    stderr: dec.decode(out.stderr),
+    ms: performance.now() - started,
+  };
+}
+
+function ok(r: Run, what: string): Run {
+  assertEquals(r.code, 0, `${what} exited ${r.code}\nstdout: ${r.stdout}\nstderr: ${r.stderr}`);
+  return r;
+}
+
+Deno.test({
+  name: "incus bases: build (ancestors, setup as root), list, stale, failure, spawn --from, fork",
+  ignore: labIgnored(),
+  sanitizeOps: false,
+  sanitizeResources: false,
+  async fn() {
+    // Not under /tmp: the guest cleans its /tmp at boot (see incus_e2e_test.ts).
+    const top = await Deno.makeTempDir({ dir: "/var/tmp", prefix: "tk-bases-" });
+    const id = top.slice(-6).toLowerCase().replace(/[^a-z0-9]/g, "x");
+    const repo = `${top}/tkt-bases-${id}`;
+    const home = `${top}/home`;
+    const cfg = `${top}/config`;
+    await Deno.mkdir(repo, { recursive: true });
+    await Deno.mkdir(home);
+    await Deno.mkdir(cfg);
+    const dev = `bases-${id}`;
+    const child = `bases-${id}-py`;
+    const broken = `bases-${id}-bad`;
+    const configText = (childSetup: string) =>
+      `[bases.${dev}]\nimage = "${lab!.image}"\ndescription = "lab base"\n` +
+      `setup = "echo \\"built by $(id -un)\\" > /etc/tk-base-marker"\n` +
+      `[bases.${child}]\nfrom = "${dev}"\nsetup = "${childSetup}"\n` +
+      `[bases.${broken}]\nfrom = "${dev}"\nsetup = "echo doomed; exit 7"\n`;
+    await Deno.writeTextFile(`${cfg}/config.toml`, configText("echo py > /etc/tk-py-marker"));
+    const realHome = Deno.env.get("HOME") ?? "/root";
+    const env: Record<string, string> = {
+      PATH: Deno.env.get("PATH") ?? "/usr/bin:/bin",
+      HOME: home,
+      DENO_DIR: Deno.env.get("DENO_DIR") ?? `${realHome}/.cache/deno`,
+      TACHIKOMA_CONFIG_DIR: cfg,
+      TACHIKOMA_BASE_IMAGE: lab!.image,
+      TACHIKOMA_INCUS_SOCKET: lab!.socket,
+      TACHIKOMA_CREDENTIAL_PROXY: "false",
+      TACHIKOMA_CLAUDE_INSTALL: "skip",
+      TACHIKOMA_VM_CPUS: "1",
+      TACHIKOMA_VM_MEMORY: "1024",
+      NO_COLOR: "1",
+      GIT_AUTHOR_NAME: "t",
+      GIT_AUTHOR_EMAIL: "t@example.invalid",
+      GIT_COMMITTER_NAME: "t",
+      GIT_COMMITTER_EMAIL: "t@example.invalid",
+    };
+    const cli = (args: string[], cwd = repo) =>
+      run(Deno.execPath(), [
+        "run",
+        "-A",
+        "--frozen",
+        "--config",
+        `${ROOT}deno.json`,
+        `${ROOT}main.ts`,
+        ...args,
+      ], { cwd, env });
+    const json = async (args: string[], what: string, cwd = repo) =>
+      JSON.parse(ok(await cli([...args, "--json"], cwd), what).stdout);
+    const client = await IncusClient.open({ socket: lab!.socket });
+    const backend = new IncusBackend(client, {
+      endpoint: { socket: lab!.socket },
+      cpus: 1,
+      memoryMb: 1024,
+      sshUser: "admin",
+      sshPort: 22,
+    });
+    const guest = async (name: string, script: string) => {
+      const r = await backend.exec(name, { argv: ["/bin/sh", "-c", script], user: "root" });
+      return dec.decode(r.stdout).trim();
+    };
+    const mine = async () =>
+      (await backend.list()).map((s) => s.name).filter((n) =>
+        n.startsWith(`tkb-${dev}`) || n.includes(`tkt-bases-${id}`)
+      ).sort();
+    try {
+      ok(await run("git", ["init", "-q", "-b", "main"], { cwd: repo, env }), "git init");
+      await Deno.writeTextFile(`${repo}/README.md`, "hello\n");
+      ok(await run("git", ["add", "."], { cwd: repo, env }), "git add");
+      ok(await run("git", ["commit", "-qm", "init"], { cwd: repo, env }), "git commit");
+
+      // Build the child: its parent first.
+      let listed = await json(["image", "list"], "image list");
+      const status = (doc: { bases: { name: string; status: string }[] }, name: string) =>
+        doc.bases.find((b) => b.name === name)?.status;
+      assertEquals(status(listed, dev), "missing");
+      const build = await cli(["image", "build", child, "--json"]);
+      const built = JSON.parse(ok(build, "image build").stdout);
+      assertEquals(
+        built.bases.map((b: { name: string; action: string }) => [b.name, b.action]),
+        [[dev, "built"], [child, "built"]],
+      );
+      const devBox: string = built.bases[0].sandbox;
+      const childBox: string = built.bases[1].sandbox;
+      console.error(
+        `[bases] build of ${dev} + ${child}: ${(build.ms / 1000).toFixed(1)} s; ` +
+          `base size ${built.bases[0].size_bytes ?? "unknown"} B`,
+      );
+      assertEquals((await backend.get(devBox)).state, "stopped");
+      listed = await json(["image", "list"], "image list");
+      assertEquals([status(listed, dev), status(listed, child)], ["ready", "ready"]);
+
+      // A failing setup: one line, no container left.
+      const bad = await cli(["image", "build", broken]);
+      assertEquals(bad.code, 1, bad.stderr);
+      assertStringIncludes(bad.stderr, `base ${broken}: the setup script exited 7`);
+      assert(!(await mine()).some((n) => n.startsWith(`tkb-${broken}-`)), "nothing half-made");
+      assertStringIncludes(await Deno.readTextFile(`${cfg}/logs/base-${broken}.log`), "doomed");
+
+      // A changed recipe: the child is stale, its parent still ready.
+      await Deno.writeTextFile(`${cfg}/config.toml`, configText("echo py2 > /etc/tk-py-marker"));
+      listed = await json(["image", "list"], "image list");
+      assertEquals([status(listed, dev), status(listed, child)], ["ready", "stale"]);
+      await Deno.writeTextFile(`${cfg}/config.toml`, configText("echo py > /etc/tk-py-marker"));
+
+      // A fresh spawn, then one from the base: timed side by side.
+      const fresh = await cli(["spawn", "fresh", "--no-attach", "--json"]);
+      const freshDoc = JSON.parse(ok(fresh, "fresh spawn").stdout);
+      const forked = await cli(["spawn", "from-base", "--from", child, "--no-attach", "--json"]);
+      const forkDoc = JSON.parse(ok(forked, "spawn --from").stdout);
+      console.error(
+        `[bases] fresh spawn ${(fresh.ms / 1000).toFixed(1)} s; spawn --from ${child} ` +
+          `${(forked.ms / 1000).toFixed(1)} s (CLI wall time, deno startup included)`,
+      );
+      assertEquals(forkDoc.from, { kind: "base", name: child, checkpoint: null });
+      assertEquals(forkDoc.provisioning.steps, [
+        "ssh_key",
+        "code",
+        "hostname",
+        "profile",
+        "gh_auth",
+        "scripts",
+      ]);
+      assertEquals(await guest(forkDoc.name, "cat /etc/tk-base-marker"), "built by root");
+      assertEquals(await guest(forkDoc.name, "cat /etc/tk-py-marker"), "py");
+      assertEquals(await guest(forkDoc.name, "hostname"), "from-base");
+      const inside = ok(
+        await cli(["exec", "--", "git", "status", "--short", "--branch"], forkDoc.worktree_path),
+        "exec in the fork",
+      );
+      assertStringIncludes(inside.stdout, "## from-base");
+
+      // A checkpoint of the fresh sandbox, a change after it, then a fork of the checkpoint.
+      await guest(freshDoc.name, "echo at-checkpoint > /root/state.txt");
+      ok(await cli(["checkpoint", "create", freshDoc.name, "--label", "cp1"]), "checkpoint");
+      await guest(freshDoc.name, "echo after > /root/state.txt");
+      const fork = await json(["checkpoint", "fork", `${freshDoc.name}:cp1`, "forked"], "fork");
+      assertEquals(fork.from, { kind: "checkpoint", name: freshDoc.name, checkpoint: "cp1" });
+      assertEquals(fork.provisioning.steps, ["ssh_key", "code", "hostname", "profile"]);
+      assertEquals(fork.branch, "forked");
+      assert(fork.worktree_path !== freshDoc.worktree_path);
+      assertEquals(await guest(fork.name, "cat /root/state.txt"), "at-checkpoint");
+      assertEquals(await guest(freshDoc.name, "cat /root/state.txt"), "after");
+      const branch = ok(
+        await run("git", ["rev-parse", "--abbrev-ref", "HEAD"], { cwd: fork.worktree_path, env }),
+        "git",
+      );
+      assertEquals(branch.stdout.trim(), "forked");
+      const forkedExec = ok(
+        await cli(
+          ["exec", "--", "sh", "-c", "pwd; git rev-parse --abbrev-ref HEAD"],
+          fork.worktree_path,
+        ),
+        "exec in the checkpoint fork",
+      );
+      assertEquals(forkedExec.stdout, "/mnt/tachikoma/code\nforked\n");
+
+      // A running sandbox without a checkpoint is refused.
+      const refused = await cli(["spawn", "nope", "--from", freshDoc.name, "--no-attach"]);
+      assertEquals(refused.code, 1, refused.stderr);
+      assertStringIncludes(refused.stderr, "is running");
+
+      // image rm deletes the builds.
+      const removed = await json(["image", "rm", child], "image rm");
+      assertEquals(removed.removed, [childBox]);
+      ok(await cli(["image", "rm", dev]), "image rm");
+      assert(!(await mine()).some((n) => n.startsWith("tkb-")), "builds gone");
+    } finally {
+      for (const name of await mine().catch(() => [] as string[])) {
+        await backend.delete(name).catch(() => {});
+      }
+      await cli(["proxy", "stop"]).catch(() => {});
+      await backend.close();
+      await Deno.remove(top, { recursive: true }).catch(() => {});
+    }
+  },
+});
