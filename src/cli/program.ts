@@ -10,6 +10,7 @@
  *
  * @module
  */
+import type { CommandContext } from "../commands/context.ts";
 import { NotImplementedError } from "../lib/errors.ts";
 import {
   arg,
@@ -29,6 +30,15 @@ import {
 } from "./tree.ts";
 
 const SANDBOX = "sandbox name, branch or prefix";
+
+/**
+ * Starts the sandbox service (its modules, the configuration, the engine's modules) while the
+ * command's own module loads; the command's `ctx.app.service()` then gets the same one, and
+ * any failure is reported there.
+ */
+function warm(ctx: CommandContext): void {
+  ctx.app.service().catch(() => {});
+}
 
 /** A command that is listed but not built yet: it exits 70. */
 function todo(path: string, brief: string, args: Args = [], flags: Flags = {}) {
@@ -220,7 +230,10 @@ export const TREE: GroupNode = group({
     enter: command({
       brief: "open a shell in a sandbox",
       args: [optionalArg("name", "sandbox name, branch of this repo, or unique prefix")],
-      run: async (ctx, _f, name) => await (await import("../commands/enter.ts")).run(ctx, { name }),
+      run: async (ctx, _f, name) => {
+        warm(ctx);
+        await (await import("../commands/enter.ts")).run(ctx, { name });
+      },
     }),
     exec: command({
       brief: "run a command in a sandbox; its exit code becomes ours",
@@ -232,12 +245,14 @@ export const TREE: GroupNode = group({
         }),
       },
       args: [rest("command", "command and arguments (put them after --)")],
-      run: async (ctx, f, argv) =>
+      run: async (ctx, f, argv) => {
+        warm(ctx);
         await (await import("../commands/exec.ts")).run(ctx, {
           name: f.name,
           workdir: f.workdir,
           argv,
-        }),
+        });
+      },
     }),
     halt: command({
       brief: "stop a sandbox (graceful, then forced)",
@@ -275,14 +290,18 @@ export const TREE: GroupNode = group({
         repo: text("only this repo (directory name)"),
         all: bool("every repo (default: the current repo when inside one)", "a"),
       },
-      run: async (ctx, f) =>
-        await (await import("../commands/list.ts")).run(ctx, { repo: f.repo, all: f.all }),
+      run: async (ctx, f) => {
+        warm(ctx);
+        await (await import("../commands/list.ts")).run(ctx, { repo: f.repo, all: f.all });
+      },
     }),
     status: command({
       brief: "show one sandbox",
       args: [optionalArg("name", SANDBOX)],
-      run: async (ctx, _f, name) =>
-        await (await import("../commands/status.ts")).run(ctx, { name }),
+      run: async (ctx, _f, name) => {
+        warm(ctx);
+        await (await import("../commands/status.ts")).run(ctx, { name });
+      },
     }),
     cd: command({
       brief: 'print a sandbox\'s worktree path (use: cd "$(tachikoma cd)")',
