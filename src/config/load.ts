@@ -209,7 +209,9 @@ function trustStoreOrEmpty(dir: string, logger: Logger, warnings: string[]): Tru
 
 /** Loads and merges every layer. Invalid values throw a {@link ConfigError} (exit 2). */
 export async function loadConfig(options: LoadOptions): Promise<LoadedConfig> {
-  const env = options.env ?? processEnv;
+  // One read of the process environment (each lookup would be a call into the runtime).
+  const snapshot = options.env ? undefined : Deno.env.toObject();
+  const env: EnvGetter = options.env ?? ((name) => snapshot![name]);
   const os = options.os ?? Deno.build.os;
   const logger = options.logger ?? defaultLog;
   const home = env("HOME");
@@ -272,7 +274,7 @@ export async function loadConfig(options: LoadOptions): Promise<LoadedConfig> {
   }
   const envValues = readEnv(env);
   const names = options.envNames ??
-    (options.env ? undefined : () => Object.keys(Deno.env.toObject()));
+    (snapshot ? () => Object.keys(snapshot) : undefined);
   if (names) toLog.push(...misspeltEnvVars(names()));
 
   let config: Config;

@@ -20,6 +20,7 @@ export class FdChannel {
    */
   readonly ended: Promise<void>;
   #isClosed = false;
+  #isEnded = false;
 
   /**
    * `onData` gets every binary message; `onEnd` the end-of-stream marker Incus sends as an
@@ -38,7 +39,12 @@ export class FdChannel {
       }, { once: true });
     });
     let markEnded = () => {};
-    this.ended = new Promise((resolve) => markEnded = resolve);
+    this.ended = new Promise((resolve) => {
+      markEnded = () => {
+        this.#isEnded = true;
+        resolve();
+      };
+    });
     if (onData || onEnd) {
       ws.addEventListener("message", (event: MessageEvent) => {
         if (event.data instanceof ArrayBuffer) {
@@ -79,6 +85,11 @@ export class FdChannel {
    * from our side after that. (The marker comes a close handshake before the close.)
    */
   async settle(ms: number, clock: Clock): Promise<void> {
+    if (this.#isEnded || this.#isClosed) {
+      // No timer: the first timer of a process loads Deno's Node timers (tens of ms).
+      this.close();
+      return;
+    }
     const cancel = new AbortController();
     const late = clock.sleep(ms, cancel.signal).catch(() => {});
     await Promise.race([this.closed, this.ended, late]);
