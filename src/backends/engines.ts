@@ -12,12 +12,14 @@ export const incusEngine: Engine = {
   name: "incus",
   open: async (config, context) =>
     await (await import("./incus/mod.ts")).openIncus(config, context),
+  preload: () => import("./incus/mod.ts"),
 };
 
 /** tart: Linux VMs on Apple Silicon. */
 export const tartEngine: Engine = {
   name: "tart",
   open: async (config, context) => await (await import("./tart/mod.ts")).openTart(config, context),
+  preload: () => import("./tart/mod.ts"),
 };
 
 /** TrueNAS SCALE: not implemented yet. */

@@ -7,7 +7,7 @@
 import type { Backend, BackendContext } from "./backend.ts";
 import type { Config } from "../config/schema.ts";
 import { BUILTIN_ENGINES } from "./engines.ts";
-import { openRegistered, registerDefaults } from "./registry.ts";
+import { openRegistered, preloadEngine, registerDefaults } from "./registry.ts";
 
 export type * from "./backend.ts";
 export { type Engine, type EngineOpener, registerEngine } from "./registry.ts";
@@ -16,4 +16,13 @@ export { type Engine, type EngineOpener, registerEngine } from "./registry.ts";
 export async function openBackend(config: Config, context: BackendContext): Promise<Backend> {
   registerDefaults(BUILTIN_ENGINES);
   return await openRegistered(config, context);
+}
+
+/**
+ * Starts loading the modules of the engine `config.backend` selects (nothing is opened); never
+ * throws. Commands call it while they do other work, before they open the backend.
+ */
+export async function preloadBackend(config: Config): Promise<void> {
+  registerDefaults(BUILTIN_ENGINES);
+  await preloadEngine(config.backend);
 }

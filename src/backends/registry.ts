@@ -19,18 +19,23 @@ export interface Engine {
   name: BackendName;
   /** Opens the backend (imports the engine's module on first use). */
   open: EngineOpener;
+  /**
+   * Loads the engine's modules without opening anything, so that they load while the command
+   * does other work (optional; `open` must work without it).
+   */
+  preload?: () => Promise<unknown>;
 }
 
-const engines = new Map<BackendName, EngineOpener>();
+const engines = new Map<BackendName, Engine>();
 
 /** Registers (or replaces) the opener of an engine. */
 export function registerEngine(engine: Engine): void {
-  engines.set(engine.name, engine.open);
+  engines.set(engine.name, engine);
 }
 
 /** Registers each engine that has no opener yet. */
 export function registerDefaults(defaults: readonly Engine[]): void {
-  for (const e of defaults) if (!engines.has(e.name)) engines.set(e.name, e.open);
+  for (const e of defaults) if (!engines.has(e.name)) engines.set(e.name, e);
 }
 
 /** Forgets every registration (tests). */
@@ -40,7 +45,16 @@ export function clearEngines(): void {
 
 /** Opens the backend `config.backend` names through its registered opener. */
 export async function openRegistered(config: Config, context: BackendContext): Promise<Backend> {
-  const open = engines.get(config.backend);
-  if (!open) throw new NotImplementedError(`backend ${config.backend}`);
-  return await open(config, context);
+  const engine = engines.get(config.backend);
+  if (!engine) throw new NotImplementedError(`backend ${config.backend}`);
+  return await engine.open(config, context);
+}
+
+/** Starts loading the modules of the engine `name` selects, if it has a preload; never throws. */
+export async function preloadEngine(name: BackendName): Promise<void> {
+  try {
+    await engines.get(name)?.preload?.();
+  } catch {
+    // Opening the engine reports the same failure, when a command opens it.
+  }
 }

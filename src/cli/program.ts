@@ -10,6 +10,7 @@
  *
  * @module
  */
+import type { CommandContext } from "../commands/context.ts";
 import { NotImplementedError } from "../lib/errors.ts";
 import {
   arg,
@@ -29,6 +30,15 @@ import {
 } from "./tree.ts";
 
 const SANDBOX = "sandbox name, branch or prefix";
+
+/**
+ * Starts the sandbox service (its modules, the configuration, the engine's modules) while the
+ * command's own module loads; the command's `ctx.app.service()` then gets the same one, and
+ * any failure is reported there.
+ */
+function warm(ctx: CommandContext): void {
+  ctx.app.service().catch(() => {});
+}
 
 /** A command that is listed but not built yet: it exits 70. */
 function todo(path: string, brief: string, args: Args = [], flags: Flags = {}) {
@@ -236,13 +246,15 @@ export const TREE: GroupNode = group({
         start: negated("refuse a stopped or suspended sandbox instead of starting it"),
       },
       args: [optionalArg("name", "sandbox name, branch of this repo, or unique prefix")],
-      run: async (ctx, f, name) =>
+      run: async (ctx, f, name) => {
+        warm(ctx);
         await (await import("../commands/enter.ts")).run(ctx, {
           name,
           session: f.session,
           persist: f.persist,
           start: f.start,
-        }),
+        });
+      },
     }),
     sessions: group({
       brief: "list a sandbox's persistent sessions, or kill one",
@@ -276,14 +288,16 @@ export const TREE: GroupNode = group({
         start: negated("refuse a stopped or suspended sandbox instead of starting it"),
       },
       args: [rest("command", "command and arguments (put them after --)")],
-      run: async (ctx, f, argv) =>
+      run: async (ctx, f, argv) => {
+        warm(ctx);
         await (await import("../commands/exec.ts")).run(ctx, {
           name: f.name,
           workdir: f.workdir,
           argv,
           raw: f.raw,
           start: f.start,
-        }),
+        });
+      },
     }),
     port: group({
       brief: "forward host ports to a sandbox's ports (127.0.0.1 unless --bind)",
@@ -373,14 +387,18 @@ export const TREE: GroupNode = group({
         repo: text("only this repo (directory name)"),
         all: bool("every repo (default: the current repo when inside one)", "a"),
       },
-      run: async (ctx, f) =>
-        await (await import("../commands/list.ts")).run(ctx, { repo: f.repo, all: f.all }),
+      run: async (ctx, f) => {
+        warm(ctx);
+        await (await import("../commands/list.ts")).run(ctx, { repo: f.repo, all: f.all });
+      },
     }),
     status: command({
       brief: "show one sandbox",
       args: [optionalArg("name", SANDBOX)],
-      run: async (ctx, _f, name) =>
-        await (await import("../commands/status.ts")).run(ctx, { name }),
+      run: async (ctx, _f, name) => {
+        warm(ctx);
+        await (await import("../commands/status.ts")).run(ctx, { name });
+      },
     }),
     cd: command({
       brief: 'print a sandbox\'s worktree path (use: cd "$(tachikoma cd)")',

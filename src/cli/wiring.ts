@@ -9,6 +9,7 @@ import type { AppServices } from "../commands/context.ts";
 import type { BackendName } from "../config/defaults.ts";
 import type { LoadedConfig } from "../config/load.ts";
 import type { LifecycleDeps } from "../core/lifecycle.ts";
+import type { SandboxService } from "../core/sandbox_service.ts";
 import type { Reporter } from "../lib/progress.ts";
 
 /** Inputs of {@link appServices}. */
@@ -32,11 +33,20 @@ export function appServices(options: WiringOptions): AppServices {
     deps ??= Promise.all([options.config(), import("./open_deps.ts")]).then(([loaded, m]) =>
       m.openLifecycleDeps({ loaded, reporter: options.progress, signal: options.signal })
     );
+  let service: Promise<SandboxService> | undefined;
   return {
     lifecycleDeps,
-    async service() {
-      const [d, m] = await Promise.all([lifecycleDeps(), import("../core/sandbox_service.ts")]);
-      return new m.SandboxService(d, options.cwd);
+    service() {
+      if (service) return service;
+      // Every module the service needs loads at once (one after the other, each dynamic import
+      // waits for the last: ~10-20 ms a step on a busy machine), the engine's as soon as the
+      // configuration names it.
+      void Promise.all([options.config(), import("../backends/mod.ts")])
+        .then(([loaded, m]) => m.preloadBackend(loaded.config))
+        .catch(() => {}); // the command reports a bad configuration itself
+      service = Promise.all([lifecycleDeps(), import("../core/sandbox_service.ts")])
+        .then(([d, m]) => new m.SandboxService(d, options.cwd));
+      return service;
     },
     async openBackend(config) {
       const [loaded, m] = await Promise.all([options.config(), import("../backends/mod.ts")]);

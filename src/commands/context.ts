@@ -37,7 +37,10 @@ export interface ResultOutput {
 export interface AppServices {
   /** The lifecycle dependencies (state, lazily opened backend, provisioner, proxy…). */
   lifecycleDeps(): Promise<LifecycleDeps>;
-  /** The sandbox service over {@link AppServices.lifecycleDeps}. */
+  /**
+   * The sandbox service over {@link AppServices.lifecycleDeps}: one per command (every call
+   * returns the same), so a command may start it early (`warm` in `src/cli/program.ts`).
+   */
   service(): Promise<SandboxService>;
   /** Opens the backend `config` selects; the caller closes it. */
   openBackend(config: Config): Promise<Backend>;

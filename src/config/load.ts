@@ -10,8 +10,9 @@
  * otherwise one warning line names the file and the ignored keys, before anything else runs.
  *
  * Startup speed: when no config file has content and no configuration variable is set, the
- * result is built from `defaults.ts` alone; zod and smol-toml (`validate.ts`) are imported
- * only when there is something to validate.
+ * result is built from `defaults.ts` alone. Otherwise the values are checked by hand
+ * (`fast_build.ts`, smol-toml for files); zod (`validate.ts`) is imported only when one of them
+ * fails those checks or is unknown, to say exactly what is wrong.
  *
  * @module
  */
@@ -20,6 +21,7 @@ import { log as defaultLog, type Logger } from "../lib/log.ts";
 import { registerSecret } from "../lib/redact.ts";
 import { KEY_NAMES, type OsName, setKey } from "./defaults.ts";
 import { defaultConfig } from "./default_config.ts";
+import { fastBuildConfig } from "./fast_build.ts";
 import { misspeltEnvVars, readEnv } from "./env.ts";
 import { configDir, type EnvGetter, legacyMacConfigDir, paths } from "./paths.ts";
 import { gatedAmong, untrustedWarning } from "./gate.ts";
@@ -207,7 +209,9 @@ function trustStoreOrEmpty(dir: string, logger: Logger, warnings: string[]): Tru
 
 /** Loads and merges every layer. Invalid values throw a {@link ConfigError} (exit 2). */
 export async function loadConfig(options: LoadOptions): Promise<LoadedConfig> {
-  const env = options.env ?? processEnv;
+  // One read of the process environment (each lookup would be a call into the runtime).
+  const snapshot = options.env ? undefined : Deno.env.toObject();
+  const env: EnvGetter = options.env ?? ((name) => snapshot![name]);
   const os = options.os ?? Deno.build.os;
   const logger = options.logger ?? defaultLog;
   const home = env("HOME");
@@ -270,7 +274,7 @@ export async function loadConfig(options: LoadOptions): Promise<LoadedConfig> {
   }
   const envValues = readEnv(env);
   const names = options.envNames ??
-    (options.env ? undefined : () => Object.keys(Deno.env.toObject()));
+    (snapshot ? () => Object.keys(snapshot) : undefined);
   if (names) toLog.push(...misspeltEnvVars(names()));
 
   let config: Config;
@@ -285,8 +289,7 @@ export async function loadConfig(options: LoadOptions): Promise<LoadedConfig> {
       sources[key] = { kind: "flag", flag: `--${key.replaceAll("_", "-")}` };
     }
   } else {
-    const { buildConfig } = await import("./validate.ts");
-    const built = buildConfig({
+    const input = {
       os,
       files: layers,
       env: envValues,
@@ -294,7 +297,10 @@ export async function loadConfig(options: LoadOptions): Promise<LoadedConfig> {
       home,
       cwd: options.cwd,
       display,
-    });
+    };
+    // zod only when a value needs it (fast_build.ts); its messages say what is wrong.
+    const built = await fastBuildConfig(input) ??
+      (await import("./validate.ts")).buildConfig(input);
     config = built.config;
     sources = built.sources;
     ignored = built.ignored;

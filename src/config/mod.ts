@@ -1,8 +1,9 @@
 /**
  * Configuration: layered loading (`loadConfig`), defaults and the key table, the repo root,
- * and the config directory. Importing this module does not load zod or smol-toml; those are
- * imported by `load.ts` only when there is a config file or a `TACHIKOMA_*` variable to
- * validate (import `./schema.ts` or `./validate.ts` directly when you need them).
+ * and the config directory. Importing this module does not load zod or smol-toml: `load.ts`
+ * imports smol-toml only to read a config file, and zod only when a value fails the hand-written
+ * checks of `fast_check.ts` or is unknown (import `./schema.ts` or `./validate.ts` directly when
+ * you need them).
  *
  * @module
  */

@@ -142,6 +142,9 @@ export class SandboxService {
 
   /** Records merged with live status. Default scope: this repo inside one, else all. */
   async list(options: { repo?: string; all?: boolean } = {}): Promise<ListResult> {
+    // The engine is asked while the state is read (an API call; a file of every sandbox); with
+    // nothing to show its answer is not used.
+    const asked = liveView(this.backend);
     let records = (await this.deps.store.read()).vms;
     if (options.repo !== undefined) {
       records = records.filter((r) => r.repo === options.repo);
@@ -153,9 +156,8 @@ export class SandboxService {
         );
       }
     }
-    const live = records.length
-      ? await liveView(this.backend)
-      : { ok: true as const, byName: new Map() };
+    const answer = await asked;
+    const live = records.length ? answer : { ok: true as const, byName: new Map() };
     const name = await this.#backendName();
     return {
       sandboxes: records.map((r) => viewOf(r, live, name)),

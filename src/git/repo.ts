@@ -112,6 +112,7 @@ export async function openRepoFast(runner: CommandRunner, cwd: string): Promise<
       toplevel: loc.root,
       mainRoot: loc.mainRoot,
       commonDir: loc.commonDir,
+      withoutGit: true,
     });
   }
   // An unborn branch is fine too: its name is in HEAD either way.
@@ -135,15 +136,21 @@ export async function openRepoFast(runner: CommandRunner, cwd: string): Promise<
  */
 async function verifyLinked(
   runner: CommandRunner,
-  linked: { toplevel: string; mainRoot: string; commonDir: string },
+  link: { toplevel: string; mainRoot: string; commonDir: string; withoutGit?: boolean },
 ): Promise<void> {
-  const { toplevel, mainRoot, commonDir } = linked;
+  const { toplevel, mainRoot, commonDir } = link;
   const top = realPath(toplevel);
   const common = realPath(commonDir);
   let ok = common !== top && !common.startsWith(top + "/");
   if (ok) {
     try {
-      const w = await resolveWorktreeGit({ runner, mainRoot, workTree: toplevel });
+      const w = await resolveWorktreeGit({
+        runner,
+        mainRoot,
+        workTree: toplevel,
+        // Only where no GIT_* variable can change git's answer (openRepoFast checked).
+        commonDir: link.withoutGit ? plainCommonDir(mainRoot) : undefined,
+      });
       ok = realPath(w.commonDir) === common;
     } catch {
       ok = false;
@@ -157,6 +164,30 @@ async function verifyLinked(
           "checkout, or restore the file: gitdir: <main>/.git/worktrees/<name>",
       },
     );
+  }
+}
+
+/**
+ * `<mainRoot>/.git` when git run in `mainRoot` would certainly answer it as the common dir
+ * (no `GIT_*` variable — the caller checked —, a directory that is a git dir: `HEAD`,
+ * `objects/`, `refs/`, and no `commondir` file pointing elsewhere); else undefined, and git is
+ * asked. Saves a git process on every command run in a sandbox's worktree.
+ */
+function plainCommonDir(mainRoot: string): string | undefined {
+  const dir = `${mainRoot}/.git`;
+  try {
+    if (!Deno.statSync(dir).isDirectory) return undefined;
+    if (!Deno.statSync(`${dir}/HEAD`).isFile) return undefined;
+    if (!Deno.statSync(`${dir}/objects`).isDirectory) return undefined;
+    if (!Deno.statSync(`${dir}/refs`).isDirectory) return undefined;
+  } catch {
+    return undefined;
+  }
+  try {
+    Deno.lstatSync(`${dir}/commondir`);
+    return undefined;
+  } catch {
+    return dir;
   }
 }
 

@@ -67,6 +67,11 @@ export interface ResolveWorktreeOptions {
   mainRoot: string;
   /** The worktree (from state). */
   workTree: string;
+  /**
+   * The main checkout's common dir when the caller established it without git, the way git
+   * would (`plainCommonDir` in `repo.ts`); git is then not asked.
+   */
+  commonDir?: string;
 }
 
 /**
@@ -76,11 +81,13 @@ export interface ResolveWorktreeOptions {
  * rewrite its own entry's `gitdir` to name another worktree, so more than one match is refused.
  */
 export async function resolveWorktreeGit(options: ResolveWorktreeOptions): Promise<WorktreeGit> {
-  const r = await git(options.runner, options.mainRoot, [
-    "rev-parse",
-    "--path-format=absolute",
-    "--git-common-dir",
-  ]);
+  const r = options.commonDir === undefined
+    ? await git(options.runner, options.mainRoot, [
+      "rev-parse",
+      "--path-format=absolute",
+      "--git-common-dir",
+    ])
+    : { code: 0, stdout: options.commonDir, stderr: "" };
   const commonDir = r.code === 0 ? r.stdout.trim() : "";
   if (!commonDir.startsWith("/")) {
     throw new WorktreeGitError(

@@ -27,6 +27,7 @@ if (import.meta.main) {
       name,
       open: async () =>
         await (await import("../../src/backends/memory/mod.ts")).openMemoryWorld(world),
+      preload: () => import("../../src/backends/memory/mod.ts"),
     });
   }
   if (Deno.env.get("TACHIKOMA_TEST_PROVISION") === "dry") {

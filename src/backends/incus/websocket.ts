@@ -14,7 +14,13 @@ export class FdChannel {
   readonly ws: WebSocket;
   /** Resolves when the socket is closed (by either side). */
   readonly closed: Promise<void>;
+  /**
+   * Resolves when Incus' end-of-stream marker arrives (only on a channel given `onData` or
+   * `onEnd`): every byte of the stream came before it, so the output is complete.
+   */
+  readonly ended: Promise<void>;
   #isClosed = false;
+  #isEnded = false;
 
   /**
    * `onData` gets every binary message; `onEnd` the end-of-stream marker Incus sends as an
@@ -32,11 +38,19 @@ export class FdChannel {
         resolve();
       }, { once: true });
     });
+    let markEnded = () => {};
+    this.ended = new Promise((resolve) => {
+      markEnded = () => {
+        this.#isEnded = true;
+        resolve();
+      };
+    });
     if (onData || onEnd) {
       ws.addEventListener("message", (event: MessageEvent) => {
         if (event.data instanceof ArrayBuffer) {
           if (event.data.byteLength > 0) onData?.(new Uint8Array(event.data));
         } else if (event.data === "") {
+          markEnded();
           onEnd?.(this);
         }
       });
@@ -66,11 +80,19 @@ export class FdChannel {
     }
   }
 
-  /** Waits for the socket to close, at most `ms` on `clock`; closes it from our side after that. */
+  /**
+   * Waits for the stream's end marker or the socket's close, at most `ms` on `clock`; closes it
+   * from our side after that. (The marker comes a close handshake before the close.)
+   */
   async settle(ms: number, clock: Clock): Promise<void> {
+    if (this.#isEnded || this.#isClosed) {
+      // No timer: the first timer of a process loads Deno's Node timers (tens of ms).
+      this.close();
+      return;
+    }
     const cancel = new AbortController();
     const late = clock.sleep(ms, cancel.signal).catch(() => {});
-    await Promise.race([this.closed, late]);
+    await Promise.race([this.closed, this.ended, late]);
     cancel.abort();
     this.close();
   }

@@ -259,3 +259,22 @@ Deno.test("git: openRepoFast answers exactly like openRepo (main, linked, subdir
   await assertRejects(() => openRepoFast(run, `${repo.root}/.git`), UsageError);
   await assertRejects(() => openRepoFast(run, repo.dir), UsageError);
 });
+
+Deno.test("git: openRepoFast in a linked worktree runs no git when the main checkout is plain", async () => {
+  await using repo = await makeRepo();
+  await gitIn(repo.root, "worktree", "add", "-q", "-b", "side", `${repo.dir}/wt-side`);
+  const calls: string[][] = [];
+  const recording = {
+    run: (cmd: string, args: string[], options?: Parameters<typeof run.run>[2]) => {
+      calls.push([cmd, ...args]);
+      return run.run(cmd, args, options);
+    },
+  };
+  const wt = `${repo.dir}/wt-side`;
+  assertEquals(await openRepoFast(recording, wt), await openRepo(run, wt));
+  assertEquals(calls, []);
+  // A main checkout whose .git git would not take as it is (here: a commondir file): git decides.
+  await Deno.writeTextFile(`${repo.root}/.git/commondir`, ".\n");
+  await openRepoFast(recording, wt).catch(() => {});
+  assert(calls.some((c) => c.includes("--git-common-dir")), JSON.stringify(calls));
+});
