@@ -32,6 +32,7 @@ import { EgressPolicy } from "../proxy/egress.ts";
 import { fingerprintServes, proxyServes, type ServesFingerprint } from "../proxy/fingerprint.ts";
 import { probeHealth } from "../proxy/health.ts";
 import { startProxyServer } from "../proxy/server.ts";
+import { FileEgressLog } from "../proxy/egress_log.ts";
 
 /** Flags of `proxy start`. */
 export interface StartFlags {
@@ -124,6 +125,7 @@ async function serveForeground(
       credentials,
       clients,
       logger,
+      egressLog: new FileEgressLog(stateDir),
     });
     await writeRuntime(paths, runtimeFor(paths, server, serves));
     return server;

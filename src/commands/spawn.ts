@@ -8,12 +8,15 @@
  */
 import type { CommandContext } from "./context.ts";
 import { type SpawnResult, spawnSandbox } from "../core/spawn.ts";
+import { parseMode } from "../core/network.ts";
 
 /** Options from the command line. */
 export interface SpawnOptions {
   branch?: string;
   attach: boolean;
   reprovision: boolean;
+  /** `--egress MODE`. */
+  egress?: string;
 }
 
 const VERBS = {
@@ -41,17 +44,20 @@ export function spawnDocument(result: SpawnResult, attached: boolean): Record<st
     ip: result.address,
     ssh: { host: result.endpoint.host, port: result.endpoint.port },
     provisioning: result.provisioning,
+    egress: result.record.egress ?? null,
     attached,
   };
 }
 
 /** Runs spawn. */
 export async function run(ctx: CommandContext, opts: SpawnOptions): Promise<void> {
+  const egress = opts.egress === undefined ? undefined : parseMode(opts.egress);
   const deps = await ctx.app.lifecycleDeps();
   const result = await spawnSandbox(deps, {
     cwd: ctx.cwd,
     branch: opts.branch,
     reprovision: opts.reprovision,
+    egress,
   });
   ctx.out.result(spawnDocument(result, opts.attach), () => {
     const line = `${VERBS[result.action]} ${result.name}, ready at ${result.address}`;

@@ -24,9 +24,12 @@ const spawnInput = {
   reprovision: z.boolean().optional().describe(
     "Re-run the provisioning steps whose inputs changed (normally only new sandboxes are provisioned).",
   ),
-  // Arguments still to come, each with the core feature it passes through to `service.spawn`:
-  // `from` (the base a new sandbox is cloned from: bases) and `egress` (its egress policy:
-  // per-sandbox egress). Add them here and in `run` below when those exist.
+  egress: z.enum(["unrestricted", "agent", "allowlist", "none"]).optional().describe(
+    "The sandbox's egress mode, kept for it (network_set changes it later). Default: the mode " +
+      "it has, else the configured one. In every mode but unrestricted it reaches only the " +
+      "host proxy.",
+  ),
+  // Still to come: `from` (the base a new sandbox is cloned from: bases).
 };
 
 const spawnOutput = {
@@ -67,6 +70,7 @@ export const spawnTool: ToolSpec<typeof spawnInput, typeof spawnOutput> = {
     const result = await service.spawn({
       branch: args.branch,
       reprovision: args.reprovision,
+      egress: args.egress,
       // A sandbox made here is the MCP daemon's reaper's to stop and delete.
       createdBy: "mcp",
     });
