@@ -27,9 +27,9 @@ export function configPolicy(config: Pick<Config, "egress" | "egress_allow">): E
   return { mode: config.egress, allow: config.egress_allow.map(normalizeAllowEntry) };
 }
 
-/** The engine's mechanism name: `softnet` on tart, `nftables` on incus. */
+/** The engine's mechanism name: `softnet` on tart, `nftables` on incus (else the engine's). */
 export function mechanismOf(backend: Backend): string {
-  return backend.name === "tart" ? "softnet" : "nftables";
+  return backend.name === "tart" ? "softnet" : backend.name === "incus" ? "nftables" : backend.name;
 }
 
 /**

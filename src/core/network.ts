@@ -17,6 +17,7 @@ import type { Config } from "../config/schema.ts";
 import type { EgressRecord, SandboxRecord } from "../state/schema.ts";
 import { withSandboxLock } from "../state/lock.ts";
 import { ConfigError, UsageError } from "../lib/errors.ts";
+import type { Clock } from "../lib/clock.ts";
 import { patchRecord } from "./lifecycle.ts";
 import {
   applyEnginePolicy,
@@ -148,33 +149,33 @@ async function change(
 }
 
 /** `network set <name> <mode>`. */
-export function setNetworkMode(
+export async function setNetworkMode(
   service: SandboxService,
   options: { name: string; mode: string },
 ): Promise<NetworkChange> {
   const mode = parseMode(options.mode);
-  return change(service, options.name, (p) => ({ mode, allow: [...p.allow] }));
+  return await change(service, options.name, (p) => ({ mode, allow: [...p.allow] }));
 }
 
 /** `network allow <name> <host>`: adds an entry to the allow list. */
-export function allowHost(
+export async function allowHost(
   service: SandboxService,
   options: { name: string; host: string },
 ): Promise<NetworkChange> {
   const entry = parseEntry(options.host);
-  return change(service, options.name, (p) => ({
+  return await change(service, options.name, (p) => ({
     mode: p.mode,
     allow: p.allow.includes(entry) ? [...p.allow] : [...p.allow, entry],
   }));
 }
 
 /** `network deny <name> <host>`: removes an entry from the allow list. */
-export function denyHost(
+export async function denyHost(
   service: SandboxService,
   options: { name: string; host: string },
 ): Promise<NetworkChange> {
   const entry = parseEntry(options.host);
-  return change(service, options.name, (p) => ({
+  return await change(service, options.name, (p) => ({
     mode: p.mode,
     allow: p.allow.filter((a) => a !== entry),
   }));
@@ -200,10 +201,13 @@ export async function networkLog(
     follow?: boolean;
     onEntries?: (entries: EgressLogEntry[]) => void;
     signal?: AbortSignal;
+    /** Paces the follow loop (default: the service's clock). */
+    clock?: Clock;
   } = {},
 ): Promise<NetworkLog> {
   const record = await service.resolve(options.name);
-  const { stateDir, clock } = service.deps;
+  const { stateDir } = service.deps;
+  const clock = options.clock ?? service.deps.clock;
   const first = await readEgressLog(stateDir, record.name);
   if (!options.follow) return { name: record.name, entries: first.entries };
   const emit = options.onEntries ?? (() => {});

@@ -32,6 +32,11 @@ export const TOOL_NAMES = [
   "list_checkpoints",
   "restore_checkpoint",
   "delete_checkpoint",
+  "network_show",
+  "network_set",
+  "network_allow",
+  "network_deny",
+  "network_log",
 ] as const;
 
 /** The text of a tool result's content blocks. */
