@@ -373,11 +373,51 @@ Deno.test("delete: missing → success; running → stop first; log removed", as
   assertEquals(w.runner.argsOf("delete").length, 1);
 });
 
-Deno.test("suspend, checkpoints and egress are unsupported; capabilities say so", async () => {
+Deno.test("egress: a restricted policy runs the VM under Softnet, to the proxy only", async () => {
+  await using w = await world();
+  assertEquals(w.backend.capabilities.egress, true);
+  const states: Record<string, string> = { vm: "stopped" };
+  liveList(w.runner, states);
+  w.launcher.onLaunch = () => {
+    states.vm = "running";
+  };
+  assertEquals(await w.backend.getEgress("vm"), { mode: "unrestricted", allow: [] });
+  const policy = {
+    mode: "allowlist" as const,
+    allow: ["a.example"],
+    proxy: { host: "192.168.64.1", port: 8080 },
+  };
+  await w.backend.setEgress("vm", policy);
+  const file = `${w.stateDir}/tart-egress/vm.json`;
+  assertEquals((await Deno.stat(file)).mode! & 0o777, 0o600);
+  await w.backend.start("vm", { shares: [] });
+  assertEquals(w.launcher.launches[0].args, [
+    "run",
+    "--no-graphics",
+    "--net-softnet-block=0.0.0.0/0",
+    "--net-softnet-allow=192.168.64.1/32",
+    "vm",
+  ]);
+  assertEquals(await w.backend.getEgress("vm"), policy);
+  // Another restricted mode: the same Softnet, nothing to restart.
+  await w.backend.setEgress("vm", { ...policy, mode: "none" });
+  // Unrestricted while it runs under Softnet: kept for the next start, and said so.
+  const e = await assertRejects(
+    () => w.backend.setEgress("vm", { mode: "unrestricted", allow: [] }),
+    ConflictError,
+  );
+  assertStringIncludes(e.message, "when it starts again");
+  await assertRejects(() => w.backend.getEgress("vm"), ConflictError);
+  states.vm = "stopped";
+  await w.backend.start("vm", { shares: [] });
+  assertEquals(w.launcher.launches[1].args, ["run", "--no-graphics", "vm"]);
+  await assertRejects(() => w.backend.setEgress("gone", policy), NotFoundError);
+});
+
+Deno.test("suspend and checkpoints are unsupported; capabilities say so", async () => {
   await using w = await world();
   assertEquals(w.backend.capabilities.suspend, false);
   assertEquals(w.backend.capabilities.checkpoints, false);
-  assertEquals(w.backend.capabilities.egress, false);
   await assertRejects(() => w.backend.suspend("vm"), UnsupportedError, "stop it instead");
   const checkpoint = await assertRejects(
     () => w.backend.createCheckpoint("vm", "c"),
@@ -387,13 +427,7 @@ Deno.test("suspend, checkpoints and egress are unsupported; capabilities say so"
   await assertRejects(() => w.backend.listCheckpoints("vm"), UnsupportedError);
   await assertRejects(() => w.backend.restoreCheckpoint("vm", "c"), UnsupportedError);
   await assertRejects(() => w.backend.deleteCheckpoint("vm", "c"), UnsupportedError);
-  const egress = await assertRejects(() => w.backend.getEgress("vm"), UnsupportedError);
-  assertStringIncludes(egress.hint ?? "", "egress_allow");
-  for (const e of [checkpoint, egress]) assert(!/truenas/i.test(`${e.message} ${e.hint}`));
-  await assertRejects(
-    () => w.backend.setEgress("vm", { mode: "agent", allow: [] }),
-    UnsupportedError,
-  );
+  assert(!/truenas/i.test(`${checkpoint.message} ${checkpoint.hint}`));
   await assertRejects(
     () => w.backend.clone("x", { sandbox: "vm", checkpoint: "c" }),
     UnsupportedError,
