@@ -262,7 +262,12 @@ export class IncusBackend implements Backend {
       throw error;
     }
     // A restart gives the guest a new veth: its stored egress policy follows at once.
-    if (parseStoredPolicy(instance.config?.[EGRESS_CONFIG_KEY])) await this.#enforce(name);
+    if (parseStoredPolicy(instance.config?.[EGRESS_CONFIG_KEY])) {
+      await this.#enforce(name).catch((error) => {
+        if (!(error instanceof UnsupportedError)) throw error;
+        log.warn(`${name}: egress is enforced by the proxy only: ${errorMessage(error)}`);
+      });
+    }
   }
 
   async #setState(name: string, body: Record<string, unknown>, timeoutMs = this.#opTimeoutMs) {

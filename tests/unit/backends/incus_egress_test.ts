@@ -3,10 +3,17 @@
  * chains replaced in one transaction, names that cannot collide or inject, and refusals.
  * (Packets against it: tests/integration/egress_incus_test.ts.)
  */
-import { assert, assertEquals, assertStringIncludes, assertThrows } from "@std/assert";
+import {
+  assert,
+  assertEquals,
+  assertRejects,
+  assertStringIncludes,
+  assertThrows,
+} from "@std/assert";
 import {
   chainPrefix,
   chainStem,
+  HostNft,
   parseStoredPolicy,
   restrictScript,
   unrestrictScript,
@@ -79,4 +86,37 @@ Deno.test("incus egress: the stored policy round-trips; anything else reads as n
   for (const bad of [undefined, "", "{", '{"mode":"open"}', "[]", "null"]) {
     assertEquals(parseStoredPolicy(bad), null);
   }
+});
+
+Deno.test("incus egress: nft without root is UnsupportedError with the way out; a missing table is no chains", async () => {
+  const calls: string[][] = [];
+  let answer = { code: 1, stdout: "", stderr: "Error: Operation not permitted\n", timedOut: false };
+  const runner = {
+    run(_cmd: string, args: string[]) {
+      calls.push(args);
+      return Promise.resolve(answer);
+    },
+  };
+  const nft = new HostNft(runner, "tachikoma_egress");
+  const e = await assertRejects(() => nft.chains("x"), UnsupportedError);
+  assertStringIncludes(e.message, "needs root");
+  answer = {
+    code: 1,
+    stdout: "",
+    stderr: "Error: No such file or directory\nlist table netdev tachikoma_egress\n",
+    timedOut: false,
+  };
+  assertEquals(await nft.chains("x"), []);
+  await nft.unrestrict("x");
+  assertEquals(calls.every((a) => a[0] === "-j"), true, "nothing to delete: no nft -f");
+  const stem = chainStem("x", "eth0");
+  answer = {
+    code: 0,
+    stdout: JSON.stringify({
+      nftables: [{ chain: { name: `${stem}_a` } }, { chain: { name: chainStem("y", "eth0") } }],
+    }),
+    stderr: "",
+    timedOut: false,
+  };
+  assertEquals(await nft.chains("x"), [`${stem}_a`]);
 });
