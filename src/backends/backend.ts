@@ -137,11 +137,20 @@ export interface Checkpoint {
   sizeBytes?: number;
 }
 
+/** Guest egress modes: `none` refuses everything, the others as in docs/security.md. */
+export type EgressMode = "unrestricted" | "agent" | "allowlist" | "none";
+
 /** Guest egress policy. */
 export interface EgressPolicy {
-  mode: "unrestricted" | "agent" | "allowlist";
+  mode: EgressMode;
   /** Hosts allowed on top of the mode's preset. */
   allow: string[];
+  /**
+   * Where the guest reaches the host proxy (engine-level enforcement in a restricted mode lets
+   * the guest reach this address and port and nothing else). Absent: the engine's gateway and
+   * no proxy port (nothing is reachable).
+   */
+  proxy?: { host: string; port: number };
 }
 
 /** Where SSH reaches a sandbox. */

@@ -11,14 +11,11 @@
  * @module
  */
 import type { CommandContext } from "../commands/context.ts";
-import { NotImplementedError } from "../lib/errors.ts";
 import {
   arg,
-  type Args,
   bool,
   choiceArg,
   command,
-  type Flags,
   group,
   type GroupNode,
   negated,
@@ -30,6 +27,7 @@ import {
 } from "./tree.ts";
 
 const SANDBOX = "sandbox name, branch or prefix";
+const EGRESS_MODES = ["unrestricted", "agent", "allowlist", "none"] as const;
 
 /**
  * Starts the sandbox service (its modules, the configuration, the engine's modules) while the
@@ -40,17 +38,6 @@ function warm(ctx: CommandContext): void {
   ctx.app.service().catch(() => {});
 }
 
-/** A command that is listed but not built yet: it exits 70. */
-function todo(path: string, brief: string, args: Args = [], flags: Flags = {}) {
-  return command({
-    brief,
-    args,
-    flags,
-    notImplemented: true,
-    run: () => Promise.reject(new NotImplementedError(path)),
-  });
-}
-
 const spawn = command({
   brief: "create, restart or reuse the sandbox for a branch, provision it, open a shell",
   flags: {
@@ -59,6 +46,9 @@ const spawn = command({
     reprovision: bool("re-run provisioning steps whose inputs changed"),
     persist: negated("attach a plain shell instead of the persistent session main"),
     from: text("clone a new sandbox from a base, a stopped sandbox or sandbox:checkpoint"),
+    egress: text("this sandbox's egress mode: unrestricted|agent|allowlist|none (kept)", {
+      placeholder: "mode",
+    }),
   },
   args: [optionalArg("branch", "branch (default: the current branch); created from HEAD if new")],
   run: async (ctx, f, branch) =>
@@ -68,6 +58,7 @@ const spawn = command({
       reprovision: f.reprovision,
       persist: f.persist,
       from: f.from,
+      egress: f.egress,
     }),
 });
 
@@ -466,19 +457,39 @@ export const TREE: GroupNode = group({
     }),
     checkpoint,
     network: group({
-      brief: "guest egress policy",
-      notImplemented: true,
+      brief: "a sandbox's egress policy (enforced on the host) and its egress log",
       routes: {
-        show: todo("network show", "show the egress policy", [optionalArg("name", SANDBOX)]),
-        set: todo("network set", "set the egress mode", [
-          arg("name", SANDBOX),
-          arg("mode", "unrestricted|agent|allowlist"),
-        ]),
-        allow: todo("network allow", "allow a host", [arg("name", SANDBOX), arg("host", "host")]),
-        deny: todo("network deny", "remove an allowed host", [
-          arg("name", SANDBOX),
-          arg("host", "host"),
-        ]),
+        show: command({
+          brief: "show the egress mode, the allow list and where they are enforced",
+          args: [optionalArg("name", SANDBOX)],
+          run: async (ctx, _f, name) =>
+            await (await import("../commands/network.ts")).show(ctx, { name }),
+        }),
+        set: command({
+          brief: "set the egress mode (applies to a running sandbox at once)",
+          args: [arg("name", SANDBOX), choiceArg("mode", "egress mode", EGRESS_MODES)],
+          run: async (ctx, _f, name, mode) =>
+            await (await import("../commands/network.ts")).set(ctx, { name, mode }),
+        }),
+        allow: command({
+          brief: "allow a host (host, *.host, .host, IP or CIDR, optionally :port)",
+          args: [arg("name", SANDBOX), arg("host", "host")],
+          run: async (ctx, _f, name, host) =>
+            await (await import("../commands/network.ts")).allow(ctx, { name, host }),
+        }),
+        deny: command({
+          brief: "remove a host from the allow list",
+          args: [arg("name", SANDBOX), arg("host", "host")],
+          run: async (ctx, _f, name, host) =>
+            await (await import("../commands/network.ts")).deny(ctx, { name, host }),
+        }),
+        log: command({
+          brief: "egress through the proxy: time, host, port, verdict",
+          flags: { follow: bool("keep printing new lines (JSON lines with --json)", "f") },
+          args: [optionalArg("name", SANDBOX)],
+          run: async (ctx, f, name) =>
+            await (await import("../commands/network.ts")).log(ctx, { name, follow: f.follow }),
+        }),
       },
     }),
     setup: command({

@@ -14,6 +14,7 @@ import { forkDocument } from "../core/fork.ts";
 import { type BranchPrompt, offerNewBranch } from "../core/quick_start.ts";
 import { canPrompt, readLine, terminalIo } from "../lib/prompt.ts";
 import { DEFAULT_SESSION } from "../core/sessions.ts";
+import { parseMode } from "../core/network.ts";
 
 /** Options from the command line. */
 export interface SpawnOptions {
@@ -24,6 +25,8 @@ export interface SpawnOptions {
   persist?: boolean;
   /** `--from`: a base, a stopped sandbox or `sandbox:checkpoint` to clone a new sandbox from. */
   from?: string;
+  /** `--egress MODE`. */
+  egress?: string;
 }
 
 const VERBS = {
@@ -52,12 +55,14 @@ export function spawnDocument(result: SpawnResult, attached: boolean): Record<st
     ssh: { host: result.endpoint.host, port: result.endpoint.port },
     provisioning: result.provisioning,
     from: forkDocument(result.from),
+    egress: result.record.egress ?? null,
     attached,
   };
 }
 
 /** Runs spawn. */
 export async function run(ctx: CommandContext, opts: SpawnOptions): Promise<void> {
+  const egress = opts.egress === undefined ? undefined : parseMode(opts.egress);
   const deps = await ctx.app.lifecycleDeps();
   let branch = opts.branch;
   if (branch === undefined && !ctx.globals.json && canPrompt()) {
@@ -70,6 +75,7 @@ export async function run(ctx: CommandContext, opts: SpawnOptions): Promise<void
     branch,
     reprovision: opts.reprovision,
     from: opts.from,
+    egress,
   });
   ctx.out.result(spawnDocument(result, opts.attach), () => {
     const line = `${VERBS[result.action]} ${result.name}, ready at ${result.address}`;

@@ -197,7 +197,7 @@ export const KEYS: Readonly<Record<string, KeySpec>> = {
   credential_proxy_upstream: { type: "string", trust: "receives your Claude credential" },
   egress: {
     type: "string",
-    choices: ["unrestricted", "agent", "allowlist"],
+    choices: ["unrestricted", "agent", "allowlist", "none"],
     trust: "decides what the sandbox may reach",
   },
   egress_allow: {

@@ -132,7 +132,7 @@ const CHECKS: Readonly<Record<string, Check>> = {
   credential_proxy_bind: bindAddress,
   credential_proxy_ttl_secs: int(0),
   credential_proxy_upstream: url(),
-  egress: oneOf(["unrestricted", "agent", "allowlist"]),
+  egress: oneOf(["unrestricted", "agent", "allowlist", "none"]),
   egress_allow: listOf(nonEmpty),
   "tart.binary": nonEmpty,
   "tart.resolver": oneOf(["dhcp", "arp", "agent"]),

@@ -196,8 +196,11 @@ export const ConfigSchema = z.strictObject({
   ),
   credential_proxy_ttl_secs: z._default(seconds, D.credential_proxy_ttl_secs),
   credential_proxy_upstream: z._default(z.url(), D.credential_proxy_upstream),
-  /** Guest egress policy: `unrestricted`, `agent` (preset + egress_allow) or `allowlist`. */
-  egress: z._default(z.enum(["unrestricted", "agent", "allowlist"]), D.egress),
+  /**
+   * Guest egress policy: `unrestricted`, `agent` (preset + egress_allow), `allowlist`
+   * (egress_allow only) or `none`.
+   */
+  egress: z._default(z.enum(["unrestricted", "agent", "allowlist", "none"]), D.egress),
   /** Extra hosts the guest may reach through the forward proxy. */
   egress_allow: list(nonEmpty, D.egress_allow),
   /** `[env]`: variables for the guest (see {@link EnvEntrySchema}). */

@@ -18,8 +18,15 @@ import type { ProvisionContext } from "../provision/contract.ts";
 
 /** Where guests reach the proxy, or null when none is needed. */
 export interface ProxyLink {
-  /** Makes sure the proxy runs for `backend`'s guests (spawn calls it before provisioning). */
-  ensure(backend: Backend): Promise<{ bind: string; port: number } | null>;
+  /**
+   * Makes sure the proxy runs for `backend`'s guests (spawn calls it before provisioning);
+   * null when this configuration needs no proxy, unless `force` (a sandbox whose own policy
+   * is restricted needs it whatever the configuration says).
+   */
+  ensure(
+    backend: Backend,
+    options?: { force?: boolean },
+  ): Promise<{ bind: string; port: number } | null>;
   /** The guest environment (ANTHROPIC_BASE_URL, HTTP(S)_PROXY…, with the sandbox's token). */
   guestEnv(ctx: ProvisionContext): Promise<Record<string, string>>;
   /**
@@ -41,9 +48,14 @@ function needed(config: Config): boolean {
  */
 export function proxyLink(config: Config, stateDir: string, signal?: AbortSignal): ProxyLink {
   let ensured: Promise<{ bind: string; port: number } | null> | undefined;
-  const ensure = (backend: Backend) => {
+  let forced = false;
+  const ensure = (backend: Backend, options: { force?: boolean } = {}) => {
+    if (options.force && !forced && !needed(config)) {
+      forced = true;
+      ensured = undefined;
+    }
     ensured ??= (async () => {
-      if (!needed(config)) return null;
+      if (!needed(config) && !forced) return null;
       if (backend.name === "memory") {
         return { bind: "127.0.0.1", port: config.credential_proxy_port };
       }
@@ -76,10 +88,13 @@ export function proxyLink(config: Config, stateDir: string, signal?: AbortSignal
 
 /**
  * Revokes the proxy token of `sandbox` (destroy, prune, and a sandbox created again under the
- * same name). The proxy refuses it from the next request on. Whatever the configuration says:
+ * same name), with its egress log. The proxy refuses it from the next request on. Whatever the configuration says:
  * a token may exist from when the proxy was on.
  */
 export async function revokeProxyToken(stateDir: string, sandbox: string): Promise<void> {
   const { revokeToken } = await import("../proxy/tokens.ts");
   await revokeToken(stateDir, sandbox);
+  // Its egress log goes with it: a sandbox made again under this name starts a new one.
+  const { removeEgressLog } = await import("../proxy/egress_log.ts");
+  await removeEgressLog(stateDir, sandbox);
 }

@@ -30,6 +30,9 @@ import { chooseImage, type ImageChoice } from "./images.ts";
 import type { ProvisionOutcome } from "./provision_policy.ts";
 import { ConflictError, errorMessage, TimeoutError, UsageError } from "../lib/errors.ts";
 import { type ForkSource, resolveFork } from "./fork.ts";
+import type { EgressRecord } from "../state/schema.ts";
+import type { EgressMode } from "../backends/backend.ts";
+import { applyEnginePolicy, configPolicy } from "./egress_apply.ts";
 
 /** Input of {@link spawnSandbox}. */
 export interface SpawnRequest {
@@ -50,6 +53,11 @@ export interface SpawnRequest {
    * creating it from the image (see `fork.ts`); not used when the sandbox exists.
    */
   from?: string;
+  /**
+   * Egress mode for this sandbox (`spawn --egress`); kept in its record. Absent: the mode it
+   * has, else the configuration's `egress`.
+   */
+  egress?: EgressMode;
 }
 
 /** How spawn got the sandbox running. */
@@ -137,7 +145,13 @@ async function spawnLocked(
   existing: SandboxRecord | undefined,
   request: SpawnRequest,
 ): Promise<SpawnResult> {
-  const { reporter, store, clock, config } = deps;
+  const { reporter, store, clock } = deps;
+  // The sandbox's egress policy: its own, with the mode --egress asks for, else the config's.
+  const base = existing?.egress ?? configPolicy(deps.config);
+  const egress: EgressRecord = { mode: request.egress ?? base.mode, allow: [...base.allow] };
+  // Provisioning (the guest's proxy environment) follows this sandbox's policy.
+  deps = { ...deps, config: { ...deps.config, egress: egress.mode, egress_allow: egress.allow } };
+  const config = deps.config;
   // Look the sandbox up while the worktree is checked.
   const lookup = backend.get(name).then(
     (info) => ({ info, error: null }),
@@ -215,6 +229,7 @@ async function spawnLocked(
       status,
       ip: null,
       failure: null,
+      egress,
     };
   };
 
@@ -312,6 +327,7 @@ async function spawnLocked(
         ip: ip ?? r.ip,
         failure: null,
         last_used: iso(clock.now()),
+        egress,
       });
       delete r.reaped;
       if (request.createdBy !== "mcp") delete r.created_by;
@@ -370,6 +386,16 @@ async function spawnLocked(
     provisioning = await provision(deps);
   }
   if (!record) throw new ConflictError(`the state entry of ${name} vanished during spawn`);
+  if (backend.capabilities.egress) {
+    // The engine keeps the guest to the proxy in a restricted mode (after provisioning, which
+    // in a restricted mode goes through the proxy too).
+    await step(
+      deps,
+      `egress policy (${egress.mode})`,
+      () => applyEnginePolicy(deps, backend, { name, policy: egress }),
+      (e) => e.error ? `proxy only: ${e.error}` : e.restricted ? `${e.mechanism}` : "open",
+    );
+  }
   if (provisioning.ran) record = (await store.get(name)) ?? record;
   return {
     name,

@@ -35,7 +35,8 @@ export async function spawnProvision(
   const { reporter } = deps;
   if (deps.proxy) {
     const proxy = deps.proxy;
-    await step(deps, "credential proxy", () => proxy.ensure(backend));
+    const force = deps.config.egress !== "unrestricted";
+    await step(deps, "credential proxy", () => proxy.ensure(backend, { force }));
   }
   const options = { isNew: request.isNew, reprovision: request.reprovision };
   if (!options.isNew && !options.reprovision && await deps.proxy?.needsToken(name)) {

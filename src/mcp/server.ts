@@ -21,6 +21,13 @@ import {
   listCheckpointsTool,
   restoreCheckpointTool,
 } from "./tools_checkpoint.ts";
+import {
+  networkAllowTool,
+  networkDenyTool,
+  networkLogTool,
+  networkSetTool,
+  networkShowTool,
+} from "./tools_network.ts";
 
 /** What the server tells clients about using it (shown to agents by many clients). */
 export const INSTRUCTIONS =
@@ -71,5 +78,10 @@ export function createMcpServer(ctx: McpContext, shared: ServerShared = {}): Mcp
   registerTool(server, ctx, tools, jobOutputTool);
   registerTool(server, ctx, tools, jobStatusTool);
   registerTool(server, ctx, tools, jobKillTool);
+  registerTool(server, ctx, tools, networkShowTool);
+  registerTool(server, ctx, tools, networkSetTool);
+  registerTool(server, ctx, tools, networkAllowTool);
+  registerTool(server, ctx, tools, networkDenyTool);
+  registerTool(server, ctx, tools, networkLogTool);
   return server;
 }

@@ -29,9 +29,11 @@ const spawnInput = {
       "sandbox's checkpoint (`sandbox:label`) instead of creating it from the image: only the " +
       "per-branch provisioning runs. Not used when the branch's sandbox exists.",
   ),
-  // Arguments still to come, each with the core feature it passes through to `service.spawn`:
-  // `from` (the base a new sandbox is cloned from: bases) and `egress` (its egress policy:
-  // per-sandbox egress). Add them here and in `run` below when those exist.
+  egress: z.enum(["unrestricted", "agent", "allowlist", "none"]).optional().describe(
+    "The sandbox's egress mode, kept for it (network_set changes it later). Default: the mode " +
+      "it has, else the configured one. In every mode but unrestricted it reaches only the " +
+      "host proxy.",
+  ),
 };
 
 const spawnOutput = {
@@ -73,6 +75,7 @@ export const spawnTool: ToolSpec<typeof spawnInput, typeof spawnOutput> = {
       branch: args.branch,
       reprovision: args.reprovision,
       from: args.from,
+      egress: args.egress,
       // A sandbox made here is the MCP daemon's reaper's to stop and delete.
       createdBy: "mcp",
     });

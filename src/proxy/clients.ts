@@ -6,7 +6,10 @@
  * recorded one is served, with one warning per sandbox and address: addresses change (DHCP,
  * NAT in front of remote engines) and are not a secret, the token is.
  *
- * The sandbox's egress policy comes from its repository's configuration (repo_policy.ts). The
+ * The sandbox's egress policy is its own, from its state record (`egress`: set by spawn and by
+ * `network set/allow/deny`); a record without one (made before policies were kept per sandbox)
+ * gets its repository's configuration (repo_policy.ts), and a record whose policy is malformed
+ * gets a policy that refuses everything. The
  * state file is read again whenever it changes (inode, size, mtime: tachikoma replaces it by
  * rename, so every write is a new inode), checked with a synchronous `stat` per request.
  *
@@ -15,7 +18,7 @@
 import { type Clock, systemClock } from "../lib/clock.ts";
 import { errorMessage } from "../lib/errors.ts";
 import type { Logger } from "../lib/log.ts";
-import type { EgressPolicy } from "./egress.ts";
+import { EgressPolicy, isEgressMode } from "./egress.ts";
 import { embeddedV4, formatIp, parseIp } from "./ip.ts";
 import { RepoPolicies, type RepoPolicySource } from "./repo_policy.ts";
 import { TokenRegistry } from "./token_registry.ts";
@@ -79,6 +82,27 @@ interface StateEntry {
   ip: string | null;
   /** Where its configuration is loaded: the repo root, else the worktree, else the config dir. */
   root: string;
+  /** Its own policy (state `egress`), or null: the repository's configuration decides. */
+  own: EgressPolicy | null;
+}
+
+/** The policy a state record's `egress` value describes (refuse-all when malformed). */
+export function recordPolicy(value: unknown): EgressPolicy | null {
+  if (value === undefined || value === null) return null;
+  const r = value as Record<string, unknown>;
+  if (
+    typeof r !== "object" || typeof r.mode !== "string" || !isEgressMode(r.mode) ||
+    !Array.isArray(r.allow) || !r.allow.every((a) => typeof a === "string")
+  ) {
+    return EgressPolicy.refuseAll("the sandbox's egress policy in the state file is malformed");
+  }
+  try {
+    return new EgressPolicy(r.mode, r.allow as string[]);
+  } catch (error) {
+    return EgressPolicy.refuseAll(
+      `the sandbox's egress policy is invalid (${errorMessage(error)})`,
+    );
+  }
 }
 
 /** Options of {@link TokenClientDirectory}. */
@@ -148,7 +172,11 @@ export class TokenClientDirectory implements ClientDirectory {
             : typeof r.worktree_path === "string"
             ? r.worktree_path
             : this.#stateDir;
-          map.set(r.name, { ip: typeof r.ip === "string" ? canonicalIp(r.ip) : null, root });
+          map.set(r.name, {
+            ip: typeof r.ip === "string" ? canonicalIp(r.ip) : null,
+            root,
+            own: recordPolicy(r.egress),
+          });
         }
       } catch (error) {
         if (!(error instanceof Deno.errors.NotFound)) {
@@ -186,7 +214,7 @@ export class TokenClientDirectory implements ClientDirectory {
       );
     }
     const root = entry.root;
-    let policy: Promise<EgressPolicy> | null = null;
+    let policy: Promise<EgressPolicy> | null = entry.own ? Promise.resolve(entry.own) : null;
     return {
       ok: true,
       client: { ip: canon, sandbox, policy: () => policy ??= this.#policies.get(root) },

@@ -1,8 +1,9 @@
 /**
  * Guest egress policy for the forward proxy (CONNECT and absolute-URI requests).
  *
- * Modes (config `egress`): `agent` = the preset below ∪ `egress_allow`; `allowlist` =
- * `egress_allow` only; `unrestricted` = any public address. In every mode a target that is, or
+ * Modes (config `egress`, or the sandbox's own policy in the state file): `agent` = the preset
+ * below ∪ `egress_allow`; `allowlist` = `egress_allow` only; `unrestricted` = any public
+ * address; `none` = nothing. In every mode a target that is, or
  * resolves to, a loopback/private/link-local/CGNAT/reserved address is refused unless an
  * `egress_allow` entry names that host or covers that address: this closes tachikoma's hole
  * where a guest reached the host's loopback services through the proxy. Preset entries never
@@ -26,8 +27,21 @@ import {
   parseIp,
 } from "./ip.ts";
 
-/** The egress modes. */
-export type EgressMode = "unrestricted" | "agent" | "allowlist";
+/** The egress modes (`none`: every target refused). */
+export type EgressMode = "unrestricted" | "agent" | "allowlist" | "none";
+
+/** Every {@link EgressMode}, for validation and help. */
+export const EGRESS_MODES: readonly EgressMode[] = ["unrestricted", "agent", "allowlist", "none"];
+
+/** True when `text` names an egress mode. */
+export function isEgressMode(text: string): text is EgressMode {
+  return (EGRESS_MODES as readonly string[]).includes(text);
+}
+
+/** True when the mode keeps the guest to the proxy (everything but `unrestricted`). */
+export function isRestricted(mode: EgressMode): boolean {
+  return mode !== "unrestricted";
+}
 
 /** Domains of the `agent` preset (pixels-features.md §6). */
 export const AGENT_PRESET_DOMAINS: readonly string[] = [
@@ -136,6 +150,15 @@ function parseRule(entry: string, explicit: boolean): Rule {
   };
 }
 
+/**
+ * Checks one `egress_allow` entry and returns its normal form (trimmed, lower case); throws a
+ * ConfigError naming it when it is not a host, `*.host`, `.host`, IP or CIDR (with `:port`).
+ */
+export function normalizeAllowEntry(entry: string): string {
+  parseRule(entry, true);
+  return entry.trim().toLowerCase();
+}
+
 /** The decision for one target. */
 export type EgressDecision =
   | { allowed: true; address: string; family: 4 | 6 }
@@ -214,6 +237,7 @@ export class EgressPolicy {
    */
   async decide(hostInput: string, port: number, resolve: Resolver): Promise<EgressDecision> {
     if (this.#refusal !== null) return { allowed: false, reason: this.#refusal };
+    if (this.mode === "none") return { allowed: false, reason: "egress mode is none" };
     let host = hostInput.toLowerCase();
     if (host.startsWith("[") && host.endsWith("]")) host = host.slice(1, -1);
     if (host.endsWith(".")) host = host.slice(0, -1);

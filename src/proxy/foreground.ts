@@ -24,6 +24,7 @@ import {
   writeRuntime,
 } from "./daemon.ts";
 import { EgressPolicy } from "./egress.ts";
+import { FileEgressLog } from "./egress_log.ts";
 import { fingerprintServes, proxyServes, type ServesFingerprint } from "./fingerprint.ts";
 import { probeHealth } from "./health.ts";
 import { parseIp } from "./ip.ts";
@@ -119,6 +120,7 @@ export async function serveForeground(options: ForegroundOptions): Promise<void>
       credentials,
       clients,
       logger,
+      egressLog: new FileEgressLog(stateDir),
     });
     await writeRuntime(paths, runtimeFor(paths, server, serves));
     return server;

@@ -13,7 +13,8 @@ import { errorMessage } from "../lib/errors.ts";
 import type { Logger } from "../lib/log.ts";
 import { formatHostPort, parseAuthority, urlHost } from "./address.ts";
 import { type ClientInfo, describeClient } from "./clients.ts";
-import type { Resolver } from "./egress.ts";
+import type { EgressDecision, Resolver } from "./egress.ts";
+import type { EgressRecorder } from "./egress_log.ts";
 import { byteCap, formatBytes, forwardableHeaders, textResponse } from "./headers.ts";
 import { plainResponse, type RequestHead, STATUS_TEXT } from "./http_head.ts";
 import type { ProxyLimits } from "./limits.ts";
@@ -26,6 +27,26 @@ export interface ForwardContext {
   logger: Logger;
   /** An HTTP client allowed to set `Host` (requests go to the checked IP). */
   http: Deno.HttpClient;
+  /** The per-sandbox egress log (absent: decisions go to the logger only). */
+  egressLog?: EgressRecorder;
+}
+
+/** Records a decision in the sandbox's egress log. */
+function recordDecision(
+  ctx: ForwardContext,
+  target: { client: ClientInfo; method: string; host: string; port: number },
+  decision: EgressDecision,
+): Promise<void> {
+  if (!ctx.egressLog) return Promise.resolve();
+  return ctx.egressLog.record({
+    time: new Date().toISOString(),
+    sandbox: target.client.sandbox,
+    method: target.method,
+    host: target.host,
+    port: target.port,
+    verdict: decision.allowed ? "allowed" : "refused",
+    ...(decision.allowed ? {} : { reason: decision.reason }),
+  });
 }
 
 function denyText(host: string, port: number, reason: string): string {
@@ -79,6 +100,11 @@ export async function handleConnect(
     return respondRaw(conn, 400, "CONNECT needs host:port");
   }
   const decision = await (await client.policy()).decide(auth.host, auth.port, ctx.resolver);
+  await recordDecision(
+    ctx,
+    { client, method: "CONNECT", host: auth.host, port: auth.port },
+    decision,
+  );
   const target = formatHostPort(auth.host, auth.port);
   if (!decision.allowed) {
     ctx.logger.warn(`egress denied: ${who} CONNECT ${target}: ${decision.reason}`);
@@ -133,6 +159,7 @@ export async function forwardHttp(
   const who = describeClient(client);
   const target = formatHostPort(host, port);
   const decision = await (await client.policy()).decide(host, port, ctx.resolver);
+  await recordDecision(ctx, { client, method: req.method, host, port }, decision);
   if (!decision.allowed) {
     ctx.logger.warn(`egress denied: ${who} ${req.method} http://${target}: ${decision.reason}`);
     return textResponse(403, denyText(host, port, decision.reason));

@@ -31,6 +31,7 @@ import {
 } from "./auth.ts";
 import { canonicalIp, type ClientDirectory, type ClientInfo, describeClient } from "./clients.ts";
 import { type Resolver, systemResolver } from "./egress.ts";
+import type { EgressRecorder } from "./egress_log.ts";
 import { forwardHttp, handleConnect, respondRaw } from "./forward.ts";
 import { headerBytes, textResponse } from "./headers.ts";
 import { plainResponse, readRequestHead, STATUS_TEXT } from "./http_head.ts";
@@ -55,6 +56,8 @@ export interface ProxyServerOptions {
   /** Request, refusal and error lines (redacted by the logger). */
   logger: Logger;
   resolver?: Resolver;
+  /** The per-sandbox egress log (egress_log.ts); absent: decisions are only logged. */
+  egressLog?: EgressRecorder;
   limits?: Partial<ProxyLimits>;
   /** More host names under which the proxy answers as itself. */
   selfHosts?: string[];
@@ -119,7 +122,7 @@ export function startProxyServer(options: ProxyServerOptions): Promise<ProxyServ
   const pool = { poolMaxIdlePerHost: POOL_IDLE_PER_HOST, poolIdleTimeout: 30_000 };
   const apiHttp = Deno.createHttpClient(pool);
   const egressHttp = Deno.createHttpClient({ ...pool, allowHost: true });
-  const forwardCtx = { resolver, limits, logger, http: egressHttp };
+  const forwardCtx = { resolver, limits, logger, http: egressHttp, egressLog: options.egressLog };
   const apiCtx = { upstream, credentials: options.credentials, http: apiHttp, limits, logger };
 
   const listener = listen(options.bind, options.port);

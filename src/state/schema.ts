@@ -37,6 +37,13 @@ export interface ReapRecord {
   reason: string;
 }
 
+/** A sandbox's own egress policy (`network set/allow/deny`, `spawn --egress`). */
+export interface EgressRecord {
+  mode: "unrestricted" | "agent" | "allowlist" | "none";
+  /** `egress_allow` entries (normalised). */
+  allow: string[];
+}
+
 /** One sandbox tachikoma manages. */
 export interface SandboxRecord {
   name: string;
@@ -61,6 +68,8 @@ export interface SandboxRecord {
   created_by?: CreatedBy;
   /** The reaper's last action on it (cleared when it is spawned again). */
   reaped?: ReapRecord;
+  /** Its egress policy; absent (older records): its repository's configuration decides. */
+  egress?: EgressRecord;
 }
 
 /** The whole state file. */
@@ -112,6 +121,12 @@ const RFC3339 = /^\d{4}-\d\d-\d\d[Tt ]\d\d:\d\d:\d\d(?:\.\d+)?(?:[Zz]|[+-]\d\d:\
 const STATUS_SET = new Set<string>(RECORD_STATUSES);
 const CREATED_BY = new Set<string>(["mcp"]);
 const REAP_ACTIONS = new Set<string>(["stopped", "destroyed"]);
+const EGRESS_MODES = new Set<string>(["unrestricted", "agent", "allowlist", "none"]);
+
+function isEgress(value: unknown): boolean {
+  return isObject(value) && typeof value.mode === "string" && EGRESS_MODES.has(value.mode) &&
+    Array.isArray(value.allow) && value.allow.every((a) => typeof a === "string");
+}
 
 function isReaped(value: unknown): boolean {
   return isObject(value) && typeof value.action === "string" && REAP_ACTIONS.has(value.action) &&
@@ -133,7 +148,7 @@ function isProvisioned(value: unknown): boolean {
 /** The fast check (one boolean expression, no allocation): the path taken for valid files. */
 function isValidRecord(value: unknown): value is Record<string, unknown> {
   if (!isObject(value)) return false;
-  const { name, ip, backend, repo_root, provisioned, failure, created_by, reaped } = value;
+  const { name, ip, backend, repo_root, provisioned, failure, created_by, reaped, egress } = value;
   return typeof name === "string" && name !== "" &&
     typeof value.repo === "string" &&
     typeof value.branch === "string" &&
@@ -147,7 +162,8 @@ function isValidRecord(value: unknown): value is Record<string, unknown> {
     (provisioned === undefined || isProvisioned(provisioned)) &&
     (failure === undefined || failure === null || typeof failure === "string") &&
     (created_by === undefined || (typeof created_by === "string" && CREATED_BY.has(created_by))) &&
-    (reaped === undefined || isReaped(reaped));
+    (reaped === undefined || isReaped(reaped)) &&
+    (egress === undefined || isEgress(egress));
 }
 
 function explainProvisioned(value: unknown, at: string): void {
@@ -241,6 +257,14 @@ function explainRecord(value: unknown, at: string): never {
     throw new StateShapeError(
       `${at}.created_by`,
       `expected "mcp" or no value, got ${describe(value.created_by)}`,
+    );
+  }
+  if (value.egress !== undefined && !isEgress(value.egress)) {
+    throw new StateShapeError(
+      `${at}.egress`,
+      `expected {mode: unrestricted|agent|allowlist|none, allow: [strings]}, got ${
+        describe(value.egress)
+      }`,
     );
   }
   if (value.reaped !== undefined && !isReaped(value.reaped)) {

@@ -21,7 +21,12 @@ export interface IncusInstanceState {
   status: string;
   status_code: number;
   pid?: number;
-  network?: Record<string, { addresses?: IncusAddress[]; hwaddr?: string; type?: string }> | null;
+  network?:
+    | Record<
+      string,
+      { addresses?: IncusAddress[]; hwaddr?: string; type?: string; host_name?: string }
+    >
+    | null;
 }
 
 /** An instance (`GET /1.0/instances/<n>`; `state` present with recursion). */

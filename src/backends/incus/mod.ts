@@ -8,8 +8,11 @@
  * state file), and it keeps its IP address.
  *
  * Shares are `disk` devices applied by `start`, never shifted; the container's own unprivileged
- * ids get access through ACLs (`share_access.ts`); `mountShares` has nothing left to do. Egress policy is not implemented on this engine yet
- * (`capabilities.egress` false: the guest-side proxy configuration applies).
+ * ids get access through ACLs (`share_access.ts`); `mountShares` has nothing left to do.
+ *
+ * Egress (`capabilities.egress`): the policy is kept in the instance's config and enforced on
+ * the host with nftables on the container's NICs (egress.ts); `start` applies it again to the
+ * new veth, `delete` removes it. Local socket only (nft runs on this host, as root).
  *
  * @module
  */
@@ -38,13 +41,16 @@ import type { Config } from "../../config/schema.ts";
 import { type Clock, systemClock } from "../../lib/clock.ts";
 import {
   ConflictError,
+  errorMessage,
   InterruptedError,
   NotFoundError,
+  RuntimeError,
   TachikomaError,
   TimeoutError,
   UnreachableError,
   UnsupportedError,
 } from "../../lib/errors.ts";
+import { EGRESS_CONFIG_KEY, HostNft, type HostNic, parseStoredPolicy } from "./egress.ts";
 import { log } from "../../lib/log.ts";
 import { applyShares } from "./apply_shares.ts";
 import { type CommandRunner, defaultRunner } from "../../lib/process.ts";
@@ -91,6 +97,8 @@ export interface IncusBackendOptions {
   operationTimeoutMs?: number;
   /** Default graceful stop budget (default 30 s). */
   stopTimeoutMs?: number;
+  /** The host nftables table of the egress chains (default `tachikoma_egress`; tests). */
+  egressTable?: string;
 }
 
 const GUEST_IDS: Ids = { uid: 1000, gid: 1000 };
@@ -102,7 +110,7 @@ export class IncusBackend implements Backend {
     suspend: true,
     checkpoints: true,
     clone: true,
-    egress: false,
+    egress: true,
     pty: true,
     files: true,
     execOverSsh: false,
@@ -115,6 +123,7 @@ export class IncusBackend implements Backend {
   readonly #runner: CommandRunner;
   readonly #opTimeoutMs: number;
   readonly #stopTimeoutMs: number;
+  readonly #egressTable: string | undefined;
 
   constructor(client: IncusClient, settings: IncusSettings, options: IncusBackendOptions = {}) {
     this.client = client;
@@ -124,6 +133,7 @@ export class IncusBackend implements Backend {
     this.#runner = options.runner ?? defaultRunner;
     this.#opTimeoutMs = options.operationTimeoutMs ?? 120_000;
     this.#stopTimeoutMs = options.stopTimeoutMs ?? 30_000;
+    this.#egressTable = options.egressTable;
     this.#hostIds = options.hostIds !== undefined
       ? options.hostIds
       : settings.endpoint.remote
@@ -251,6 +261,13 @@ export class IncusBackend implements Backend {
       if (error instanceof ConflictError && /already running/i.test(error.message)) return;
       throw error;
     }
+    // A restart gives the guest a new veth: its stored egress policy follows at once.
+    if (parseStoredPolicy(instance.config?.[EGRESS_CONFIG_KEY])) {
+      await this.#enforce(name).catch((error) => {
+        if (!(error instanceof UnsupportedError)) throw error;
+        log.warn(`${name}: egress is enforced by the proxy only: ${errorMessage(error)}`);
+      });
+    }
   }
 
   async #setState(name: string, body: Record<string, unknown>, timeoutMs = this.#opTimeoutMs) {
@@ -315,6 +332,11 @@ export class IncusBackend implements Backend {
           subject: `sandbox "${name}"`,
           timeoutMs: this.#opTimeoutMs,
         });
+        if (!this.settings.endpoint.remote) {
+          await this.#nft().unrestrict(name).catch((e) =>
+            log.warn(`could not remove the egress rules of ${name}: ${errorMessage(e)}`)
+          );
+        }
         return;
       } catch (error) {
         if (error instanceof NotFoundError) return;
@@ -404,24 +426,77 @@ export class IncusBackend implements Backend {
     return deleteCheckpoint(this.client, name, checkpoint);
   }
 
-  getEgress(_name: string): Promise<EgressPolicy> {
-    return Promise.reject(egressUnsupported());
+  /** The stored policy; throws when a restricted policy is not in force on a running guest. */
+  async getEgress(name: string): Promise<EgressPolicy> {
+    const instance = await this.#instance(name);
+    const policy = parseStoredPolicy(instance.config?.[EGRESS_CONFIG_KEY]) ??
+      { mode: "unrestricted" as const, allow: [] };
+    if (policy.mode !== "unrestricted" && mapStatus(instance.status) === "running") {
+      const nft = this.#nft();
+      if ((await nft.chains(name)).length === 0) {
+        throw new RuntimeError(
+          "egress_not_applied",
+          `the ${policy.mode} egress policy of ${name} is not in force on the host`,
+          { hint: `apply it again: tachikoma network set ${name} ${policy.mode}` },
+        );
+      }
+    }
+    return policy;
   }
 
-  setEgress(_name: string, _policy: EgressPolicy): Promise<void> {
-    return Promise.reject(egressUnsupported());
+  /**
+   * Stores the policy in the instance and enforces it on the host now when the guest runs
+   * (egress.ts); a stopped guest gets it when it starts.
+   */
+  async setEgress(name: string, policy: EgressPolicy): Promise<void> {
+    this.#nft(); // refuses remote engines before anything changes
+    await this.client.mutate("PATCH", instancePath(name), {
+      body: { config: { [EGRESS_CONFIG_KEY]: JSON.stringify(policy) } },
+      subject: `sandbox "${name}"`,
+      timeoutMs: this.#opTimeoutMs,
+    });
+    await this.#enforce(name, policy);
+  }
+
+  #nft(): HostNft {
+    if (this.settings.endpoint.remote) {
+      throw new UnsupportedError(
+        "egress enforcement on a remote Incus server is not supported (host nftables)",
+        { hint: "the proxy enforces the policy for proxied traffic only" },
+      );
+    }
+    return new HostNft(this.#runner, this.#egressTable);
+  }
+
+  /** Applies `policy` (or the stored one) to the running guest's NICs. */
+  async #enforce(name: string, policy?: EgressPolicy | null): Promise<void> {
+    if (this.settings.endpoint.remote) return;
+    const nft = this.#nft();
+    if (policy === undefined) {
+      const instance = await this.#instance(name);
+      policy = parseStoredPolicy(instance.config?.[EGRESS_CONFIG_KEY]);
+    }
+    if (!policy || policy.mode === "unrestricted") {
+      if (policy || (await nft.chains(name)).length > 0) await nft.unrestrict(name);
+      return;
+    }
+    const state = await this.client.get<IncusInstanceState>(`${instancePath(name)}/state`, {
+      subject: `sandbox "${name}"`,
+    });
+    if (mapStatus(state.status) !== "running") return;
+    const nics: HostNic[] = Object.entries(state.network ?? {})
+      .filter(([nic, n]) => nic !== "lo" && typeof n?.host_name === "string" && n.host_name)
+      .map(([nic, n]) => ({ nic, device: n.host_name! }));
+    if (nics.length === 0) {
+      throw new RuntimeError("egress_no_nic", `${name} has no host-side NIC to restrict`);
+    }
+    await nft.restrict({ instance: name, nics, proxy: policy.proxy ?? null });
   }
 
   close(): Promise<void> {
     this.client.close();
     return Promise.resolve();
   }
-}
-
-function egressUnsupported(): UnsupportedError {
-  return new UnsupportedError("the incus backend has no engine-level egress policy yet", {
-    hint: "egress is enforced by the guest's proxy settings on this backend",
-  });
 }
 
 function alreadyStopped(error: unknown): boolean {

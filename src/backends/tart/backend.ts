@@ -43,11 +43,17 @@ import { logTail, type RunHandle, type RunLauncher, runLogPath } from "./run.ts"
 import { type GuestAccess } from "./guest_access.ts";
 import { mountSharesArgv } from "./guest.ts";
 import {
+  readTartEgress,
+  removeTartEgress,
+  restartNeeded,
+  softnetArgs,
+  writeTartEgress,
+} from "./egress.ts";
+import {
   checkShares,
   ipTimeoutError,
   runExitedError,
   stoppedWhileWaitingError,
-  unsupported,
 } from "./failures.ts";
 
 /** Settings of a {@link TartBackend}. */
@@ -81,7 +87,7 @@ export const TART_CAPABILITIES: Capabilities = {
   checkpoints: true,
   checkpointsStopped: true,
   clone: true,
-  egress: false,
+  egress: true,
   pty: false,
   files: false,
   execOverSsh: true,
@@ -190,9 +196,18 @@ export class TartBackend implements Backend {
       await this.#cli.stop(name, 0);
     }
     this.#guest.forget(name);
+    const egress = await readTartEgress(this.#settings.stateDir, name);
+    const net = softnetArgs(egress?.policy ?? null);
+    if (egress) {
+      await writeTartEgress(this.#settings.stateDir, name, {
+        policy: egress.policy,
+        running_restricted: net.length > 0,
+      });
+    }
     const args = this.#cli.runArgs(name, {
       noGraphics: this.#settings.display === "none",
       dirs,
+      net,
     });
     const handle = await this.#launcher.launch({
       binary: this.#cli.binary,
@@ -263,6 +278,7 @@ export class TartBackend implements Backend {
     this.#guest.forget(name);
     this.#runs.delete(name);
     await Deno.remove(this.logPath(name)).catch(() => {});
+    await removeTartEgress(this.#settings.stateDir, name);
   }
 
   async waitForAddress(name: string, options: WaitOptions): Promise<string> {
@@ -351,11 +367,33 @@ export class TartBackend implements Backend {
   deleteCheckpoint(name: string, checkpoint: string): Promise<void> {
     return this.#checkpoints.delete(name, checkpoint);
   }
-  getEgress(_name: string): Promise<EgressPolicy> {
-    return Promise.reject(unsupported("egress policies"));
+  /** The policy; throws when the running VM's Softnet does not match it yet. */
+  async getEgress(name: string): Promise<EgressPolicy> {
+    const file = await readTartEgress(this.#settings.stateDir, name);
+    const policy = file?.policy ?? { mode: "unrestricted" as const, allow: [] };
+    const entry = await this.#cli.find(name);
+    if (!entry) throw new NotFoundError(`no tart VM named ${name}`);
+    const restricted = policy.mode !== "unrestricted";
+    if (entry.state === "running" && (file?.running_restricted ?? false) !== restricted) {
+      throw restartNeeded(name, policy);
+    }
+    return policy;
   }
-  setEgress(_name: string, _policy: EgressPolicy): Promise<void> {
-    return Promise.reject(unsupported("egress policies"));
+
+  /** Keeps the policy for the next `tart run`; a running VM whose Softnet must change: Conflict. */
+  async setEgress(name: string, policy: EgressPolicy): Promise<void> {
+    const entry = await this.#cli.find(name);
+    if (!entry) throw new NotFoundError(`no tart VM named ${name}`);
+    const file = await readTartEgress(this.#settings.stateDir, name);
+    const running = entry.state === "running";
+    const runningRestricted = running ? (file?.running_restricted ?? false) : null;
+    await writeTartEgress(this.#settings.stateDir, name, {
+      policy,
+      running_restricted: runningRestricted,
+    });
+    if (running && runningRestricted !== (policy.mode !== "unrestricted")) {
+      throw restartNeeded(name, policy);
+    }
   }
 
   async close(): Promise<void> {

@@ -221,9 +221,18 @@ export class TartCli {
   }
 
   /** The argv of `tart run` (without the binary). */
-  runArgs(name: string, options: { noGraphics: boolean; dirs: string[] }): string[] {
+  runArgs(
+    name: string,
+    options: { noGraphics: boolean; dirs: string[]; net?: string[] },
+  ): string[] {
     checkLocalName(name);
-    return ["run", ...(options.noGraphics ? ["--no-graphics"] : []), ...options.dirs, name];
+    return [
+      "run",
+      ...(options.noGraphics ? ["--no-graphics"] : []),
+      ...options.dirs,
+      ...(options.net ?? []),
+      name,
+    ];
   }
 
   /** True when a failed exec means "VM not running" (exit 2). */

@@ -11,7 +11,6 @@ import {
   type TachikomaError,
   TimeoutError,
   UnreachableError,
-  UnsupportedError,
   UsageError,
 } from "../../lib/errors.ts";
 import { GUEST_MOUNT_ROOT } from "./dir_spec.ts";
@@ -69,16 +68,6 @@ export function ipTimeoutError(name: string, logPath: string): TimeoutError {
     ].join("\n"),
     { hint: `raise boot_timeout_secs, or if the VM is stuck: tachikoma destroy ${name}` },
   );
-}
-
-/** What the tart backend cannot do, with what to do instead. */
-export function unsupported(what: "checkpoints" | "egress policies"): UnsupportedError {
-  return new UnsupportedError(`the tart backend has no ${what}`, {
-    hint: what === "checkpoints"
-      ? "checkpoints need an engine with snapshots: the incus backend has them (--backend incus)"
-      : "guest egress goes through the host proxy on every backend: set `egress` and " +
-        "`egress_allow` (the engine itself enforces none)",
-  });
 }
 
 /**

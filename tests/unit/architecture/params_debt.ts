@@ -25,7 +25,6 @@ export const PARAMS_DEBT: readonly string[] = [
   "src/cli/parser.ts#readGlobal",
   "src/cli/parser.ts#shortFlags",
   "src/cli/program.ts#run",
-  "src/cli/program.ts#todo",
   "src/core/images.ts#pullStep",
   "src/core/provision_policy.ts#provisionSandbox",
   "src/core/provision_policy.ts#stopUnusable",

@@ -373,20 +373,53 @@ Deno.test("delete: missing → success; running → stop first; log removed", as
   assertEquals(w.runner.argsOf("delete").length, 1);
 });
 
-Deno.test("suspend and egress are unsupported; checkpoints are clones; capabilities say so", async () => {
+Deno.test("egress: a restricted policy runs the VM under Softnet, to the proxy only", async () => {
+  await using w = await world();
+  assertEquals(w.backend.capabilities.egress, true);
+  const states: Record<string, string> = { vm: "stopped" };
+  liveList(w.runner, states);
+  w.launcher.onLaunch = () => {
+    states.vm = "running";
+  };
+  assertEquals(await w.backend.getEgress("vm"), { mode: "unrestricted", allow: [] });
+  const policy = {
+    mode: "allowlist" as const,
+    allow: ["a.example"],
+    proxy: { host: "192.168.64.1", port: 8080 },
+  };
+  await w.backend.setEgress("vm", policy);
+  const file = `${w.stateDir}/tart-egress/vm.json`;
+  assertEquals((await Deno.stat(file)).mode! & 0o777, 0o600);
+  await w.backend.start("vm", { shares: [] });
+  assertEquals(w.launcher.launches[0].args, [
+    "run",
+    "--no-graphics",
+    "--net-softnet-block=0.0.0.0/0",
+    "--net-softnet-allow=192.168.64.1/32",
+    "vm",
+  ]);
+  assertEquals(await w.backend.getEgress("vm"), policy);
+  // Another restricted mode: the same Softnet, nothing to restart.
+  await w.backend.setEgress("vm", { ...policy, mode: "none" });
+  // Unrestricted while it runs under Softnet: kept for the next start, and said so.
+  const e = await assertRejects(
+    () => w.backend.setEgress("vm", { mode: "unrestricted", allow: [] }),
+    ConflictError,
+  );
+  assertStringIncludes(e.message, "when it starts again");
+  await assertRejects(() => w.backend.getEgress("vm"), ConflictError);
+  states.vm = "stopped";
+  await w.backend.start("vm", { shares: [] });
+  assertEquals(w.launcher.launches[1].args, ["run", "--no-graphics", "vm"]);
+  await assertRejects(() => w.backend.setEgress("gone", policy), NotFoundError);
+});
+
+Deno.test("suspend is unsupported; checkpoints are clones; capabilities say so", async () => {
   await using w = await world();
   assertEquals(w.backend.capabilities.suspend, false);
   assertEquals(w.backend.capabilities.checkpoints, true);
   assertEquals(w.backend.capabilities.checkpointsStopped, true);
-  assertEquals(w.backend.capabilities.egress, false);
   await assertRejects(() => w.backend.suspend("vm"), UnsupportedError, "stop it instead");
-  const egress = await assertRejects(() => w.backend.getEgress("vm"), UnsupportedError);
-  assertStringIncludes(egress.hint ?? "", "egress_allow");
-  assert(!/truenas/i.test(`${egress.message} ${egress.hint}`));
-  await assertRejects(
-    () => w.backend.setEgress("vm", { mode: "agent", allow: [] }),
-    UnsupportedError,
-  );
 });
 
 Deno.test("checkpoints: a clone of the stopped VM, listed by its name, hidden from list", async () => {

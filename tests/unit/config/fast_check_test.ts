@@ -129,7 +129,7 @@ const USUAL: Record<string, unknown[]> = {
   credential_proxy_bind: ["10.213.0.1", "127.0.0.1"],
   credential_proxy_ttl_secs: [0, 300],
   credential_proxy_upstream: ["https://api.anthropic.com", "http://127.0.0.1:9/x"],
-  egress: ["unrestricted", "agent", "allowlist"],
+  egress: ["unrestricted", "agent", "allowlist", "none"],
   egress_allow: [["pypi.org"]],
   "tart.binary": ["/opt/tart"],
   "tart.resolver": ["dhcp", "arp", "agent"],

@@ -38,6 +38,11 @@ export const TOOL_NAMES = [
   "job_output",
   "job_status",
   "job_kill",
+  "network_show",
+  "network_set",
+  "network_allow",
+  "network_deny",
+  "network_log",
 ] as const;
 
 /** The text of a tool result's content blocks. */
