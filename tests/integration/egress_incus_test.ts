@@ -35,6 +35,31 @@ import { until, waitForSshd } from "./provision_lab.ts";
 /** The probes, run as root in a guest. `$1` = target host, `$2` = port. */
 const TCP = 'timeout 3 bash -c \'exec 3<>/dev/tcp/"$1"/"$2"; head -c 4 <&3\' _ "$1" "$2"';
 const HTTP = 'curl -sS --max-time 4 "http://$1:$2/"';
+/** One ICMP echo request to $1 from a raw socket (guest root); prints `pong` or `none`. */
+const PING_PY = [
+  "import os, socket, struct, sys, time",
+  "dst = sys.argv[1]",
+  "s = socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_ICMP)",
+  "s.settimeout(0.5)",
+  "ident = os.getpid() & 0xffff",
+  "def csum(b):",
+  "    t = sum(struct.unpack('!%dH' % (len(b) // 2), b))",
+  "    t = (t >> 16) + (t & 0xffff)",
+  "    return ~(t + (t >> 16)) & 0xffff",
+  "head = struct.pack('!BBHHH', 8, 0, 0, ident, 1) + b'tk'",
+  "s.sendto(struct.pack('!BBHHH', 8, 0, csum(head), ident, 1) + b'tk', (dst, 0))",
+  "end = time.time() + 2",
+  "while time.time() < end:",
+  "    try:",
+  "        d, a = s.recvfrom(1024)",
+  "    except socket.timeout:",
+  "        continue",
+  "    if a[0] == dst and d[20] == 0 and struct.unpack('!H', d[24:26])[0] == ident:",
+  "        print('pong')",
+  "        sys.exit(0)",
+  "print('none')",
+].join("\n");
+const PING = 'python3 -c "$1" "$2"';
 
 Deno.test({
   name: "lab: a restricted incus guest reaches only the proxy; enforced on the host, live",
@@ -141,6 +166,10 @@ Deno.test({
       assert(v6B.startsWith("fe80:"), `B's link-local address: ${linkB.stdout}`);
       const v6 = await runA(TCP, { root: true, args: [`${v6B}%eth0`, "22"] });
       assertEquals(v6.stdout, "SSH-", `IPv6 control: ${v6.stderr}`);
+      for (const dst of [gateway, ipB]) {
+        const ping = await runA(PING, { root: true, args: [PING_PY, dst] });
+        assertEquals(ping.stdout.trim(), "pong", `ICMP control to ${dst}: ${ping.stderr}`);
+      }
 
       // Restrict A, live.
       await backend.setEgress(nameA, restricted);
@@ -153,6 +182,10 @@ Deno.test({
         assert(peer.stdout !== "SSH-", `${label}: direct TCP to the other sandbox`);
         const six = await runA(TCP, { root: true, args: [`${v6B}%eth0`, "22"] });
         assert(six.stdout !== "SSH-", `${label}: IPv6 to the other sandbox`);
+        for (const dst of [gateway, ipB]) {
+          const ping = await runA(PING, { root: true, args: [PING_PY, dst] });
+          assertEquals(ping.stdout.trim(), "none", `${label}: ICMP to ${dst}: ${ping.stderr}`);
+        }
         const marker = `udp-${label}-${crypto.randomUUID()}`;
         await runA('printf %s "$1" > /dev/udp/"$2"/"$3"', {
           root: true,
