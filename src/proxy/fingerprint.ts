@@ -4,8 +4,9 @@
  * tachikoma version, `credential_proxy_upstream`, the credential settings
  * (`credential_command`, `api_key_command`, `credential_proxy_ttl_secs`) and the environment
  * the credential waterfall reads (`ANTHROPIC_API_KEY`, `CLAUDE_CODE_OAUTH_TOKEN`, `HOME`…).
- * Egress is not part of it: the proxy applies each sandbox's own repository policy, reloaded
- * when its configuration files change (repo_policy.ts).
+ * Egress is not part of it: the proxy applies each sandbox's own policy, kept in its state
+ * record and re-read when the state changes (clients.ts); older records without one fall back to
+ * their repository's configuration (repo_policy.ts).
  *
  * Each field is hashed on its own (SHA-256, salted with the field name), so `proxy.json` (0600)
  * can say which fields differ without holding a command line or a key; the fingerprint is the
