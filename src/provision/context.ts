@@ -144,7 +144,7 @@ export class HostContext {
       if (!this.deps.proxyEnv) {
         throw new ProvisionError(
           step,
-          "credential_proxy is on but no proxy environment was supplied to provisioning",
+          "the guest needs the proxy (credential_proxy or a restricted egress) but no proxy environment was supplied to provisioning",
         );
       }
       return { ...(await this.deps.proxyEnv(this.ctx)) };

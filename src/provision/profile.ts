@@ -90,7 +90,9 @@ async function profileVars(host: HostContext): Promise<ProfileInputs> {
   const proxy = config.credential_proxy;
   const vars: [string, string][] = [["TACHIKOMA", "1"]];
   let credentialsFile: string | null = null;
-  if (proxy) {
+  // The proxy's variables: its credential placeholder (credential_proxy) and, when egress is
+  // restricted, HTTP(S)_PROXY — the guest's only way out — with or without credential_proxy.
+  if (proxy || config.egress !== "unrestricted") {
     const env = await host.proxyEnv("profile");
     for (const name of Object.keys(env).sort()) {
       if (!isEnvName(name)) {
@@ -98,7 +100,8 @@ async function profileVars(host: HostContext): Promise<ProfileInputs> {
       }
       vars.push([name, env[name]]);
     }
-  } else {
+  }
+  if (!proxy) {
     const injection = directInjection(await host.credential());
     for (const k of injection.skipped) host.warn(`skipping invalid env var name: ${k}`);
     vars.push(...injection.vars);

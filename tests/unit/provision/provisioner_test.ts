@@ -176,7 +176,7 @@ Deno.test("profile: direct mode injects the credential; proxy mode later removes
       env: () => undefined,
       credential: () => Promise.resolve({ kind: "api_key", value: key, label: "test" }),
     });
-    const cfg = testConfig({ credential_proxy: false });
+    const cfg = testConfig({ credential_proxy: false, egress: "unrestricted" });
     await direct.run(testContext(sb, cfg), {
       after: null,
       only: ["profile"],
@@ -222,6 +222,39 @@ Deno.test("profile: direct mode injects the credential; proxy mode later removes
   }
 });
 
+Deno.test("profile: without credential_proxy, a restricted egress still gets the proxy's variables", async () => {
+  const sb = await localSandbox();
+  try {
+    const home = await hostHome(sb.dir);
+    const proxyUrl = "http://tachikoma:tok@10.213.0.1:19280";
+    const asked: string[] = [];
+    const p = createProvisioner({
+      home,
+      env: () => undefined,
+      credential: () => Promise.resolve({ kind: "api_key", value: "sk-direct", label: "test" }),
+      proxyEnv: (ctx) => {
+        asked.push(ctx.config.egress);
+        return { HTTPS_PROXY: proxyUrl, NO_PROXY: "localhost" };
+      },
+    });
+    const run = (egress: "agent" | "unrestricted") =>
+      p.run(testContext(sb, testConfig({ credential_proxy: false, egress })), {
+        after: null,
+        only: ["profile"],
+        onStepDone: () => Promise.resolve(),
+      });
+    await run("agent");
+    // The guest's only way out is the proxy: its variables are there, next to the direct key.
+    assertEquals(await profileVar(sb.home, "HTTPS_PROXY"), b64(proxyUrl));
+    assertEquals(await profileVar(sb.home, "ANTHROPIC_API_KEY"), b64("sk-direct"));
+    assertEquals(asked, ["agent"]);
+    await run("unrestricted");
+    assertEquals(await profileVar(sb.home, "HTTPS_PROXY"), "", "unrestricted: no proxy");
+    assertEquals(asked, ["agent"], "unrestricted: the proxy is not asked");
+  } finally {
+    await sb.cleanup();
+  }
+});
 Deno.test("ssh_key: the key is added once, 0700/0600, even without a final newline", async () => {
   const sb = await localSandbox();
   try {
