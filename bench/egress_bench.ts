@@ -25,8 +25,9 @@
  *
  * @module
  */
-import { budgetRatio, info, percentile, target } from "./lib.ts";
-import { readEgressLog } from "../src/proxy/egress_log.ts";
+import { budgetRatio, info, median, percentile, target } from "./lib.ts";
+import { EgressPolicy, systemResolver } from "../src/proxy/egress.ts";
+import { FileEgressLog, readEgressLog } from "../src/proxy/egress_log.ts";
 import { ensureToken } from "../src/proxy/tokens.ts";
 
 const ROOT = new URL("../", import.meta.url).pathname;
@@ -35,6 +36,19 @@ const N = QUICK ? 300 : 2000;
 const WARMUP = 200;
 const BUDGET_MS = 0.2;
 const HOST = "localhost";
+
+/** The `on` sandbox's allow list: the upstream's host last, so the policy scans it all. */
+const ALLOW = [
+  "github.com",
+  "*.githubusercontent.com",
+  ".npmjs.org",
+  "pypi.org:443",
+  "files.pythonhosted.org",
+  "140.82.112.0/20",
+  "crates.io",
+  "deb.debian.org",
+  HOST,
+];
 
 /** A process of the bench and how to stop it. */
 interface Child {
@@ -108,17 +122,6 @@ async function startProxy(upstreamPort: number): Promise<{
     `backend = "incus"\ncredential_proxy_bind = "127.0.0.1"\ncredential_proxy_port = ${port}\n` +
       `credential_proxy_upstream = "http://127.0.0.1:${upstreamPort}"\n`,
   );
-  const allow = [
-    "github.com",
-    "*.githubusercontent.com",
-    ".npmjs.org",
-    "pypi.org:443",
-    "files.pythonhosted.org",
-    "140.82.112.0/20",
-    "crates.io",
-    "deb.debian.org",
-    HOST,
-  ];
   const vm = (name: string, egress: { mode: string; allow: string[] }) => ({
     name,
     ip: "127.0.0.1",
@@ -132,7 +135,7 @@ async function startProxy(upstreamPort: number): Promise<{
       version: 2,
       vms: [
         vm("tk-egress-off", { mode: "unrestricted", allow: [HOST] }),
-        vm("tk-egress-on", { mode: "allowlist", allow }),
+        vm("tk-egress-on", { mode: "allowlist", allow: ALLOW }),
       ],
     }),
   );
@@ -291,6 +294,51 @@ async function checkLogs(dir: string): Promise<void> {
   info({ bench: "egress", target: "egress log lines per sandbox (all allowed)", ...counts });
 }
 
+/**
+ * Where the time goes, in this process: one decision of each policy (the policy alone, with a
+ * fixed answer for the name), one lookup of the name with the system resolver (the proxy does
+ * it in both modes), one egress log line. Each is the median of several rounds' means, the
+ * rounds interleaved.
+ */
+async function parts(): Promise<void> {
+  const runs = QUICK ? 300 : 1000;
+  const on = new EgressPolicy("allowlist", ALLOW);
+  const off = new EgressPolicy("unrestricted", [HOST]);
+  const fixed = () => Promise.resolve(["127.0.0.1"]);
+  const dir = await Deno.makeTempDir({ prefix: "tk-egress-bench-log-" });
+  try {
+    const log = new FileEgressLog(dir);
+    const entry = {
+      time: new Date().toISOString(),
+      sandbox: "tk-egress-on",
+      method: "CONNECT",
+      host: HOST,
+      port: 443,
+      verdict: "allowed" as const,
+    };
+    const subjects: Record<string, () => Promise<unknown>> = {
+      decide_allowlist_ms: () => on.decide(HOST, 443, fixed),
+      decide_unrestricted_ms: () => off.decide(HOST, 443, fixed),
+      resolve_ms: () => systemResolver(HOST),
+      log_line_ms: () => log.record(entry),
+    };
+    const means: Record<string, number[]> = {};
+    for (let round = 0; round < 6; round++) {
+      for (const [name, f] of Object.entries(subjects)) {
+        const start = performance.now();
+        for (let i = 0; i < runs; i++) await f();
+        // The first round warms up.
+        if (round > 0) (means[name] ??= []).push((performance.now() - start) / runs);
+      }
+    }
+    const out: Record<string, number> = {};
+    for (const [name, m] of Object.entries(means)) out[name] = +median(m).toFixed(4);
+    info({ bench: "egress", target: "in-process cost per request (ms)", ...out, runs });
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+}
+
 const up = await startUpstream();
 const proxy = await startProxy(up.port);
 const clients = {
@@ -317,6 +365,7 @@ try {
     off: () => plain(clients.off, up.port),
   });
   await checkLogs(proxy.dir);
+  await parts();
 } finally {
   clients.on.close();
   clients.off.close();
