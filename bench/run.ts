@@ -6,7 +6,7 @@
  *
  * Exit status: 0 when every target that ran passed; 1 when one failed or a bench broke.
  *
- * Usage: deno run -A --frozen bench/run.ts [--quick] [name…]   (names: startup spawn proxy mcp incus stock bases)
+ * Usage: deno run -A --frozen bench/run.ts [--quick] [name…]   (names: startup spawn proxy egress mcp incus stock bases)
  *
  * @module
  */
@@ -29,6 +29,7 @@ const BENCHES: Bench[] = [
   { name: "startup", file: "startup_bench.ts", args: [], quickArgs: ["10"], skip: () => null },
   { name: "spawn", file: "spawn_bench.ts", args: [], quickArgs: ["8"], skip: () => null },
   { name: "proxy", file: "proxy_bench.ts", args: [], quickArgs: ["--quick"], skip: () => null },
+  { name: "egress", file: "egress_bench.ts", args: [], quickArgs: ["--quick"], skip: () => null },
   { name: "mcp", file: "mcp_http_bench.ts", args: [], quickArgs: ["--quick"], skip: () => null },
   {
     name: "incus",
