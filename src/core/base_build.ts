@@ -163,7 +163,7 @@ async function buildOne(deps: LifecycleDeps, backend: Backend, one: OneBuild): P
   }
 }
 
-/** The base provisioning steps (the system, the profile for Claude's install, Claude Code). */
+/** The base provisioning steps (the system, the profile for Claude's install, Claude Code, tmux). */
 async function provisionBase(deps: LifecycleDeps, backend: Backend, sandbox: string) {
   if (deps.proxy) {
     const proxy = deps.proxy;

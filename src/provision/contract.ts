@@ -61,10 +61,10 @@ export interface Provisioner {
 }
 
 /**
- * The steps a base build runs (the system and Claude Code): a sandbox cloned from a base skips
- * them.
+ * The steps a base build runs (the system, Claude Code, tmux for persistent sessions): a sandbox
+ * cloned from a base skips them.
  */
-export const BASE_STEPS: readonly string[] = ["bootstrap", "claude"];
+export const BASE_STEPS: readonly string[] = ["bootstrap", "claude", "sessions"];
 
 /**
  * The per-branch steps (the key, the shares, the hostname, the profile with the sandbox's own
