@@ -31,14 +31,22 @@ export function checkSessionName(name: string): string {
 
 /**
  * The guest side of an attach (`$1`: the session name): the login environment, then
- * `tmux new-session -A` (attach, or create and attach); in a guest without tmux a plain login
- * shell with a notice.
+ * `tmux new-session -A` (attach, or create and attach). A plain login shell with a notice
+ * instead in a guest without tmux, and on a terminal tmux cannot drive (`TERM` unset or `dumb`,
+ * or without the `clear` capability: tmux would exit with "terminal does not support clear").
  */
 const ATTACH_SCRIPT = [
   '[ -r "$HOME/.profile" ] && . "$HOME/.profile" </dev/null >/dev/null 2>&1',
-  'if command -v tmux >/dev/null 2>&1; then exec tmux new-session -A -s "$1"; fi',
-  "echo 'tachikoma: this sandbox has no tmux: a plain shell, not persistent " +
+  "if ! command -v tmux >/dev/null 2>&1; then",
+  "  echo 'tachikoma: this sandbox has no tmux: a plain shell, not persistent " +
   "(tachikoma spawn --reprovision installs it)' >&2",
+  'elif [ "${TERM:-dumb}" = dumb ] || ' +
+  "{ command -v tput >/dev/null 2>&1 && ! tput clear >/dev/null 2>&1; }; then",
+  '  printf "tachikoma: this terminal (TERM=%s) cannot hold a tmux session: a plain shell, ' +
+  'not persistent\\n" "${TERM:-unset}" >&2',
+  "else",
+  '  exec tmux new-session -A -s "$1"',
+  "fi",
   'exec "${SHELL:-/bin/sh}" -l',
 ].join("\n");
 

@@ -234,24 +234,27 @@ export async function provisionScenario(
       assertEquals(left.out.trim(), "0");
     });
 
-    await t.step("the next run resumes at 'scripts' and only runs it", async () => {
-      await Deno.writeTextFile(`${repoRoot}/scripts/setup.sh`, 'touch "$HOME/setup-ran"\n');
-      done.length = 0;
-      await provisioner.run(ctx, { after: "gh_auth", onStepDone });
-      assertEquals(done, ["scripts"]);
-      assertEquals((await gx(["test", "-f", "/home/admin/setup-ran"])).code, 0);
-      // The global profile script ran with the profile sourced: env and cwd.
-      assertEquals(await guestFile("/home/admin/script-saw"), toBase64(HOSTILE));
-      assertEquals(
-        dec.decode(
-          Uint8Array.from(
-            atob(await guestFile("/home/admin/script-pwd")),
-            (c) => c.charCodeAt(0),
+    await t.step(
+      "the next run resumes at 'scripts' and runs only it and what follows",
+      async () => {
+        await Deno.writeTextFile(`${repoRoot}/scripts/setup.sh`, 'touch "$HOME/setup-ran"\n');
+        done.length = 0;
+        await provisioner.run(ctx, { after: "gh_auth", onStepDone });
+        assertEquals(done, ["scripts", "sessions"]);
+        assertEquals((await gx(["test", "-f", "/home/admin/setup-ran"])).code, 0);
+        // The global profile script ran with the profile sourced: env and cwd.
+        assertEquals(await guestFile("/home/admin/script-saw"), toBase64(HOSTILE));
+        assertEquals(
+          dec.decode(
+            Uint8Array.from(
+              atob(await guestFile("/home/admin/script-pwd")),
+              (c) => c.charCodeAt(0),
+            ),
           ),
-        ),
-        "/mnt/tachikoma/code\n",
-      );
-    });
+          "/mnt/tachikoma/code\n",
+        );
+      },
+    );
 
     await t.step("ssh_key: the key once, right modes and owner; host keys pinned", async () => {
       const pub = (await Deno.readTextFile(`${home}/.ssh/tachikoma.pub`)).trim();
@@ -394,7 +397,7 @@ export async function provisionScenario(
       const before = await snap();
       done.length = 0;
       await makeProvisioner().run(ctx, { after: null, onStepDone });
-      assertEquals(done.length, 8);
+      assertEquals(done.length, 9, `every step runs again: ${done}`);
       assertEquals(await snap(), before);
     });
 

@@ -1,4 +1,4 @@
-import { assert, assertEquals, assertThrows } from "@std/assert";
+import { assert, assertEquals, assertStringIncludes, assertThrows } from "@std/assert";
 import { UsageError } from "../../../src/lib/errors.ts";
 import { loginArgv } from "../../../src/lib/shell.ts";
 import { LOCAL_BIN_LINE } from "../../../src/provision/profile.ts";
@@ -103,5 +103,53 @@ Deno.test("login environment: ~/.profile read, ~/.local/bin on PATH, cwd kept, a
     assertEquals(new TextDecoder().decode(out2.stdout), "unset");
   } finally {
     await Deno.remove(home, { recursive: true });
+  }
+});
+
+Deno.test("attach: tmux on a terminal it can drive; a plain shell with a notice on a dumb one or without tmux", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    await Deno.mkdir(`${dir}/bin`);
+    await Deno.writeTextFile(
+      `${dir}/bin/tmux`,
+      '#!/bin/sh\nprintf "tmux:%s|" "$@"; exit 5\n',
+      { mode: 0o755 },
+    );
+    const run = async (env: Record<string, string>, path: string) => {
+      const [cmd, ...args] = attachArgv("main");
+      assertEquals(cmd, "sh");
+      const p = new Deno.Command("/bin/sh", {
+        args,
+        env: { HOME: dir, SHELL: "/bin/sh", PATH: path, ...env },
+        clearEnv: true,
+        stdin: "piped",
+        stdout: "piped",
+        stderr: "piped",
+      }).spawn();
+      const w = p.stdin.getWriter();
+      await w.write(new TextEncoder().encode("exit 6\n"));
+      await w.close();
+      const out = await p.output();
+      const dec = new TextDecoder();
+      return { code: out.code, stdout: dec.decode(out.stdout), stderr: dec.decode(out.stderr) };
+    };
+    const withTmux = `${dir}/bin:/usr/bin:/bin`;
+    const tmux = await run({ TERM: "xterm-256color" }, withTmux);
+    assertEquals(tmux, {
+      code: 5,
+      stdout: "tmux:new-session|tmux:-A|tmux:-s|tmux:main|",
+      stderr: "",
+    });
+    for (const term of [{ TERM: "dumb" }, {}] as Record<string, string>[]) {
+      const plain = await run(term, withTmux);
+      assertEquals(plain.code, 6, plain.stderr);
+      assertEquals(plain.stdout, "");
+      assertStringIncludes(plain.stderr, "cannot hold a tmux session: a plain shell");
+    }
+    const none = await run({ TERM: "xterm-256color" }, `${dir}/nobin`);
+    assertEquals(none.code, 6, none.stderr);
+    assertStringIncludes(none.stderr, "this sandbox has no tmux");
+  } finally {
+    await Deno.remove(dir, { recursive: true });
   }
 });
