@@ -95,7 +95,8 @@ function hintFor(reason: string, proxy: boolean, sandbox: string): string {
   ) {
     return proxy
       ? "packages come through tachikoma's proxy (egress is restricted): allow the image's apt " +
-        `mirror in egress_allow, or check its apt sources; ${retry}`
+        `mirror (\`tachikoma network allow ${sandbox} <host>\`; egress_allow for new ` +
+        `sandboxes), or check its apt sources; ${retry}`
       : `check the image's apt sources and its network; ${retry}`;
   }
   if (/no apt-get|unsupported distribution/.test(reason)) {

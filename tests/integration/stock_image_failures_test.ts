@@ -161,13 +161,13 @@ Deno.test({
             1,
             /provisioning step 'bootstrap' failed: apt-get update failed: .*403/,
           );
-          assertMatch(run.stderr, /hint: .*egress_allow/);
           const s = await listed("no/egress");
+          assertMatch(run.stderr, new RegExp(`hint: .*tachikoma network allow ${s.name} <host>`));
           assertEquals(s.status, "failed");
           assertEquals(await instanceState(s.name), "Stopped");
-          // allowed now (in the user config, which the running proxy reloads): spawn starts it
-          // again and the bootstrap completes
-          await Deno.writeTextFile(`${ws.cfg}/config.toml`, `egress_allow = ["${server.apt}"]\n`);
+          // allowed now (the sandbox's own policy, which the running proxy reloads): spawn
+          // starts it again and the bootstrap completes
+          ok(await ws.cli(["network", "allow", s.name, server.apt]), "network allow");
           const again = JSON.parse(
             ok(await ws.cli(["spawn", "no/egress", "--no-attach", "--json"]), "spawn again").stdout,
           );
