@@ -64,7 +64,17 @@ Deno.test({
       names.push(spawned.name);
       assertEquals(spawned.action, "created");
       assertEquals(spawned.provisioning.steps[0], "bootstrap");
-      assertEquals(spawned.provisioning.steps.length, 8);
+      assertEquals(spawned.provisioning.steps, [
+        "bootstrap",
+        "ssh_key",
+        "code",
+        "hostname",
+        "profile",
+        "claude",
+        "gh_auth",
+        "scripts",
+        "sessions",
+      ]);
       const worktree: string = spawned.worktree_path;
       // It came from the stock image itself, not from a prepared one.
       assertEquals(await instanceImage(client, spawned.name), pulled.fingerprint);
