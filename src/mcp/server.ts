@@ -12,6 +12,7 @@ import { SandboxActivity } from "./activity.ts";
 import { CallTracker, registerTool, type ToolShared } from "./tooling.ts";
 import { destroyTool, haltTool, listTool, spawnTool, statusTool } from "./tools_sandbox.ts";
 import { execTool } from "./tools_exec.ts";
+import { buildBaseTool, listBasesTool } from "./tools_bases.ts";
 import { jobKillTool, jobOutputTool, jobStatusTool } from "./tools_jobs.ts";
 import { forwardPortTool, listPortsTool, removePortTool } from "./tools_ports.ts";
 import { deleteFileTool, editTool, listFilesTool, readTool, writeTool } from "./tools_files.ts";
@@ -83,5 +84,7 @@ export function createMcpServer(ctx: McpContext, shared: ServerShared = {}): Mcp
   registerTool(server, ctx, tools, networkAllowTool);
   registerTool(server, ctx, tools, networkDenyTool);
   registerTool(server, ctx, tools, networkLogTool);
+  registerTool(server, ctx, tools, listBasesTool);
+  registerTool(server, ctx, tools, buildBaseTool);
   return server;
 }

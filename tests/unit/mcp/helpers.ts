@@ -43,6 +43,8 @@ export const TOOL_NAMES = [
   "network_allow",
   "network_deny",
   "network_log",
+  "list_bases",
+  "build_base",
 ] as const;
 
 /** The text of a tool result's content blocks. */

@@ -167,3 +167,35 @@ Deno.test("in process: spawn_sandbox.from clones a checkpoint; a running source 
   // The fake recipe's steps are none of the per-branch ones: the clone runs none of them.
   assertEquals(h.provisioner.runs, [[]]);
 });
+
+Deno.test("in process: list_bases and build_base on the core of image list|build; spawn_sandbox.from a base", async () => {
+  await using h = await harness({
+    config: { bases: { dev: { image: "img:dev", setup: "true" } } },
+  });
+  await using client = await connect(h);
+  const listed = async () => {
+    const r = await client.callTool({ name: "list_bases", arguments: {} });
+    assert(!r.isError, textOf(r));
+    return (r.structuredContent as { bases: { name: string; status: string }[] }).bases;
+  };
+  assertEquals((await listed()).map((b) => [b.name, b.status]), [["dev", "missing"]]);
+  const unknown = await client.callTool({ name: "build_base", arguments: { base: "nope" } });
+  assertEquals(unknown.isError, true);
+  assertStringIncludes(textOf(unknown), "nope");
+  const built = await client.callTool({ name: "build_base", arguments: { base: "dev" } });
+  assert(!built.isError, textOf(built));
+  const doc = built.structuredContent as { bases: { name: string; action: string }[] };
+  assertEquals(doc.bases.map((b) => [b.name, b.action]), [["dev", "built"]]);
+  assertEquals((await listed()).map((b) => [b.name, b.status]), [["dev", "ready"]]);
+  const again = await client.callTool({ name: "build_base", arguments: { base: "dev" } });
+  assertEquals(
+    (again.structuredContent as { bases: { action: string }[] }).bases[0].action,
+    "ready",
+  );
+  const forked = await client.callTool({
+    name: "spawn_sandbox",
+    arguments: { branch: "from-dev", from: "dev" },
+  });
+  assert(!forked.isError, textOf(forked));
+  assertEquals((forked.structuredContent as { action: string }).action, "created");
+});
