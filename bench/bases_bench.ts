@@ -16,6 +16,7 @@
  *
  * @module
  */
+import { RawIncus } from "./raw_incus.ts";
 import { info, median, percentile, target } from "./lib.ts";
 import { incusSocketHttpClient } from "../src/backends/incus/client.ts";
 import { labEnv } from "../tests/integration/lab.ts";
@@ -31,70 +32,7 @@ const { socket, image } = lab;
 const http = incusSocketHttpClient(socket);
 const dec = new TextDecoder();
 
-// deno-lint-ignore no-explicit-any
-async function api(method: string, path: string, body?: unknown): Promise<any> {
-  const r = await fetch(`http://localhost${path}`, {
-    method,
-    client: http,
-    body: body === undefined ? undefined : JSON.stringify(body),
-  });
-  const doc = await r.json();
-  if (doc.type === "error") throw new Error(`${method} ${path}: ${doc.error}`);
-  return doc;
-}
-
-// deno-lint-ignore no-explicit-any
-async function waitOp(doc: any): Promise<any> {
-  const done = await api("GET", `${doc.operation}/wait?timeout=120`);
-  if (done.metadata.status_code !== 200) throw new Error(`operation failed: ${done.metadata.err}`);
-  return done.metadata;
-}
-
-/** The raw sequence: copy the snapshot, start, IPv4, exec true. */
-async function rawCopyToExec(name: string, source: string): Promise<number> {
-  const t0 = performance.now();
-  await waitOp(
-    await api("POST", "/1.0/instances", {
-      name,
-      type: "container",
-      source: { type: "copy", source, instance_only: true },
-    }),
-  );
-  await waitOp(await api("PUT", `/1.0/instances/${name}/state`, { action: "start" }));
-  for (;;) {
-    const state = (await api("GET", `/1.0/instances/${name}/state`)).metadata;
-    const eth0 = state.network?.eth0?.addresses ?? [];
-    // deno-lint-ignore no-explicit-any
-    if (eth0.some((a: any) => a.family === "inet" && a.scope === "global")) break;
-    if (performance.now() - t0 > 60_000) throw new Error(`${name}: no IPv4 after 60 s`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-  const op = await waitOp(
-    await api("POST", `/1.0/instances/${name}/exec`, {
-      command: ["true"],
-      "wait-for-websocket": false,
-      "record-output": false,
-      interactive: false,
-    }),
-  );
-  if (op.metadata.return !== 0) throw new Error(`true exited ${op.metadata.return}`);
-  return performance.now() - t0;
-}
-
-async function deleteInstance(name: string): Promise<void> {
-  try {
-    await waitOp(
-      await api("PUT", `/1.0/instances/${name}/state`, { action: "stop", force: true }),
-    );
-  } catch {
-    // not running
-  }
-  try {
-    await waitOp(await api("DELETE", `/1.0/instances/${name}`));
-  } catch {
-    // gone
-  }
-}
+const raw = new RawIncus(http);
 
 const stamp = Date.now().toString(36);
 const top = await Deno.makeTempDir({ dir: "/var/tmp", prefix: "tk-bench-bases-" });
@@ -170,7 +108,7 @@ try {
   const build = await cli(["image", "build", base, "--json"]);
   const built = JSON.parse(build.stdout).bases[0];
   made.push(built.sandbox);
-  const state = (await api("GET", `/1.0/instances/${built.sandbox}/state`)).metadata;
+  const state = (await raw.api("GET", `/1.0/instances/${built.sandbox}/state`)).metadata;
   info({
     bench: "bases",
     what: "image build of a base from the lab image (provision + setup, stop, checkpoint)",
@@ -191,8 +129,10 @@ try {
       } else {
         const name = `tkt-benchb-raw-${stamp}-${i + 1}`;
         made.push(name);
-        const ms = await rawCopyToExec(name, `${built.sandbox}/base`);
-        await deleteInstance(name);
+        const ms = await raw.launchToExec(name, {
+          source: { type: "copy", source: `${built.sandbox}/base`, instance_only: true },
+        });
+        await raw.remove(name);
         if (i >= 0) samples.raw.push(ms);
       }
     }
@@ -225,6 +165,6 @@ try {
     pixels_claim_ms: 5000,
   });
 } finally {
-  for (const name of made) await deleteInstance(name);
+  for (const name of made) await raw.remove(name);
   await Deno.remove(top, { recursive: true }).catch(() => {});
 }

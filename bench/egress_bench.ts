@@ -25,6 +25,7 @@
  *
  * @module
  */
+import { type Child, freePort, readUntil, startUpstream, stopper } from "./children.ts";
 import { budgetRatio, info, median, percentile, target } from "./lib.ts";
 import { EgressPolicy, systemResolver } from "../src/proxy/egress.ts";
 import { FileEgressLog, readEgressLog } from "../src/proxy/egress_log.ts";
@@ -51,63 +52,6 @@ const ALLOW = [
 ];
 
 /** A process of the bench and how to stop it. */
-interface Child {
-  proc: Deno.ChildProcess;
-  stop(): Promise<void>;
-}
-
-async function readUntil(
-  reader: ReadableStreamDefaultReader<string>,
-  done: (text: string) => boolean,
-  what: string,
-): Promise<string> {
-  let text = "";
-  while (!done(text)) {
-    const r = await reader.read();
-    if (r.done) throw new Error(`${what} ended early: ${JSON.stringify(text)}`);
-    text += r.value;
-  }
-  return text;
-}
-
-function stopper(proc: Deno.ChildProcess, after?: () => Promise<void>): Child {
-  return {
-    proc,
-    async stop() {
-      proc.kill("SIGTERM");
-      await proc.stdout.cancel().catch(() => {});
-      await proc.status;
-      await after?.();
-    },
-  };
-}
-
-async function startUpstream(): Promise<{ child: Child; port: number }> {
-  const proc = new Deno.Command(Deno.execPath(), {
-    args: [
-      "run",
-      "-A",
-      "--quiet",
-      "--frozen",
-      `--config=${ROOT}deno.json`,
-      `${ROOT}tests/fixtures/upstream.ts`,
-    ],
-    stdout: "piped",
-    stderr: "inherit",
-  }).spawn();
-  const reader = proc.stdout.pipeThrough(new TextDecoderStream()).getReader();
-  const line = await readUntil(reader, (t) => t.includes("\n"), "the upstream fixture");
-  reader.releaseLock();
-  return { port: JSON.parse(line.split("\n")[0]).port, child: stopper(proc) };
-}
-
-function freePort(): number {
-  const l = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-  const port = (l.addr as Deno.NetAddr).port;
-  l.close();
-  return port;
-}
-
 /** The proxy, with the two sandboxes in its state; returns each sandbox's token. */
 async function startProxy(upstreamPort: number): Promise<{
   child: Child;

@@ -17,6 +17,7 @@
  *
  * @module
  */
+import { RawIncus } from "./raw_incus.ts";
 import { budgetRatio, median, percentile, target, timeOnce } from "./lib.ts";
 import { IncusBackend, IncusClient } from "../src/backends/incus/mod.ts";
 import { incusSocketHttpClient } from "../src/backends/incus/client.ts";
@@ -37,58 +38,15 @@ const { socket, image } = lab;
 // Without an idle pool (see incusSocketHttpClient): Incus stalls on silent pooled connections.
 const http = incusSocketHttpClient(socket);
 
-// deno-lint-ignore no-explicit-any
-async function api(method: string, path: string, body?: unknown): Promise<any> {
-  const r = await fetch(`http://localhost${path}`, {
-    method,
-    client: http,
-    body: body === undefined ? undefined : JSON.stringify(body),
+const raw = new RawIncus(http);
+
+/** The raw launch: create with start, IPv4, exec `true`. */
+function rawLaunchToExec(name: string): Promise<number> {
+  return raw.launchToExec(name, {
+    source: { type: "image", alias: image },
+    config: { "limits.cpu": "1", "limits.memory": "512MiB" },
+    start: true,
   });
-  const doc = await r.json();
-  if (doc.type === "error") throw new Error(`${method} ${path}: ${doc.error}`);
-  return doc;
-}
-
-// deno-lint-ignore no-explicit-any
-async function waitOp(doc: any): Promise<any> {
-  const done = await api("GET", `${doc.operation}/wait?timeout=60`);
-  if (done.metadata.status_code !== 200) throw new Error(`operation failed: ${done.metadata.err}`);
-  return done.metadata;
-}
-
-async function rawExecTrue(name: string): Promise<void> {
-  const op = await waitOp(
-    await api("POST", `/1.0/instances/${name}/exec`, {
-      command: ["true"],
-      "wait-for-websocket": false,
-      "record-output": false,
-      interactive: false,
-    }),
-  );
-  if (op.metadata.return !== 0) throw new Error(`true exited ${op.metadata.return}`);
-}
-
-async function rawLaunchToExec(name: string): Promise<number> {
-  const t0 = performance.now();
-  await waitOp(
-    await api("POST", "/1.0/instances", {
-      name,
-      type: "container",
-      source: { type: "image", alias: image },
-      config: { "limits.cpu": "1", "limits.memory": "512MiB" },
-      start: true,
-    }),
-  );
-  for (;;) {
-    const state = (await api("GET", `/1.0/instances/${name}/state`)).metadata;
-    const eth0 = state.network?.eth0?.addresses ?? [];
-    // deno-lint-ignore no-explicit-any
-    if (eth0.some((a: any) => a.family === "inet" && a.scope === "global")) break;
-    if (performance.now() - t0 > 60_000) throw new Error(`${name}: no IPv4 after 60 s`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-  await rawExecTrue(name);
-  return performance.now() - t0;
 }
 
 // --- the backend ---------------------------------------------------------------------------
@@ -223,7 +181,7 @@ async function execBench(): Promise<void> {
       const t = await timeOnce(tk);
       const bareMs = await timeOnce(bare);
       let t0 = performance.now();
-      await rawExecTrue(name);
+      await raw.execTrue(name);
       const a = performance.now() - t0;
       // what the backend adds in-process: the state check the CLI makes, then the exec
       t0 = performance.now();

@@ -22,6 +22,7 @@
  *
  * @module
  */
+import { type Child, freePort, startUpstream } from "./children.ts";
 import { budgetRatio, info, median, percentile, target } from "./lib.ts";
 import { ensureToken } from "../src/proxy/tokens.ts";
 
@@ -32,58 +33,6 @@ const STREAMS = 200;
 const ROUNDS = QUICK ? 2 : 4;
 /** `Authorization` with the bench sandbox's token (set when a proxy starts). */
 let auth: Record<string, string> = {};
-
-interface Child {
-  proc: Deno.ChildProcess;
-  stop(): Promise<void>;
-}
-
-async function firstLine(stream: ReadableStream<Uint8Array>): Promise<string> {
-  const reader = stream.pipeThrough(new TextDecoderStream()).getReader();
-  let text = "";
-  while (!text.includes("\n")) {
-    const { value, done } = await reader.read();
-    if (done) break;
-    text += value;
-  }
-  reader.releaseLock();
-  return text.split("\n")[0];
-}
-
-async function startUpstream(firstEventMs: number): Promise<{ child: Child; port: number }> {
-  const proc = new Deno.Command(Deno.execPath(), {
-    args: [
-      "run",
-      "-A",
-      "--quiet",
-      "--frozen",
-      `--config=${ROOT}deno.json`,
-      `${ROOT}tests/fixtures/upstream.ts`,
-    ],
-    env: { UPSTREAM_FIRST_EVENT_MS: String(firstEventMs), UPSTREAM_EVENT_INTERVAL_MS: "5" },
-    stdout: "piped",
-    stderr: "inherit",
-  }).spawn();
-  const { port } = JSON.parse(await firstLine(proc.stdout));
-  return {
-    port,
-    child: {
-      proc,
-      async stop() {
-        proc.kill("SIGTERM");
-        await proc.stdout.cancel().catch(() => {});
-        await proc.status;
-      },
-    },
-  };
-}
-
-function freePort(): number {
-  const l = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-  const port = (l.addr as Deno.NetAddr).port;
-  l.close();
-  return port;
-}
 
 async function startProxy(
   upstreamPort: number,
@@ -277,7 +226,10 @@ async function ttfe(
 }
 
 const firstEventMs = Number(Deno.env.get("UPSTREAM_FIRST_EVENT_MS") ?? "500");
-const up = await startUpstream(firstEventMs);
+const up = await startUpstream({
+  UPSTREAM_FIRST_EVENT_MS: String(firstEventMs),
+  UPSTREAM_EVENT_INTERVAL_MS: "5",
+});
 const proxy = await startProxy(up.port);
 let ok = true;
 try {
@@ -314,7 +266,10 @@ async function ttfeWarm(direct: string, proxied: string, firstEventMs: number): 
 }
 
 for (const infoMs of QUICK ? [] : [0, 50].filter((ms) => ms !== firstEventMs)) {
-  const upI = await startUpstream(infoMs);
+  const upI = await startUpstream({
+    UPSTREAM_FIRST_EVENT_MS: String(infoMs),
+    UPSTREAM_EVENT_INTERVAL_MS: "5",
+  });
   const proxyI = await startProxy(upI.port);
   try {
     const direct = `http://127.0.0.1:${upI.port}/v1/messages`;

@@ -21,6 +21,7 @@
  *
  * @module
  */
+import { RawIncus } from "./raw_incus.ts";
 import { info, median, percentile, target } from "./lib.ts";
 import { loadConfig } from "../src/config/load.ts";
 import { openLifecycleDeps } from "../src/cli/open_deps.ts";
@@ -42,56 +43,7 @@ const USER = "bench";
 const http = incusSocketHttpClient(lab.socket);
 const client = await IncusClient.open({ socket: lab.socket });
 
-// deno-lint-ignore no-explicit-any
-async function api(method: string, path: string, body?: unknown): Promise<any> {
-  const r = await fetch(`http://localhost${path}`, {
-    method,
-    client: http,
-    body: body === undefined ? undefined : JSON.stringify(body),
-  });
-  const doc = await r.json();
-  if (doc.type === "error") throw new Error(`${method} ${path}: ${doc.error}`);
-  return doc;
-}
-
-// deno-lint-ignore no-explicit-any
-async function waitOp(doc: any): Promise<any> {
-  const done = await api("GET", `${doc.operation}/wait?timeout=120`);
-  if (done.metadata.status_code !== 200) throw new Error(`operation failed: ${done.metadata.err}`);
-  return done.metadata;
-}
-
-/** create+start, IPv4, exec `true`: the floor any spawn has to pay. */
-async function rawSequence(name: string, fingerprint: string): Promise<number> {
-  const t0 = performance.now();
-  await waitOp(
-    await api("POST", "/1.0/instances", {
-      name,
-      type: "container",
-      source: { type: "image", fingerprint },
-      config: { "limits.cpu": "1", "limits.memory": "1024MiB" },
-      start: true,
-    }),
-  );
-  for (;;) {
-    const state = (await api("GET", `/1.0/instances/${name}/state`)).metadata;
-    const eth0 = state.network?.eth0?.addresses ?? [];
-    // deno-lint-ignore no-explicit-any
-    if (eth0.some((a: any) => a.family === "inet" && a.scope === "global")) break;
-    if (performance.now() - t0 > 120_000) throw new Error(`${name}: no IPv4 after 120 s`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-  const op = await waitOp(
-    await api("POST", `/1.0/instances/${name}/exec`, {
-      command: ["true"],
-      "wait-for-websocket": false,
-      "record-output": false,
-      interactive: false,
-    }),
-  );
-  if (op.metadata.return !== 0) throw new Error(`true exited ${op.metadata.return}`);
-  return performance.now() - t0;
-}
+const raw = new RawIncus(http);
 
 /** The sandbox a spawn created (`Created <name>, ready at …`). */
 function created(stdout: string): string {
@@ -179,7 +131,11 @@ try {
       if (kind === "raw") {
         const name = `tkt-bench-raw-${stamp}-${i + 1}`;
         made.push(name);
-        const ms = await rawSequence(name, pulled.fingerprint);
+        const ms = await raw.launchToExec(name, {
+          source: { type: "image", fingerprint: pulled.fingerprint },
+          config: { "limits.cpu": "1", "limits.memory": "1024MiB" },
+          start: true,
+        }, 120_000);
         await removeInstances(client, [name]);
         if (i >= 0) samples.raw.push(ms);
         continue;

@@ -26,13 +26,8 @@ export function ok(r: Run, what: string): Run {
   return r;
 }
 
-/** A port nothing listens on right now (loopback). */
-export function freePort(): number {
-  const l = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-  const port = (l.addr as Deno.NetAddr).port;
-  l.close();
-  return port;
-}
+import { freePort } from "../testing/free_port.ts";
+export { freePort };
 
 /** The `TACHIKOMA_*` variables that make new sandboxes come from the lab's stock image. */
 export function stockConfig(

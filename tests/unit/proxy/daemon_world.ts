@@ -18,13 +18,8 @@ export const SECRET = "sk-ant-api03-DAEMONTEST-0123456789abcdef";
 const DENO_DIR = Deno.env.get("DENO_DIR") ??
   `${Deno.env.get("XDG_CACHE_HOME") ?? `${Deno.env.get("HOME")}/.cache`}/deno`;
 
-/** A free loopback port. */
-export function freePort(): number {
-  const l = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-  const port = (l.addr as Deno.NetAddr).port;
-  l.close();
-  return port;
-}
+import { freePort } from "../../testing/free_port.ts";
+export { freePort };
 
 /** One tachikoma directory and its proxy's surroundings. */
 export interface World {
