@@ -4,68 +4,10 @@
  * nothing changed), and the egress log.
  */
 import { assert, assertEquals, assertStringIncludes } from "@std/assert";
-import { runCli } from "../cli/helpers.ts";
-import { bannerServer, gitIn, makeRepo } from "../core/helpers.ts";
+import { NAME, oneSandboxWorld } from "./one_sandbox.ts";
 import { FileEgressLog } from "../../../src/proxy/egress_log.ts";
 
-const NAME = "tachikoma-myapp-feat";
-
-async function world(capabilities: Record<string, boolean> = {}) {
-  const repo = await makeRepo("myapp");
-  const worktree = `${repo.dir}/myapp-feat`;
-  await gitIn(repo.root, "worktree", "add", "-q", "-b", "feat", worktree);
-  const banner = bannerServer();
-  const home = `${repo.dir}/home`;
-  const configDir = `${home}/.config/tachikoma`;
-  await Deno.mkdir(configDir, { recursive: true });
-  const worldPath = `${configDir}/world.json`;
-  await Deno.writeTextFile(
-    worldPath,
-    JSON.stringify({
-      capabilities,
-      defaults: { ssh: { host: "127.0.0.1", port: banner.port } },
-      sandboxes: {
-        [NAME]: { state: "running", address_at: 0, created_at: "2026-05-01T12:00:00.000Z" },
-      },
-    }),
-  );
-  const stamp = "2026-05-01T12:00:00.000Z";
-  await Deno.writeTextFile(
-    `${configDir}/state.json`,
-    JSON.stringify({
-      version: 2,
-      vms: [{
-        name: NAME,
-        repo: "myapp",
-        branch: "feat",
-        worktree_path: worktree,
-        created_at: stamp,
-        last_used: stamp,
-        status: "running",
-        ip: "127.0.0.1",
-        backend: "memory",
-        repo_root: repo.root,
-      }],
-    }),
-  );
-  const env = {
-    HOME: home,
-    TACHIKOMA_CONFIG_DIR: configDir,
-    TACHIKOMA_TEST_MEMORY_WORLD: worldPath,
-    DENO_DIR: Deno.env.get("DENO_DIR") ?? `${Deno.env.get("HOME")}/.cache/deno`,
-    NO_COLOR: "1",
-  };
-  const cli = (...args: string[]) => runCli(args, { env, cwd: worktree });
-  return {
-    cli,
-    worldPath,
-    configDir,
-    async [Symbol.asyncDispose]() {
-      await banner[Symbol.asyncDispose]();
-      await repo[Symbol.asyncDispose]();
-    },
-  };
-}
+const world = oneSandboxWorld;
 
 Deno.test("tachikoma network show/set/allow/deny/log through the CLI", async () => {
   await using w = await world();
