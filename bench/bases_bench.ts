@@ -165,6 +165,9 @@ try {
     pixels_claim_ms: 5000,
   });
 } finally {
+  // The proxy spawn started for this bench's config dir would keep the port from every later
+  // run (a bench or a test) with another config dir.
+  await cli(["proxy", "stop"]).catch(() => {});
   for (const name of made) await raw.remove(name);
   await Deno.remove(top, { recursive: true }).catch(() => {});
 }
