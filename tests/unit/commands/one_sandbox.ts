@@ -5,14 +5,26 @@
  *
  * @module
  */
-import { runCli } from "../cli/helpers.ts";
+import { type CliResult, runCli } from "../cli/helpers.ts";
 import { bannerServer, gitIn, makeRepo } from "../core/helpers.ts";
 
 /** The sandbox's name. */
 export const NAME = "tachikoma-myapp-feat";
 
+/** The fixture: the CLI in the sandbox's worktree, the world file, the config directory. */
+export interface OneSandboxWorld extends AsyncDisposable {
+  /** Runs the real CLI in the worktree with the fixture's environment. */
+  cli: (...args: string[]) => Promise<CliResult>;
+  /** The memory world's file. */
+  worldPath: string;
+  /** The config directory (state, logs). */
+  configDir: string;
+}
+
 /** The world with one running sandbox; `capabilities` override the memory engine's. */
-export async function oneSandboxWorld(capabilities: Record<string, boolean> = {}) {
+export async function oneSandboxWorld(
+  capabilities: Record<string, boolean> = {},
+): Promise<OneSandboxWorld> {
   const repo = await makeRepo("myapp");
   const worktree = `${repo.dir}/myapp-feat`;
   await gitIn(repo.root, "worktree", "add", "-q", "-b", "feat", worktree);
