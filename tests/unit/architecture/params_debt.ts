@@ -38,11 +38,4 @@ export const PARAMS_DEBT: readonly string[] = [
   "src/mcp/tooling.ts#registerTool",
   "src/mcp/tooling.ts#runTool",
   "src/provision/shares.ts#share",
-  "src/proxy/api.ts#forwardApi",
-  "src/proxy/bind.ts#incusGet",
-  "src/proxy/daemon.ts#foreignProxy",
-  "src/proxy/forward.ts#forwardHttp",
-  "src/proxy/forward.ts#handleConnect",
-  "src/proxy/forward.ts#respondRaw",
-  "src/proxy/http_head.ts#plainResponse",
 ];
