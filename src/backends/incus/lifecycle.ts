@@ -88,8 +88,7 @@ export async function startInstance(
       runner: ctx.runner,
       operationTimeoutMs: ctx.operationTimeoutMs,
     },
-    instance,
-    response.etag,
+    { instance, etag: response.etag },
     options.shares,
   );
   if (state === "running" || state === "starting") return;

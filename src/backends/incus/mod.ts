@@ -230,7 +230,7 @@ export class IncusBackend implements Backend {
   }
 
   pushFile(name: string, path: string, data: Uint8Array, options?: FileOptions): Promise<void> {
-    return pushFile(this.#fileContext(), name, path, data, options);
+    return pushFile(this.#fileContext(), name, { ...options, path, data });
   }
 
   pullFile(name: string, path: string): Promise<Uint8Array> {

@@ -9,15 +9,8 @@
 
 /** The functions not converted yet. */
 export const PARAMS_DEBT: readonly string[] = [
-  "src/backends/incus/apply_shares.ts#applyShares",
-  "src/backends/incus/client.ts#constructor",
   "src/backends/incus/exec.ts#startExec",
-  "src/backends/incus/files.ts#makeParents",
-  "src/backends/incus/files.ts#pushFile",
-  "src/backends/incus/images.ts#pointAlias",
   "src/backends/incus/mod.ts#pushFile",
-  "src/backends/incus/prepared.ts#dropOlder",
-  "src/backends/incus/prepared.ts#guestRoot",
   "src/backends/memory/backend.ts#pushFile",
   "src/backends/tart/backend.ts#pushFile",
   "src/backends/tart/guest_access.ts#pushFile",
