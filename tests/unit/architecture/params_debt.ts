@@ -15,9 +15,7 @@ export const PARAMS_DEBT: readonly string[] = [
   "src/backends/tart/backend.ts#pushFile",
   "src/backends/tart/guest_access.ts#pushFile",
   "src/cli/program.ts#run",
-  "src/core/images.ts#pullStep",
   "src/core/provision_policy.ts#provisionSandbox",
-  "src/core/provision_policy.ts#stopUnusable",
   "src/core/spawn.ts#spawnLocked",
   "src/core/spawn_start.ts#bootFailed",
   "src/core/spawn_start.ts#bootWait",
@@ -27,5 +25,4 @@ export const PARAMS_DEBT: readonly string[] = [
   "src/mcp/reaper.ts#<anonymous@7877>",
   "src/mcp/tooling.ts#registerTool",
   "src/mcp/tooling.ts#runTool",
-  "src/provision/shares.ts#share",
 ];
