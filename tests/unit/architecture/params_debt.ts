@@ -22,7 +22,4 @@ export const PARAMS_DEBT: readonly string[] = [
   "src/core/spawn_start.ts#startAndBoot",
   "src/core/spawn_start.ts#step",
   "src/doctor/mod.ts#tool",
-  "src/mcp/reaper.ts#<anonymous@7877>",
-  "src/mcp/tooling.ts#registerTool",
-  "src/mcp/tooling.ts#runTool",
 ];
