@@ -87,6 +87,8 @@ export interface LabWorld extends AsyncDisposable {
   env: Record<string, string>;
   client: IncusClient;
   backend: IncusBackend;
+  /** The command line of the CLI from source (`deno run … main.ts`), for a terminal to run. */
+  cliArgv: string[];
   /** Runs `tachikoma <args>` in `cwd` (default: the repo). */
   cli(args: string[], cwd?: string, stdin?: string): Promise<Run>;
   /** `spawn <args> --no-attach --json` in the repo: the document; the sandbox is owned. */
@@ -103,6 +105,7 @@ export interface SpawnDoc {
   branch: string;
   ip: string;
   worktree_path: string;
+  provisioning: { steps: string[] };
   [key: string]: unknown;
 }
 
@@ -138,10 +141,18 @@ export async function openLabWorld(options: LabWorldOptions): Promise<LabWorld> 
     GIT_COMMITTER_EMAIL: "t@example.invalid",
     ...options.env,
   };
-  const cliArgv = ["run", "-A", "--frozen", "--config", `${ROOT}deno.json`, `${ROOT}main.ts`];
+  const cliArgv = [
+    Deno.execPath(),
+    "run",
+    "-A",
+    "--frozen",
+    "--config",
+    `${ROOT}deno.json`,
+    `${ROOT}main.ts`,
+  ];
   const cli = (args: string[], cwd = repo, stdin?: string) => {
     if (Deno.env.get("TK_E2E_DEBUG")) console.error(`+ tachikoma ${args.join(" ")} (in ${cwd})`);
-    return run(Deno.execPath(), [...cliArgv, ...args], { cwd, env, stdin });
+    return run(cliArgv[0], [...cliArgv.slice(1), ...args], { cwd, env, stdin });
   };
   const client = await IncusClient.open({ socket: lab.socket });
   const backend = new IncusBackend(client, {
@@ -179,6 +190,7 @@ export async function openLabWorld(options: LabWorldOptions): Promise<LabWorld> 
     env,
     client,
     backend,
+    cliArgv,
     cli,
     async spawn(args) {
       const doc = JSON.parse(
