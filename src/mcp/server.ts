@@ -10,7 +10,14 @@ import { VERSION } from "../lib/version.ts";
 import type { McpContext } from "./context.ts";
 import { SandboxActivity } from "./activity.ts";
 import { CallTracker, registerTool, type ToolShared } from "./tooling.ts";
-import { destroyTool, haltTool, listTool, spawnTool, statusTool } from "./tools_sandbox.ts";
+import {
+  destroyTool,
+  haltTool,
+  listTool,
+  pullTool,
+  spawnTool,
+  statusTool,
+} from "./tools_sandbox.ts";
 import { execTool } from "./tools_exec.ts";
 import { buildBaseTool, listBasesTool } from "./tools_bases.ts";
 import { jobKillTool, jobOutputTool, jobStatusTool } from "./tools_jobs.ts";
@@ -64,6 +71,7 @@ export function createMcpServer(ctx: McpContext, shared: ServerShared = {}): Mcp
   registerTool(server, ctx, tools, execTool);
   registerTool(server, ctx, tools, haltTool);
   registerTool(server, ctx, tools, destroyTool);
+  registerTool(server, ctx, tools, pullTool);
   registerTool(server, ctx, tools, readTool);
   registerTool(server, ctx, tools, writeTool);
   registerTool(server, ctx, tools, editTool);

@@ -114,6 +114,7 @@ export class IncusBackend implements Backend {
     pty: true,
     files: true,
     execOverSsh: false,
+    mountHost: true,
   };
   readonly client: IncusClient;
   readonly settings: IncusSettings;
@@ -128,6 +129,7 @@ export class IncusBackend implements Backend {
   constructor(client: IncusClient, settings: IncusSettings, options: IncusBackendOptions = {}) {
     this.client = client;
     this.settings = settings;
+    this.capabilities = { ...this.capabilities, mountHost: !settings.endpoint.remote };
     this.#clock = options.clock ?? systemClock;
     this.#guest = options.guestIds ?? GUEST_IDS;
     this.#runner = options.runner ?? defaultRunner;

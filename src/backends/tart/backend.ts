@@ -91,6 +91,7 @@ export const TART_CAPABILITIES: Capabilities = {
   pty: false,
   files: false,
   execOverSsh: true,
+  mountHost: true,
 };
 
 /** Poll interval while waiting for `tart list` to show `running`. */
