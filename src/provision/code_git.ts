@@ -219,9 +219,9 @@ export async function takeBranchOut(
     }
     const m = ANSWER.exec(r.stdout.slice(0, 300))!;
     if (m[1] === "norepo" || m[1] === "nobranch") return { kind: "missing", why: m[1] };
-    const head = m[2];
-    if (m[1] === "same") return { kind: "same", head };
-    if (Number(m[3]) > max) throw tooBig(guest.sandbox, Number(m[3]), max);
+    const head = m[3];
+    if (m[2] === "same") return { kind: "same", head };
+    if (m[4] === undefined || Number(m[4]) > max) throw tooBig(guest.sandbox, Number(m[4]), max);
     const bundle = await getFile(guest, remote);
     if (bundle.length > max) throw tooBig(guest.sandbox, bundle.length, max);
     return { kind: "bundle", head, bundle };
