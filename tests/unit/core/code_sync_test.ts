@@ -17,31 +17,6 @@ import { defaultRunner } from "../../../src/lib/process.ts";
 import { log } from "../../../src/lib/log.ts";
 import { ConflictError } from "../../../src/lib/errors.ts";
 
-/** A branch name with what git allows of the hostile set: unicode, quote, `$`, `;`, `&`. */
-export const HOSTILE_BRANCH = "feat/ünï'$HOME;x&y";
-
-/** A harness whose engine is a disk guest and whose provisioning runs the real code step. */
-export async function gitHarness(): Promise<
-  { h: Harness; guest: DiskGuest; service: SandboxService }
-> {
-  const h = await harness({ config: { ssh_user: "user" } });
-  const guest = new DiskGuest(`${h.repo.dir}/guest-root`, { clock: h.clock });
-  const deps = { ...h.deps, backend: () => Promise.resolve(guest as never) };
-  h.provisioner.run = async (ctx, options) => {
-    const host = new HostContext(ctx, {
-      runner: defaultRunner,
-      home: h.home,
-      env: () => undefined,
-      claudeInstallUrl: "http://127.0.0.1:9/unused",
-      logger: log,
-    });
-    const g = new Guest(ctx.backend, ctx.sandbox, { user: ctx.config.ssh_user });
-    await codeStep.run(host, g, await codeStep.inputs(host));
-    for (const step of h.provisioner.steps) await options.onStepDone(step);
-  };
-  return { h, guest, service: new SandboxService(deps, h.repo.root) };
-}
-
 Deno.test("code by git: spawn brings the branch in, the guest commits, pull fast-forwards", async () => {
   const { h, guest, service } = await gitHarness();
   await using _ = h;

@@ -10,6 +10,13 @@
 import { MemoryBackend, type MemoryBackendOptions } from "../../../src/backends/memory/mod.ts";
 import type { ExecRequest, ExecResult, FileOptions } from "../../../src/backends/backend.ts";
 import { GUEST_CODE_DIR } from "../../../src/provision/shares.ts";
+import { type Harness, harness } from "./helpers.ts";
+import { SandboxService } from "../../../src/core/sandbox_service.ts";
+import { HostContext } from "../../../src/provision/context.ts";
+import { Guest } from "../../../src/provision/guest.ts";
+import { codeStep } from "../../../src/provision/code.ts";
+import { defaultRunner } from "../../../src/lib/process.ts";
+import { log } from "../../../src/lib/log.ts";
 
 /** What a test may change in a guest command's result (after it ran). */
 export type Tamper = (
@@ -110,4 +117,29 @@ export async function guestGit(guest: DiskGuest, ...args: string[]): Promise<str
   const dec = new TextDecoder();
   if (out.code !== 0) throw new Error(`guest git ${args.join(" ")}: ${dec.decode(out.stderr)}`);
   return dec.decode(out.stdout).trim();
+}
+
+/** A branch name with what git allows of the hostile set: unicode, quote, `$`, `;`, `&`. */
+export const HOSTILE_BRANCH = "feat/ünï'$HOME;x&y";
+
+/** A harness whose engine is a disk guest and whose provisioning runs the real code step. */
+export async function gitHarness(): Promise<
+  { h: Harness; guest: DiskGuest; service: SandboxService }
+> {
+  const h = await harness({ config: { ssh_user: "user" } });
+  const guest = new DiskGuest(`${h.repo.dir}/guest-root`, { clock: h.clock });
+  const deps = { ...h.deps, backend: () => Promise.resolve(guest as never) };
+  h.provisioner.run = async (ctx, options) => {
+    const host = new HostContext(ctx, {
+      runner: defaultRunner,
+      home: h.home,
+      env: () => undefined,
+      claudeInstallUrl: "http://127.0.0.1:9/unused",
+      logger: log,
+    });
+    const g = new Guest(ctx.backend, ctx.sandbox, { user: ctx.config.ssh_user });
+    await codeStep.run(host, g, await codeStep.inputs(host));
+    for (const step of h.provisioner.steps) await options.onStepDone(step);
+  };
+  return { h, guest, service: new SandboxService(deps, h.repo.root) };
 }
