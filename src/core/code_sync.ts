@@ -27,7 +27,6 @@ import { guestBranchState, takeBranchOut } from "../provision/code_git.ts";
 import { Guest } from "../provision/guest.ts";
 import { ConflictError, NotFoundError, RuntimeError } from "../lib/errors.ts";
 import { iso, type LifecycleDeps, patchRecord } from "./lifecycle.ts";
-import { ensureRunning } from "./auto_start.ts";
 
 /** What `tachikoma pull` did (the `--json` document, see docs/json.md). */
 export interface PullResult {
@@ -107,7 +106,17 @@ export async function pullSandbox(
   const branchRef = `refs/heads/${record.branch}`;
   const host = await commitOf(run, w, branchRef);
   if (!host) throw new NotFoundError(`the host has no branch '${record.branch}'`);
-  await ensureRunning(deps, { backend, record }, { start: false });
+  const live = await backend.get(record.name).then((i) => i.state, (e) => {
+    if (e instanceof NotFoundError) return "missing";
+    throw e;
+  });
+  if (live !== "running") {
+    throw new ConflictError(`${record.name} is ${live}: its commits cannot be pulled`, {
+      hint: live === "missing"
+        ? `it is gone from ${backend.name}; \`tachikoma destroy ${record.name}\` forgets it`
+        : `start it (\`tachikoma spawn ${record.branch}\`), then \`tachikoma pull\` again`,
+    });
+  }
   const guest = new Guest(backend, record.name, {
     user: deps.config.ssh_user,
     signal: deps.signal,

@@ -6,15 +6,9 @@
  * guest; `pr` pulls first; a sandbox that mounts the host has nothing to pull.
  */
 import { assert, assertEquals, assertRejects, assertStringIncludes } from "@std/assert";
-import { gitIn, type Harness, harness } from "./helpers.ts";
-import { DiskGuest, guestGit } from "./disk_guest.ts";
-import { SandboxService } from "../../../src/core/sandbox_service.ts";
+import { gitIn, harness } from "./helpers.ts";
+import { gitHarness, guestGit, HOSTILE_BRANCH } from "./disk_guest.ts";
 import { pullFirst, pullSandbox } from "../../../src/core/code_sync.ts";
-import { HostContext } from "../../../src/provision/context.ts";
-import { Guest } from "../../../src/provision/guest.ts";
-import { codeStep } from "../../../src/provision/code.ts";
-import { defaultRunner } from "../../../src/lib/process.ts";
-import { log } from "../../../src/lib/log.ts";
 import { ConflictError } from "../../../src/lib/errors.ts";
 
 Deno.test("code by git: spawn brings the branch in, the guest commits, pull fast-forwards", async () => {
