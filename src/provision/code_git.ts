@@ -221,7 +221,10 @@ export async function takeBranchOut(
     if (m[1] === "norepo" || m[1] === "nobranch") return { kind: "missing", why: m[1] };
     const head = m[3];
     if (m[2] === "same") return { kind: "same", head };
-    if (m[4] === undefined || Number(m[4]) > max) throw tooBig(guest.sandbox, Number(m[4]), max);
+    if (m[4] === undefined) {
+      throw new RuntimeError("code_git", `${guest.sandbox} did not say how big its bundle is`);
+    }
+    if (Number(m[4]) > max) throw tooBig(guest.sandbox, Number(m[4]), max);
     const bundle = await getFile(guest, remote);
     if (bundle.length > max) throw tooBig(guest.sandbox, bundle.length, max);
     return { kind: "bundle", head, bundle };
