@@ -172,14 +172,12 @@ export class SandboxService {
     const backendName = await this.#backendName();
     const warnings = liveWarnings([record], live, backendName);
     const running = live.ok && live.byName.get(record.name)?.state === "running";
-    if (record.code_sync && running && (record.backend ?? backendName) === backendName) {
+    const backend = running ? await this.backend() : null;
+    if (backend?.capabilities.mountHost === false && record.backend === backendName) {
       // Code by git: the guest is asked where its branch stands (and it is recorded).
       const { refreshCodeSync } = await import("./code_sync.ts");
       try {
-        const code_sync = await refreshCodeSync(this.deps, {
-          backend: await this.backend(),
-          record,
-        });
+        const code_sync = await refreshCodeSync(this.deps, { backend, record });
         record = { ...record, code_sync };
       } catch (error) {
         warnings.push(`cannot ask ${record.name} where its branch stands: ${errorMessage(error)}`);
