@@ -14,6 +14,7 @@
 import type { Backend } from "../backends/backend.ts";
 import type { CodeSyncRecord, SandboxRecord } from "../state/schema.ts";
 import { openRepo } from "../git/repo.ts";
+import { withSandboxLock } from "../state/lock.ts";
 import { safeWorktreeGit, type WorktreeGit } from "../git/worktree_git.ts";
 import {
   commitOf,
@@ -79,11 +80,23 @@ async function hostGit(deps: LifecycleDeps, record: SandboxRecord): Promise<Work
   return await safeWorktreeGit({ runner: deps.runner, mainRoot, workTree: dir });
 }
 
-/** Brings the guest's commits on the sandbox's branch back to the host branch. */
+/**
+ * Brings the guest's commits on the sandbox's branch back to the host branch (under the
+ * sandbox's lock: a spawn or another pull of it waits).
+ */
 export async function pullSandbox(
   deps: LifecycleDeps,
   record: SandboxRecord,
   options: PullOptions = {},
+): Promise<PullResult> {
+  const lock = { dir: deps.stateDir, name: record.name, signal: deps.signal, clock: deps.clock };
+  return await withSandboxLock(lock, () => pullLocked(deps, record, options));
+}
+
+async function pullLocked(
+  deps: LifecycleDeps,
+  record: SandboxRecord,
+  options: PullOptions,
 ): Promise<PullResult> {
   const backend = await deps.backend();
   const base = { name: record.name, branch: record.branch };
