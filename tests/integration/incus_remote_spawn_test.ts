@@ -5,7 +5,10 @@
  * branch is brought in as the guest's own repository), `exec` (a commit in the guest as the
  * guest user), `list` / `status` (ahead/behind), `pull` (the commit lands on the host branch
  * and its worktree), `pr` with a fake `gh` first on PATH, and `destroy` — on a hostile branch
- * name (unicode, quote, `$()`, backticks, `;`, `&`).
+ * name (unicode, quote, `$()`, backticks, `;`, `&`). Then a hostile guest: root replaces `git`
+ * so the bundle carries every ref (main, a tag, refs/remotes, a command-named ref) and the repo
+ * plants hooks and config; `pull` takes the branch only, no other host ref moves, no host hook
+ * runs.
  */
 import { assert, assertEquals, assertStringIncludes } from "@std/assert";
 import { IncusBackend, IncusClient, type IncusEndpoint } from "../../src/backends/incus/mod.ts";
@@ -43,6 +46,44 @@ async function run(
 function ok(r: Run, what: string): Run {
   assertEquals(r.code, 0, `${what} exited ${r.code}\nstdout: ${r.stdout}\nstderr: ${r.stderr}`);
   return r;
+}
+
+/** `git`, with `bundle create` bundling every ref of the repo (a hostile guest's). */
+const EVIL_GIT = [
+  "#!/bin/sh",
+  'if [ "$3" = bundle ] && [ "$4" = create ]; then',
+  '  /usr/bin/git -C "$2" bundle create -q "$6" --all; exit $?',
+  "fi",
+  'exec /usr/bin/git "$@"',
+].join("\n") + "\n";
+
+/** In the guest repo: refs outside the branch, hooks, config tricks; then a legit commit. */
+const PLANT = [
+  "set -e",
+  "git checkout -q -b side",
+  "echo evil > evil.txt && git add evil.txt && git commit -qm evil",
+  "git update-ref refs/heads/main HEAD",
+  "git tag evil",
+  "git update-ref refs/remotes/origin/main HEAD",
+  "git update-ref 'refs/heads/x$(touch${IFS}PWNED)' HEAD",
+  'git checkout -q "$1"',
+  "echo legit > legit.txt && git add legit.txt && git commit -qm legit",
+  "mkdir -p /tmp/h && printf '#!/bin/sh\\ntouch PWNED\\n' > /tmp/h/post-merge && chmod +x /tmp/h/post-merge",
+  "git config core.hooksPath /tmp/h",
+  "git config core.fsmonitor 'touch PWNED-fsmonitor'",
+].join("\n");
+
+/** Every ref of the host repo but the sandbox's branch (local and on origin) and tachikoma's. */
+async function hostRefs(repo: string, branch: string): Promise<string> {
+  const out = await new Deno.Command("git", {
+    args: ["for-each-ref", "--format=%(refname) %(objectname)"],
+    cwd: repo,
+    stdout: "piped",
+  }).output();
+  return dec.decode(out.stdout).split("\n").filter((l) =>
+    !l.startsWith(`refs/heads/${branch} `) && !l.startsWith(`refs/remotes/origin/${branch} `) &&
+    !l.startsWith("refs/tachikoma/")
+  ).join("\n");
 }
 
 Deno.test({
@@ -201,6 +242,45 @@ Deno.test({
         second,
         "origin has the guest's commits",
       );
+
+      // A hostile guest: root swaps in a git whose `bundle create` bundles every ref (main,
+      // a tag, refs/remotes, a ref named like a command), the repo plants hooks and config;
+      // the host repo has hooks that must not run. pull takes the branch and nothing else.
+      for (const hook of ["post-merge", "reference-transaction", "post-checkout"]) {
+        await Deno.writeTextFile(
+          `${repo}/.git/hooks/${hook}`,
+          `#!/bin/sh\ntouch '${top}/PWNED-${hook}'\n`,
+          { mode: 0o755 },
+        );
+      }
+      const refsBefore = await hostRefs(repo, branch);
+      ok(
+        await cli([
+          "exec",
+          "--",
+          "sudo",
+          "sh",
+          "-c",
+          'printf %s "$1" > /usr/local/bin/git && chmod 755 /usr/local/bin/git',
+          "sh",
+          EVIL_GIT,
+        ], worktree),
+        "plant the evil git",
+      );
+      ok(
+        await cli(["exec", "--", "sh", "-c", PLANT, "sh", branch], worktree),
+        "plant refs, hooks and config in the guest repo",
+      );
+      const legit = (await cli(["exec", "--", "/usr/bin/git", "rev-parse", "HEAD"], worktree))
+        .stdout.trim();
+      const evil = JSON.parse(ok(await cli(["pull", "--json"], worktree), "hostile pull").stdout);
+      assertEquals([evil.action, evil.to], ["fast_forward", legit]);
+      assertEquals((await git(worktree, "rev-parse", "HEAD")).stdout.trim(), legit);
+      assertEquals(await hostRefs(repo, branch), refsBefore, "no other host ref changed");
+      assertEquals((await git(repo, "tag", "--list")).stdout, "");
+      const planted = [...Deno.readDirSync(top)].filter((e) => e.name.startsWith("PWNED"));
+      assertEquals(planted, [], "nothing ran on the host");
+      assert(!(await git(repo, "for-each-ref")).stdout.includes("PWNED"));
 
       const destroyed = JSON.parse(
         ok(await cli(["destroy", name, "--force", "--json"]), "destroy").stdout,
