@@ -10,7 +10,14 @@ import { VERSION } from "../lib/version.ts";
 import type { McpContext } from "./context.ts";
 import { SandboxActivity } from "./activity.ts";
 import { CallTracker, registerTool, type ToolHost, type ToolShared } from "./tooling.ts";
-import { destroyTool, haltTool, listTool, spawnTool, statusTool } from "./tools_sandbox.ts";
+import {
+  destroyTool,
+  haltTool,
+  listTool,
+  pullTool,
+  spawnTool,
+  statusTool,
+} from "./tools_sandbox.ts";
 import { execTool } from "./tools_exec.ts";
 import { buildBaseTool, listBasesTool } from "./tools_bases.ts";
 import { jobKillTool, jobOutputTool, jobStatusTool } from "./tools_jobs.ts";
@@ -65,6 +72,7 @@ export function createMcpServer(ctx: McpContext, shared: ServerShared = {}): Mcp
   registerTool(server, host, execTool);
   registerTool(server, host, haltTool);
   registerTool(server, host, destroyTool);
+  registerTool(server, host, pullTool);
   registerTool(server, host, readTool);
   registerTool(server, host, writeTool);
   registerTool(server, host, editTool);

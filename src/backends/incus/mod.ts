@@ -102,6 +102,7 @@ export class IncusBackend implements Backend {
     pty: true,
     files: true,
     execOverSsh: false,
+    mountHost: true,
   };
   readonly client: IncusClient;
   readonly settings: IncusSettings;
@@ -126,6 +127,7 @@ export class IncusBackend implements Backend {
         : localIds(),
       imageOptions: () => this.#imageOptions(),
     };
+    this.capabilities = { ...this.capabilities, mountHost: !settings.endpoint.remote };
     this.images = incusImageStore(this.#imageOptions());
   }
 

@@ -45,4 +45,5 @@ export const TART_CAPABILITIES: Capabilities = {
   pty: false,
   files: false,
   execOverSsh: true,
+  mountHost: true,
 };
