@@ -16,10 +16,10 @@
 import type { Backend, SandboxInfo, SshEndpoint } from "../backends/backend.ts";
 import type { SandboxRecord } from "../state/schema.ts";
 import { withSandboxLock } from "../state/lock.ts";
-import { isWorktreeOnBranch, type RepoContext } from "../git/repo.ts";
-import { openRepoHere } from "./repo_here.ts";
+import type { RepoContext } from "../git/repo.ts";
 import type { EnsuredWorktree } from "../git/worktree.ts";
-import { detachedBranchName, resolveSandboxName, worktreeDirName } from "../lib/naming.ts";
+import { openRepoHere } from "./repo_here.ts";
+import { detachedBranchName, resolveSandboxName } from "../lib/naming.ts";
 import type { BootResult } from "./boot.ts";
 import { isInterrupt, isNotFound, iso, type LifecycleDeps, patchRecord } from "./lifecycle.ts";
 import { bootWait, startAndBoot, step, untilStopped } from "./spawn_start.ts";
@@ -33,6 +33,7 @@ import { type ForkSource, resolveFork } from "./fork.ts";
 import type { EgressRecord } from "../state/schema.ts";
 import type { EgressMode } from "../backends/backend.ts";
 import { applyEnginePolicy, configPolicy } from "./egress_apply.ts";
+import { prepareWorktree } from "./spawn_worktree.ts";
 
 /** Input of {@link spawnSandbox}. */
 export interface SpawnRequest {
@@ -130,21 +131,31 @@ export async function spawnSandbox(
       });
       if (again !== name && attempt < 5) return null;
       const existing = now.find((r) => r.name === name);
-      return await spawnLocked(deps, await backend, repo, branch, name, existing, request);
+      return await spawnLocked(deps, {
+        backend: await backend,
+        repo,
+        branch,
+        name,
+        existing,
+        request,
+      });
     });
     if (result) return result;
   }
 }
 
-async function spawnLocked(
-  deps: LifecycleDeps,
-  backend: Backend,
-  repo: RepoContext,
-  branch: string,
-  name: string,
-  existing: SandboxRecord | undefined,
-  request: SpawnRequest,
-): Promise<SpawnResult> {
+/** What {@link spawnLocked} works on: the sandbox, found under its lock. */
+interface LockedSpawn {
+  backend: Backend;
+  repo: RepoContext;
+  branch: string;
+  name: string;
+  existing: SandboxRecord | undefined;
+  request: SpawnRequest;
+}
+
+async function spawnLocked(deps: LifecycleDeps, spawn: LockedSpawn): Promise<SpawnResult> {
+  const { backend, repo, branch, name, existing, request } = spawn;
   const { reporter, store, clock } = deps;
   // The sandbox's egress policy: its own, with the mode --egress asks for, else the config's.
   const base = existing?.egress ?? configPolicy(deps.config);
@@ -164,41 +175,7 @@ async function spawnLocked(
     if (before.info) reporter.note(`${name} exists: --from ${request.from} is not used`);
     else if (!before.error) fork = await resolveFork(deps, backend, { from: request.from, repo });
   }
-  const worktree = await step(deps, "preparing worktree", async () => {
-    // Fast path: the recorded worktree is still on the branch (no git process).
-    if (
-      existing?.worktree_path &&
-      await isWorktreeOnBranch(existing.worktree_path, branch, repo.commonDir)
-    ) {
-      return {
-        path: existing.worktree_path,
-        action: "reused" as const,
-        branchCreated: false,
-        base: null,
-        tracking: null,
-        locked: null,
-      };
-    }
-    const { ensureWorktree, listWorktrees, resolveWorktreeDir } = await import(
-      "../git/worktree.ts"
-    );
-    const entries = await listWorktrees(deps.runner, repo.toplevel);
-    const parent = resolveWorktreeDir(repo.mainRoot, config.worktree_dir, deps.home);
-    // A directory name is taken when another branch's worktree or a foreign path holds it.
-    const taken = (dir: string) => {
-      const path = `${parent}/${dir}`;
-      const entry = entries.find((e) => e.path === path);
-      return entry ? entry.branch !== branch : occupied(path);
-    };
-    return ensureWorktree(deps.runner, {
-      repo,
-      branch,
-      dirName: worktreeDirName(repo.name, branch, { repoRoot: repo.mainRoot, taken }),
-      worktreeDir: config.worktree_dir,
-      home: deps.home,
-      entries,
-    });
-  }, (w) => `${w.action} ${w.path}`);
+  const worktree = await prepareWorktree(deps, { repo, branch, existing });
   if (worktree.branchCreated) {
     reporter.note(
       worktree.tracking
@@ -421,16 +398,4 @@ async function spawnLocked(
     provisioning,
     from: fork,
   };
-}
-
-/** True when something other than an empty directory is at `path`. */
-function occupied(path: string): boolean {
-  try {
-    const stat = Deno.lstatSync(path);
-    if (!stat.isDirectory) return true;
-    for (const _ of Deno.readDirSync(path)) return true;
-    return false;
-  } catch {
-    return false;
-  }
 }

@@ -16,7 +16,6 @@ export const PARAMS_DEBT: readonly string[] = [
   "src/backends/tart/guest_access.ts#pushFile",
   "src/cli/program_groups.ts#run",
   "src/core/provision_policy.ts#provisionSandbox",
-  "src/core/spawn.ts#spawnLocked",
   "src/core/spawn_start.ts#bootFailed",
   "src/core/spawn_start.ts#bootWait",
   "src/core/spawn_start.ts#startAndBoot",
