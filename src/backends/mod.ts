@@ -6,6 +6,7 @@
  */
 import type { Backend, BackendContext } from "./backend.ts";
 import type { Config } from "../config/schema.ts";
+import type { BackendName } from "../config/defaults.ts";
 import { BUILTIN_ENGINES } from "./engines.ts";
 import { openRegistered, preloadEngine, registerDefaults } from "./registry.ts";
 
@@ -25,4 +26,10 @@ export async function openBackend(config: Config, context: BackendContext): Prom
 export async function preloadBackend(config: Config): Promise<void> {
   registerDefaults(BUILTIN_ENGINES);
   await preloadEngine(config.backend);
+}
+
+/** {@link preloadBackend} by the engine's name, before the configuration is loaded. */
+export async function preloadEngineNamed(name: BackendName): Promise<void> {
+  registerDefaults(BUILTIN_ENGINES);
+  await preloadEngine(name);
 }

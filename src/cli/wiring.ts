@@ -6,7 +6,7 @@
  * @module
  */
 import type { AppServices } from "../commands/context.ts";
-import type { BackendName } from "../config/defaults.ts";
+import { type BackendName, BACKENDS, defaultBackend } from "../config/defaults.ts";
 import type { LoadedConfig } from "../config/load.ts";
 import type { LifecycleDeps } from "../core/lifecycle.ts";
 import type { SandboxService } from "../core/sandbox_service.ts";
@@ -40,9 +40,15 @@ export function appServices(options: WiringOptions): AppServices {
       if (service) return service;
       // Every module the service needs loads at once (one after the other, each dynamic import
       // waits for the last: ~10-20 ms a step on a busy machine), the engine's as soon as the
-      // configuration names it.
-      void Promise.all([options.config(), import("../backends/mod.ts")])
-        .then(([loaded, m]) => m.preloadBackend(loaded.config))
+      // configuration names it. The engine the flag, the environment or the platform names is
+      // loaded without waiting for the configuration files (they rarely name another one).
+      const likely = likelyBackend(options.backend);
+      const face = import("../backends/mod.ts");
+      if (likely) void face.then((m) => m.preloadEngineNamed(likely)).catch(() => {});
+      void Promise.all([options.config(), face])
+        .then(([loaded, m]) =>
+          loaded.config.backend === likely ? undefined : m.preloadBackend(loaded.config)
+        )
         .catch(() => {}); // the command reports a bad configuration itself
       service = Promise.all([lifecycleDeps(), import("../core/sandbox_service.ts")])
         .then(([d, m]) => new m.SandboxService(d, options.cwd));
@@ -57,4 +63,19 @@ export function appServices(options: WiringOptions): AppServices {
       return m.productionContext({ cwd: options.cwd, backend: options.backend });
     },
   };
+}
+
+/**
+ * The engine a command most likely opens, known before the configuration files are read: the
+ * `--backend` flag, else `TACHIKOMA_BACKEND`, else the platform's default (undefined when the
+ * variable holds no engine name: the configuration then reports it).
+ */
+export function likelyBackend(
+  flag: BackendName | undefined,
+  env: (name: string) => string | undefined = (name) => Deno.env.get(name),
+): BackendName | undefined {
+  if (flag) return flag;
+  const named = env("TACHIKOMA_BACKEND")?.trim();
+  if (!named) return defaultBackend();
+  return (BACKENDS as readonly string[]).includes(named) ? named as BackendName : undefined;
 }

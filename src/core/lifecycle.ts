@@ -79,6 +79,19 @@ export function patchRecord(
   });
 }
 
+/**
+ * How fresh a `last_used` exec leaves alone: a command run less than this after the last
+ * recorded use does not rewrite the state file (a lock, two fsyncs) only to move it by seconds.
+ * Prune counts in days.
+ */
+export const LAST_USED_RESOLUTION_MS = 60_000;
+
+/** True when `record.last_used` is less than {@link LAST_USED_RESOLUTION_MS} old. */
+export function usedRecently(record: { last_used: string }, clock: Clock): boolean {
+  const age = clock.now() - Date.parse(record.last_used);
+  return age >= 0 && age < LAST_USED_RESOLUTION_MS;
+}
+
 /** Records that a command used the sandbox (`last_used` = now). */
 export async function touch(store: StateStore, name: string, clock: Clock): Promise<void> {
   await patchRecord(store, name, (r) => void (r.last_used = iso(clock.now())));

@@ -21,19 +21,17 @@ import {
   patchRecord,
   stopTimeoutMs,
   touch,
+  usedRecently,
 } from "./lifecycle.ts";
 import { resolveRecord } from "./resolve.ts";
 import { liveView, liveWarnings, type SandboxView, viewOf } from "./inventory.ts";
 // spawn and worktree removal are imported when used: list, status and exec start faster.
 import type { SpawnRequest, SpawnResult } from "./spawn.ts";
 import { GUEST_CODE_DIR } from "../provision/shares.ts";
-import { forgetHostKeys } from "./interactive.ts";
 import { revokeProxyToken } from "./proxy_link.ts";
 import { ensureRunning, type StartPolicy } from "./auto_start.ts";
 import { loginArgv } from "../lib/shell.ts";
 import { sessionEnv } from "../config/guest_env.ts";
-import { endForwards } from "./ports.ts";
-import { hostProcesses } from "../lib/processes.ts";
 
 /** Result of {@link SandboxService.list}. */
 export interface ListResult {
@@ -213,8 +211,11 @@ export class SandboxService {
   ): Promise<ExecResult & { name: string }> {
     if (options.argv.length === 0) throw new UsageError("exec needs a command (after --)");
     const [record, backend] = await Promise.all([this.resolve(name), this.backend()]);
-    // Trying to use a sandbox counts as using it (prune keeps it): recorded meanwhile.
-    const touched = touch(this.deps.store, record.name, this.deps.clock);
+    // Trying to use a sandbox counts as using it (prune keeps it): recorded meanwhile, unless
+    // it was recorded less than a minute ago.
+    const touched = usedRecently(record, this.deps.clock)
+      ? Promise.resolve()
+      : touch(this.deps.store, record.name, this.deps.clock);
     const send = () =>
       backend.exec(record.name, {
         argv: options.raw ? options.argv : loginArgv(options.argv),
@@ -251,12 +252,7 @@ export class SandboxService {
           timeoutMs: stopTimeoutMs(this.deps.config, backend.name),
         });
       }
-      await endForwards({
-        stateDir: this.deps.stateDir,
-        processes: hostProcesses,
-        sandbox: record.name,
-        clock: this.deps.clock,
-      });
+      await this.#endForwards(record.name);
       await patchRecord(this.deps.store, record.name, (r) => {
         r.status = r.status === "failed" ? "failed" : "stopped";
         r.ip = null;
@@ -287,12 +283,7 @@ export class SandboxService {
           timeoutMs: stopTimeoutMs(this.deps.config, backend.name),
         });
       }
-      await endForwards({
-        stateDir: this.deps.stateDir,
-        processes: hostProcesses,
-        sandbox: record.name,
-        clock: this.deps.clock,
-      });
+      await this.#endForwards(record.name);
       await patchRecord(this.deps.store, record.name, (r) => {
         r.status = r.status === "failed" ? "failed" : "stopped";
         r.ip = null;
@@ -319,14 +310,9 @@ export class SandboxService {
       const backend = await this.backend();
       const previous = await this.#liveState(backend, record.name);
       if (previous !== "missing") await backend.delete(record.name);
-      await endForwards({
-        stateDir: this.deps.stateDir,
-        processes: hostProcesses,
-        sandbox: record.name,
-        clock: this.deps.clock,
-      });
+      await this.#endForwards(record.name);
       await this.deps.store.remove(record.name);
-      await forgetHostKeys(this.deps.stateDir, record.name);
+      await this.#forgetHostKeys(record.name);
       await revokeProxyToken(this.deps.stateDir, record.name);
       const outcome: DestroyOutcome = {
         name: record.name,
@@ -388,14 +374,9 @@ export class SandboxService {
         // Used since we looked (another command holds it now)? Then keep it.
         if (c.reason === "unused" && Date.parse(current.last_used) >= cutoff) return;
         if (c.reason === "unused") await (await this.backend()).delete(c.name);
-        await endForwards({
-          stateDir: this.deps.stateDir,
-          processes: hostProcesses,
-          sandbox: c.name,
-          clock: this.deps.clock,
-        });
+        await this.#endForwards(c.name);
         await this.deps.store.remove(c.name);
-        await forgetHostKeys(this.deps.stateDir, c.name);
+        await this.#forgetHostKeys(c.name);
         await revokeProxyToken(this.deps.stateDir, c.name);
         pruned.push(c);
       });
@@ -437,6 +418,25 @@ export class SandboxService {
     } catch {
       return this.deps.config.backend;
     }
+  }
+
+  // Port forwards and known host keys are cleaned up by halt, suspend, destroy and prune only:
+  // their modules load then, not on the paths of exec, list and status.
+  async #endForwards(sandbox: string): Promise<void> {
+    const [ports, processes] = await Promise.all([
+      import("./ports.ts"),
+      import("../lib/processes.ts"),
+    ]);
+    await ports.endForwards({
+      stateDir: this.deps.stateDir,
+      processes: processes.hostProcesses,
+      sandbox,
+      clock: this.deps.clock,
+    });
+  }
+
+  async #forgetHostKeys(sandbox: string): Promise<void> {
+    await (await import("./interactive.ts")).forgetHostKeys(this.deps.stateDir, sandbox);
   }
 
   #locked<T>(name: string, fn: () => Promise<T>): Promise<T> {

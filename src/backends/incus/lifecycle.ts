@@ -30,6 +30,9 @@ import {
 } from "./instances.ts";
 import { checkShares } from "./shares.ts";
 
+/** The longest pause between two polls for a sandbox's IPv4 address. */
+const ADDRESS_POLL_MAX_MS = 250;
+
 /** Creates the instance (stopped) from `options.image`. */
 export async function createInstance(
   ctx: IncusContext,
@@ -210,7 +213,9 @@ export async function waitForAddress(
         hint: "check the Incus network (DHCP on the bridge): tachikoma doctor",
       });
     }
-    if (poll > 10) delay = Math.min(1000, Math.round(delay * 1.5));
+    // A local API call: an address seen up to 250 ms late costs more than the polls (DHCP
+    // takes seconds; a 1 s cap made spawn wait ~0.5 s past the lease on average).
+    if (poll > 10) delay = Math.min(ADDRESS_POLL_MAX_MS, Math.round(delay * 1.5));
     await clock.sleep(Math.min(delay, deadline - now), signal);
   }
 }

@@ -9,6 +9,7 @@ import { SandboxService } from "../../../src/core/sandbox_service.ts";
 import type { SandboxRecord } from "../../../src/state/schema.ts";
 import { gitIn, harness } from "./helpers.ts";
 import { loginArgv } from "../../../src/lib/shell.ts";
+import { LAST_USED_RESOLUTION_MS } from "../../../src/core/lifecycle.ts";
 
 const text = (b: Uint8Array) => new TextDecoder().decode(b);
 
@@ -152,6 +153,31 @@ Deno.test("exec: argv exactly, exit code, cwd, stdin, streaming, last_used; refu
   await h.backend.vanish(name);
   await assertRejects(() => h.service.exec(name, { argv: ["true"] }), NotFoundError, "no longer");
   await assertRejects(() => h.service.exec(name, { argv: [] }), UsageError);
+});
+
+Deno.test("exec: last_used moves when it is a minute old or more, not on every exec (no state write)", async () => {
+  await using h = await harness({
+    backend: { exec: () => ({ code: 0, stdout: new Uint8Array(), stderr: new Uint8Array() }) },
+  });
+  const { name } = await h.service.spawn({ branch: "t" });
+  h.clock.advance(3_600_000);
+  await h.service.exec(name, { argv: ["true"] });
+  const first = (await h.store.get(name))!.last_used;
+  assertEquals(Date.parse(first), h.clock.now(), "an hour-old last_used is updated");
+  const written = Deno.statSync(h.store.path).mtime;
+  const inode = Deno.statSync(h.store.path).ino;
+  h.clock.advance(LAST_USED_RESOLUTION_MS - 1);
+  await h.service.exec(name, { argv: ["true"] });
+  assertEquals((await h.store.get(name))!.last_used, first, "fresh: left alone");
+  assertEquals(Deno.statSync(h.store.path).ino, inode, "the state file was not replaced");
+  assertEquals(Deno.statSync(h.store.path).mtime, written);
+  h.clock.advance(1);
+  await h.service.exec(name, { argv: ["true"] });
+  assertEquals(
+    Date.parse((await h.store.get(name))!.last_used),
+    h.clock.now(),
+    "a minute: updated",
+  );
 });
 
 Deno.test("halt and suspend: record updates; suspend stops where the backend cannot suspend", async () => {
