@@ -5,7 +5,6 @@
  *
  * @module
  */
-import type { StdinSource } from "../lib/stdin.ts";
 import type { Backend, ExecResult } from "../backends/backend.ts";
 import type { SandboxRecord } from "../state/schema.ts";
 import { withSandboxLock } from "../state/lock.ts";
@@ -24,7 +23,7 @@ import {
   usedRecently,
 } from "./lifecycle.ts";
 import { resolveRecord } from "./resolve.ts";
-import { liveView, liveWarnings, type SandboxView, viewOf } from "./inventory.ts";
+import { liveView, liveWarnings, viewOf } from "./inventory.ts";
 // spawn and worktree removal are imported when used: list, status and exec start faster.
 import type { SpawnRequest, SpawnResult } from "./spawn.ts";
 import { GUEST_CODE_DIR } from "../provision/shares.ts";
@@ -33,72 +32,24 @@ import { ensureRunning, type StartPolicy } from "./auto_start.ts";
 import { loginArgv } from "../lib/shell.ts";
 import { sessionEnv } from "../config/guest_env.ts";
 
-/** Result of {@link SandboxService.list}. */
-export interface ListResult {
-  sandboxes: SandboxView[];
-  warnings: string[];
-}
-
-/** Result of {@link SandboxService.status}. */
-export interface StatusResult {
-  sandbox: SandboxView;
-  warnings: string[];
-}
-
-/** What exec runs. */
-export interface ExecOptions {
-  argv: string[];
-  /** Guest working directory (default: the code dir). */
-  workdir?: string;
-  /** Bytes, or a stream forwarded as it arrives. */
-  stdin?: StdinSource;
-  env?: Record<string, string>;
-  /** Run the argv as given, without the login environment (`--raw`). Default: false. */
-  raw?: boolean;
-  /** What to do when it is stopped or suspended (default: refuse). */
-  start?: StartPolicy;
-  onStdout?: (chunk: Uint8Array) => void;
-  onStderr?: (chunk: Uint8Array) => void;
-}
-
-/** Result of halt and suspend. */
-export interface StopResult {
-  name: string;
-  /** State afterwards. */
-  status: "stopped" | "suspended";
-  /** Live state before (`missing` when the engine no longer had it). */
-  previous: string;
-  /** suspend only: whether it really suspended (false: stopped, the backend cannot suspend). */
-  suspended?: boolean;
-}
-
-/** What destroy did to one sandbox. */
-export interface DestroyOutcome {
-  name: string;
-  /** The engine had no such sandbox any more (only the state entry was removed). */
-  was_missing: boolean;
-  worktree_path: string;
-  worktree_removed: boolean;
-  /** Why the worktree was kept (with `--worktree`), else null. */
-  worktree_kept_reason: string | null;
-}
-
-/** One prune candidate. */
-export interface PruneEntry {
-  name: string;
-  /** `unused`: last used before the cutoff; `missing`: the engine no longer has it. */
-  reason: "unused" | "missing";
-  last_used: string;
-}
-
-/** Result of {@link SandboxService.prune}. */
-export interface PruneResult {
-  dry_run: boolean;
-  days: number;
-  /** Entries pruned (or that would be, with dry_run). */
-  pruned: PruneEntry[];
-  warnings: string[];
-}
+export type {
+  DestroyOutcome,
+  ExecOptions,
+  ListResult,
+  PruneEntry,
+  PruneResult,
+  StatusResult,
+  StopResult,
+} from "./service_types.ts";
+import type {
+  DestroyOutcome,
+  ExecOptions,
+  ListResult,
+  PruneEntry,
+  PruneResult,
+  StatusResult,
+  StopResult,
+} from "./service_types.ts";
 
 /** The sandbox API. One instance per command (or MCP session) and working directory. */
 export class SandboxService {
