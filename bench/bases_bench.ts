@@ -20,6 +20,7 @@ import { RawIncus } from "./raw_incus.ts";
 import { info, median, percentile, target } from "./lib.ts";
 import { incusSocketHttpClient } from "../src/backends/incus/client.ts";
 import { labEnv } from "../tests/integration/lab.ts";
+import { freePort } from "../tests/testing/free_port.ts";
 
 const ROOT = new URL("../", import.meta.url).pathname;
 const runs = Number(Deno.args[0] ?? 3);
@@ -48,6 +49,8 @@ const env: Record<string, string> = {
   TACHIKOMA_BASE_IMAGE: image,
   TACHIKOMA_INCUS_SOCKET: socket,
   TACHIKOMA_CREDENTIAL_PROXY: "false",
+  // its own proxy port: never a test's (or a user's) proxy on the default one
+  TACHIKOMA_CREDENTIAL_PROXY_PORT: String(freePort()),
   TACHIKOMA_CLAUDE_INSTALL: "skip",
   TACHIKOMA_VM_CPUS: "1",
   TACHIKOMA_VM_MEMORY: "1024",
@@ -108,12 +111,12 @@ try {
   const build = await cli(["image", "build", base, "--json"]);
   const built = JSON.parse(build.stdout).bases[0];
   made.push(built.sandbox);
-  const state = (await raw.api("GET", `/1.0/instances/${built.sandbox}/state`)).metadata;
   info({
     bench: "bases",
     what: "image build of a base from the lab image (provision + setup, stop, checkpoint)",
     build_ms: Math.round(build.ms),
-    disk_usage_bytes: state.disk?.root?.usage ?? null,
+    // the engine's size of the checkpoint, else the root file system's, measured at build time
+    size_bytes: built.size_bytes,
   });
 
   const samples = { fork: [] as number[], raw: [] as number[], fresh: [] as number[] };

@@ -249,6 +249,12 @@ export interface Backend {
 
   /** Every sandbox this engine holds (not only tachikoma's). */
   list(): Promise<SandboxInfo[]>;
+  /**
+   * The names of every sandbox, where the engine has a cheaper way than {@link Backend.list}
+   * (Incus: no per-instance state, which it gathers by entering each container). Absent: use
+   * `list()`. See {@link sandboxNames}.
+   */
+  listNames?(): Promise<string[]>;
   /** One sandbox; throws NotFoundError. */
   get(name: string): Promise<SandboxInfo>;
   /** Creates a stopped sandbox; throws ConflictError if the name is taken. */
@@ -298,4 +304,10 @@ export interface Backend {
 export interface BackendContext {
   /** tachikoma's config/state directory (logs, known_hosts…). */
   stateDir: string;
+}
+
+/** The names of every sandbox `backend` holds, the cheapest way it offers. */
+export async function sandboxNames(backend: Backend): Promise<string[]> {
+  if (backend.listNames) return await backend.listNames();
+  return (await backend.list()).map((s) => s.name);
 }

@@ -10,7 +10,7 @@
  *
  * @module
  */
-import type { Backend, Checkpoint } from "../backends/backend.ts";
+import { type Backend, type Checkpoint, sandboxNames } from "../backends/backend.ts";
 import type { Config } from "../config/schema.ts";
 import { baseChain, type BaseEntry, baseOfBuild, baseSandboxName } from "../config/bases.ts";
 export { baseSandboxName } from "../config/bases.ts";
@@ -138,7 +138,7 @@ export async function baseViews(
   requireBaseSupport(backend);
   const bases = configuredBases(config, backend.name);
   const hashes = await recipeHashes(config, bases);
-  const sandboxes = (await backend.list()).map((s) => s.name).filter((n) => n.startsWith("tkb-"));
+  const sandboxes = (await sandboxNames(backend)).filter((n) => n.startsWith("tkb-"));
   const views: BaseView[] = [];
   for (const name of chainOrder(bases)) {
     const base = bases[name];
@@ -183,5 +183,5 @@ export function chainOrder(bases: Record<string, BaseEntry>): string[] {
 
 /** The engine sandboxes holding builds of base `name` (current or stale, finished or not). */
 export async function baseBuilds(backend: Backend, name: string): Promise<string[]> {
-  return buildsOf(name, (await backend.list()).map((s) => s.name));
+  return buildsOf(name, await sandboxNames(backend));
 }

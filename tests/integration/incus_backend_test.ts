@@ -150,6 +150,7 @@ Deno.test({
       const listed = (await backend.list()).find((s) => s.name === name);
       assertEquals(listed?.state, "running");
       assertEquals(listed?.addresses, [ip]);
+      assert((await backend.listNames()).includes(name), "listNames names it");
 
       await backend.suspend(name);
       assertEquals((await backend.get(name)).state, "suspended");

@@ -148,6 +148,13 @@ export class IncusBackend implements Backend {
     return all.map(toInfo);
   }
 
+  /** Names only (`recursion=0`): no state, so no helper enters each container. */
+  async listNames(): Promise<string[]> {
+    const urls = await this.client.get<string[]>("/1.0/instances");
+    return urls.map((url) => decodeURIComponent(url.split("?")[0].split("/").pop() ?? ""))
+      .filter((name) => name !== "");
+  }
+
   /**
    * State comes from the instance document. For a running instance the addresses come from
    * the DHCP leases of its managed network (matched by MAC): a few milliseconds, where the

@@ -233,6 +233,24 @@ Deno.test("list is one request with recursion=2", async () => {
   });
 });
 
+Deno.test("listNames is one request without state (names from the URLs, project and escapes)", async () => {
+  await withServer((_req, url) => {
+    if (url.pathname === "/1.0/instances") {
+      return sync([
+        "/1.0/instances/a",
+        "/1.0/instances/tkb-dev-0123456789?project=team",
+        "/1.0/instances/with%2Descape",
+      ]);
+    }
+    return error(404, "not found");
+  }, async (socket, seen) => {
+    const backend = backendFor(socket, await IncusClient.open({ socket }));
+    assertEquals(await backend.listNames(), ["a", "tkb-dev-0123456789", "with-escape"]);
+    assertEquals(seen, ["GET /1.0/instances"]);
+    await backend.close();
+  });
+});
+
 Deno.test("delete of a missing sandbox succeeds without deleting anything", async () => {
   await withServer(() => error(404, "Instance not found"), async (socket, seen) => {
     const backend = backendFor(socket, await IncusClient.open({ socket }));
