@@ -143,7 +143,11 @@ async function buildOne(deps: LifecycleDeps, backend: Backend, one: OneBuild): P
     }
     await step(deps, `base ${one.name}: starting`, () => backend.start(sandbox, { shares: [] }));
     const deadline = deps.clock.now() + config.boot_timeout_secs * 1000;
-    await step(deps, "waiting for boot", () => bootWait(deps, backend, sandbox, deadline));
+    await step(
+      deps,
+      "waiting for boot",
+      () => bootWait(deps, { backend, name: sandbox, deadline }),
+    );
     if (one.base.image !== undefined) await provisionBase(deps, backend, sandbox);
     if (script !== null) await runSetup(deps, backend, { name: one.name, sandbox, script });
     const bytes = await measureRootBytes(backend, sandbox);

@@ -66,9 +66,9 @@ export function planProvisioning(
 /** Runs provisioning for a spawn, saving progress after every step. */
 export async function provisionSandbox(
   deps: LifecycleDeps,
-  backend: Backend,
-  record: SandboxRecord,
   options: {
+    backend: Backend;
+    record: SandboxRecord;
     isNew: boolean;
     reprovision: boolean;
     /** See `ProvisionContext.network`. */
@@ -82,6 +82,7 @@ export async function provisionSandbox(
     skip?: (steps: readonly string[]) => readonly string[];
   },
 ): Promise<ProvisionOutcome> {
+  const { backend, record } = options;
   const none: ProvisionOutcome = { ran: false, reason: null, steps: [], resumed_after: null };
   const recorded = record.provisioned;
   // The fast path: complete at the recipe version known without loading the provisioner.

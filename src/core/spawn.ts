@@ -330,7 +330,7 @@ async function spawnLocked(deps: LifecycleDeps, spawn: LockedSpawn): Promise<Spa
       boot = await step(
         deps,
         `connecting to ${name}`,
-        () => bootWait(deps, backend, name, deadline, known),
+        () => bootWait(deps, { backend, name, deadline, knownAddress: known }),
       );
     } catch (error) {
       await refreshed.catch(() => {});
@@ -346,7 +346,13 @@ async function spawnLocked(deps: LifecycleDeps, spawn: LockedSpawn): Promise<Spa
   } else if (!backend.capabilities.execOverSsh) {
     // Exec through the engine's API: provisioning runs while the guest's network comes up
     // (steps that need the network wait for its address).
-    const started = await startAndBoot(deps, backend, name, action, worktree.path, repo, deadline, {
+    const started = await startAndBoot(deps, {
+      backend,
+      name,
+      action,
+      worktreePath: worktree.path,
+      repo,
+      deadline,
       alongside: provision,
     });
     boot = started.boot;
@@ -358,7 +364,14 @@ async function spawnLocked(deps: LifecycleDeps, spawn: LockedSpawn): Promise<Spa
     if (outcome.status === "rejected") throw outcome.reason;
     provisioning = outcome.value;
   } else {
-    boot = (await startAndBoot(deps, backend, name, action, worktree.path, repo, deadline)).boot;
+    boot = (await startAndBoot(deps, {
+      backend,
+      name,
+      action,
+      worktreePath: worktree.path,
+      repo,
+      deadline,
+    })).boot;
     record = await running(boot.address);
     provisioning = await provision(deps);
   }

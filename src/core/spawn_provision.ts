@@ -53,7 +53,9 @@ export async function spawnProvision(
     deps.provisionerVersion !== undefined && recorded.version === deps.provisionerVersion;
   if (current) return { ran: false, reason: null, steps: [], resumed_after: null };
   const { provisionSandbox } = await import("./provision_policy.ts");
-  return await provisionSandbox(deps, backend, record, {
+  return await provisionSandbox(deps, {
+    backend,
+    record,
     ...options,
     network: request.network,
     skip: request.skip,

@@ -20,8 +20,19 @@ import {
 import { isUnusableGuest } from "../provision/contract.ts";
 import { log } from "../lib/log.ts";
 
-/** Options of {@link startAndBoot}. */
-export interface StartAndBootOptions<T> {
+/** A sandbox to boot: its engine, its name and the boot budget's absolute deadline. */
+export interface BootTarget {
+  backend: Backend;
+  name: string;
+  /** ms since epoch, on the lifecycle's clock. */
+  deadline: number;
+}
+
+/** What {@link startAndBoot} starts, and what may run while it boots. */
+export interface StartAndBootOptions<T> extends BootTarget {
+  action: "created" | "started" | "resumed";
+  worktreePath: string;
+  repo: RepoContext;
   /**
    * Work to run while the guest boots, from the moment it is started (provisioning on engines
    * whose exec does not need SSH). Gets the dependencies with a signal that aborts when the boot
@@ -44,14 +55,9 @@ export interface Started<T> {
  */
 export async function startAndBoot<T = never>(
   deps: LifecycleDeps,
-  backend: Backend,
-  name: string,
-  action: "created" | "started" | "resumed",
-  worktreePath: string,
-  repo: RepoContext,
-  deadline: number,
-  options: StartAndBootOptions<T> = {},
+  options: StartAndBootOptions<T>,
 ): Promise<Started<T>> {
+  const { backend, name, action, worktreePath, repo, deadline } = options;
   const verb = action === "resumed" ? "resuming" : "starting";
   let side: Promise<T> | undefined;
   const controller = new AbortController();
@@ -71,7 +77,7 @@ export async function startAndBoot<T = never>(
     const booting = step(
       deps,
       "waiting for boot",
-      () => bootWait(deps, backend, name, deadline),
+      () => bootWait(deps, { backend, name, deadline }),
     );
     if (options.alongside) {
       booting.catch(() => controller.abort(new InterruptedError("the boot failed")));
@@ -90,7 +96,7 @@ export async function startAndBoot<T = never>(
       // Work alongside that found the guest unusable stopped it: its error is the real one.
       if (sideError && isUnusableGuest(sideError)) throw sideError;
     }
-    throw await bootFailed(deps, backend, name, verb, error);
+    throw await bootFailed(deps, { backend, name, verb, error });
   }
   try {
     if (!side) return { boot };
@@ -107,11 +113,9 @@ export async function startAndBoot<T = never>(
 /** Stops a sandbox whose boot failed and records it failed; returns the error to throw. */
 async function bootFailed(
   deps: LifecycleDeps,
-  backend: Backend,
-  name: string,
-  verb: string,
-  error: unknown,
+  failed: { backend: Backend; name: string; verb: string; error: unknown },
 ): Promise<unknown> {
+  const { backend, name, verb, error } = failed;
   const interrupted = isInterrupt(error, deps.signal);
   const reason = interrupted ? "interrupted while booting" : bootFailureReason(error);
   log.debug(`spawn of ${name} failed while ${verb}: ${reason}; stopping it`);
@@ -171,11 +175,9 @@ export async function untilStopped(
 /** The boot wait with the lifecycle's clock, probe, budget and signal. */
 export function bootWait(
   deps: LifecycleDeps,
-  backend: Backend,
-  name: string,
-  deadline: number,
-  knownAddress?: string,
+  target: BootTarget & { knownAddress?: string },
 ): Promise<BootResult> {
+  const { backend, name, deadline, knownAddress } = target;
   return waitForBoot({
     knownAddress,
     backend,

@@ -88,12 +88,18 @@ interface Started {
   fds: Record<string, string>;
 }
 
+/** One exec to start: the instance, the API request's body, and what aborts it. */
+interface ExecStart {
+  name: string;
+  body: Record<string, unknown>;
+  signal?: AbortSignal;
+}
+
 async function startExec(
   ctx: ExecContext,
-  name: string,
-  body: Record<string, unknown>,
-  signal?: AbortSignal,
+  start: ExecStart,
 ): Promise<Started | "command-not-found"> {
+  const { name, body, signal } = start;
   try {
     const response = await ctx.client.call<IncusOperation>("POST", `${instancePath(name)}/exec`, {
       body,
@@ -185,16 +191,20 @@ export async function execCommand(
   checkEnv(request.env);
   if (request.signal?.aborted) throw abortReason(request.signal);
   const who = identity(request.user, ctx);
-  const started = await startExec(ctx, name, {
-    command: withCwd(request.argv, request.cwd),
-    environment: { ...who.env, ...request.env },
-    user: who.uid,
-    group: who.gid,
-    cwd: who.home,
-    interactive: false,
-    "wait-for-websocket": true,
-    "record-output": false,
-  }, request.signal);
+  const started = await startExec(ctx, {
+    name,
+    body: {
+      command: withCwd(request.argv, request.cwd),
+      environment: { ...who.env, ...request.env },
+      user: who.uid,
+      group: who.gid,
+      cwd: who.home,
+      interactive: false,
+      "wait-for-websocket": true,
+      "record-output": false,
+    },
+    signal: request.signal,
+  });
   if (started === "command-not-found") return notFoundResult(request.argv[0], request);
   const out: Uint8Array[] = [];
   const err: Uint8Array[] = [];
@@ -289,16 +299,19 @@ export async function openShell(
   const argv = request.argv && request.argv.length > 0
     ? request.argv
     : ["/bin/sh", "-c", LOGIN_SHELL];
-  const started = await startExec(ctx, name, {
-    command: withCwd(argv, request.cwd),
-    environment: { TERM: "xterm-256color", ...who.env, ...request.env },
-    user: who.uid,
-    group: who.gid,
-    cwd: who.home,
-    interactive: true,
-    width: request.size.cols,
-    height: request.size.rows,
-    "wait-for-websocket": true,
+  const started = await startExec(ctx, {
+    name,
+    body: {
+      command: withCwd(argv, request.cwd),
+      environment: { TERM: "xterm-256color", ...who.env, ...request.env },
+      user: who.uid,
+      group: who.gid,
+      cwd: who.home,
+      interactive: true,
+      width: request.size.cols,
+      height: request.size.rows,
+      "wait-for-websocket": true,
+    },
   });
   if (started === "command-not-found") {
     throw new NotFoundError(`command not found in sandbox "${name}": ${argv[0]}`);

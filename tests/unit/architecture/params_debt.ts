@@ -9,16 +9,11 @@
 
 /** The functions not converted yet. */
 export const PARAMS_DEBT: readonly string[] = [
-  "src/backends/incus/exec.ts#startExec",
   "src/backends/incus/mod.ts#pushFile",
   "src/backends/memory/backend.ts#pushFile",
   "src/backends/tart/backend.ts#pushFile",
   "src/backends/tart/guest_access.ts#pushFile",
   "src/cli/program_groups.ts#run",
-  "src/core/provision_policy.ts#provisionSandbox",
-  "src/core/spawn_start.ts#bootFailed",
-  "src/core/spawn_start.ts#bootWait",
-  "src/core/spawn_start.ts#startAndBoot",
   "src/core/spawn_start.ts#step",
   "src/doctor/mod.ts#tool",
 ];
