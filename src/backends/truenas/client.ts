@@ -1,0 +1,442 @@
+/**
+ * The TrueNAS middleware client (truenas-api.md §1–§4): JSON-RPC 2.0 over one WebSocket at
+ * `/api/current`, string ids, positional params, the strict handshake (login with the API key,
+ * the `core.get_jobs` subscription, `system.version`), the retry policy, keepalive pings, jobs
+ * awaited through `collection_update` events (with polling after a lost connection) and the
+ * version gate with the 25.10 snapshot-method switch.
+ *
+ * Errors name the host and the method; the API key is sent once per connection, in the login
+ * frame, and appears in no log or error.
+ *
+ * @module
+ */
+import type { Clock } from "../../lib/clock.ts";
+import { RuntimeError, UnsupportedError } from "../../lib/errors.ts";
+import { log } from "../../lib/log.ts";
+import { redact } from "../../lib/redact.ts";
+import {
+  callError,
+  formatJobError,
+  isNotAuthenticated,
+  isRetriable,
+  type RpcErrorBody,
+  TruenasCallError,
+  TruenasTransportError,
+} from "./rpc_errors.ts";
+import { type Dialer, type RpcSocket } from "./transport.ts";
+import { type JobRow, JobTracker } from "./jobs.ts";
+
+/** How to reach and log in to a TrueNAS server. */
+export interface TruenasClientOptions {
+  host: string;
+  port: number;
+  username: string;
+  apiKey: string;
+  /** `wss` (default) or `ws` (tests). */
+  scheme?: "ws" | "wss";
+  insecure?: boolean;
+  caCerts?: string[];
+  dial: Dialer;
+  clock: Clock;
+  /** Jitter source in [0, 1) (default Math.random). */
+  random?: () => number;
+  /** Ping period (default 30 s) and pong budget (default 10 s). */
+  keepaliveMs?: number;
+  pongTimeoutMs?: number;
+  /** Budget of dial + handshake (default 20 s). */
+  connectTimeoutMs?: number;
+  /** How long a job waiter tries to reconnect after losing the socket (default 5 min). */
+  reconnectBudgetMs?: number;
+}
+
+/** The oldest TrueNAS with `/api/current`. */
+export const MIN_MAJOR = 25;
+
+/** A parsed `system.version`. */
+export interface TruenasVersion {
+  text: string;
+  major: number;
+  minor: number;
+  patch: number;
+}
+
+/** Parses `TrueNAS-25.04.2.4`-style strings (three parts required); null when it does not. */
+export function parseVersion(text: string): TruenasVersion | null {
+  const m = text.match(/(\d+)\.(\d+)\.(\d+)(?:\.(\d+))?/);
+  if (!m) return null;
+  return { text, major: Number(m[1]), minor: Number(m[2]), patch: Number(m[3]) };
+}
+
+interface Pending {
+  method: string;
+  resolve: (value: unknown) => void;
+  reject: (error: Error) => void;
+}
+
+/** One live socket and its calls. */
+class Connection {
+  socket!: RpcSocket;
+  readonly pending = new Map<string, Pending>();
+  next = 0;
+  handshaking = true;
+  closed = false;
+  inbox: string[] = [];
+  inboxWaiter: (() => void) | null = null;
+  timers: ReturnType<typeof setInterval>[] = [];
+  pongTimer: ReturnType<typeof setTimeout> | null = null;
+}
+
+/** The client; one socket at a time, re-dialled on the next call after a loss. */
+export class TruenasClient {
+  readonly host: string;
+  readonly #o: TruenasClientOptions;
+  #conn: Connection | null = null;
+  #connecting: Promise<Connection> | null = null;
+  #version: TruenasVersion | null = null;
+  readonly #jobs: JobTracker;
+
+  constructor(options: TruenasClientOptions) {
+    this.#o = options;
+    this.host = `${options.host}:${options.port}`;
+    this.#jobs = new JobTracker();
+  }
+
+  /** The server's version (after the first connection). */
+  get version(): TruenasVersion | null {
+    return this.#version;
+  }
+
+  /** Connects (dial + handshake) unless connected. */
+  async connect(): Promise<void> {
+    await this.#connection();
+  }
+
+  /** The snapshot method for `op`: `zfs.snapshot.*` before 25.10, `pool.snapshot.*` after. */
+  snapshotMethod(op: "create" | "query" | "delete" | "rollback"): string {
+    const v = this.#version;
+    const pool = v !== null && (v.major > 25 || (v.major === 25 && v.minor >= 10));
+    return `${pool ? "pool" : "zfs"}.snapshot.${op}`;
+  }
+
+  /** Calls `method` with positional `params` (absent: no params member), with the retry policy. */
+  async call<T>(method: string, params?: unknown[]): Promise<T> {
+    const random = this.#o.random ?? Math.random;
+    for (let attempt = 0;; attempt++) {
+      try {
+        return await this.#callOnce(method, params) as T;
+      } catch (error) {
+        if (isNotAuthenticated(error)) this.#drop("ENOTAUTHENTICATED");
+        if (!isRetriable(error) || attempt >= 3) throw error;
+        const base = Math.min(2000 * 2 ** attempt, 30_000);
+        const wait = Math.round(base * (0.75 + 0.5 * random()));
+        log.debug(`TrueNAS ${this.host}: ${method} failed (${(error as Error).message}); retry in ${wait} ms`);
+        await this.#o.clock.sleep(wait);
+      }
+    }
+  }
+
+  /** Calls a job method and waits for its terminal state; a non-integer result is returned as is. */
+  async callJob<T>(method: string, params?: unknown[]): Promise<T> {
+    const result = await this.call<unknown>(method, params);
+    if (typeof result !== "number" || !Number.isInteger(result)) return result as T;
+    return await this.#waitJob(method, result) as T;
+  }
+
+  /** Closes the socket. */
+  close(): Promise<void> {
+    this.#drop("closed by client");
+    return Promise.resolve();
+  }
+
+  async #waitJob(method: string, jobId: number): Promise<unknown> {
+    while (true) {
+      const signal = await this.#jobs.wait(jobId, this.#conn === null || this.#conn.closed);
+      if (signal.kind === "done") return this.#finish(method, jobId, signal.row);
+      const row = await this.#pollAfterLoss(method, jobId);
+      if (row) return this.#finish(method, jobId, row);
+    }
+  }
+
+  /** After a lost socket: re-dial and read the job by id; null when it is still running. */
+  async #pollAfterLoss(method: string, jobId: number): Promise<JobRow | null> {
+    const started = this.#o.clock.now();
+    const budget = this.#o.reconnectBudgetMs ?? 300_000;
+    while (true) {
+      try {
+        const rows = await this.call<JobRow[]>("core.get_jobs", [[["id", "=", jobId]]]);
+        if (!Array.isArray(rows) || rows.length === 0) {
+          throw new TruenasCallError({ host: this.host, method }, {
+            rpcCode: 0,
+            reason: `job ${jobId} no longer exists`,
+          });
+        }
+        const row = rows[0];
+        return JobTracker.terminal(row.state) ? row : null;
+      } catch (error) {
+        if (error instanceof TruenasCallError) throw error;
+        if (this.#o.clock.now() - started >= budget) {
+          throw new TruenasTransportError(
+            this.host,
+            `${method} (job ${jobId})`,
+            `connection lost and not re-established within ${Math.round(budget / 1000)} s: ${
+              (error as Error).message
+            }`,
+          );
+        }
+        await this.#o.clock.sleep(2000);
+      }
+    }
+  }
+
+  #finish(method: string, jobId: number, row: JobRow): unknown {
+    if (row.state === "SUCCESS") return row.result;
+    throw new TruenasCallError({ host: this.host, method: `${method} (job ${jobId})` }, {
+      rpcCode: 0,
+      reason: formatJobError(row.error ?? null, row.logs_excerpt),
+    });
+  }
+
+  async #callOnce(method: string, params?: unknown[]): Promise<unknown> {
+    const conn = await this.#connection();
+    return await this.#send(conn, method, params);
+  }
+
+  #send(conn: Connection, method: string, params?: unknown[], id?: string): Promise<unknown> {
+    const rid = id ?? `req-${conn.next++}`;
+    return new Promise((resolve, reject) => {
+      if (conn.closed) {
+        reject(new TruenasTransportError(this.host, method, "websocket: close"));
+        return;
+      }
+      conn.pending.set(rid, { method, resolve, reject });
+      const frame: Record<string, unknown> = { jsonrpc: "2.0", id: rid, method };
+      if (params !== undefined) frame.params = params;
+      log.debug(`TrueNAS ${this.host}: → ${method} (${rid})`);
+      try {
+        conn.socket.send(JSON.stringify(frame));
+      } catch (error) {
+        conn.pending.delete(rid);
+        reject(new TruenasTransportError(this.host, method, (error as Error).message));
+      }
+    });
+  }
+
+  #connection(): Promise<Connection> {
+    if (this.#conn && !this.#conn.closed) return Promise.resolve(this.#conn);
+    this.#connecting ??= this.#dial().finally(() => (this.#connecting = null));
+    return this.#connecting;
+  }
+
+  async #dial(): Promise<Connection> {
+    const o = this.#o;
+    const conn = new Connection();
+    const timeoutMs = o.connectTimeoutMs ?? 20_000;
+    try {
+      conn.socket = await o.dial({
+        scheme: o.scheme ?? "wss",
+        host: o.host,
+        port: o.port,
+        path: "/api/current",
+        insecure: o.insecure ?? false,
+        caCerts: o.caCerts,
+        timeoutMs,
+      }, {
+        onText: (text) => this.#onText(conn, text),
+        onPong: () => {
+          if (conn.pongTimer !== null) clearTimeout(conn.pongTimer);
+          conn.pongTimer = null;
+        },
+        onClose: (reason) => this.#onClose(conn, reason),
+      });
+    } catch (error) {
+      throw dialError(this.host, (error as Error).message);
+    }
+    const abort = new AbortController();
+    const deadline = o.clock.sleep(timeoutMs, abort.signal).then(() => {
+      throw new TruenasTransportError(this.host, "handshake", "i/o timeout");
+    }, () => {});
+    try {
+      await Promise.race([this.#handshake(conn), deadline]);
+    } catch (error) {
+      conn.socket.close();
+      throw error;
+    } finally {
+      abort.abort();
+    }
+    this.#conn = conn;
+    this.#keepalive(conn);
+    return conn;
+  }
+
+  async #handshake(conn: Connection): Promise<void> {
+    const o = this.#o;
+    conn.socket.send(JSON.stringify({
+      jsonrpc: "2.0",
+      id: "auth",
+      method: "auth.login_ex",
+      params: [{ mechanism: "API_KEY_PLAIN", username: o.username, api_key: o.apiKey }],
+    }));
+    const login = await this.#nextReply(conn, "auth", "auth.login_ex");
+    const type = (login as { response_type?: unknown } | null)?.response_type;
+    if (type !== "SUCCESS") {
+      throw new RuntimeError(
+        "truenas_auth",
+        redact(
+          `TrueNAS ${this.host}: auth.login_ex: the server refused the API key of user ${o.username} (${
+            String(type ?? "no response_type")
+          })`,
+        ),
+        { hint: "check truenas.api_key and truenas.username (a full-admin API key is needed)" },
+      );
+    }
+    conn.socket.send(
+      JSON.stringify({
+        jsonrpc: "2.0",
+        id: "job-sub",
+        method: "core.subscribe",
+        params: ["core.get_jobs"],
+      }),
+    );
+    await this.#nextReply(conn, "job-sub", "core.subscribe");
+    conn.handshaking = false;
+    const pending = conn.inbox.splice(0);
+    for (const text of pending) this.#route(conn, text);
+    const raw = await this.#send(conn, "system.version");
+    const version = typeof raw === "string" ? parseVersion(raw) : null;
+    if (!version) {
+      throw new RuntimeError(
+        "truenas_version",
+        `TrueNAS ${this.host}: system.version: unrecognised version ${JSON.stringify(raw)}`,
+      );
+    }
+    if (version.major < MIN_MAJOR) {
+      throw new UnsupportedError(
+        `TrueNAS ${this.host} runs ${version.text}; tachikoma needs TrueNAS SCALE 25.04 or newer`,
+        { hint: "upgrade TrueNAS (the /api/current JSON-RPC API arrived in 25.04)" },
+      );
+    }
+    this.#version = version;
+  }
+
+  /** The next frame on a fresh socket; it must be the reply with `id`. */
+  async #nextReply(conn: Connection, id: string, method: string): Promise<unknown> {
+    while (conn.inbox.length === 0) {
+      if (conn.closed) {
+        throw new TruenasTransportError(this.host, method, "websocket: close during handshake");
+      }
+      await new Promise<void>((resolve) => (conn.inboxWaiter = resolve));
+    }
+    const text = conn.inbox.shift()!;
+    let frame: { id?: unknown; result?: unknown; error?: RpcErrorBody };
+    try {
+      frame = JSON.parse(text);
+    } catch {
+      throw new RuntimeError("truenas_protocol", `TrueNAS ${this.host}: ${method}: reply is not JSON`);
+    }
+    if (frame.id !== id) {
+      throw new RuntimeError(
+        "truenas_protocol",
+        `TrueNAS ${this.host}: ${method}: expected the reply with id "${id}" as the next frame`,
+      );
+    }
+    if (frame.error) throw callError({ host: this.host, method }, frame.error);
+    return frame.result;
+  }
+
+  #onText(conn: Connection, text: string): void {
+    if (conn.handshaking) {
+      conn.inbox.push(text);
+      const w = conn.inboxWaiter;
+      conn.inboxWaiter = null;
+      w?.();
+      return;
+    }
+    this.#route(conn, text);
+  }
+
+  #route(conn: Connection, text: string): void {
+    let frame: {
+      id?: unknown;
+      result?: unknown;
+      error?: RpcErrorBody;
+      method?: unknown;
+      params?: { collection?: unknown; id?: unknown; fields?: unknown };
+    };
+    try {
+      frame = JSON.parse(text);
+    } catch {
+      log.debug(`TrueNAS ${this.host}: ignoring a frame that is not JSON`);
+      return;
+    }
+    if (typeof frame.id === "string" && frame.id !== "") {
+      const p = conn.pending.get(frame.id);
+      if (!p) return;
+      conn.pending.delete(frame.id);
+      if (frame.error) p.reject(callError({ host: this.host, method: p.method }, frame.error));
+      else p.resolve(frame.result);
+      return;
+    }
+    if (frame.method === "collection_update" && frame.params?.collection === "core.get_jobs") {
+      this.#jobs.event(frame.params.id, frame.params.fields);
+    }
+  }
+
+  #onClose(conn: Connection, reason: string): void {
+    if (conn.closed) return;
+    conn.closed = true;
+    for (const t of conn.timers) clearInterval(t);
+    if (conn.pongTimer !== null) clearTimeout(conn.pongTimer);
+    const w = conn.inboxWaiter;
+    conn.inboxWaiter = null;
+    w?.();
+    for (const p of conn.pending.values()) {
+      p.reject(new TruenasTransportError(this.host, p.method, reason));
+    }
+    conn.pending.clear();
+    if (this.#conn === conn) this.#conn = null;
+    log.debug(`TrueNAS ${this.host}: connection closed (${reason})`);
+    this.#jobs.disconnected();
+  }
+
+  #drop(reason: string): void {
+    const conn = this.#conn;
+    if (!conn) return;
+    conn.socket.close();
+    this.#onClose(conn, `websocket: close (${reason})`);
+  }
+
+  #keepalive(conn: Connection): void {
+    const every = this.#o.keepaliveMs ?? 30_000;
+    const budget = this.#o.pongTimeoutMs ?? 10_000;
+    const id = setInterval(() => {
+      if (conn.closed || conn.pongTimer !== null) return;
+      try {
+        conn.socket.ping();
+      } catch {
+        return;
+      }
+      const pong = setTimeout(() => {
+        log.debug(`TrueNAS ${this.host}: no pong within ${budget} ms; dropping the connection`);
+        conn.socket.close();
+        this.#onClose(conn, "websocket: close (keepalive: no pong)");
+      }, budget);
+      conn.pongTimer = pong;
+      Deno.unrefTimer(pong);
+    }, every);
+    Deno.unrefTimer(id);
+    conn.timers.push(id);
+  }
+}
+
+/** A dial failure: a certificate that does not verify gets its own clear line. */
+function dialError(host: string, message: string): TruenasTransportError {
+  if (/certificate|self[- ]signed|unknownissuer|cert/i.test(message)) {
+    return new TruenasTransportError(
+      host,
+      "connecting",
+      `the TLS certificate does not verify (${message})`,
+      "install the server's CA on this host, or set truenas.insecure_skip_verify = true (not recommended)",
+    );
+  }
+  return new TruenasTransportError(host, "connecting", message);
+}
