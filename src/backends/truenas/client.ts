@@ -251,17 +251,22 @@ export class TruenasClient {
     } catch (error) {
       throw dialError(this.host, (error as Error).message);
     }
-    const abort = new AbortController();
-    const deadline = o.clock.sleep(timeoutMs, abort.signal).then(() => {
-      throw new TruenasTransportError(this.host, "handshake", "i/o timeout");
-    }, () => {});
+    // A socket deadline, not a poll: a real timer (unref'd) even when the clock is fake.
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const deadline = new Promise<never>((_, reject) => {
+      timer = setTimeout(
+        () => reject(new TruenasTransportError(this.host, "handshake", "i/o timeout")),
+        timeoutMs,
+      );
+      Deno.unrefTimer(timer);
+    });
     try {
       await Promise.race([this.#handshake(conn), deadline]);
     } catch (error) {
       conn.socket.close();
       throw error;
     } finally {
-      abort.abort();
+      clearTimeout(timer);
     }
     this.#conn = conn;
     this.#keepalive(conn);
