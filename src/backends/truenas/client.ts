@@ -129,7 +129,11 @@ export class TruenasClient {
         if (!isRetriable(error) || attempt >= 3) throw error;
         const base = Math.min(2000 * 2 ** attempt, 30_000);
         const wait = Math.round(base * (0.75 + 0.5 * random()));
-        log.debug(`TrueNAS ${this.host}: ${method} failed (${(error as Error).message}); retry in ${wait} ms`);
+        log.debug(
+          `TrueNAS ${this.host}: ${method} failed (${
+            (error as Error).message
+          }); retry in ${wait} ms`,
+        );
         await this.#o.clock.sleep(wait);
       }
     }
@@ -336,7 +340,10 @@ export class TruenasClient {
     try {
       frame = JSON.parse(text);
     } catch {
-      throw new RuntimeError("truenas_protocol", `TrueNAS ${this.host}: ${method}: reply is not JSON`);
+      throw new RuntimeError(
+        "truenas_protocol",
+        `TrueNAS ${this.host}: ${method}: reply is not JSON`,
+      );
     }
     if (frame.id !== id) {
       throw new RuntimeError(

@@ -188,7 +188,7 @@ class FrameSocket implements RpcSocket {
       if (masked) off += 4;
       if (b.length < off + len) return;
       const payload = Buffer.from(b.subarray(off, off + len));
-      if (maskKey) for (let i = 0; i < len; i++) payload[i] ^= maskKey[i & 3];
+      if (maskKey) { for (let i = 0; i < len; i++) payload[i] ^= maskKey[i & 3]; }
       this.#buf = b.subarray(off + len);
       this.#frame(fin, opcode, payload);
     }

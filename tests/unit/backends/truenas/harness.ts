@@ -5,7 +5,10 @@
  */
 import { FakeTruenas, type FakeTruenasOptions } from "../../../fixtures/truenas/server.ts";
 import { MemoryWorld } from "../../../fixtures/truenas/world.ts";
-import { TruenasClient, type TruenasClientOptions } from "../../../../src/backends/truenas/client.ts";
+import {
+  TruenasClient,
+  type TruenasClientOptions,
+} from "../../../../src/backends/truenas/client.ts";
 import { nodeDialer } from "../../../../src/backends/truenas/transport.ts";
 import { FakeClock } from "../../../testing/fake_clock.ts";
 
