@@ -86,14 +86,14 @@ export async function openTruenas(
   }
   const client = truenasClient(config, options);
   const ssh = options.ssh ?? (await import("../tart/ssh_guest.ts")).openGuestSsh(config, context);
-  let backend: TruenasBackend;
+  const holder: { backend?: TruenasBackend } = {};
   const guest = new TruenasGuest({
     ssh,
     sshUser: config.ssh_user,
     sshPort: config.ssh_port,
-    address: (name) => backend.address(name),
+    address: (name) => holder.backend!.address(name),
   });
-  backend = new TruenasBackend({
+  const backend = new TruenasBackend({
     client,
     guest,
     clock: systemClock,
@@ -107,5 +107,6 @@ export async function openTruenas(
         (await ensureKey({ home: options.home, configDir: context.stateDir })).publicKey,
     },
   });
+  holder.backend = backend;
   return backend;
 }

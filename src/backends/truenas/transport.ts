@@ -56,7 +56,10 @@ const GUID = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11";
 const MAX_MESSAGE = 64 * 1024 * 1024;
 
 /** The real dialer (node:net / node:tls). */
-export const nodeDialer: Dialer = (target, handlers) =>
+export const nodeDialer: Dialer = (
+  target: DialTarget,
+  handlers: SocketHandlers,
+): Promise<RpcSocket> =>
   new Promise((resolve, reject) => {
     const key = randomBytes(16).toString("base64");
     const expected = createHash("sha1").update(key + GUID).digest("base64");
