@@ -106,6 +106,11 @@ export class TruenasClient {
     return this.#version;
   }
 
+  /** Whether a socket is open now. */
+  get connected(): boolean {
+    return this.#conn !== null && !this.#conn.closed;
+  }
+
   /** Connects (dial + handshake) unless connected. */
   async connect(): Promise<void> {
     await this.#connection();
