@@ -47,6 +47,8 @@ export interface TruenasClientOptions {
   connectTimeoutMs?: number;
   /** How long a job waiter tries to reconnect after losing the socket (default 5 min). */
   reconnectBudgetMs?: number;
+  /** Retries of a retriable failure (default 3, the contract's; doctor uses 0). */
+  retries?: number;
 }
 
 /** The oldest TrueNAS with `/api/current`. */
@@ -131,7 +133,7 @@ export class TruenasClient {
         return await this.#callOnce(method, params) as T;
       } catch (error) {
         if (isNotAuthenticated(error)) this.#drop("ENOTAUTHENTICATED");
-        if (!isRetriable(error) || attempt >= 3) throw error;
+        if (!isRetriable(error) || attempt >= (this.#o.retries ?? 3)) throw error;
         const base = Math.min(2000 * 2 ** attempt, 30_000);
         const wait = Math.round(base * (0.75 + 0.5 * random()));
         log.debug(

@@ -38,6 +38,8 @@ export interface OpenTruenasOptions {
   ssh?: GuestSsh;
   /** Home holding `.ssh/tachikoma` (default `$HOME`). */
   home?: string;
+  /** Retries of retriable failures (default: the contract's 3). */
+  retries?: number;
 }
 
 /** The client for the `[truenas]` section; throws ConfigError naming the missing key. */
@@ -64,6 +66,7 @@ export function truenasClient(config: Config, options: OpenTruenasOptions = {}):
     caCerts: options.caCerts,
     dial: options.dial ?? nodeDialer,
     clock: systemClock,
+    retries: options.retries,
   });
 }
 
