@@ -309,7 +309,7 @@ export class TruenasBackend implements Backend {
     return this.#guest.shell(name, request);
   }
   pushFile(name: string, path: string, data: Uint8Array, options?: FileOptions): Promise<void> {
-    return this.#guest.pushFile(name, path, data, options);
+    return this.#guest.pushFile(name, { path, data, options });
   }
   pullFile(name: string, path: string): Promise<Uint8Array> {
     return this.#guest.pullFile(name, path);

@@ -212,8 +212,8 @@ export class TruenasClient {
     return await this.#send(conn, method, params);
   }
 
-  #send(conn: Connection, method: string, params?: unknown[], id?: string): Promise<unknown> {
-    const rid = id ?? `req-${conn.next++}`;
+  #send(conn: Connection, method: string, params?: unknown[]): Promise<unknown> {
+    const rid = `req-${conn.next++}`;
     return new Promise((resolve, reject) => {
       if (conn.closed) {
         reject(new TruenasTransportError(this.host, method, "websocket: close"));
@@ -450,12 +450,11 @@ export class TruenasClient {
 /** A dial failure: a certificate that does not verify gets its own clear line. */
 function dialError(host: string, message: string): TruenasTransportError {
   if (/certificate|self[- ]signed|unknownissuer|cert/i.test(message)) {
-    return new TruenasTransportError(
-      host,
-      "connecting",
-      `the TLS certificate does not verify (${message})`,
-      "install the server's CA on this host, or set truenas.insecure_skip_verify = true (not recommended)",
-    );
+    return new TruenasTransportError(host, "connecting", {
+      text: `the TLS certificate does not verify (${message})`,
+      hint:
+        "install the server's CA on this host, or set truenas.insecure_skip_verify = true (not recommended)",
+    });
   }
   return new TruenasTransportError(host, "connecting", message);
 }

@@ -68,10 +68,9 @@ export class TruenasGuest {
   /** Writes a file (parents created, atomic rename). */
   async pushFile(
     name: string,
-    path: string,
-    data: Uint8Array,
-    options: FileOptions = {},
+    file: { path: string; data: Uint8Array; options?: FileOptions },
   ): Promise<void> {
+    const { path, data, options = {} } = file;
     const r = await this.exec(name, {
       argv: pushFileArgv(path, options.mode ?? 0o644),
       user: options.owner ?? "user",

@@ -40,8 +40,15 @@ export class TruenasCallError extends RuntimeError {
 
 /** The socket failed (dial, TLS, close): retried when the contract says so. */
 export class TruenasTransportError extends RuntimeError {
-  constructor(host: string, what: string, readonly transport: string, hint?: string) {
-    super("truenas_unreachable", redact(`TrueNAS ${host}: ${what}: ${transport}`), { hint });
+  /** The transport's own message. */
+  readonly transport: string;
+
+  constructor(host: string, what: string, failure: string | { text: string; hint: string }) {
+    const text = typeof failure === "string" ? failure : failure.text;
+    super("truenas_unreachable", redact(`TrueNAS ${host}: ${what}: ${text}`), {
+      hint: typeof failure === "string" ? undefined : failure.hint,
+    });
+    this.transport = text;
   }
 }
 

@@ -21,6 +21,7 @@ export const PARAMS_DEBT: readonly string[] = [
   "src/backends/memory/backend.ts#pushFile",
   "src/backends/tart/backend.ts#pushFile",
   "src/backends/tart/guest_access.ts#pushFile",
+  "src/backends/truenas/backend.ts#pushFile",
   "src/cli/parser.ts#flagValue",
   "src/cli/parser.ts#readGlobal",
   "src/cli/parser.ts#shortFlags",
