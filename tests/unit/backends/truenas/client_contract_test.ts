@@ -245,3 +245,31 @@ Deno.test("§4 jobs: a job the server no longer knows after a drop is an error",
   const e = await assertRejects(() => r.client.callJob("virt.instance.create", [CREATE]));
   assertMatch((e as Error).message, /job 1 no longer exists/);
 });
+
+Deno.test("§1 framing: large messages both ways (16- and 64-bit lengths, masked client frames)", async () => {
+  await using r = await rig();
+  await r.client.callJob("virt.instance.create", [CREATE]);
+  const data = new Uint8Array(300_000).map((_, i) => (i * 7) & 0xff);
+  const { toBase64 } = await import("../../../../src/lib/shell.ts");
+  await r.client.call("filesystem.file_receive", [
+    "/var/lib/incus/storage-pools/tank/containers/px-a/rootfs/big.bin",
+    toBase64(data),
+    { mode: 420, uid: -1, gid: -1 },
+  ]);
+  assertEquals(r.world.instances.get("px-a")!.files.get("/big.bin")!.data, data);
+  for (let i = 0; i < 600; i++) {
+    await r.world.create({ name: `px-n${i}`, image: "debian/12", cpu: "1", memory: 1 });
+  }
+  const rows = await r.client.call<unknown[]>("virt.instance.query", [[["name", "^", "px-"]]]);
+  assertEquals(rows.length, 601);
+  assert(JSON.stringify(rows).length > 65_535);
+});
+
+Deno.test("§2 the API key never appears in an error, even when the server echoes it", async () => {
+  const { registerSecret } = await import("../../../../src/lib/redact.ts");
+  registerSecret(API_KEY);
+  await using r = await rig();
+  const e = await assertRejects(() => r.client.call(`echo.${API_KEY}`));
+  assert(!(e as Error).message.includes(API_KEY), (e as Error).message);
+  assertMatch((e as Error).message, /\[REDACTED\]/);
+});
