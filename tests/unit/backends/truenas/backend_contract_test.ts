@@ -4,7 +4,7 @@
  * its bootstrap files, start/stop/destroy, checkpoints (both snapshot families), clone and the
  * faults (no ghost instance left).
  */
-import { assert, assertEquals, assertMatch, assertRejects } from "@std/assert";
+import { assert, assertEquals, assertMatch, assertRejects, assertThrows } from "@std/assert";
 import { type Rig, rig } from "./harness.ts";
 import { TruenasBackend } from "../../../../src/backends/truenas/backend.ts";
 import { TruenasGuest } from "../../../../src/backends/truenas/guest.ts";
@@ -313,4 +313,31 @@ Deno.test("egress: only unrestricted; a restricted mode is refused in one line",
     () => w.backend.setEgress("a", { mode: "agent", allow: [] }),
     UnsupportedError,
   );
+});
+
+Deno.test("hostile names: checkpoint labels and ssh_user never reach ZFS ids or rc.local raw", async () => {
+  await using w = await world();
+  await w.backend.create("a", { image: "debian/12" });
+  const { UsageError, ConfigError } = await import("../../../../src/lib/errors.ts");
+  for (const bad of ["x; zfs destroy -r tank", "$(id)", "a b", "a\nb", "`id`", "é", "a@b"]) {
+    const e = await assertRejects(() => w.backend.createCheckpoint("a", bad), UsageError);
+    assertMatch(e.message, /^invalid checkpoint name /);
+  }
+  assertEquals(w.r.server.calls("zfs.snapshot.create").length, 0);
+  const { cloneCommand } = await import("../../../../src/backends/truenas/checkpoints.ts");
+  assertThrows(
+    () => cloneCommand({ source: "tank/a", label: "x;id", target: "t/b", name: "b" }),
+    UsageError,
+  );
+  const { openTruenas } = await import("../../../../src/backends/truenas/mod.ts");
+  const { ConfigSchema } = await import("../../../../src/config/schema.ts");
+  const config = ConfigSchema.parse({
+    ssh_user: "dev'; touch /tmp/pwned; '",
+    truenas: { host: "127.0.0.1", api_key: "k-0123456789" },
+  });
+  const e = await assertRejects(
+    () => openTruenas(config, { stateDir: "/nonexistent" }),
+    ConfigError,
+  );
+  assertMatch(e.message, /^ssh_user "dev'; touch \/tmp\/pwned; '" is not a valid Linux user name/);
 });
