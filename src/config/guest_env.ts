@@ -45,3 +45,14 @@ export function sessionEnv(
   }
   return out;
 }
+
+/**
+ * The names of the `[env]` values that exist only per command or session (forwarded, or
+ * `session_only`), sorted: what an SSH session may carry (`SendEnv`/`AcceptEnv`).
+ */
+export function sessionEnvNames(config: Pick<Config, "env">): string[] {
+  return Object.entries(config.env ?? {})
+    .filter(([, entry]) => typeof entry !== "string" && (entry.forward || entry.session_only))
+    .map(([name]) => name)
+    .sort();
+}

@@ -2,7 +2,8 @@
  * The interactive shell of `spawn` and `enter` — a persistent tmux session in the guest
  * (`sessions.ts`) or a plain login shell: the backend's PTY session bridged to this
  * terminal (`attach.ts`), or — with `ssh_command = "system"` — the OpenSSH client with
- * tachikoma's key and pinned host keys, the terminal inherited. With `--json` stdout must stay
+ * tachikoma's key and pinned host keys, the terminal inherited, the `[env]` session values sent
+ * with `SendEnv` (never in its argv). With `--json` stdout must stay
  * one document, so the built-in session is used and its output goes to stderr.
  *
  * @module
@@ -53,14 +54,16 @@ export async function interactiveShell(
       });
     }
     const ssh = await import("../ssh/mod.ts");
+    const values = sessionEnv(deps.config);
     const argv = ssh.systemSshArgv({
       target: ssh.sandboxTarget(await backend.sshEndpoint(record.name), record, deps.config),
       identityFile: ssh.keyPaths(deps.home).privatePath,
       knownHostsFile: paths(deps.stateDir).knownHosts,
       argv: session ? attachArgv(session) : undefined,
       tty: true,
+      sendEnv: Object.keys(values),
     });
-    return exitStatus(await ssh.runSystemSsh(argv));
+    return exitStatus(await ssh.runSystemSsh(argv, values));
   }
   const { attach, processTerminal, terminalEnv } = await import("./attach.ts");
   const code = await attach(

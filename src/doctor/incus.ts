@@ -1,7 +1,8 @@
 /**
  * `tachikoma doctor`'s Incus checks: the API is reachable and trusts us, the extensions the
  * backend uses exist, the storage pool and network sandboxes land on are there, the image
- * exists, and host directories can be shared (POSIX ACLs work). Each check is independent and
+ * exists, host directories can be shared (POSIX ACLs work) and egress can be enforced from the
+ * host (nftables). Each check is independent and
  * never throws; every request has a short deadline.
  *
  * @module
@@ -17,6 +18,7 @@ import type { CheckResult } from "./check.ts";
 import { SocketIncusAdmin } from "../backends/incus/host_admin.ts";
 import { AptPackages, RealHostSystem } from "../lib/host_system.ts";
 import { localAccessCheck, type LocalIncusProbe, SETUP } from "./incus_access.ts";
+import { egressCheck } from "./incus_egress.ts";
 
 export { localAccessCheck, type LocalIncusProbe } from "./incus_access.ts";
 
@@ -163,6 +165,7 @@ export async function incusChecks(
     if (!settings.endpoint.remote) {
       results.push(await sharesCheck(options));
     }
+    results.push(await egressCheck(settings.endpoint.remote, options.runner));
   } finally {
     client.close();
   }

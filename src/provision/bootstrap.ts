@@ -77,9 +77,17 @@ export function explainedFailure(stderr: string): string | null {
   return line ? line.slice(ERROR_PREFIX.length).trim() : null;
 }
 
-async function aptEnv(host: HostContext): Promise<{ env: Record<string, string>; proxy: boolean }> {
+/**
+ * The environment of a package download in the guest (bootstrap, tmux): the proxy variables
+ * when egress is restricted (the host firewall then leaves the guest nothing but the proxy),
+ * none otherwise. `proxy` says whether downloads go through the proxy (for hints).
+ */
+export async function packageProxyEnv(
+  host: HostContext,
+  step: string,
+): Promise<{ env: Record<string, string>; proxy: boolean }> {
   if (host.ctx.config.egress === "unrestricted") return { env: {}, proxy: false };
-  const all = await host.proxyEnv("bootstrap");
+  const all = await host.proxyEnv(step);
   const env: Record<string, string> = {};
   for (const k of APT_PROXY_VARS) if (all[k] !== undefined) env[k] = all[k];
   return { env, proxy: env.HTTP_PROXY !== undefined };
@@ -119,7 +127,7 @@ export const bootstrapStep: StepDef<BootstrapInputs> = {
   },
   async run(host, guest, inputs) {
     if (!inputs.needed) return;
-    const { env, proxy } = await aptEnv(host);
+    const { env, proxy } = await packageProxyEnv(host, "bootstrap");
     // guest.run, not guest.sh: the user's home is looked up only once the user exists.
     const r = await guest.run(
       ["sh", "-c", BOOTSTRAP_SCRIPT, "tachikoma", inputs.user, inputs.packages.join(" ")],

@@ -3,6 +3,7 @@
  * tmux, installed from the guest's own packages — apt-get, dnf, yum, apk, zypper or pacman,
  * whichever the guest has — when it is missing (`tmux_install = "package"`, the default). It runs
  * after the user's scripts, so a script can point the package manager at a mirror first. With
+ * When egress is restricted the download goes through the proxy (as the bootstrap's does). With
  * `tmux_install = "skip"` nothing is installed: `enter` then opens a plain shell with a notice
  * when the guest has no tmux. Idempotent: a guest that has tmux is left alone.
  *
@@ -10,6 +11,7 @@
  */
 import type { StepDef } from "./context.ts";
 import { ProvisionError } from "./errors.ts";
+import { packageProxyEnv } from "./bootstrap.ts";
 
 /** Inputs of the sessions step. */
 export interface SessionsInputs {
@@ -50,9 +52,10 @@ export const sessionsStep: StepDef<SessionsInputs> = {
   inputs(host) {
     return Promise.resolve({ install: host.ctx.config.tmux_install });
   },
-  async run(_host, guest, inputs) {
+  async run(host, guest, inputs) {
     if (inputs.install === "skip") return;
-    const r = await guest.sh(INSTALL_TMUX, [], { as: "root" });
+    const { env } = await packageProxyEnv(host, "sessions");
+    const r = await guest.sh(INSTALL_TMUX, [], { as: "root", env });
     if (r.code !== 0) {
       const why = r.stderr.trim().split("\n").filter(Boolean).join("; ") || `exit ${r.code}`;
       throw new ProvisionError(

@@ -2,7 +2,10 @@
  * Step 1, `ssh_key`: tachikoma's public key into the sandbox user's `~/.ssh/authorized_keys`
  * (dir 0700, file 0600, written by the user so ownership is right; never duplicated), then the
  * guest's SSH host keys — read through the backend, a trusted channel — pinned in tachikoma's
- * known_hosts so the first SSH connection is already verified.
+ * known_hosts so the first SSH connection is already verified. When `[env]` has per-session values
+ * (forwarded or `session_only`), sshd is told to accept exactly those names from a client
+ * (`AcceptEnv` in `/etc/ssh/sshd_config.d/`), so `ssh_command = "system"` sessions get them
+ * through `SendEnv` — the values are never written to the guest.
  *
  * @module
  */
@@ -12,6 +15,9 @@ import { ensureKey } from "../ssh/keys.ts";
 import { type HostKey, KnownHosts, parsePublicKeyLine } from "../ssh/known_hosts.ts";
 import type { HostContext, StepDef } from "./context.ts";
 import type { Guest } from "./guest.ts";
+import { sessionEnvNames } from "../config/guest_env.ts";
+import { isEnvName } from "../lib/shell.ts";
+import { ProvisionError } from "./errors.ts";
 
 const AUTHORIZE = [
   "set -eu",
@@ -27,12 +33,32 @@ const AUTHORIZE = [
   'chmod 600 -- "$f"',
 ].join("\n");
 
+/**
+ * Writes the `AcceptEnv` drop-in for the names in `$@` (unchanged: nothing) and reloads sshd;
+ * prints `no-dropins` when this sshd has no drop-in directory.
+ */
+const ACCEPT_ENV = [
+  "set -eu",
+  "d=/etc/ssh/sshd_config.d",
+  'if [ ! -d "$d" ]; then echo no-dropins; exit 0; fi',
+  'f="$d/tachikoma-env.conf"',
+  'line="AcceptEnv $*"',
+  'if [ -f "$f" ] && [ "$(cat -- "$f")" = "$line" ]; then exit 0; fi',
+  'printf "%s\\n" "$line" > "$f.tmp"',
+  'chmod 644 -- "$f.tmp"',
+  'mv -f -- "$f.tmp" "$f"',
+  "systemctl reload ssh 2>/dev/null || systemctl reload sshd 2>/dev/null ||",
+  "  pkill -HUP -x sshd 2>/dev/null || true",
+].join("\n");
+
 const HOST_KEYS = 'for f in /etc/ssh/ssh_host_*_key.pub; do [ -f "$f" ] && cat "$f"; done; true';
 
 /** Inputs of the ssh_key step. */
 export interface SshKeyInputs {
   publicKey: string;
   user: string;
+  /** Names sshd accepts from a client (`[env]` per-session values); absent when none. */
+  acceptEnv?: string[];
 }
 
 /** The known_hosts of this run. */
@@ -67,12 +93,36 @@ export const sshKeyStep: StepDef<SshKeyInputs> = {
       () =>
         ensureKey({ runner: host.deps.runner, home: host.deps.home, configDir: host.ctx.stateDir }),
     );
-    return { publicKey: key.publicKey, user: host.ctx.config.ssh_user };
+    const names = sessionEnvNames(host.ctx.config);
+    return {
+      publicKey: key.publicKey,
+      user: host.ctx.config.ssh_user,
+      ...(names.length ? { acceptEnv: names } : {}),
+    };
   },
   async run(host, guest, inputs) {
     await guest.shCheck(AUTHORIZE, [inputs.publicKey], {
       what: "adding the key to ~/.ssh/authorized_keys",
     });
+    if (inputs.acceptEnv?.length) {
+      const bad = inputs.acceptEnv.find((name) => !isEnvName(name));
+      if (bad !== undefined) {
+        throw new ProvisionError(
+          "ssh_key",
+          `[env] name ${JSON.stringify(bad)} is not a variable name`,
+        );
+      }
+      const r = await guest.shCheck(ACCEPT_ENV, inputs.acceptEnv, {
+        what: "letting sshd accept the [env] session values (AcceptEnv)",
+        as: "root",
+      });
+      if (r.stdout.trim() === "no-dropins") {
+        log.warn(
+          `${guest.sandbox}: sshd has no /etc/ssh/sshd_config.d, so ssh_command = "system" ` +
+            "sessions get no [env] session values (the built-in client's do)",
+        );
+      }
+    }
     const keys = await guestHostKeys(guest);
     if (keys.length === 0) {
       log.debug(`no SSH host keys in ${guest.sandbox} yet; the first connection will pin them`);

@@ -6,7 +6,7 @@
  *
  * @module
  */
-import { quoteArgv } from "../lib/shell.ts";
+import { isEnvName, quoteArgv } from "../lib/shell.ts";
 import { UnreachableError } from "../lib/errors.ts";
 import type { SshTarget } from "./client.ts";
 import { validateHostAlias } from "./known_hosts.ts";
@@ -24,6 +24,11 @@ export interface SystemSshOptions {
   tty?: boolean;
   /** The ssh executable (default `ssh`). */
   binary?: string;
+  /**
+   * Variables the client sends from its own environment (`SendEnv`): the `[env]` session
+   * values, which the guest's sshd accepts by name (provisioning's `AcceptEnv`). Never in argv.
+   */
+  sendEnv?: string[];
 }
 
 /**
@@ -63,18 +68,29 @@ export function systemSshArgv(options: SystemSshOptions): string[] {
     "-l",
     target.user,
   ];
+  for (const name of options.sendEnv ?? []) {
+    if (!isEnvName(name)) throw new UnreachableError(`cannot send ${JSON.stringify(name)} to ssh`);
+    argv.push("-o", `SendEnv=${name}`);
+  }
   if (tty) argv.push("-t");
   argv.push("--", target.host);
   if (options.argv?.length) argv.push(quoteArgv(options.argv));
   return argv;
 }
 
-/** Runs the system ssh with the terminal inherited; returns its exit code (255: ssh's own error). */
-export async function runSystemSsh(argv: string[]): Promise<number> {
+/**
+ * Runs the system ssh with the terminal inherited and `env` added to its environment (the values
+ * `SendEnv` names); returns its exit code (255: ssh's own error).
+ */
+export async function runSystemSsh(
+  argv: string[],
+  env: Record<string, string> = {},
+): Promise<number> {
   let child: Deno.ChildProcess;
   try {
     child = new Deno.Command(argv[0], {
       args: argv.slice(1),
+      env,
       stdin: "inherit",
       stdout: "inherit",
       stderr: "inherit",

@@ -31,6 +31,7 @@ Deno.test({
       "incus network",
       "incus image",
       "incus shares",
+      "egress enforcement",
     ]);
     for (const c of Object.values(checks)) assert(c.ok, JSON.stringify(c));
     assertStringIncludes(checks["incus api"].message, lab!.socket);
@@ -38,6 +39,7 @@ Deno.test({
     assertStringIncludes(checks["incus network"].message, lab!.bridge);
     assertStringIncludes(checks["incus network"].message, lab!.gateway);
     assertStringIncludes(checks["incus shares"].message, "POSIX ACLs work");
+    assertStringIncludes(checks["egress enforcement"].message, "host nftables");
   },
 });
 

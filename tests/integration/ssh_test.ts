@@ -24,6 +24,7 @@ import {
   systemSshArgv,
 } from "../../src/ssh/mod.ts";
 import { labIgnored, labName } from "./lab.ts";
+import type { Config } from "../../src/config/schema.ts";
 import { host, labConfig, labRecord, launch, openLabIncus, until } from "./provision_lab.ts";
 
 const ignore = labIgnored();
@@ -60,12 +61,16 @@ Deno.test({
     try {
       const ip = await launch(backend, name, []);
       const record = labRecord(name, { ip, created_at: "2020-01-01T00:00:00.000Z" });
-      // Only step 1: key into authorized_keys, host keys pinned through the backend.
+      // Only step 1: key into authorized_keys, host keys pinned through the backend, sshd told
+      // to accept the [env] session names.
+      const sessionValue = `tk-session-${crypto.randomUUID()}`;
       await createProvisioner({ home, env: () => undefined }).run({
         backend,
         sandbox: name,
         record,
-        config: labConfig(),
+        config: labConfig({
+          env: { TK_SESSION_ONLY: { value: sessionValue, session_only: true } },
+        } as Partial<Config>),
         stateDir,
         reporter: new RecordingReporter(),
       }, { after: null, only: ["ssh_key"], onStepDone: () => Promise.resolve() });
@@ -203,6 +208,33 @@ Deno.test({
         assertEquals(r.code, 0, dec.decode(r.stderr));
         assertEquals(dec.decode(r.stdout), HOSTILE);
       });
+
+      await t.step(
+        "system ssh: [env] session values arrive through SendEnv/AcceptEnv, never on disk",
+        async () => {
+          const argv = systemSshArgv({
+            target,
+            identityFile: `${home}/.ssh/tachikoma`,
+            knownHostsFile: `${stateDir}/known_hosts`,
+            argv: ["printenv", "TK_SESSION_ONLY"],
+            sendEnv: ["TK_SESSION_ONLY"],
+          });
+          const dashes = argv.indexOf("--");
+          const r = await new Deno.Command(argv[0], {
+            args: [...argv.slice(1, dashes), "-o", "BatchMode=yes", ...argv.slice(dashes)],
+            env: { TK_SESSION_ONLY: sessionValue },
+            stdin: "null",
+          }).output();
+          assertEquals(r.code, 0, dec.decode(r.stderr));
+          assertEquals(dec.decode(r.stdout).trim(), sessionValue);
+          assert(!argv.some((a) => a.includes(sessionValue)), "the value is never in argv");
+          const onDisk = await backend.exec(name, {
+            argv: ["grep", "-rlF", "--", sessionValue, "/etc", "/home", "/root", "/var", "/tmp"],
+            user: "root",
+          });
+          assertEquals(dec.decode(onDisk.stdout), "", "the value is nowhere on the guest's disk");
+        },
+      );
 
       await t.step(
         "`tachikoma ssh install`: the real ssh client connects with the block",

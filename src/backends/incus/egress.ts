@@ -175,6 +175,14 @@ export class HostNft {
     return r.stdout;
   }
 
+  /**
+   * Whether this host can enforce egress: `nft` runs and may read the ruleset (root or
+   * CAP_NET_ADMIN). Throws the same typed errors as a change would; changes nothing.
+   */
+  async probe(): Promise<void> {
+    await this.#nft(["list", "tables"]);
+  }
+
   /** The chains of `instance` now in the table. */
   async chains(instance: string): Promise<string[]> {
     let out: string;

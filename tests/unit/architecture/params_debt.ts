@@ -1,8 +1,8 @@
 /**
  * Functions of `src/` that still take more than three parameters (`file#name`), checked by
  * `params_test.ts`: nothing may be added here, and an entry goes as soon as its function takes an
- * options object. `program.ts#run` entries are command callbacks that receive their positional
- * arguments one by one from the parser.
+ * options object. `program_groups.ts#run` entries are command callbacks that receive their
+ * positional arguments one by one from the parser.
  *
  * @module
  */
@@ -25,7 +25,7 @@ export const PARAMS_DEBT: readonly string[] = [
   "src/cli/parser.ts#flagValue",
   "src/cli/parser.ts#readGlobal",
   "src/cli/parser.ts#shortFlags",
-  "src/cli/program.ts#run",
+  "src/cli/program_groups.ts#run",
   "src/core/images.ts#pullStep",
   "src/core/provision_policy.ts#provisionSandbox",
   "src/core/provision_policy.ts#stopUnusable",

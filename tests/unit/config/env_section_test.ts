@@ -1,7 +1,7 @@
 import { assert, assertEquals, assertThrows } from "@std/assert";
 import { ConfigError } from "../../../src/lib/errors.ts";
 import { validateFileText } from "../../../src/config/validate.ts";
-import { diskEnv, sessionEnv } from "../../../src/config/guest_env.ts";
+import { diskEnv, sessionEnv, sessionEnvNames } from "../../../src/config/guest_env.ts";
 import { redact } from "../../../src/lib/redact.ts";
 
 const FORMS = `
@@ -20,6 +20,8 @@ Deno.test("[env]: pixels' forms; disk values vs session values", () => {
   assertEquals(diskEnv(config), [["PLAIN", "p $(x) 'q'"], ["TABLE", "t"]]);
   const host: Record<string, string> = { FWD: "fwd-secret-0123456789" };
   assertEquals(sessionEnv(config, (n) => host[n]), { FWD: "fwd-secret-0123456789", ONLY: "s" });
+  // what sshd must accept by name: every session entry, set on the host or not
+  assertEquals(sessionEnvNames(config), ["FWD", "ONLY", "UNSET_FWD"]);
   assert(
     !redact("x fwd-secret-0123456789").includes("fwd-secret"),
     "forwarded values are redacted",

@@ -2,7 +2,8 @@
  * The bootstrap step from the host side: nothing on engines whose exec needs SSH; elsewhere one
  * exec as root of the constant script with the user and the packages as arguments, apt's proxy
  * environment (and nothing of the credential proxy's, no NO_PROXY) when egress is restricted,
- * and a failure that is one line, marks the guest unusable and says what to do. (The script
+ * and a failure that is one line, marks the guest unusable and says what to do. The tmux step
+ * downloads with the same environment. (The script
  * itself runs against real stock images in tests/integration/stock_image*_test.ts.)
  */
 import { assert, assertEquals } from "@std/assert";
@@ -31,6 +32,8 @@ async function bootstrapOnce(options: {
   execOverSsh: boolean;
   config?: Partial<Config>;
   answer?: (request: ExecRequest) => ExecResult;
+  /** The step to run (default: bootstrap). */
+  step?: string;
 }): Promise<{ requests: ExecRequest[]; error: unknown }> {
   const requests: ExecRequest[] = [];
   const backend = new MemoryBackend({
@@ -73,7 +76,7 @@ async function bootstrapOnce(options: {
   try {
     await provisioner.run(ctx, {
       after: null,
-      only: ["bootstrap"],
+      only: [options.step ?? "bootstrap"],
       onStepDone: () => Promise.resolve(),
     });
   } catch (e) {
@@ -188,4 +191,34 @@ Deno.test("bootstrap: the script's report lines; the recipe changes with the use
   assertEquals(admin, await bootstrapRecipe("admin"));
   assert(/^[0-9a-f]{12}$/.test(admin));
   assert(admin !== await bootstrapRecipe("dev"));
+});
+
+Deno.test("sessions step: tmux is downloaded with apt's proxy only when egress is restricted", async () => {
+  const answer = (request: ExecRequest): ExecResult => ({
+    code: 0,
+    stdout: enc.encode(
+      request.argv[0] === "getent" ? "dev:x:1000:1000::/home/dev:/bin/bash\n" : "installed\n",
+    ),
+    stderr: new Uint8Array(),
+  });
+  const install = (requests: ExecRequest[]) =>
+    requests.filter((r) => r.argv[0] === "sh" && r.argv[2]?.includes("install tmux"));
+  const restricted = await bootstrapOnce({ execOverSsh: false, step: "sessions", answer });
+  assertEquals(restricted.error, null);
+  const [inRestricted] = install(restricted.requests);
+  assertEquals(inRestricted.user, "root");
+  assertEquals(inRestricted.env, {
+    HTTP_PROXY: PROXY,
+    HTTPS_PROXY: PROXY,
+    http_proxy: PROXY,
+    https_proxy: PROXY,
+  });
+  const direct = await bootstrapOnce({
+    execOverSsh: false,
+    step: "sessions",
+    answer,
+    config: { egress: "unrestricted" },
+  });
+  assertEquals(direct.error, null);
+  assertEquals(install(direct.requests)[0].env ?? {}, {});
 });

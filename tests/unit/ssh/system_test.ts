@@ -86,3 +86,25 @@ Deno.test("sshOptionValue quotes spaces, doubles %, refuses quotes and newlines"
   assertThrows(() => sshOptionValue('/a"b'));
   assertThrows(() => sshOptionValue("/a\nb"));
 });
+
+Deno.test("system ssh argv: [env] session values by name only (SendEnv), never their values", () => {
+  const argv = systemSshArgv({
+    target,
+    identityFile: "/k",
+    knownHostsFile: "/kh",
+    sendEnv: ["TK_TOKEN", "LANG_X"],
+  });
+  const dashes = argv.indexOf("--");
+  assertEquals(argv.slice(dashes - 5, dashes), [
+    "-o",
+    "SendEnv=TK_TOKEN",
+    "-o",
+    "SendEnv=LANG_X",
+    "-t",
+  ]);
+  for (const bad of ["A=B", "X Y", "$(id)", "a\nb", ""]) {
+    assertThrows(() =>
+      systemSshArgv({ target, identityFile: "/k", knownHostsFile: "/kh", sendEnv: [bad] })
+    );
+  }
+});
