@@ -19,7 +19,6 @@ import type {
   ExecResult,
   FileOptions,
   SandboxInfo,
-  SandboxState,
   Share,
   ShellRequest,
   ShellSession,
@@ -44,9 +43,17 @@ import { bootstrapFiles, rootfsPath } from "./bootstrap.ts";
 import { detectNic } from "./nic.ts";
 import { cloneCommand, runAsCron, TruenasSnapshots } from "./checkpoints.ts";
 import type { TruenasGuest } from "./guest.ts";
+import {
+  addresses,
+  infoOf,
+  type Instance,
+  INSTANCE_PREFIX,
+  refuseShares,
+  stamp,
+  truenasImage,
+} from "./instances.ts";
 
-/** Prefix of every instance tachikoma makes on TrueNAS. */
-export const INSTANCE_PREFIX = "px-";
+export { INSTANCE_PREFIX, truenasImage } from "./instances.ts";
 
 /** What TrueNAS can do. */
 export const TRUENAS_CAPABILITIES: Capabilities = {
@@ -79,33 +86,6 @@ export interface TruenasParts {
   settings: TruenasSettings;
 }
 
-interface Instance {
-  name: string;
-  status: string;
-  cpu?: string | null;
-  memory?: number | null;
-  aliases?: { type?: string; address?: string }[];
-  image?: { os?: string; release?: string };
-}
-
-const STATES: Record<string, SandboxState> = {
-  RUNNING: "running",
-  STOPPED: "stopped",
-  STARTING: "starting",
-  STOPPING: "stopping",
-  FROZEN: "suspended",
-};
-
-function addresses(i: Instance): string[] {
-  return (i.aliases ?? []).filter((a) => (a.type === "INET" || a.type === "ipv4") && a.address)
-    .map((a) => a.address!);
-}
-
-/** `images:debian/12` → `debian/12` (TrueNAS' default remote is the images server). */
-export function truenasImage(ref: string): string {
-  return ref.replace(/^images:/, "");
-}
-
 /** The TrueNAS backend. */
 export class TruenasBackend implements Backend {
   readonly name = "truenas";
@@ -134,11 +114,11 @@ export class TruenasBackend implements Backend {
       "^",
       INSTANCE_PREFIX,
     ]]]);
-    return (rows ?? []).map((i) => this.#info(i));
+    return (rows ?? []).map((i) => infoOf(i));
   }
 
   async get(name: string): Promise<SandboxInfo> {
-    return this.#info(await this.#require(name));
+    return infoOf(await this.#require(name));
   }
 
   async create(name: string, options: CreateOptions): Promise<void> {
@@ -384,16 +364,6 @@ export class TruenasBackend implements Backend {
     }
   }
 
-  #info(i: Instance): SandboxInfo {
-    const name = i.name.startsWith(INSTANCE_PREFIX) ? i.name.slice(INSTANCE_PREFIX.length) : i.name;
-    return {
-      name,
-      state: STATES[i.status] ?? "unknown",
-      addresses: i.status === "RUNNING" ? addresses(i) : [],
-      image: i.image?.os ? `${i.image.os} ${i.image.release ?? ""}`.trim() : undefined,
-    };
-  }
-
   async #find(name: string): Promise<Instance | null> {
     try {
       return await this.#api.call<Instance>("virt.instance.get_instance", [INSTANCE_PREFIX + name]);
@@ -412,22 +382,4 @@ export class TruenasBackend implements Backend {
     }
     return i;
   }
-}
-
-function refuseShares(host: string, shares: Share[]): void {
-  if (shares.length === 0) return;
-  throw new UnsupportedError(
-    `TrueNAS ${host} cannot mount directories of this host (${
-      shares.map((s) => s.name).join(", ")
-    })`,
-    { hint: "the truenas backend runs sandboxes without host shares" },
-  );
-}
-
-function stamp(ms: number): string {
-  const d = new Date(ms);
-  const p = (n: number) => String(n).padStart(2, "0");
-  return `${d.getUTCFullYear()}${p(d.getUTCMonth() + 1)}${p(d.getUTCDate())}-${p(d.getUTCHours())}${
-    p(d.getUTCMinutes())
-  }${p(d.getUTCSeconds())}`;
 }

@@ -11,20 +11,22 @@
  * @module
  */
 import type { Clock } from "../../lib/clock.ts";
-import { RuntimeError, UnsupportedError } from "../../lib/errors.ts";
+import { RuntimeError } from "../../lib/errors.ts";
 import { log } from "../../lib/log.ts";
 import { redact } from "../../lib/redact.ts";
 import {
   callError,
-  formatJobError,
+  dialError,
   isNotAuthenticated,
   isRetriable,
   type RpcErrorBody,
-  TruenasCallError,
   TruenasTransportError,
 } from "./rpc_errors.ts";
 import { type Dialer, type RpcSocket } from "./transport.ts";
-import { type JobRow, JobTracker } from "./jobs.ts";
+import { awaitJob, JobTracker } from "./jobs.ts";
+import { checkVersion, type TruenasVersion } from "./version.ts";
+
+export { MIN_MAJOR, parseVersion, type TruenasVersion } from "./version.ts";
 
 /** How to reach and log in to a TrueNAS server. */
 export interface TruenasClientOptions {
@@ -49,24 +51,6 @@ export interface TruenasClientOptions {
   reconnectBudgetMs?: number;
   /** Retries of a retriable failure (default 3, the contract's; doctor uses 0). */
   retries?: number;
-}
-
-/** The oldest TrueNAS with `/api/current`. */
-export const MIN_MAJOR = 25;
-
-/** A parsed `system.version`. */
-export interface TruenasVersion {
-  text: string;
-  major: number;
-  minor: number;
-  patch: number;
-}
-
-/** Parses `TrueNAS-25.04.2.4`-style strings (three parts required); null when it does not. */
-export function parseVersion(text: string): TruenasVersion | null {
-  const m = text.match(/(\d+)\.(\d+)\.(\d+)(?:\.(\d+))?/);
-  if (!m) return null;
-  return { text, major: Number(m[1]), minor: Number(m[2]), patch: Number(m[3]) };
 }
 
 interface Pending {
@@ -159,51 +143,16 @@ export class TruenasClient {
     return Promise.resolve();
   }
 
-  async #waitJob(method: string, jobId: number): Promise<unknown> {
-    while (true) {
-      const signal = await this.#jobs.wait(jobId, this.#conn === null || this.#conn.closed);
-      if (signal.kind === "done") return this.#finish(method, jobId, signal.row);
-      const row = await this.#pollAfterLoss(method, jobId);
-      if (row) return this.#finish(method, jobId, row);
-    }
-  }
-
-  /** After a lost socket: re-dial and read the job by id; null when it is still running. */
-  async #pollAfterLoss(method: string, jobId: number): Promise<JobRow | null> {
-    const started = this.#o.clock.now();
-    const budget = this.#o.reconnectBudgetMs ?? 300_000;
-    while (true) {
-      try {
-        const rows = await this.call<JobRow[]>("core.get_jobs", [[["id", "=", jobId]]]);
-        if (!Array.isArray(rows) || rows.length === 0) {
-          throw new TruenasCallError({ host: this.host, method }, {
-            rpcCode: 0,
-            reason: `job ${jobId} no longer exists`,
-          });
-        }
-        const row = rows[0];
-        return JobTracker.terminal(row.state) ? row : null;
-      } catch (error) {
-        if (error instanceof TruenasCallError) throw error;
-        if (this.#o.clock.now() - started >= budget) {
-          throw new TruenasTransportError(
-            this.host,
-            `${method} (job ${jobId})`,
-            `connection lost and not re-established within ${Math.round(budget / 1000)} s: ${
-              (error as Error).message
-            }`,
-          );
-        }
-        await this.#o.clock.sleep(2000);
-      }
-    }
-  }
-
-  #finish(method: string, jobId: number, row: JobRow): unknown {
-    if (row.state === "SUCCESS") return row.result;
-    throw new TruenasCallError({ host: this.host, method: `${method} (job ${jobId})` }, {
-      rpcCode: 0,
-      reason: formatJobError(row.error ?? null, row.logs_excerpt),
+  #waitJob(method: string, jobId: number): Promise<unknown> {
+    return awaitJob({
+      host: this.host,
+      method,
+      jobId,
+      tracker: this.#jobs,
+      offline: () => this.#conn === null || this.#conn.closed,
+      call: (m, p) => this.call(m, p),
+      clock: this.#o.clock,
+      budgetMs: this.#o.reconnectBudgetMs ?? 300_000,
     });
   }
 
@@ -318,19 +267,7 @@ export class TruenasClient {
     const pending = conn.inbox.splice(0);
     for (const text of pending) this.#route(conn, text);
     const raw = await this.#send(conn, "system.version");
-    const version = typeof raw === "string" ? parseVersion(raw) : null;
-    if (!version) {
-      throw new RuntimeError(
-        "truenas_version",
-        `TrueNAS ${this.host}: system.version: unrecognised version ${JSON.stringify(raw)}`,
-      );
-    }
-    if (version.major < MIN_MAJOR) {
-      throw new UnsupportedError(
-        `TrueNAS ${this.host} runs ${version.text}; tachikoma needs TrueNAS SCALE 25.04 or newer`,
-        { hint: "upgrade TrueNAS (the /api/current JSON-RPC API arrived in 25.04)" },
-      );
-    }
+    const version = checkVersion(this.host, raw);
     this.#version = version;
   }
 
@@ -445,16 +382,4 @@ export class TruenasClient {
     Deno.unrefTimer(id);
     conn.timers.push(id);
   }
-}
-
-/** A dial failure: a certificate that does not verify gets its own clear line. */
-function dialError(host: string, message: string): TruenasTransportError {
-  if (/certificate|self[- ]signed|unknownissuer|cert/i.test(message)) {
-    return new TruenasTransportError(host, "connecting", {
-      text: `the TLS certificate does not verify (${message})`,
-      hint:
-        "install the server's CA on this host, or set truenas.insecure_skip_verify = true (not recommended)",
-    });
-  }
-  return new TruenasTransportError(host, "connecting", message);
 }

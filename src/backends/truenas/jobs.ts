@@ -6,6 +6,9 @@
  * @module
  */
 
+import type { Clock } from "../../lib/clock.ts";
+import { formatJobError, TruenasCallError, TruenasTransportError } from "./rpc_errors.ts";
+
 /** A job as an event's `fields` or a `core.get_jobs` row describes it. */
 export interface JobRow {
   state: string;
@@ -67,4 +70,65 @@ export class JobTracker {
     this.#waiters.clear();
     for (const set of all) for (const w of set) w({ kind: "disconnected" });
   }
+}
+
+/** What {@link awaitJob} needs from the client. */
+export interface JobWait {
+  host: string;
+  method: string;
+  jobId: number;
+  tracker: JobTracker;
+  /** Whether the client has no open socket now. */
+  offline(): boolean;
+  /** A call with the client's retry policy (re-dials). */
+  call<T>(method: string, params?: unknown[]): Promise<T>;
+  clock: Clock;
+  /** How long to try to reconnect after a loss. */
+  budgetMs: number;
+}
+
+/** Waits for a job's end: events, or after a lost socket a re-dial and `core.get_jobs` by id. */
+export async function awaitJob(w: JobWait): Promise<unknown> {
+  while (true) {
+    const signal = await w.tracker.wait(w.jobId, w.offline());
+    if (signal.kind === "done") return finish(w, signal.row);
+    const row = await pollAfterLoss(w);
+    if (row) return finish(w, row);
+  }
+}
+
+async function pollAfterLoss(w: JobWait): Promise<JobRow | null> {
+  const started = w.clock.now();
+  while (true) {
+    try {
+      const rows = await w.call<JobRow[]>("core.get_jobs", [[["id", "=", w.jobId]]]);
+      if (!Array.isArray(rows) || rows.length === 0) {
+        throw new TruenasCallError({ host: w.host, method: w.method }, {
+          rpcCode: 0,
+          reason: `job ${w.jobId} no longer exists`,
+        });
+      }
+      return JobTracker.terminal(rows[0].state) ? rows[0] : null;
+    } catch (error) {
+      if (error instanceof TruenasCallError) throw error;
+      if (w.clock.now() - started >= w.budgetMs) {
+        throw new TruenasTransportError(
+          w.host,
+          `${w.method} (job ${w.jobId})`,
+          `connection lost and not re-established within ${Math.round(w.budgetMs / 1000)} s: ${
+            (error as Error).message
+          }`,
+        );
+      }
+      await w.clock.sleep(2000);
+    }
+  }
+}
+
+function finish(w: JobWait, row: JobRow): unknown {
+  if (row.state === "SUCCESS") return row.result;
+  throw new TruenasCallError({ host: w.host, method: `${w.method} (job ${w.jobId})` }, {
+    rpcCode: 0,
+    reason: formatJobError(row.error ?? null, row.logs_excerpt),
+  });
 }

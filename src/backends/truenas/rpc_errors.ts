@@ -133,3 +133,15 @@ function firstLine(text: string): string {
   const lines = text.trim().split("\n").map((l) => l.trim()).filter(Boolean);
   return lines.length <= 1 ? (lines[0] ?? "") : `${lines[0]} …`;
 }
+
+/** A dial failure: a certificate that does not verify gets its own clear line. */
+export function dialError(host: string, message: string): TruenasTransportError {
+  if (/certificate|self[- ]signed|unknownissuer|cert/i.test(message)) {
+    return new TruenasTransportError(host, "connecting", {
+      text: `the TLS certificate does not verify (${message})`,
+      hint:
+        "install the server's CA on this host, or set truenas.insecure_skip_verify = true (not recommended)",
+    });
+  }
+  return new TruenasTransportError(host, "connecting", message);
+}
