@@ -58,6 +58,13 @@ Deno.test("§1 response routing: a reply with a numeric id is not taken for the 
   assertEquals(config.pool, "tank");
 });
 
+Deno.test("§1 notifications: frames without id other than core.get_jobs updates are ignored", async () => {
+  await using r = await rig();
+  r.server.faults.noiseBefore = "virt.global.config";
+  assertEquals((await r.client.call<{ pool: string }>("virt.global.config")).pool, "tank");
+  assertEquals(r.server.logins, 1);
+});
+
 Deno.test("§1 a dropped socket is re-dialled on the next call", async () => {
   await using r = await rig();
   await r.client.connect();
@@ -91,6 +98,15 @@ Deno.test("§1 retry: at most 3 retries (4 attempts), then the error names host 
   const e = await assertRejects(() => r.client.call("virt.global.config"), TruenasCallError);
   assertEquals(r.server.calls("virt.global.config").length, 4);
   assertMatch(e.message, /^TrueNAS 127\.0\.0\.1:\d+: virt\.global\.config: Too many concurrent/);
+});
+
+Deno.test("§1 retry: -32001 with errno 11 (EAGAIN) is retried", async () => {
+  await using r = await rig();
+  await r.client.connect();
+  r.server.faults.eagain = { method: "virt.global.config", times: 1 };
+  await r.client.call("virt.global.config");
+  assertEquals(r.server.calls("virt.global.config").length, 2);
+  assertEquals(r.clock.sleeps, [2000]);
 });
 
 Deno.test("§1 retry: an ordinary -32001 error fails at once", async () => {
