@@ -39,7 +39,7 @@ export async function list(ctx: CommandContext): Promise<void> {
   const backend = await deps.backend();
   try {
     const { baseViews } = await import("../core/bases.ts");
-    const bases = await baseViews(deps.config, backend);
+    const bases = await baseViews(deps.config, backend, deps.stateDir);
     const { formatSize } = await import("../core/checkpoints.ts");
     const { shortTime } = await import("../core/inventory.ts");
     const { renderTable } = await import("../lib/table.ts");

@@ -7,6 +7,7 @@
  * @module
  */
 import { ConfigError } from "../lib/errors.ts";
+import { BASE_NAME_RE } from "./defaults.ts";
 
 /** One base as configured (the fields the rules look at). */
 export interface BaseEntry {
@@ -63,4 +64,15 @@ export function baseChain(bases: Readonly<Record<string, BaseEntry>>, name: stri
     chain.unshift(at);
   }
   return chain;
+}
+
+/** The engine sandbox of a build of base `name` with recipe `hash`: `tkb-<name>-<10 hex>`. */
+export function baseSandboxName(name: string, hash: string): string {
+  return `tkb-${name}-${hash.slice(0, 10)}`;
+}
+
+/** The base a build sandbox's name holds (`tkb-<name>-<10 hex>`), or null for any other name. */
+export function baseOfBuild(sandbox: string): string | null {
+  const m = /^tkb-(.+)-([0-9a-f]{10})$/.exec(sandbox);
+  return m && BASE_NAME_RE.test(m[1]) ? m[1] : null;
 }

@@ -4,8 +4,8 @@
  * `tkb-<name>-<hash>` is created from the stock image (`image`) or cloned from the parent's
  * build (`from`); it is started without shares, a stock image gets the base provisioning steps
  * (bootstrap, profile, Claude Code; a `from` base has them from its parent), the setup script
- * runs as root (its output in `<state dir>/logs/base-<name>.log`), the sandbox is stopped and
- * checkpointed `base`: only then does the base count as built. Any failure deletes the sandbox
+ * runs as root (its output in `<state dir>/logs/base-<name>.log`), its size is measured
+ * (`base_size.ts`), the sandbox is stopped and checkpointed `base`: only then does the base count as built. Any failure deletes the sandbox
  * of that build, so nothing half-made stays; older builds of the base go once the new one is
  * done. Builds (and `image rm`) hold one lock, `<state dir>/locks/bases.lock`, shared by the CLI
  * and the MCP daemon.
@@ -37,6 +37,7 @@ import { chooseImage } from "./images.ts";
 import { iso, type LifecycleDeps, stopTimeoutMs } from "./lifecycle.ts";
 import { revokeProxyToken } from "./proxy_link.ts";
 import { bootWait, step } from "./spawn_start.ts";
+import { forgetBaseSize, measureRootBytes, recordBaseSize } from "./base_size.ts";
 
 /** Input of {@link buildBases}. */
 export interface BuildRequest {
@@ -80,7 +81,9 @@ export async function buildBases(
     for (const target of targets) {
       for (const link of baseChain(bases, target)) {
         if (done.has(link)) continue;
-        const view = (await baseViews(deps.config, backend)).find((v) => v.name === link)!;
+        const view = (await baseViews(deps.config, backend, deps.stateDir)).find((v) =>
+          v.name === link
+        )!;
         const again = request.force === true && link === target;
         if (view.status === "ready" && !again) {
           done.set(link, { ...view, action: "ready", elapsed_ms: 0 });
@@ -88,7 +91,9 @@ export async function buildBases(
         }
         const started = deps.clock.now();
         await buildOne(deps, backend, { name: link, base: bases[link], hashes, bases });
-        const built = (await baseViews(deps.config, backend)).find((v) => v.name === link)!;
+        const built = (await baseViews(deps.config, backend, deps.stateDir)).find((v) =>
+          v.name === link
+        )!;
         done.set(link, { ...built, action: "built", elapsed_ms: deps.clock.now() - started });
       }
     }
@@ -141,6 +146,8 @@ async function buildOne(deps: LifecycleDeps, backend: Backend, one: OneBuild): P
     await step(deps, "waiting for boot", () => bootWait(deps, backend, sandbox, deadline));
     if (one.base.image !== undefined) await provisionBase(deps, backend, sandbox);
     if (script !== null) await runSetup(deps, backend, { name: one.name, sandbox, script });
+    const bytes = await measureRootBytes(backend, sandbox);
+    if (bytes !== null) await recordBaseSize(deps.stateDir, sandbox, bytes);
     await step(
       deps,
       `base ${one.name}: stopping`,
@@ -154,12 +161,15 @@ async function buildOne(deps: LifecycleDeps, backend: Backend, one: OneBuild): P
   } catch (error) {
     // Nothing half-made: the build's sandbox goes (older builds stay).
     await backend.delete(sandbox).catch(() => {});
+    await forgetBaseSize(deps.stateDir, sandbox);
     throw error;
   } finally {
     await revokeProxyToken(deps.stateDir, sandbox).catch(() => {});
   }
   for (const old of await baseBuilds(backend, one.name)) {
-    if (old !== sandbox) await backend.delete(old).catch(() => {});
+    if (old === sandbox) continue;
+    await backend.delete(old).catch(() => {});
+    await forgetBaseSize(deps.stateDir, old);
   }
 }
 
@@ -267,7 +277,10 @@ export async function removeBase(
       // Not built: a configured base is fine to "remove"; an unknown name is not.
       requireBase(configuredBases(deps.config, backend.name), name);
     }
-    for (const sandbox of builds) await backend.delete(sandbox);
+    for (const sandbox of builds) {
+      await backend.delete(sandbox);
+      await forgetBaseSize(deps.stateDir, sandbox);
+    }
     return { name, removed: builds };
   }, { signal: deps.signal, clock: deps.clock });
 }

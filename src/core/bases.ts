@@ -12,12 +12,14 @@
  */
 import type { Backend, Checkpoint } from "../backends/backend.ts";
 import type { Config } from "../config/schema.ts";
-import { baseChain, type BaseEntry } from "../config/bases.ts";
+import { baseChain, type BaseEntry, baseOfBuild, baseSandboxName } from "../config/bases.ts";
+export { baseSandboxName } from "../config/bases.ts";
 import { ConfigError, NotFoundError, UnsupportedError, UsageError } from "../lib/errors.ts";
 import { BASE_NAME_RE } from "../config/defaults.ts";
 import { sha256Hex } from "../lib/naming.ts";
 import { PROVISION_VERSION } from "../provision/version.ts";
 import { imageFor } from "./lifecycle.ts";
+import { recordedBaseSize } from "./base_size.ts";
 
 /** The checkpoint a base build ends with (what forks clone). */
 export const BASE_CHECKPOINT = "base";
@@ -94,16 +96,8 @@ export async function recipeHashes(
   return out;
 }
 
-/** The engine sandbox of a build of base `name` with recipe `hash`. */
-export function baseSandboxName(name: string, hash: string): string {
-  return `tkb-${name}-${hash.slice(0, 10)}`;
-}
-
 function buildsOf(name: string, sandboxes: readonly string[]): string[] {
-  if (!BASE_NAME_RE.test(name)) return [];
-  return sandboxes.filter((s) =>
-    s.startsWith(`tkb-${name}-`) && /^[0-9a-f]{10}$/.test(s.slice(`tkb-${name}-`.length))
-  );
+  return sandboxes.filter((s) => baseOfBuild(s) === name);
 }
 
 /** Where one base stands. */
@@ -132,8 +126,15 @@ export function requireBaseSupport(backend: Backend): void {
   );
 }
 
-/** Every base's status, in chain order (parents before children). */
-export async function baseViews(config: Config, backend: Backend): Promise<BaseView[]> {
+/**
+ * Every base's status, in chain order (parents before children). A build's size is the engine's
+ * for its checkpoint, else the one measured at build time (`base_size.ts`, kept in `stateDir`).
+ */
+export async function baseViews(
+  config: Config,
+  backend: Backend,
+  stateDir?: string,
+): Promise<BaseView[]> {
   requireBaseSupport(backend);
   const bases = configuredBases(config, backend.name);
   const hashes = await recipeHashes(config, bases);
@@ -163,7 +164,8 @@ export async function baseViews(config: Config, backend: Backend): Promise<BaseV
       status: ready ? "ready" : best ? "stale" : "missing",
       sandbox: best?.sandbox ?? null,
       recipe: hashes[name].slice(0, 10),
-      size_bytes: best?.cp.sizeBytes ?? null,
+      size_bytes: best?.cp.sizeBytes ??
+        (best && stateDir ? await recordedBaseSize(stateDir, best.sandbox) : null),
       built_at: best?.cp.createdAt ?? null,
     });
   }

@@ -70,7 +70,7 @@ export async function resolveFork(
   }
   const bases = configuredBases(deps.config, backend.name);
   if (Object.hasOwn(bases, from)) {
-    let view = (await baseViews(deps.config, backend)).find((v) => v.name === from)!;
+    let view = (await baseViews(deps.config, backend, deps.stateDir)).find((v) => v.name === from)!;
     if (!view.sandbox) {
       // Built on first use, under the builds' lock (the CLI and the MCP daemon share it).
       deps.reporter.note(`base ${from} is not built yet: building it first`);

@@ -164,16 +164,19 @@ export async function provisionSandbox(
     if (error instanceof InterruptedError || deps.signal?.aborted) throw error;
     if (isUnusableGuest(error)) await stopUnusable(deps, backend, record.name, error);
     const done = ran.length ? ` after step '${ran[ran.length - 1]}'` : "";
+    const own = error instanceof TachikomaError ? error.hint : undefined;
+    const resume = "run `tachikoma spawn` again to resume provisioning where it stopped";
     throw new RuntimeError(
       "provision_failed",
       `provisioning ${record.name} failed${done}: ${errorMessage(error)}`,
       {
         cause: error,
-        hint: isUnusableGuest(error) && error instanceof TachikomaError && error.hint
-          ? error.hint
-          : `${
-            error instanceof TachikomaError && error.hint ? error.hint + "; then " : ""
-          }run \`tachikoma spawn\` again to resume provisioning where it stopped`,
+        // A hint that already says what to run again is the whole hint.
+        hint: own && (isUnusableGuest(error) || own.includes("tachikoma spawn"))
+          ? own
+          : own
+          ? `${own}; then ${resume}`
+          : resume,
       },
     );
   }

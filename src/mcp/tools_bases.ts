@@ -42,7 +42,10 @@ export const listBasesTool: ToolSpec<typeof listInput, typeof listOutput> = {
     const backend = await service.backend();
     const { baseViews } = await import("../core/bases.ts");
     return {
-      data: { backend: backend.name, bases: await baseViews(service.deps.config, backend) },
+      data: {
+        backend: backend.name,
+        bases: await baseViews(service.deps.config, backend, service.deps.stateDir),
+      },
     };
   },
 };

@@ -9,7 +9,8 @@
  * The sandbox's egress policy is its own, from its state record (`egress`: set by spawn and by
  * `network set/allow/deny`); a record without one (made before policies were kept per sandbox)
  * gets its repository's configuration (repo_policy.ts), and a record whose policy is malformed
- * gets a policy that refuses everything. The
+ * gets a policy that refuses everything. A base build's sandbox (`tkb-<base>-<hash>`, never in
+ * the state) is served while its token exists, with the configuration directory's policy. The
  * state file is read again whenever it changes (inode, size, mtime: tachikoma replaces it by
  * rename, so every write is a new inode), checked with a synchronous `stat` per request.
  *
@@ -22,6 +23,7 @@ import { EgressPolicy, isEgressMode } from "./egress.ts";
 import { embeddedV4, formatIp, parseIp } from "./ip.ts";
 import { RepoPolicies, type RepoPolicySource } from "./repo_policy.ts";
 import { TokenRegistry } from "./token_registry.ts";
+import { baseOfBuild } from "../config/bases.ts";
 
 /** An authenticated client of the proxy. */
 export interface ClientInfo {
@@ -194,12 +196,21 @@ export class TokenClientDirectory implements ClientDirectory {
     return this.#state.get(sandbox);
   }
 
+  /**
+   * A base build (`image build`) is a sandbox state never lists: its token — issued for the
+   * build, revoked when it ends — is served with the policy of the configuration directory.
+   */
+  #baseBuild(sandbox: string): StateEntry | undefined {
+    if (baseOfBuild(sandbox) === null) return undefined;
+    return { ip: null, root: this.#stateDir, own: null };
+  }
+
   async identify(ip: string, token: string | null): Promise<Identification> {
     const canon = canonicalIp(ip);
     if (token === null) return { ok: false, ip: canon, reason: "no token" };
     const sandbox = await this.#tokens.lookup(token);
     if (sandbox === null) return { ok: false, ip: canon, reason: "unknown token" };
-    const entry = await this.#entry(sandbox);
+    const entry = await this.#entry(sandbox) ?? this.#baseBuild(sandbox);
     if (!entry) {
       this.#warnOnce(
         `orphan:${sandbox}`,

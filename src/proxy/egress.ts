@@ -208,15 +208,17 @@ export class EgressPolicy {
     return extra > 0 ? `${this.mode} (+${extra} allowed)` : this.mode;
   }
 
+  /** The rule that allows the name, an explicit (`egress_allow`) one before a preset's. */
   #nameRule(host: string, port: number): Rule | undefined {
-    return this.#rules.find((r) => {
+    const matches = (r: Rule) => {
       if (r.port !== null && r.port !== port) return false;
       if (r.kind === "host") return r.name === host;
       if (r.kind === "suffix") {
         return host.endsWith(`.${r.suffix}`) || (r.apex && host === r.suffix);
       }
       return false;
-    });
+    };
+    return this.#rules.find((r) => r.explicit && matches(r)) ?? this.#rules.find(matches);
   }
 
   #cidrRule(ip: IpAddress, port: number, explicitOnly: boolean): Rule | undefined {

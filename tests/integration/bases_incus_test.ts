@@ -10,6 +10,7 @@
 import { assert, assertEquals, assertStringIncludes } from "@std/assert";
 import { IncusBackend, IncusClient } from "../../src/backends/incus/mod.ts";
 import { labEnv, labIgnored } from "./lab.ts";
+import { freePort } from "../testing/free_port.ts";
 
 const lab = labEnv();
 const ROOT = new URL("../../", import.meta.url).pathname;
@@ -82,7 +83,12 @@ Deno.test({
       TACHIKOMA_BASE_IMAGE: lab!.image,
       TACHIKOMA_INCUS_SOCKET: lab!.socket,
       TACHIKOMA_CREDENTIAL_PROXY: "false",
+      // its own proxy port: never another test's (or a user's) proxy on the default one
+      TACHIKOMA_CREDENTIAL_PROXY_PORT: String(freePort()),
       TACHIKOMA_CLAUDE_INSTALL: "skip",
+      // tmux comes through the proxy (egress restricted); this lab's Debian mirror resolves to a
+      // reserved address, which the proxy serves only when it is named explicitly.
+      TACHIKOMA_EGRESS_ALLOW: "deb.debian.org",
       TACHIKOMA_VM_CPUS: "1",
       TACHIKOMA_VM_MEMORY: "1024",
       NO_COLOR: "1",
@@ -145,6 +151,9 @@ Deno.test({
       assertEquals((await backend.get(devBox)).state, "stopped");
       listed = await json(["image", "list"], "image list");
       assertEquals([status(listed, dev), status(listed, child)], ["ready", "ready"]);
+      // btrfs gives no snapshot size: the size measured in the guest at build time.
+      const size = listed.bases.find((b: { name: string }) => b.name === dev).size_bytes;
+      assert(size > 10_000_000 && size === built.bases[0].size_bytes, `size ${size}`);
 
       // A failing setup: one line, no container left.
       const bad = await cli(["image", "build", broken]);

@@ -43,6 +43,9 @@ Deno.test({
         'ssh_user = "admin"',
         'claude_install = "skip"',
         "share_claude_dirs = []",
+        // tmux comes through the proxy (egress restricted); this lab's Debian mirror resolves
+        // to a reserved address, which the proxy serves only when it is named explicitly.
+        'egress_allow = ["deb.debian.org"]',
         "vm_cpus = 1",
         "vm_memory = 1024",
         `credential_proxy_bind = "${lab.gateway}"`,

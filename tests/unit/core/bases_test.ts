@@ -8,6 +8,7 @@
 import { assert, assertEquals, assertRejects, assertStringIncludes } from "@std/assert";
 import { buildBases, removeBase } from "../../../src/core/base_build.ts";
 import { BASE_CHECKPOINT, baseViews } from "../../../src/core/bases.ts";
+import { parseDuBytes, recordedBaseSize } from "../../../src/core/base_size.ts";
 import {
   ConflictError,
   NotFoundError,
@@ -37,7 +38,9 @@ interface World {
   execs: { name: string; request: ExecRequest }[];
 }
 
-async function world(options: { failSetup?: boolean } = {}): Promise<World> {
+async function world(
+  options: { failSetup?: boolean; du?: string } = {},
+): Promise<World> {
   const execs: World["execs"] = [];
   const h = await harness({
     config: {
@@ -51,9 +54,10 @@ async function world(options: { failSetup?: boolean } = {}): Promise<World> {
         execs.push({ name, request });
         const fail = options.failSetup && request.argv.join(" ").includes("base-setup");
         if (fail) request.onStderr?.(enc.encode("E: no jq here\n"));
+        const du = request.argv[0] === "du" && options.du !== undefined;
         return Promise.resolve({
           code: fail ? 100 : 0,
-          stdout: new Uint8Array(),
+          stdout: du ? enc.encode(options.du) : new Uint8Array(),
           stderr: fail ? enc.encode("E: no jq here\n") : new Uint8Array(),
         });
       },
@@ -315,4 +319,47 @@ Deno.test("image build: the guest's stderr in the error has no control character
   // The log keeps the raw bytes (a file, not a terminal).
   const log = await Deno.readFile(`${h.stateDir}/logs/base-dev.log`);
   assertEquals(dec.decode(log), "ok\n\x1b]0;pwned\x07\x1b[2J\x1b[31mE: evil\rrewrite\x00\x9b\n");
+});
+
+Deno.test("image list: a base's size is the engine's, else the one measured in the guest at build", async () => {
+  const { h, execs } = await world({ du: "1234567890\t/\n" });
+  await using _ = h;
+  const built = await buildBases(h.deps, { name: "dev" });
+  const du = execs.filter((e) => e.request.argv[0] === "du");
+  assertEquals(du.map((e) => [e.request.argv, e.request.user]), [
+    [["du", "-s", "-x", "-B1", "/"], "root"],
+  ]);
+  // An engine that reports no size for the checkpoint (Incus on btrfs): the measured one.
+  const withoutSizes = async (name: string) =>
+    (await h.backend.listCheckpoints(name)).map(({ sizeBytes: _, ...c }) => c);
+  const sizeless = new Proxy(h.backend, {
+    get: (target, key) => {
+      if (key === "listCheckpoints") return withoutSizes;
+      const value = Reflect.get(target, key);
+      return typeof value === "function" ? value.bind(target) : value;
+    },
+  });
+  const measured = await baseViews(h.deps.config, sizeless, h.deps.stateDir);
+  assertEquals(measured.find((v) => v.name === "dev")?.size_bytes, 1234567890);
+  const file = `${h.deps.stateDir}/bases/${built.bases[0].sandbox}.json`;
+  assertEquals((await Deno.stat(file)).mode! & 0o777, 0o600);
+  // The engine's own figure wins when it has one.
+  const engine = await baseViews(h.deps.config, h.backend, h.deps.stateDir);
+  assert(engine.find((v) => v.name === "dev")?.size_bytes !== 1234567890);
+  // rm forgets it.
+  await removeBase(h.deps, "dev");
+  await assertRejects(() => Deno.stat(file), Deno.errors.NotFound);
+});
+
+Deno.test("base size: only a plain byte count from the guest is believed", async () => {
+  assertEquals(parseDuBytes("4096\t/\n"), 4096);
+  for (
+    const hostile of ["", "-1\t/", "1e9\t/", "99999999999999999999\t/", "12abc", "\n12\t/", "x 1"]
+  ) {
+    assertEquals(parseDuBytes(hostile), null, JSON.stringify(hostile));
+  }
+  const { h } = await world({ du: "$(reboot)\n" });
+  await using _ = h;
+  const built = await buildBases(h.deps, { name: "dev" });
+  assertEquals(await recordedBaseSize(h.deps.stateDir, built.bases[0].sandbox!), null);
 });

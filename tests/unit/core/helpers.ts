@@ -80,6 +80,8 @@ export class FakeProvisioner implements Provisioner {
   /** Fail at this step (it does not complete), `failTimes` times. */
   failAt: string | null = null;
   failTimes = 1;
+  /** What the failing step throws (default: a plain Error). */
+  failWith: Error | null = null;
 
   constructor(steps = ["keys", "mounts", "env", "claude"], version = 3) {
     this.steps = steps;
@@ -102,7 +104,7 @@ export class FakeProvisioner implements Provisioner {
       if (this.failAt === step && this.failTimes > 0) {
         this.failTimes--;
         h.fail("boom");
-        throw new Error(`step ${step} failed: boom`);
+        throw this.failWith ?? new Error(`step ${step} failed: boom`);
       }
       ran.push(step);
       h.done();

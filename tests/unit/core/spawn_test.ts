@@ -1,3 +1,4 @@
+import { ProvisionError } from "../../../src/provision/errors.ts";
 import { assert, assertEquals, assertRejects } from "@std/assert";
 import { log } from "../../../src/lib/log.ts";
 import {
@@ -203,6 +204,17 @@ Deno.test("spawn: interrupted boot stops the sandbox and records it", async () =
   await assertRejects(() => service.spawn({ branch: "int" }), InterruptedError);
   assertEquals((await h.backend.get("tachikoma-myapp-int")).state, "stopped");
   assertEquals((await h.store.get("tachikoma-myapp-int"))?.failure, "interrupted while booting");
+});
+
+Deno.test("spawn: a step's own resume hint is the whole hint (said once)", async () => {
+  await using h = await harness();
+  h.provisioner.failAt = "env";
+  h.provisioner.failWith = new ProvisionError("env", "apt said no");
+  const error = await assertRejects(() => h.service.spawn({ branch: "p0" }), TachikomaError);
+  assertEquals(
+    error.hint,
+    "fix the cause, then run `tachikoma spawn` again: provisioning resumes at step 'env'",
+  );
 });
 
 Deno.test("spawn: provisioning that fails resumes after the last completed step", async () => {

@@ -81,6 +81,19 @@ Deno.test("egress: explicit egress_allow entries unlock private targets", async 
   assertEquals((await p.decide("127.0.0.1", 8081, table({}))).allowed, false, "port-bound");
   const d = await p.decide("db.internal", 5432, table({ "db.internal": ["192.168.1.20"] }));
   assertEquals(d, { allowed: true, address: "192.168.1.20", family: 4 });
+  // A preset name named again explicitly (a mirror that resolves to a private or reserved
+  // address): the explicit entry decides, not the preset's.
+  const mirror = table({ "deb.debian.org": ["203.0.113.80"] });
+  assertEquals(
+    (await new EgressPolicy("agent", []).decide("deb.debian.org", 80, mirror)).allowed,
+    false,
+  );
+  const named = new EgressPolicy("agent", ["deb.debian.org"]);
+  assertEquals(await named.decide("deb.debian.org", 80, mirror), {
+    allowed: true,
+    address: "203.0.113.80",
+    family: 4,
+  });
 });
 
 Deno.test("egress: wildcards, apex and port forms", async () => {

@@ -247,7 +247,13 @@ Deno.test("auth: with the real token store, a revoked token is refused at the ne
     assertStringIncludes(log, "sandbox tk-b (127.0.0.1) GET /v1/models → 200");
     assertStringIncludes(log, 'refused: client 127.0.0.1 GET "/v1/models" → 401 (unknown token)');
     assertStringIncludes(log, "a token of sandbox tk-b, which tachikoma's state no longer lists");
-    for (const t of [a, a2, b]) assert(!log.includes(t), "a token is in the log");
+    // A base build is never in the state: its token works while it exists, and only its.
+    const build = await ensureToken(dir, "tkb-dev-0123456789");
+    const notBuild = await ensureToken(dir, "tkb-dev-0123456789x");
+    assertEquals([await call(build), await call(notBuild)], [200, 401]);
+    assert(await revokeToken(dir, "tkb-dev-0123456789"));
+    assertEquals(await call(build), 401, "a revoked build token still works");
+    for (const t of [a, a2, b, build]) assert(!log.includes(t), "a token is in the log");
   } finally {
     await h.close();
     await Deno.remove(dir, { recursive: true });
