@@ -79,6 +79,7 @@ export class TruenasClient {
   #conn: Connection | null = null;
   #connecting: Promise<Connection> | null = null;
   #version: TruenasVersion | null = null;
+  #closed = false;
   readonly #jobs: JobTracker;
 
   constructor(options: TruenasClientOptions) {
@@ -139,7 +140,9 @@ export class TruenasClient {
 
   /** Closes the socket. */
   close(): Promise<void> {
-    this.#drop("closed by client");
+    // Final: calls in flight and later calls fail for good (not a retriable "websocket: close").
+    this.#closed = true;
+    this.#drop("connection closed by the client", false);
     return Promise.resolve();
   }
 
@@ -165,7 +168,8 @@ export class TruenasClient {
     const rid = `req-${conn.next++}`;
     return new Promise((resolve, reject) => {
       if (conn.closed) {
-        reject(new TruenasTransportError(this.host, method, "websocket: close"));
+        const why = this.#closed ? "connection closed by the client" : "websocket: close";
+        reject(new TruenasTransportError(this.host, method, why));
         return;
       }
       conn.pending.set(rid, { method, resolve, reject });
@@ -182,6 +186,11 @@ export class TruenasClient {
   }
 
   #connection(): Promise<Connection> {
+    if (this.#closed) {
+      return Promise.reject(
+        new TruenasTransportError(this.host, "connecting", "connection closed by the client"),
+      );
+    }
     if (this.#conn && !this.#conn.closed) return Promise.resolve(this.#conn);
     this.#connecting ??= this.#dial().finally(() => (this.#connecting = null));
     return this.#connecting;
@@ -354,11 +363,11 @@ export class TruenasClient {
     this.#jobs.disconnected();
   }
 
-  #drop(reason: string): void {
+  #drop(reason: string, retriable = true): void {
     const conn = this.#conn;
     if (!conn) return;
+    this.#onClose(conn, retriable ? `websocket: close (${reason})` : reason);
     conn.socket.close();
-    this.#onClose(conn, `websocket: close (${reason})`);
   }
 
   #keepalive(conn: Connection): void {

@@ -73,6 +73,17 @@ Deno.test("§1 a dropped socket is re-dialled on the next call", async () => {
   assertEquals(r.server.logins, 2);
 });
 
+Deno.test("§1 close: a call in flight fails at once, without retries", async () => {
+  await using r = await rig();
+  await r.client.connect();
+  r.server.faults.dropOnCall = undefined;
+  const pending = r.client.callJob("virt.instance.create", [{ ...CREATE, name: "px-slow" }]);
+  await r.client.close();
+  const e = await assertRejects(() => pending);
+  assertMatch((e as Error).message, /connection closed by the client/);
+  assertEquals(r.clock.sleeps, []);
+});
+
 Deno.test("§1 concurrency: many calls in flight on one socket", async () => {
   await using r = await rig();
   const results = await Promise.all(
