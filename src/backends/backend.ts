@@ -182,6 +182,12 @@ export interface Capabilities {
    * False: they go through the engine's API (incus) and nothing but `ssh` itself waits for sshd.
    */
   execOverSsh: boolean;
+  /**
+   * The engine can share host directories into the guest (local Incus, tart). False (a remote
+   * Incus server, TrueNAS): spawn shares nothing and brings the branch in by git instead
+   * ("code by git": `src/provision/code_git.ts`; `tachikoma pull` brings commits back).
+   */
+  mountHost: boolean;
 }
 
 /** A base image in the engine's local image store. */

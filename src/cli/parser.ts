@@ -113,7 +113,7 @@ export function prescan(tree: GroupNode, argv: readonly string[]): Prescan {
       help = true;
       i++;
     } else if (word.startsWith("-") && word.length > 1) {
-      const used = readGlobal(argv, i, globals, []);
+      const used = readGlobal(argv.slice(i, i + 2), globals, []);
       if (used === 0) break; // a flag of the default command (or unknown)
       i += used;
     } else {
@@ -138,17 +138,16 @@ function routeName(group: GroupNode, word: string): string | undefined {
 }
 
 /**
- * Reads the global flag at `argv[i]` into `into`; returns how many words it used (0: not a
- * global flag).
+ * Reads the global flag at `words[0]` (its value may be `words[1]`) into `into`; returns how
+ * many words it used (0: not a global flag).
  */
 function readGlobal(
-  argv: readonly string[],
-  i: number,
+  words: readonly string[],
   into: GlobalValues,
   path: readonly string[],
 ): number {
   const flags = GLOBAL_FLAGS as Record<GlobalName, Flag<unknown>>;
-  const word = argv[i];
+  const word = words[0];
   if (!word.startsWith("--")) {
     const found = [...word.slice(1)].map((l) =>
       (Object.keys(flags) as GlobalName[]).find((n) =>
@@ -170,19 +169,20 @@ function readGlobal(
       return 1;
     }
     if (typed !== `--${kebab(name)}`) continue;
-    const value = eq === -1 ? argv[i + 1] : word.slice(eq + 1);
-    into[name] = flagValue(name, flag, value, path);
+    const value = eq === -1 ? words[1] : word.slice(eq + 1);
+    into[name] = flagValue({ name, flag }, value, path);
     return eq === -1 ? 2 : 1;
   }
   return 0;
 }
 
+/** The value of the flag `named.flag` (spelt `named.name`) given as `value`, parsed. */
 function flagValue(
-  name: string,
-  flag: Flag<unknown>,
+  named: { name: string; flag: Flag<unknown> },
   value: string | undefined,
   path: readonly string[],
 ): unknown {
+  const { name, flag } = named;
   const typed = flagText(name, flag);
   if (value === undefined) throw new UsageError(`${typed} needs a value`, { hint: seeHelp(path) });
   if (flag.choices && !flag.choices.includes(value)) {
@@ -256,15 +256,15 @@ function parseCommand(node: CommandNode, words: readonly string[], path: string[
           flags[name] = !flag.negated;
         } else {
           const value = eq === -1 ? words[++i] : word.slice(eq + 1);
-          flags[name] = flagValue(name, flag, value, path);
+          flags[name] = flagValue({ name, flag }, value, path);
         }
       } else {
-        const used = readGlobal(words, i, globals, path);
+        const used = readGlobal(words.slice(i, i + 2), globals, path);
         if (used === 0) throw unknown(typed);
         i += used - 1;
       }
     } else if (word.startsWith("-") && word.length > 1) {
-      i += shortFlags(words, i, own, flags, globals, path, unknown);
+      i += shortFlags(words, i, { own, flags, globals, path, unknown });
     } else {
       positional.push(word);
     }
@@ -272,22 +272,28 @@ function parseCommand(node: CommandNode, words: readonly string[], path: string[
   return { flags, globals, args: help ? [] : bind(node.args, positional, path), help };
 }
 
+/** What parsing a command's words fills in, and what it checks them against. */
+interface CommandScan {
+  /** The command's own flags. */
+  own: Record<string, Flag<unknown>>;
+  /** The values of its flags so far. */
+  flags: Record<string, unknown>;
+  /** The global flags given after the command's name. */
+  globals: GlobalValues;
+  path: string[];
+  /** The error for an unknown flag. */
+  unknown: (word: string) => UsageError;
+}
+
 /** Reads `-a`, `-ab`, `-n value`, `-nvalue` at `words[i]`; returns the extra words used. */
-function shortFlags(
-  words: readonly string[],
-  i: number,
-  own: Record<string, Flag<unknown>>,
-  flags: Record<string, unknown>,
-  globals: GlobalValues,
-  path: string[],
-  unknown: (word: string) => UsageError,
-): number {
+function shortFlags(words: readonly string[], i: number, scan: CommandScan): number {
+  const { own, flags, globals, path, unknown } = scan;
   const word = words[i];
   for (let j = 1; j < word.length; j++) {
     const letter = word[j];
     const hit = Object.entries(own).find(([, f]) => f.short === letter);
     if (!hit) {
-      if (readGlobal([`-${letter}`], 0, globals, path) === 0) throw unknown(`-${letter}`);
+      if (readGlobal([`-${letter}`], globals, path) === 0) throw unknown(`-${letter}`);
       continue;
     }
     const [name, flag] = hit;
@@ -296,7 +302,7 @@ function shortFlags(
       continue;
     }
     const inline = word.slice(j + 1);
-    flags[name] = flagValue(name, flag, inline || words[i + 1], path);
+    flags[name] = flagValue({ name, flag }, inline || words[i + 1], path);
     return inline ? 0 : 1;
   }
   return 0;

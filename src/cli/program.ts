@@ -195,6 +195,11 @@ export const TREE: GroupNode = group({
           base: f.base,
         }),
     }),
+    pull: command({
+      brief: "bring a code-by-git sandbox's commits back to the host branch (fast-forward)",
+      args: [optionalArg("name", SANDBOX)],
+      run: async (ctx, _f, name) => await (await import("../commands/pull.ts")).run(ctx, { name }),
+    }),
     prune: command({
       brief: "destroy sandboxes unused for a number of days; drop entries whose sandbox is gone",
       flags: {

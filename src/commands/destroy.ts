@@ -28,6 +28,16 @@ export async function run(ctx: CommandContext, opts: DestroyOptions): Promise<vo
     ctx.out.result({ destroyed: [], aborted: false }, () => "No sandboxes to destroy.");
     return;
   }
+  for (const t of targets) {
+    // Code by git: commits only the guest has are lost with it (as last checked).
+    const ahead = t.code_sync?.ahead ?? 0;
+    if (ahead > 0) {
+      log.warn(
+        `${t.name} had ${ahead} commit${ahead === 1 ? "" : "s"} the host branch lacks when last ` +
+          `checked: \`tachikoma pull ${t.name}\` first keeps them`,
+      );
+    }
+  }
   if (!opts.force) {
     if (!Deno.stdin.isTerminal()) {
       throw new UsageError("refusing to destroy without confirmation: stdin is not a terminal", {

@@ -7,7 +7,7 @@
  */
 import type { CommandContext } from "./context.ts";
 import { renderTable } from "../lib/table.ts";
-import { type SandboxView, shortTime } from "../core/inventory.ts";
+import { type SandboxView, shortTime, syncText } from "../core/inventory.ts";
 import { log } from "../lib/log.ts";
 
 /** Runs list. */
@@ -20,6 +20,10 @@ export async function run(
   for (const warning of result.warnings) log.warn(warning);
   ctx.out.result({ sandboxes: result.sandboxes }, () => {
     if (result.sandboxes.length === 0) return "No sandboxes.";
+    // The SYNC column (ahead/behind as last recorded) only when a sandbox has its code by git.
+    const sync = result.sandboxes.some((s) => s.code_sync)
+      ? [{ header: "SYNC", value: (s: SandboxView) => syncText(s.code_sync) }]
+      : [];
     return renderTable<SandboxView>([
       { header: "NAME", value: (s) => s.name },
       { header: "REPO", value: (s) => s.repo },
@@ -27,6 +31,7 @@ export async function run(
       // What the MCP daemon's reaper did shows next to the status it left.
       { header: "STATUS", value: (s) => s.reaped ? `${s.status} (reaper)` : s.status },
       { header: "IP", value: (s) => s.ip },
+      ...sync,
       { header: "LAST USED", value: (s) => shortTime(s.last_used) },
     ], result.sandboxes);
   });

@@ -7,6 +7,7 @@
  */
 import type { CommandContext } from "./context.ts";
 import { checkPrOptions, openPullRequest } from "../core/pr.ts";
+import { pullFirst } from "../core/code_sync.ts";
 import { UsageError } from "../lib/errors.ts";
 import { defaultRunner } from "../lib/process.ts";
 import { log } from "../lib/log.ts";
@@ -35,6 +36,9 @@ export async function run(ctx: CommandContext, opts: PrCommandOptions): Promise<
   checkPrOptions(options);
   const service = await ctx.app.service();
   const record = await service.resolve(opts.name ?? opts.nameFlag);
+  // Code by git: the sandbox's commits come to the host branch first.
+  const pulled = await pullFirst(service, record);
+  if (pulled?.notice) log.info(pulled.notice);
   const result = await openPullRequest(
     { runner: defaultRunner, reporter: ctx.progress, signal: ctx.signal },
     record,

@@ -28,6 +28,14 @@ export function statusText(s: SandboxView): string {
     ["Provisioned", provisioned],
   ];
   if (s.failure) lines.push(["Failure", s.failure]);
+  if (s.code_sync) {
+    const c = s.code_sync;
+    lines.push([
+      "Code",
+      `by git: ${c.ahead ?? "?"} ahead, ${c.behind ?? "?"} behind the host branch ` +
+      `(guest at ${c.guest_head?.slice(0, 12) ?? "?"}, checked ${shortTime(c.checked_at)})`,
+    ]);
+  }
   if (s.created_by === "mcp") lines.push(["Made by", "MCP (the MCP daemon's reaper handles it)"]);
   if (s.reaped) {
     lines.push(["Reaper", `${s.reaped.action} at ${shortTime(s.reaped.at)}: ${s.reaped.reason}`]);

@@ -25,7 +25,7 @@ import {
 } from "./schema.ts";
 import { suggestionSuffix } from "./suggest.ts";
 import { checkBases } from "./bases.ts";
-import { findKeyLine } from "./toml_edit.ts";
+import { findKeyLine } from "./toml_scan.ts";
 import { gatedAmong } from "./gate.ts";
 import type { ConfigSource, FileLayer, IgnoredSetting } from "./types.ts";
 

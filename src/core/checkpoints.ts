@@ -331,6 +331,8 @@ function noSuchCheckpoint(name: string, label: string, cause?: unknown): NotFoun
 
 /** The shares a start of this sandbox gets (as spawn computes them). */
 async function sharesOf(service: SandboxService, record: SandboxRecord): Promise<Share[]> {
+  // An engine that cannot mount the host gets none (the code is in the guest: code by git).
+  if ((await service.backend()).capabilities.mountHost === false) return [];
   try {
     if (!(await Deno.stat(record.worktree_path)).isDirectory) throw new Error("not a directory");
     const mainRoot = record.repo_root ??

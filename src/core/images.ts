@@ -16,9 +16,9 @@ import { imageFor, type LifecycleDeps } from "./lifecycle.ts";
 async function pullStep(
   reporter: Reporter,
   store: ImageStore,
-  ref: string,
-  options: { refresh?: boolean; signal?: AbortSignal },
+  options: { ref: string; refresh?: boolean; signal?: AbortSignal },
 ): Promise<ImageInfo> {
+  const { ref } = options;
   const handle = reporter.step(`pulling image ${ref}`);
   try {
     const image = await store.pull(ref, {
@@ -47,7 +47,7 @@ export async function ensureBaseImage(
   const ref = imageFor(deps.config, backend.name);
   const local = await backend.images.local(ref);
   if (local) return local;
-  return await pullStep(deps.reporter, backend.images, ref, { signal: deps.signal });
+  return await pullStep(deps.reporter, backend.images, { ref, signal: deps.signal });
 }
 
 /** What a new sandbox is created from. */
@@ -121,7 +121,8 @@ export async function pullImage(
     });
   }
   const ref = request.ref ?? imageFor(deps.config, backend.name);
-  return await pullStep(deps.reporter, backend.images, ref, {
+  return await pullStep(deps.reporter, backend.images, {
+    ref,
     refresh: request.refresh ?? true,
     signal: deps.signal,
   });

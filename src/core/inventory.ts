@@ -7,7 +7,12 @@
  * @module
  */
 import type { Backend, SandboxInfo } from "../backends/backend.ts";
-import type { ProvisionRecord, ReapRecord, SandboxRecord } from "../state/schema.ts";
+import type {
+  CodeSyncRecord,
+  ProvisionRecord,
+  ReapRecord,
+  SandboxRecord,
+} from "../state/schema.ts";
 import { DEFAULT_RECORD_BACKEND } from "../state/schema.ts";
 import { errorMessage } from "../lib/errors.ts";
 
@@ -45,6 +50,11 @@ export interface SandboxView {
   created_by: "cli" | "mcp";
   /** What the reaper last did to it, else null. */
   reaped: ReapRecord | null;
+  /**
+   * Code by git (the engine cannot mount the host): where the guest's branch stood against the
+   * host branch when last checked; null: the worktree is shared.
+   */
+  code_sync: CodeSyncRecord | null;
 }
 
 /** The live view of the engine, or why there is none. */
@@ -99,6 +109,7 @@ export function viewOf(record: SandboxRecord, live: LiveView, backendName: strin
     provisioned: record.provisioned ?? null,
     created_by: record.created_by ?? "cli",
     reaped: record.reaped ?? null,
+    code_sync: record.code_sync ?? null,
   };
 }
 
@@ -129,4 +140,10 @@ export function shortTime(rfc3339: string): string {
   const d = new Date(rfc3339);
   if (Number.isNaN(d.getTime())) return rfc3339;
   return d.toISOString().slice(0, 16).replace("T", " ");
+}
+
+/** `↑2 ↓0` for a code-by-git sandbox (`?` for a count not known), `-` for a shared one. */
+export function syncText(sync: CodeSyncRecord | null): string {
+  if (!sync) return "-";
+  return `↑${sync.ahead ?? "?"} ↓${sync.behind ?? "?"}`;
 }

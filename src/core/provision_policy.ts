@@ -162,7 +162,7 @@ export async function provisionSandbox(
     });
   } catch (error) {
     if (error instanceof InterruptedError || deps.signal?.aborted) throw error;
-    if (isUnusableGuest(error)) await stopUnusable(deps, backend, record.name, error);
+    if (isUnusableGuest(error)) await stopUnusable(deps, backend, { name: record.name, error });
     const done = ran.length ? ` after step '${ran[ran.length - 1]}'` : "";
     const own = error instanceof TachikomaError ? error.hint : undefined;
     const resume = "run `tachikoma spawn` again to resume provisioning where it stopped";
@@ -200,9 +200,9 @@ export async function provisionSandbox(
 async function stopUnusable(
   deps: LifecycleDeps,
   backend: Backend,
-  name: string,
-  error: unknown,
+  failed: { name: string; error: unknown },
 ): Promise<void> {
+  const { name, error } = failed;
   try {
     await backend.stop(name, { force: true });
   } catch (stopError) {

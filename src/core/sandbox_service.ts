@@ -11,7 +11,7 @@ import type { SandboxRecord } from "../state/schema.ts";
 import { withSandboxLock } from "../state/lock.ts";
 import { openRepo, type RepoContext } from "../git/repo.ts";
 import { openRepoHere } from "./repo_here.ts";
-import { NotFoundError, UnreachableError, UsageError } from "../lib/errors.ts";
+import { errorMessage, NotFoundError, UnreachableError, UsageError } from "../lib/errors.ts";
 import {
   isInterrupt,
   isNotFound,
@@ -167,13 +167,23 @@ export class SandboxService {
 
   /** One sandbox, merged with its live status. */
   async status(name?: string): Promise<StatusResult> {
-    const record = await this.resolve(name);
+    let record = await this.resolve(name);
     const live = await liveView(this.backend);
     const backendName = await this.#backendName();
-    return {
-      sandbox: viewOf(record, live, backendName),
-      warnings: liveWarnings([record], live, backendName),
-    };
+    const warnings = liveWarnings([record], live, backendName);
+    const running = live.ok && live.byName.get(record.name)?.state === "running";
+    const backend = running ? await this.backend() : null;
+    if (backend?.capabilities.mountHost === false && record.backend === backendName) {
+      // Code by git: the guest is asked where its branch stands (and it is recorded).
+      const { refreshCodeSync } = await import("./code_sync.ts");
+      try {
+        const code_sync = await refreshCodeSync(this.deps, { backend, record });
+        record = { ...record, code_sync };
+      } catch (error) {
+        warnings.push(`cannot ask ${record.name} where its branch stands: ${errorMessage(error)}`);
+      }
+    }
+    return { sandbox: viewOf(record, live, backendName), warnings };
   }
 
   /**

@@ -22,10 +22,13 @@ export interface SandboxSharesOptions {
   home: string;
   /** `share_claude_dirs`. */
   claudeDirs: readonly string[];
+  /** `capabilities.mountHost` of the engine: false shares nothing (code by git). */
+  mountHost?: boolean;
 }
 
 /** Computes a sandbox's shares for a start. */
 export async function sandboxShares(options: SandboxSharesOptions): Promise<Share[]> {
+  if (options.mountHost === false) return [];
   const w = await resolveWorktreeGit({
     runner: options.runner,
     mainRoot: options.mainRoot,

@@ -396,6 +396,19 @@ async function spawnLocked(
       (e) => e.error ? `proxy only: ${e.error}` : e.restricted ? `${e.mechanism}` : "open",
     );
   }
+  if (backend.capabilities.mountHost === false) {
+    // Code by git: where the guest's branch stands, for `list` (one guest call).
+    const { refreshCodeSync } = await import("./code_sync.ts");
+    await step(
+      deps,
+      "checking the sandbox's branch",
+      () => refreshCodeSync(deps, { backend, record: record! }),
+      (s) => `${s.ahead ?? "?"} ahead, ${s.behind ?? "?"} behind`,
+    ).catch((error) =>
+      reporter.note(`cannot tell where ${name}'s branch stands: ${errorMessage(error)}`)
+    );
+    record = (await store.get(name)) ?? record;
+  }
   if (provisioning.ran) record = (await store.get(name)) ?? record;
   return {
     name,

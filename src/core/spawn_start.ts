@@ -65,6 +65,7 @@ export async function startAndBoot<T = never>(
       worktreePath,
       home: deps.home,
       claudeDirs: deps.config.share_claude_dirs,
+      mountHost: backend.capabilities.mountHost,
     });
     await step(deps, `${verb} ${name}`, () => backend.start(name, { shares }));
     const booting = step(

@@ -179,7 +179,7 @@ export class Reaper {
           const decision = record ? this.decide(record, now) : null;
           if (!record || !decision || this.#deps.activity.busy(record.name)) return null;
           const service = await serviceFor(record.backend);
-          return await this.#act(service, record, decision, iso(now));
+          return await this.#act(service, record, { decision, at: iso(now) });
         });
         if (!outcome.locked) {
           this.#log.debug(`mcp reaper: ${candidate.name} is locked by a command; left alone`);
@@ -204,9 +204,9 @@ export class Reaper {
   async #act(
     service: SandboxService,
     record: SandboxRecord,
-    decision: Decision,
-    at: string,
+    verdict: { decision: Decision; at: string },
   ): Promise<ReapAction | null> {
+    const { decision, at } = verdict;
     const { store, stateDir, config } = service.deps;
     const name = record.name;
     const mark: ReapRecord = { action: "stopped", at, reason: decision.reason };

@@ -62,6 +62,16 @@ export const sandboxViewSchema = z.object({
     at: z.string(),
     reason: z.string(),
   }).nullable().describe("what the reaper last did to it; spawn_sandbox brings it back"),
+  code_sync: z.object({
+    mode: z.literal("git"),
+    guest_head: z.string().nullable(),
+    ahead: z.number().int().nullable().describe("sandbox commits the host branch lacks"),
+    behind: z.number().int().nullable().describe("host branch commits the sandbox lacks"),
+    checked_at: z.string(),
+  }).nullable().describe(
+    "code by git (the engine cannot mount the host; pull_sandbox brings commits back): " +
+      "where the branch stood when last checked; null: the worktree is shared",
+  ),
 });
 
 /** The result document of one sandbox. */
@@ -91,5 +101,6 @@ export function sandboxDoc(view: SandboxView): SandboxDoc {
       : null,
     created_by: view.created_by,
     reaped: view.reaped ? { ...view.reaped } : null,
+    code_sync: view.code_sync ? { ...view.code_sync } : null,
   };
 }

@@ -9,8 +9,15 @@ import { McpServer } from "@modelcontextprotocol/sdk/server/mcp.js";
 import { VERSION } from "../lib/version.ts";
 import type { McpContext } from "./context.ts";
 import { SandboxActivity } from "./activity.ts";
-import { CallTracker, registerTool, type ToolShared } from "./tooling.ts";
-import { destroyTool, haltTool, listTool, spawnTool, statusTool } from "./tools_sandbox.ts";
+import { CallTracker, registerTool, type ToolHost, type ToolShared } from "./tooling.ts";
+import {
+  destroyTool,
+  haltTool,
+  listTool,
+  pullTool,
+  spawnTool,
+  statusTool,
+} from "./tools_sandbox.ts";
 import { execTool } from "./tools_exec.ts";
 import { buildBaseTool, listBasesTool } from "./tools_bases.ts";
 import { jobKillTool, jobOutputTool, jobStatusTool } from "./tools_jobs.ts";
@@ -58,33 +65,35 @@ export function createMcpServer(ctx: McpContext, shared: ServerShared = {}): Mcp
     { name: "tachikoma", title: "tachikoma", version: VERSION },
     { instructions: INSTRUCTIONS },
   );
-  registerTool(server, ctx, tools, spawnTool);
-  registerTool(server, ctx, tools, listTool);
-  registerTool(server, ctx, tools, statusTool);
-  registerTool(server, ctx, tools, execTool);
-  registerTool(server, ctx, tools, haltTool);
-  registerTool(server, ctx, tools, destroyTool);
-  registerTool(server, ctx, tools, readTool);
-  registerTool(server, ctx, tools, writeTool);
-  registerTool(server, ctx, tools, editTool);
-  registerTool(server, ctx, tools, listFilesTool);
-  registerTool(server, ctx, tools, deleteFileTool);
-  registerTool(server, ctx, tools, createCheckpointTool);
-  registerTool(server, ctx, tools, listCheckpointsTool);
-  registerTool(server, ctx, tools, restoreCheckpointTool);
-  registerTool(server, ctx, tools, deleteCheckpointTool);
-  registerTool(server, ctx, tools, forwardPortTool);
-  registerTool(server, ctx, tools, listPortsTool);
-  registerTool(server, ctx, tools, removePortTool);
-  registerTool(server, ctx, tools, jobOutputTool);
-  registerTool(server, ctx, tools, jobStatusTool);
-  registerTool(server, ctx, tools, jobKillTool);
-  registerTool(server, ctx, tools, networkShowTool);
-  registerTool(server, ctx, tools, networkSetTool);
-  registerTool(server, ctx, tools, networkAllowTool);
-  registerTool(server, ctx, tools, networkDenyTool);
-  registerTool(server, ctx, tools, networkLogTool);
-  registerTool(server, ctx, tools, listBasesTool);
-  registerTool(server, ctx, tools, buildBaseTool);
+  const host: ToolHost = { ctx, shared: tools };
+  registerTool(server, host, spawnTool);
+  registerTool(server, host, listTool);
+  registerTool(server, host, statusTool);
+  registerTool(server, host, execTool);
+  registerTool(server, host, haltTool);
+  registerTool(server, host, destroyTool);
+  registerTool(server, host, pullTool);
+  registerTool(server, host, readTool);
+  registerTool(server, host, writeTool);
+  registerTool(server, host, editTool);
+  registerTool(server, host, listFilesTool);
+  registerTool(server, host, deleteFileTool);
+  registerTool(server, host, createCheckpointTool);
+  registerTool(server, host, listCheckpointsTool);
+  registerTool(server, host, restoreCheckpointTool);
+  registerTool(server, host, deleteCheckpointTool);
+  registerTool(server, host, forwardPortTool);
+  registerTool(server, host, listPortsTool);
+  registerTool(server, host, removePortTool);
+  registerTool(server, host, jobOutputTool);
+  registerTool(server, host, jobStatusTool);
+  registerTool(server, host, jobKillTool);
+  registerTool(server, host, networkShowTool);
+  registerTool(server, host, networkSetTool);
+  registerTool(server, host, networkAllowTool);
+  registerTool(server, host, networkDenyTool);
+  registerTool(server, host, networkLogTool);
+  registerTool(server, host, listBasesTool);
+  registerTool(server, host, buildBaseTool);
   return server;
 }

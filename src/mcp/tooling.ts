@@ -141,11 +141,16 @@ export class CallTracker {
   }
 }
 
+/** What every tool call of one server gets: the MCP context and the server's shared state. */
+export interface ToolHost {
+  ctx: McpContext;
+  shared: ToolShared;
+}
+
 /** Registers `spec` on `server`. */
 export function registerTool<In extends z.ZodRawShape, Out extends z.ZodRawShape>(
   server: McpServer,
-  ctx: McpContext,
-  shared: ToolShared,
+  host: ToolHost,
   spec: ToolSpec<In, Out>,
 ): void {
   server.registerTool(
@@ -158,7 +163,7 @@ export function registerTool<In extends z.ZodRawShape, Out extends z.ZodRawShape
       annotations: spec.annotations,
     },
     ((args: z.output<z.ZodObject<In>>, extra: ToolExtra) =>
-      shared.tracker.track(() => runTool(spec, args, extra, ctx, shared))) as never,
+      host.shared.tracker.track(() => runTool(spec, { args, extra }, host))) as never,
   );
 }
 
@@ -175,11 +180,11 @@ interface ToolExtra {
 
 async function runTool<In extends z.ZodRawShape, Out extends z.ZodRawShape>(
   spec: ToolSpec<In, Out>,
-  args: z.output<z.ZodObject<In>>,
-  extra: ToolExtra,
-  ctx: McpContext,
-  shared: ToolShared,
+  request: { args: z.output<z.ZodObject<In>>; extra: ToolExtra },
+  host: ToolHost,
 ): Promise<CallToolResult> {
+  const { args, extra } = request;
+  const { ctx, shared } = host;
   const started = ctx.clock.now();
   const signal = AbortSignal.any([extra.signal, shared.tracker.signal]);
   const releases: (() => void)[] = [];

@@ -1,6 +1,6 @@
 /**
  * File tools: read_file, write_file, edit_file, list_files, delete_file — on a running sandbox, as its
- * user, through `src/core/sandbox_files.ts`. Relative paths start at /mnt/tachikoma/code (the
+ * user, through `src/core/sandbox_files.ts` (and file_read.ts). Relative paths start at /mnt/tachikoma/code (the
  * branch's worktree).
  *
  * @module
@@ -8,18 +8,15 @@
 import { z } from "zod";
 import { UsageError } from "../lib/errors.ts";
 import { fromBase64, toBase64 } from "../lib/shell.ts";
+import { deleteFile, editFile, type FileTarget, writeFile } from "../core/sandbox_files.ts";
 import {
-  deleteFile,
-  editFile,
-  type FileTarget,
   LIST_DEFAULT_MAX_ENTRIES,
   LIST_HARD_MAX_ENTRIES,
   listFiles,
   READ_DEFAULT_MAX_BYTES,
   READ_HARD_MAX_BYTES,
   readFile,
-  writeFile,
-} from "../core/sandbox_files.ts";
+} from "../core/file_read.ts";
 import { repoArg, sandboxArg } from "./schemas.ts";
 import { changes, READ_ONLY, type ToolCall, type ToolSpec } from "./tooling.ts";
 

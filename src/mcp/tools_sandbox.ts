@@ -207,3 +207,39 @@ export const destroyTool: ToolSpec<typeof destroyInput, typeof destroyOutput> = 
     return { data: { ...outcome } };
   },
 };
+
+const pullOutput = {
+  name: z.string(),
+  branch: z.string(),
+  mode: z.enum(["share", "git"]).describe(
+    "share: the sandbox mounts the host worktree (nothing to pull); git: code by git",
+  ),
+  action: z.enum(["shared", "up_to_date", "fast_forward", "behind"]),
+  from: z.string().nullable().describe("host branch head before"),
+  to: z.string().nullable().describe("host branch head after"),
+  guest_head: z.string().nullable(),
+  commits: z.number().int().describe("commits the host branch gained"),
+  worktree_updated: z.boolean(),
+  ref: z.string().nullable().describe("private host ref holding the sandbox's branch"),
+  notice: z.string().nullable(),
+};
+
+/** pull_sandbox */
+export const pullTool: ToolSpec<typeof nameInput, typeof pullOutput> = {
+  name: "pull_sandbox",
+  title: "Bring a sandbox's commits to the host branch",
+  description: "For a sandbox whose engine cannot mount the host (code by git: remote Incus, " +
+    "TrueNAS): fast-forwards the host branch (and its worktree) to the sandbox's commits on " +
+    "the branch. Diverged histories are refused with both commits named; nothing is changed. " +
+    "A sandbox that shares the host worktree has nothing to pull.",
+  input: nameInput,
+  output: pullOutput,
+  annotations: changes(false, true),
+  async run(args, call) {
+    const service = await call.service({ repo: args.repo });
+    const record = await service.resolve(args.sandbox);
+    const { pullSandbox } = await import("../core/code_sync.ts");
+    const result = await pullSandbox(service.deps, record);
+    return { data: { ...result } };
+  },
+};

@@ -22,10 +22,15 @@ import type { StepDef } from "./context.ts";
 import { ProvisionError } from "./errors.ts";
 import type { Guest } from "./guest.ts";
 import { repairWorktreeLinks, resolveWorktreeGit } from "../git/worktree_git.ts";
+import { codeByGit, GIT_CONFIG, type GitCodeInputs, HOME_LINK } from "./code_git.ts";
 import { buildShares, ensureGitParts, GUEST_CODE_DIR, guestWorktreeGitDir } from "./shares.ts";
 
-/** Inputs of the code step. */
-export interface CodeInputs {
+/** Inputs of the code step: shared (the engine mounts the host), or by git. */
+export type CodeInputs = SharedCodeInputs | GitCodeInputs;
+
+/** Inputs of the code step on an engine that mounts the host. */
+export interface SharedCodeInputs {
+  mode?: undefined;
   shares: Share[];
   /** The worktree's administrative dir on the host (`<common>/worktrees/<id>`). */
   worktreeGitDir: string;
@@ -41,11 +46,6 @@ const PROBE = [
   "else echo none; fi",
 ].join("\n");
 
-const HOME_LINK = [
-  'if [ -L "$HOME/code" ] || [ ! -e "$HOME/code" ]; then ln -sfn -- "$1" "$HOME/code"',
-  "else echo exists; fi",
-].join("\n");
-
 const GIT_LINK = [
   "set -eu",
   'link="$1"; target="$2"',
@@ -57,22 +57,21 @@ const GIT_LINK = [
   'ln -sfn -- "$target" "$link"',
 ].join("\n");
 
-const GIT_CONFIG = [
-  "set -eu",
-  "command -v git >/dev/null 2>&1 || { echo nogit; exit 0; }",
-  'git config --global --get-all safe.directory 2>/dev/null | grep -qxF -- "$1" ||',
-  '  git config --global --add safe.directory "$1"',
-  '[ "$2" = 1 ] && git config --global user.name "$3"',
-  '[ "$4" = 1 ] && git config --global user.email "$5"',
-  '[ "$6" = linked ] && git config --global gc.worktreePruneExpire never',
-  'git -C "$1" rev-parse --is-inside-work-tree >/dev/null || echo "brokengit"',
-].join("\n");
-
 /** Step 2. */
 export const codeStep: StepDef<CodeInputs> = {
   name: "code",
   label: "Sharing the code",
   async inputs(host) {
+    if (!host.ctx.backend.capabilities.mountHost) {
+      const id = await host.gitIdentity();
+      return {
+        mode: "git",
+        branch: host.ctx.record.branch,
+        claudeDirs: [...host.ctx.config.share_claude_dirs],
+        gitName: id.name,
+        gitEmail: id.email,
+      };
+    }
     const w = await resolveWorktreeGit({
       runner: host.deps.runner,
       mainRoot: host.repoRoot,
@@ -92,6 +91,7 @@ export const codeStep: StepDef<CodeInputs> = {
     return { shares, worktreeGitDir: w.gitDir, gitName: id.name, gitEmail: id.email };
   },
   async run(host, guest, inputs) {
+    if (inputs.mode === "git") return await codeByGit(host, guest, inputs);
     await guest.backend.mountShares(guest.sandbox, inputs.shares);
     const probe = await guest.query(PROBE, [GUEST_CODE_DIR], {
       what: "looking at the code share",

@@ -70,20 +70,28 @@ export function guestWorktreeGitDir(worktreeGitDir: string): string {
 /** Computes the share list for a start. */
 export async function buildShares(inputs: ShareInputs): Promise<Share[]> {
   const isDir = inputs.isDir ?? isDirectory;
-  const share = (name: string, hostPath: string, readOnly: boolean, guestPath?: string): Share => ({
+  // A share under the share root unless its guest path is given.
+  const share = (
+    name: string,
+    hostPath: string,
+    at: { readOnly: boolean; guestPath?: string },
+  ): Share => ({
     name,
     hostPath,
-    guestPath: guestPath ?? `${GUEST_SHARE_ROOT}/${name}`,
-    readOnly,
+    guestPath: at.guestPath ?? `${GUEST_SHARE_ROOT}/${name}`,
+    readOnly: at.readOnly,
   });
   const common = inputs.gitCommonDir;
   const shares: Share[] = [
-    share("code", inputs.worktreePath, false),
-    share("git", common, true, GUEST_GIT_DIR),
+    share("code", inputs.worktreePath, { readOnly: false }),
+    share("git", common, { readOnly: true, guestPath: GUEST_GIT_DIR }),
     ...GIT_RW_PARTS.map(([name, part]) =>
-      share(name, `${common}/${part}`, false, `${GUEST_GIT_DIR}/${part}`)
+      share(name, `${common}/${part}`, { readOnly: false, guestPath: `${GUEST_GIT_DIR}/${part}` })
     ),
-    share("git-worktree", inputs.worktreeGitDir, false, guestWorktreeGitDir(inputs.worktreeGitDir)),
+    share("git-worktree", inputs.worktreeGitDir, {
+      readOnly: false,
+      guestPath: guestWorktreeGitDir(inputs.worktreeGitDir),
+    }),
   ];
   const candidates: Array<Promise<Share | null>> = [];
   const seen = new Set<string>();
@@ -94,10 +102,12 @@ export async function buildShares(inputs: ShareInputs): Promise<Share[]> {
     if (seen.has(name)) continue;
     seen.add(name);
     const path = `${inputs.home}/.claude/${dir}`;
-    candidates.push(isDir(path).then((ok) => ok ? share(name, path, true) : null));
+    candidates.push(isDir(path).then((ok) => ok ? share(name, path, { readOnly: true }) : null));
   }
   const memory = `${inputs.home}/.claude/projects/${pathSlug(inputs.repoRoot)}/memory`;
-  candidates.push(isDir(memory).then((ok) => ok ? share("claude-memory", memory, true) : null));
+  candidates.push(
+    isDir(memory).then((ok) => ok ? share("claude-memory", memory, { readOnly: true }) : null),
+  );
   for (const s of await Promise.all(candidates)) if (s) shares.push(s);
   return shares;
 }

@@ -52,15 +52,19 @@ export interface RequestOrigin {
   gone: AbortSignal;
 }
 
+/** An API request's normalised path and raw query, and the client behind it. */
+export interface ApiRequestOrigin extends RequestOrigin {
+  path: string;
+  query: string;
+}
+
 /** Forwards one API request. */
 export async function forwardApi(
   req: Request,
-  path: string,
-  query: string,
-  origin: RequestOrigin,
+  origin: ApiRequestOrigin,
   ctx: ApiContext,
 ): Promise<Response> {
-  const { who, gone } = origin;
+  const { path, query, who, gone } = origin;
   const started = performance.now();
   const line = (status: number | string, extra = "") =>
     `${who} ${req.method} ${path} → ${status} ${Math.round(performance.now() - started)}ms${extra}`;

@@ -54,12 +54,15 @@ interface IncusEnvelope {
   error?: string;
 }
 
-async function incusGet(
-  client: Deno.HttpClient,
-  path: string,
-  project: string | undefined,
-  timeoutMs: number,
-): Promise<unknown> {
+/** The Incus socket's HTTP client, project and per-request budget. */
+interface IncusScope {
+  client: Deno.HttpClient;
+  project: string | undefined;
+  timeoutMs: number;
+}
+
+async function incusGet(scope: IncusScope, path: string): Promise<unknown> {
+  const { client, project, timeoutMs } = scope;
   const q = project
     ? `${path.includes("?") ? "&" : "?"}project=${encodeURIComponent(project)}`
     : "";
@@ -124,17 +127,14 @@ export async function readIncusGateway(
   // src/backends/incus/README.md).
   const { incusSocketHttpClient } = await import("../backends/incus/client.ts");
   const client = incusSocketHttpClient(incus.socket);
+  const scope: IncusScope = { client, project: incus.project, timeoutMs };
   try {
     let network = incus.network;
     let profileProblem = "";
     if (!network) {
       try {
-        const profile = await incusGet(
-          client,
-          "/1.0/profiles/default",
-          incus.project,
-          timeoutMs,
-        ) as Record<string, unknown>;
+        const path = "/1.0/profiles/default";
+        const profile = await incusGet(scope, path) as Record<string, unknown>;
         const devices = (profile.devices ?? {}) as Record<string, Record<string, string>>;
         const nic = Object.values(devices).find((d) => d.type === "nic" && (d.network || d.parent));
         network = nic?.network ?? nic?.parent;
@@ -147,16 +147,14 @@ export async function readIncusGateway(
       const local = interfaceAddress(network);
       if (local) return local;
       const net = await incusGet(
-        client,
+        scope,
         `/1.0/networks/${encodeURIComponent(network)}`,
-        incus.project,
-        timeoutMs,
       ) as Record<string, unknown>;
       const addr = gatewayOf(net);
       if (addr) return addr;
       throw new Error(`network ${network} has no IPv4 or IPv6 address`);
     }
-    const list = await incusGet(client, "/1.0/networks?recursion=1", incus.project, timeoutMs);
+    const list = await incusGet(scope, "/1.0/networks?recursion=1");
     const bridges = (Array.isArray(list) ? list : []).filter((n) =>
       n?.managed === true && n?.type === "bridge" && gatewayOf(n) !== null
     );

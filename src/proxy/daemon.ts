@@ -134,7 +134,7 @@ export function startDetached(options: StartDetachedOptions): Promise<StartResul
     if (running) {
       const runtime = await readRuntime(paths);
       if (!runtime || runtime.pid !== running.pid) {
-        throw await foreignProxy(running.pid, url, paths.dir, processes);
+        throw await foreignProxy({ pid: running.pid, url, ourDir: paths.dir, processes });
       }
       if (!options.serves || runtime.fingerprint === options.serves.fingerprint) {
         return {
@@ -239,12 +239,13 @@ export function startDetached(options: StartDetachedOptions): Promise<StartResul
 }
 
 /** The error for a healthy proxy at `url` that this configuration directory did not start. */
-async function foreignProxy(
-  pid: number,
-  url: string,
-  ourDir: string,
-  processes: ProcessInspector,
-): Promise<ConflictError> {
+async function foreignProxy(found: {
+  pid: number;
+  url: string;
+  ourDir: string;
+  processes: ProcessInspector;
+}): Promise<ConflictError> {
+  const { pid, url, ourDir, processes } = found;
   const theirs = await proxyConfigDir(pid, processes);
   const ours = canonicalDir(ourDir);
   const whose = theirs === null

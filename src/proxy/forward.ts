@@ -16,7 +16,7 @@ import { type ClientInfo, describeClient } from "./clients.ts";
 import type { EgressDecision, Resolver } from "./egress.ts";
 import type { EgressRecorder } from "./egress_log.ts";
 import { byteCap, formatBytes, forwardableHeaders, textResponse } from "./headers.ts";
-import { plainResponse, type RequestHead, STATUS_TEXT } from "./http_head.ts";
+import { type PlainResponse, plainResponse, type RequestHead, STATUS_TEXT } from "./http_head.ts";
 import type { ProxyLimits } from "./limits.ts";
 import { splice, writeAll } from "./pump.ts";
 
@@ -57,12 +57,11 @@ function denyText(host: string, port: number, reason: string): string {
 /** Answers on a raw connection and closes it. */
 export async function respondRaw(
   conn: Deno.Conn,
-  status: number,
-  body: string,
-  headers: [string, string][] = [],
+  response: Omit<PlainResponse, "reason">,
 ): Promise<void> {
+  const reason = STATUS_TEXT[response.status] ?? "Error";
   try {
-    await writeAll(conn, plainResponse(status, STATUS_TEXT[status] ?? "Error", body, headers));
+    await writeAll(conn, plainResponse({ ...response, reason }));
   } catch {
     // the client went away
   }
@@ -85,19 +84,26 @@ async function connectWithTimeout(
   return conn;
 }
 
+/** A `CONNECT` read from a raw connection, and its authenticated client. */
+export interface ConnectRequest {
+  conn: Deno.Conn;
+  head: RequestHead;
+  /** Bytes read past the head (the tunnel's first bytes). */
+  rest: Uint8Array;
+  client: ClientInfo;
+}
+
 /** Handles a `CONNECT` that arrived as the first request on `conn`. */
 export async function handleConnect(
-  conn: Deno.Conn,
-  head: RequestHead,
-  rest: Uint8Array,
-  client: ClientInfo,
+  request: ConnectRequest,
   ctx: ForwardContext,
 ): Promise<void> {
+  const { conn, head, rest, client } = request;
   const who = describeClient(client);
   const auth = parseAuthority(head.target);
   if (!auth || auth.port === null) {
     ctx.logger.warn(`${who} CONNECT ${JSON.stringify(head.target)} → 400 (bad authority)`);
-    return respondRaw(conn, 400, "CONNECT needs host:port");
+    return respondRaw(conn, { status: 400, body: "CONNECT needs host:port" });
   }
   const decision = await (await client.policy()).decide(auth.host, auth.port, ctx.resolver);
   await recordDecision(
@@ -108,7 +114,7 @@ export async function handleConnect(
   const target = formatHostPort(auth.host, auth.port);
   if (!decision.allowed) {
     ctx.logger.warn(`egress denied: ${who} CONNECT ${target}: ${decision.reason}`);
-    return respondRaw(conn, 403, denyText(auth.host, auth.port, decision.reason));
+    return respondRaw(conn, { status: 403, body: denyText(auth.host, auth.port, decision.reason) });
   }
   const started = performance.now();
   let upstream: Deno.TcpConn;
@@ -120,11 +126,10 @@ export async function handleConnect(
     ctx.logger.warn(
       `${who} CONNECT ${target} (${decision.address}) → ${status}: ${errorMessage(error)}`,
     );
-    return respondRaw(
-      conn,
+    return respondRaw(conn, {
       status,
-      timedOut ? "Tunnel connect timed out" : "Tunnel connect failed",
-    );
+      body: timedOut ? "Tunnel connect timed out" : "Tunnel connect failed",
+    });
   }
   try {
     await writeAll(conn, new TextEncoder().encode("HTTP/1.1 200 Connection Established\r\n\r\n"));
@@ -146,16 +151,23 @@ export async function handleConnect(
   );
 }
 
+/** Where a plain-HTTP request goes, and the client it came from. */
+export interface HttpTarget {
+  host: string;
+  port: number;
+  pathAndQuery: string;
+  client: ClientInfo;
+  /** Aborts when the client's connection closes. */
+  gone: AbortSignal;
+}
+
 /** Forwards an absolute-URI plain-HTTP request to another host. */
 export async function forwardHttp(
   req: Request,
-  host: string,
-  port: number,
-  pathAndQuery: string,
-  origin: { client: ClientInfo; gone: AbortSignal },
+  to: HttpTarget,
   ctx: ForwardContext,
 ): Promise<Response> {
-  const { client, gone } = origin;
+  const { host, port, pathAndQuery, client, gone } = to;
   const who = describeClient(client);
   const target = formatHostPort(host, port);
   const decision = await (await client.policy()).decide(host, port, ctx.resolver);

@@ -109,13 +109,19 @@ export async function readRequestHead(
 
 const encoder = new TextEncoder();
 
+/** A short text response written by hand on a raw connection. */
+export interface PlainResponse {
+  status: number;
+  /** The reason phrase (`Bad Request`). */
+  reason: string;
+  body: string;
+  /** Extra header lines. */
+  headers?: [string, string][];
+}
+
 /** A complete plain-text HTTP/1.1 response that closes the connection. */
-export function plainResponse(
-  status: number,
-  reason: string,
-  body: string,
-  extraHeaders: [string, string][] = [],
-): Uint8Array {
+export function plainResponse(response: PlainResponse): Uint8Array {
+  const { status, reason, body, headers: extraHeaders = [] } = response;
   const payload = encoder.encode(body.endsWith("\n") ? body : body + "\n");
   const extra = extraHeaders.map(([k, v]) => `${k}: ${v}\r\n`).join("");
   const head = `HTTP/1.1 ${status} ${reason}\r\ncontent-type: text/plain; charset=utf-8\r\n` +

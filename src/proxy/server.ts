@@ -202,7 +202,9 @@ export function startProxyServer(options: ProxyServerOptions): Promise<ProxyServ
           { method: req.method, target: route.path, status: 401 },
         );
         if (!client) return unauthorizedResponse();
-        return forwardApi(req, route.path, route.query, {
+        return forwardApi(req, {
+          path: route.path,
+          query: route.query,
           who: describeClient(client),
           gone: clientGone(info.remoteAddr),
         }, apiCtx);
@@ -215,7 +217,10 @@ export function startProxyServer(options: ProxyServerOptions): Promise<ProxyServ
           status: 407,
         });
         if (!client) return proxyAuthRequiredResponse();
-        return forwardHttp(req, route.host, route.port, route.pathAndQuery, {
+        return forwardHttp(req, {
+          host: route.host,
+          port: route.port,
+          pathAndQuery: route.pathAndQuery,
           client,
           gone: clientGone(info.remoteAddr),
         }, forwardCtx);
@@ -258,7 +263,11 @@ export function startProxyServer(options: ProxyServerOptions): Promise<ProxyServ
           try {
             await writeAll(
               conn,
-              plainResponse(read.status, STATUS_TEXT[read.status] ?? "Error", read.reason),
+              plainResponse({
+                status: read.status,
+                reason: STATUS_TEXT[read.status] ?? "Error",
+                body: read.reason,
+              }),
             );
           } catch {
             // gone
@@ -276,10 +285,14 @@ export function startProxyServer(options: ProxyServerOptions): Promise<ProxyServ
           status: 407,
         });
         if (!client) {
-          await respondRaw(conn, 407, REFUSAL_TEXT, [["proxy-authenticate", PROXY_CHALLENGE]]);
+          await respondRaw(conn, {
+            status: 407,
+            body: REFUSAL_TEXT,
+            headers: [["proxy-authenticate", PROXY_CHALLENGE]],
+          });
           return;
         }
-        await handleConnect(conn, read.head, read.rest, client, forwardCtx);
+        await handleConnect({ conn, head: read.head, rest: read.rest, client }, forwardCtx);
         return;
       }
       const inner = await Deno.connect({ hostname: "127.0.0.1", port: internalPort });

@@ -44,6 +44,21 @@ export interface EgressRecord {
   allow: string[];
 }
 
+/**
+ * Where a code-by-git sandbox's branch stands (engines that cannot mount the host), as spawn,
+ * `pull` or `status` last saw it; `list` shows it without asking the guest.
+ */
+export interface CodeSyncRecord {
+  mode: "git";
+  /** The guest's branch head then (null: not known). */
+  guest_head: string | null;
+  /** Guest commits the host branch lacked / host commits the guest lacked (null: not known). */
+  ahead: number | null;
+  behind: number | null;
+  /** RFC 3339 UTC. */
+  checked_at: string;
+}
+
 /** One sandbox tachikoma manages. */
 export interface SandboxRecord {
   name: string;
@@ -70,6 +85,8 @@ export interface SandboxRecord {
   reaped?: ReapRecord;
   /** Its egress policy; absent (older records): its repository's configuration decides. */
   egress?: EgressRecord;
+  /** Code by git (the engine cannot mount the host): where the branch stands; absent: shared. */
+  code_sync?: CodeSyncRecord;
 }
 
 /** The whole state file. */
@@ -128,6 +145,17 @@ function isEgress(value: unknown): boolean {
     Array.isArray(value.allow) && value.allow.every((a) => typeof a === "string");
 }
 
+const COUNT = (v: unknown) =>
+  v === null || (typeof v === "number" && Number.isInteger(v) && v >= 0);
+
+function isCodeSync(value: unknown): boolean {
+  return isObject(value) && value.mode === "git" &&
+    (value.guest_head === null ||
+      (typeof value.guest_head === "string" && /^[0-9a-f]{40,64}$/.test(value.guest_head))) &&
+    COUNT(value.ahead) && COUNT(value.behind) &&
+    typeof value.checked_at === "string" && RFC3339.test(value.checked_at);
+}
+
 function isReaped(value: unknown): boolean {
   return isObject(value) && typeof value.action === "string" && REAP_ACTIONS.has(value.action) &&
     typeof value.at === "string" && RFC3339.test(value.at) && typeof value.reason === "string";
@@ -149,6 +177,7 @@ function isProvisioned(value: unknown): boolean {
 function isValidRecord(value: unknown): value is Record<string, unknown> {
   if (!isObject(value)) return false;
   const { name, ip, backend, repo_root, provisioned, failure, created_by, reaped, egress } = value;
+  const sync = value.code_sync;
   return typeof name === "string" && name !== "" &&
     typeof value.repo === "string" &&
     typeof value.branch === "string" &&
@@ -163,7 +192,8 @@ function isValidRecord(value: unknown): value is Record<string, unknown> {
     (failure === undefined || failure === null || typeof failure === "string") &&
     (created_by === undefined || (typeof created_by === "string" && CREATED_BY.has(created_by))) &&
     (reaped === undefined || isReaped(reaped)) &&
-    (egress === undefined || isEgress(egress));
+    (egress === undefined || isEgress(egress)) &&
+    (sync === undefined || isCodeSync(sync));
 }
 
 function explainProvisioned(value: unknown, at: string): void {
@@ -273,6 +303,13 @@ function explainRecord(value: unknown, at: string): never {
       `expected {action: "stopped"|"destroyed", at: RFC 3339 time, reason: string}, got ${
         describe(value.reaped)
       }`,
+    );
+  }
+  if (value.code_sync !== undefined && !isCodeSync(value.code_sync)) {
+    throw new StateShapeError(
+      `${at}.code_sync`,
+      `expected {mode: "git", guest_head: commit id|null, ahead: count|null, behind: ` +
+        `count|null, checked_at: RFC 3339 time}, got ${describe(value.code_sync)}`,
     );
   }
   throw new StateShapeError(at, "invalid record");

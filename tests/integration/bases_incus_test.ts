@@ -8,47 +8,11 @@
  * the source's current ones; `image rm` deletes the builds.
  */
 import { assert, assertEquals, assertStringIncludes } from "@std/assert";
-import { IncusBackend, IncusClient } from "../../src/backends/incus/mod.ts";
 import { labEnv, labIgnored } from "./lab.ts";
-import { freePort } from "../testing/free_port.ts";
+import { ok, openLabWorld, run } from "./lab_world.ts";
 
 const lab = labEnv();
-const ROOT = new URL("../../", import.meta.url).pathname;
 const dec = new TextDecoder();
-
-interface Run {
-  code: number;
-  stdout: string;
-  stderr: string;
-  ms: number;
-}
-
-async function run(
-  cmd: string,
-  args: string[],
-  options: { cwd: string; env?: Record<string, string> },
-): Promise<Run> {
-  const started = performance.now();
-  const out = await new Deno.Command(cmd, {
-    args,
-    cwd: options.cwd,
-    env: options.env,
-    stdin: "null",
-    stdout: "piped",
-    stderr: "piped",
-  }).output();
-  return {
-    code: out.code,
-    stdout: dec.decode(out.stdout),
-    stderr: dec.decode(out.stderr),
-    ms: performance.now() - started,
-  };
-}
-
-function ok(r: Run, what: string): Run {
-  assertEquals(r.code, 0, `${what} exited ${r.code}\nstdout: ${r.stdout}\nstderr: ${r.stderr}`);
-  return r;
-}
 
 Deno.test({
   name: "incus bases: build (ancestors, setup as root), list, stale, failure, spawn --from, fork",
@@ -56,15 +20,13 @@ Deno.test({
   sanitizeOps: false,
   sanitizeResources: false,
   async fn() {
-    // Not under /tmp: the guest cleans its /tmp at boot (see incus_e2e_test.ts).
-    const top = await Deno.makeTempDir({ dir: "/var/tmp", prefix: "tk-bases-" });
-    const id = top.slice(-6).toLowerCase().replace(/[^a-z0-9]/g, "x");
-    const repo = `${top}/tkt-bases-${id}`;
-    const home = `${top}/home`;
-    const cfg = `${top}/config`;
-    await Deno.mkdir(repo, { recursive: true });
-    await Deno.mkdir(home);
-    await Deno.mkdir(cfg);
+    await using world = await openLabWorld({
+      prefix: "bases",
+      // tmux comes through the proxy (egress restricted); this lab's Debian mirror resolves to a
+      // reserved address, which the proxy serves only when it is named explicitly.
+      env: { TACHIKOMA_EGRESS_ALLOW: "deb.debian.org" },
+    });
+    const { id, cfg, env, backend, cli } = world;
     const dev = `bases-${id}`;
     const child = `bases-${id}-py`;
     const broken = `bases-${id}-bad`;
@@ -74,49 +36,8 @@ Deno.test({
       `[bases.${child}]\nfrom = "${dev}"\nsetup = "${childSetup}"\n` +
       `[bases.${broken}]\nfrom = "${dev}"\nsetup = "echo doomed; exit 7"\n`;
     await Deno.writeTextFile(`${cfg}/config.toml`, configText("echo py > /etc/tk-py-marker"));
-    const realHome = Deno.env.get("HOME") ?? "/root";
-    const env: Record<string, string> = {
-      PATH: Deno.env.get("PATH") ?? "/usr/bin:/bin",
-      HOME: home,
-      DENO_DIR: Deno.env.get("DENO_DIR") ?? `${realHome}/.cache/deno`,
-      TACHIKOMA_CONFIG_DIR: cfg,
-      TACHIKOMA_BASE_IMAGE: lab!.image,
-      TACHIKOMA_INCUS_SOCKET: lab!.socket,
-      TACHIKOMA_CREDENTIAL_PROXY: "false",
-      // its own proxy port: never another test's (or a user's) proxy on the default one
-      TACHIKOMA_CREDENTIAL_PROXY_PORT: String(freePort()),
-      TACHIKOMA_CLAUDE_INSTALL: "skip",
-      // tmux comes through the proxy (egress restricted); this lab's Debian mirror resolves to a
-      // reserved address, which the proxy serves only when it is named explicitly.
-      TACHIKOMA_EGRESS_ALLOW: "deb.debian.org",
-      TACHIKOMA_VM_CPUS: "1",
-      TACHIKOMA_VM_MEMORY: "1024",
-      NO_COLOR: "1",
-      GIT_AUTHOR_NAME: "t",
-      GIT_AUTHOR_EMAIL: "t@example.invalid",
-      GIT_COMMITTER_NAME: "t",
-      GIT_COMMITTER_EMAIL: "t@example.invalid",
-    };
-    const cli = (args: string[], cwd = repo) =>
-      run(Deno.execPath(), [
-        "run",
-        "-A",
-        "--frozen",
-        "--config",
-        `${ROOT}deno.json`,
-        `${ROOT}main.ts`,
-        ...args,
-      ], { cwd, env });
-    const json = async (args: string[], what: string, cwd = repo) =>
+    const json = async (args: string[], what: string, cwd = world.repo) =>
       JSON.parse(ok(await cli([...args, "--json"], cwd), what).stdout);
-    const client = await IncusClient.open({ socket: lab!.socket });
-    const backend = new IncusBackend(client, {
-      endpoint: { socket: lab!.socket },
-      cpus: 1,
-      memoryMb: 1024,
-      sshUser: "admin",
-      sshPort: 22,
-    });
     const guest = async (name: string, script: string) => {
       const r = await backend.exec(name, { argv: ["/bin/sh", "-c", script], user: "root" });
       return dec.decode(r.stdout).trim();
@@ -126,11 +47,6 @@ Deno.test({
         n.startsWith(`tkb-${dev}`) || n.includes(`tkt-bases-${id}`)
       ).sort();
     try {
-      ok(await run("git", ["init", "-q", "-b", "main"], { cwd: repo, env }), "git init");
-      await Deno.writeTextFile(`${repo}/README.md`, "hello\n");
-      ok(await run("git", ["add", "."], { cwd: repo, env }), "git add");
-      ok(await run("git", ["commit", "-qm", "init"], { cwd: repo, env }), "git commit");
-
       // Build the child: its parent first.
       let listed = await json(["image", "list"], "image list");
       const status = (doc: { bases: { name: string; status: string }[] }, name: string) =>
@@ -234,9 +150,6 @@ Deno.test({
       for (const name of await mine().catch(() => [] as string[])) {
         await backend.delete(name).catch(() => {});
       }
-      await cli(["proxy", "stop"]).catch(() => {});
-      await backend.close();
-      await Deno.remove(top, { recursive: true }).catch(() => {});
     }
   },
 });

@@ -12,57 +12,9 @@ import { UnreachableError, UnsupportedError } from "../../src/lib/errors.ts";
 import { incusChecks } from "../../src/doctor/incus.ts";
 import { ConfigSchema } from "../../src/config/schema.ts";
 import { labEnv, labIgnored, labName } from "./lab.ts";
+import { haveOpenssl, openRemoteAccess, SERVER_CERT } from "./incus_remote_lab.ts";
 
 const lab = labEnv();
-const SERVER_CERT = "/var/lib/incus/server.crt";
-
-async function haveOpenssl(): Promise<boolean> {
-  try {
-    return (await new Deno.Command("openssl", { args: ["version"], stdout: "null" }).output())
-      .success;
-  } catch {
-    return false;
-  }
-}
-
-async function makeCert(dir: string, name: string): Promise<{ cert: string; key: string }> {
-  const cert = `${dir}/${name}.crt`;
-  const key = `${dir}/${name}.key`;
-  const out = await new Deno.Command("openssl", {
-    args: [
-      "req",
-      "-x509",
-      "-newkey",
-      "ec",
-      "-pkeyopt",
-      "ec_paramgen_curve:prime256v1",
-      "-nodes",
-      "-keyout",
-      key,
-      "-out",
-      cert,
-      "-subj",
-      `/CN=${name}`,
-      "-days",
-      "1",
-    ],
-    stdout: "null",
-    stderr: "piped",
-  }).output();
-  if (!out.success) throw new Error(`openssl: ${new TextDecoder().decode(out.stderr)}`);
-  return { cert, key };
-}
-
-function freePort(): number {
-  const l = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-  const port = (l.addr as Deno.NetAddr).port;
-  l.close();
-  return port;
-}
-
-function pemBody(pem: string): string {
-  return pem.split("\n").filter((l) => l && !l.startsWith("-----")).join("");
-}
 
 Deno.test({
   name: "incus remote: HTTPS with client certificate, pinned server certificate, wss exec",
@@ -70,42 +22,12 @@ Deno.test({
   sanitizeOps: false,
   sanitizeResources: false,
   async fn(t) {
-    // The unix-socket API, for setting up and tearing down the remote access.
-    const local = await IncusClient.open({ socket: lab!.socket });
-    const server = await local.get<{ config?: Record<string, string> }>("/1.0");
-    const before = server.config?.["core.https_address"];
-    if (before && !before.startsWith("127.0.0.1:")) {
-      console.error(`incus remote test: skipped, the lab listens on ${before} (not loopback)`);
-      local.close();
-      return;
-    }
-    const address = before ?? `127.0.0.1:${freePort()}`;
-    const dir = await Deno.makeTempDir({ prefix: "tk-incus-remote-" });
-    const trusted = await makeCert(dir, "tkt-remote-trusted");
-    const stranger = await makeCert(dir, "tkt-remote-stranger");
-    const certName = labName("remote");
-    let fingerprint = "";
+    const access = await openRemoteAccess(lab!.socket, "remote");
+    if (!access) return;
+    const { address, trusted, stranger, dir } = access;
     const name = labName("remote");
     let backend: IncusBackend | null = null;
     try {
-      if (!before) {
-        await local.mutate("PATCH", "/1.0", {
-          body: { config: { "core.https_address": address } },
-        });
-      }
-      await local.mutate("POST", "/1.0/certificates", {
-        body: {
-          type: "client",
-          name: certName,
-          certificate: pemBody(await Deno.readTextFile(trusted.cert)),
-        },
-      });
-      const certs = await local.get<{ name: string; fingerprint: string }[]>(
-        "/1.0/certificates?recursion=1",
-      );
-      fingerprint = certs.find((c) => c.name === certName)?.fingerprint ?? "";
-      assert(fingerprint, "the test certificate is trusted");
-
       const endpoint: IncusEndpoint = {
         socket: "/nonexistent/unused.socket",
         remote: `https://${address}`,
@@ -124,6 +46,7 @@ Deno.test({
       const b = backend;
 
       await t.step("lifecycle, exec over wss, files", async () => {
+        assertEquals(b.capabilities.mountHost, false, "a remote server cannot mount the host");
         await b.create(name, { image: lab!.image });
         await b.start(name, { shares: [] });
         const ip = await b.waitForAddress(name, {
@@ -221,15 +144,7 @@ Deno.test({
         await backend.delete(name).catch(() => {});
         await backend.close();
       }
-      if (fingerprint) {
-        await local.mutate("DELETE", `/1.0/certificates/${fingerprint}`).catch(() => {});
-      }
-      if (!before) {
-        await local.mutate("PATCH", "/1.0", { body: { config: { "core.https_address": "" } } })
-          .catch(() => {});
-      }
-      local.close();
-      await Deno.remove(dir, { recursive: true });
+      await access.close();
     }
   },
 });

@@ -15,47 +15,12 @@
  * The CLI runs as a subprocess of main.ts.
  */
 import { assert, assertEquals, assertMatch, assertStringIncludes } from "@std/assert";
-import { IncusBackend, IncusClient } from "../../src/backends/incus/mod.ts";
 import { labEnv, labIgnored } from "./lab.ts";
 import { hostAptRepo } from "./host_apt_repo.ts";
+import { ok, openLabWorld, run } from "./lab_world.ts";
 
 const lab = labEnv();
-const ROOT = new URL("../../", import.meta.url).pathname;
 const dec = new TextDecoder();
-
-interface Run {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
-
-async function run(
-  cmd: string,
-  args: string[],
-  options: { cwd: string; env?: Record<string, string>; stdin?: string },
-): Promise<Run> {
-  const child = new Deno.Command(cmd, {
-    args,
-    cwd: options.cwd,
-    env: options.env,
-    clearEnv: options.env !== undefined,
-    stdin: options.stdin === undefined ? "null" : "piped",
-    stdout: "piped",
-    stderr: "piped",
-  }).spawn();
-  if (options.stdin !== undefined) {
-    const w = child.stdin.getWriter();
-    await w.write(new TextEncoder().encode(options.stdin));
-    await w.close();
-  }
-  const out = await child.output();
-  return { code: out.code, stdout: dec.decode(out.stdout), stderr: dec.decode(out.stderr) };
-}
-
-function ok(r: Run, what: string): Run {
-  assertEquals(r.code, 0, `${what} exited ${r.code}\nstdout: ${r.stdout}\nstderr: ${r.stderr}`);
-  return r;
-}
 
 /** Polls `probe` until it returns a value, or fails after `ms` naming `what`. */
 async function until<T>(
@@ -90,58 +55,19 @@ Deno.test({
   sanitizeOps: false,
   sanitizeResources: false,
   async fn() {
-    const top = await Deno.makeTempDir({ dir: "/var/tmp", prefix: "tk-sess-" });
-    const id = top.slice(-6).toLowerCase().replace(/[^a-z0-9]/g, "x");
-    const repo = `${top}/tkt-sess-${id}`;
-    const home = `${top}/home`;
-    const cfg = `${top}/config`;
-    await Deno.mkdir(repo, { recursive: true });
-    await Deno.mkdir(home);
-    await Deno.mkdir(`${cfg}/profiles`, { recursive: true });
     // [env] in each form; the forwarded value is a secret that must never reach the guest's disk.
     const fwdSecret = `fwd-secret-${crypto.randomUUID()}`;
     const onlyValue = `only-${crypto.randomUUID()}`;
     const diskValue = `disk-${crypto.randomUUID()}`;
-    await Deno.writeTextFile(
-      `${cfg}/config.toml`,
-      `[env]\nTK_DISK = "${diskValue}"\nTK_FWD = { forward = true }\n` +
+    await using world = await openLabWorld({
+      prefix: "sess",
+      env: { TERM: "xterm-256color", TACHIKOMA_EGRESS: "unrestricted", TK_FWD: fwdSecret },
+      config: `[env]\nTK_DISK = "${diskValue}"\nTK_FWD = { forward = true }\n` +
         `TK_FWD_UNSET = { forward = true }\n` +
         `TK_ONLY = { value = "${onlyValue}", session_only = true }\n`,
-    );
-    const realHome = Deno.env.get("HOME") ?? "/root";
-    const env: Record<string, string> = {
-      PATH: Deno.env.get("PATH") ?? "/usr/bin:/bin",
-      HOME: home,
-      TERM: "xterm-256color",
-      DENO_DIR: Deno.env.get("DENO_DIR") ?? `${realHome}/.cache/deno`,
-      TACHIKOMA_CONFIG_DIR: cfg,
-      TACHIKOMA_BASE_IMAGE: lab!.image,
-      TACHIKOMA_INCUS_SOCKET: lab!.socket,
-      TACHIKOMA_CREDENTIAL_PROXY: "false",
-      TACHIKOMA_EGRESS: "unrestricted",
-      TACHIKOMA_CLAUDE_INSTALL: "skip",
-      TACHIKOMA_VM_CPUS: "1",
-      TACHIKOMA_VM_MEMORY: "1024",
-      NO_COLOR: "1",
-      TK_FWD: fwdSecret,
-      GIT_AUTHOR_NAME: "t",
-      GIT_AUTHOR_EMAIL: "t@example.invalid",
-      GIT_COMMITTER_NAME: "t",
-      GIT_COMMITTER_EMAIL: "t@example.invalid",
-    };
-    const cliArgv = [
-      Deno.execPath(),
-      "run",
-      "-A",
-      "--frozen",
-      "--config",
-      `${ROOT}deno.json`,
-      `${ROOT}main.ts`,
-    ];
-    const cli = (args: string[], cwd = repo, stdin?: string) => {
-      if (Deno.env.get("TK_E2E_DEBUG")) console.error(`+ tachikoma ${args.join(" ")}`);
-      return run(cliArgv[0], [...cliArgv.slice(1), ...args], { cwd, env, stdin });
-    };
+    });
+    const { id, repo, cfg, env, backend, cli, cliArgv } = world;
+    await Deno.mkdir(`${cfg}/profiles`);
     // The host's tmux, on a socket of its own: the terminal `tachikoma enter` runs in.
     const socket = `tk-sess-${id}`;
     const tmux = (...args: string[]) =>
@@ -153,14 +79,6 @@ Deno.test({
       return all.length ? Math.max(...all) : 0;
     };
 
-    const client = await IncusClient.open({ socket: lab!.socket });
-    const backend = new IncusBackend(client, {
-      endpoint: { socket: lab!.socket },
-      cpus: 1,
-      memoryMb: 1024,
-      sshUser: "admin",
-      sshPort: 22,
-    });
     await using apt = await hostAptRepo(lab!.gateway, [
       "tmux",
       "libevent-core-2.1-7",
@@ -172,18 +90,10 @@ Deno.test({
       `sudo sh -c 'rm -f /etc/apt/sources.list.d/*; printf "%s\\n" "$1" > /etc/apt/sources.list' ` +
         `sh '${apt.sourcesLine}'\n`,
     );
-    let name = "";
     try {
-      ok(await run("git", ["init", "-q", "-b", "main"], { cwd: repo, env }), "git init");
-      await Deno.writeTextFile(`${repo}/README.md`, "hello\n");
-      ok(await run("git", ["add", "."], { cwd: repo, env }), "git add");
-      ok(await run("git", ["commit", "-qm", "init"], { cwd: repo, env }), "git commit");
       const branch = `sess/${id}`;
-      const spawned = JSON.parse(
-        ok(await cli(["spawn", branch, "--backend", "incus", "--no-attach", "--json"]), "spawn")
-          .stdout,
-      );
-      name = spawned.name;
+      const spawned = await world.spawn([branch, "--backend", "incus"]);
+      const name = spawned.name;
       const worktree: string = spawned.worktree_path;
       assert(spawned.provisioning.steps.includes("sessions"), JSON.stringify(spawned));
       const wt = (args: string[], stdin?: string) => cli(args, worktree, stdin);
@@ -378,10 +288,6 @@ Deno.test({
       assertEquals((await backend.get(name)).state, "running");
     } finally {
       await tmux("kill-server").catch(() => {});
-      await cli(["proxy", "stop"]).catch(() => {});
-      if (name) await backend.delete(name).catch(() => {});
-      await backend.close();
-      await Deno.remove(top, { recursive: true }).catch(() => {});
     }
   },
 });

@@ -35,10 +35,10 @@ export interface ShareContext {
 /** Gives the guest access to the shared directories, then puts the devices on the instance. */
 export async function applyShares(
   ctx: ShareContext,
-  instance: IncusInstance,
-  etag: string | undefined,
+  target: { instance: IncusInstance; etag: string | undefined },
   shares: Share[],
 ): Promise<void> {
+  const { instance, etag } = target;
   const hasOurs = Object.keys(instance.devices).some((k) => k.startsWith(SHARE_DEVICE_PREFIX));
   if (shares.length === 0 && !hasOurs) return;
   if (shares.length > 0) {

@@ -97,11 +97,14 @@ export class IncusClient {
   readonly #origin: string;
   #closed = false;
 
-  private constructor(http: Deno.HttpClient, origin: string, where: string, project?: string) {
+  private constructor(
+    http: Deno.HttpClient,
+    at: { origin: string; where: string; project?: string },
+  ) {
     this.#http = http;
-    this.#origin = origin;
-    this.where = where;
-    this.project = project;
+    this.#origin = at.origin;
+    this.where = at.where;
+    this.project = at.project;
   }
 
   /** Builds a client; reads certificate files in remote mode. Makes no request. */
@@ -128,12 +131,20 @@ export class IncusClient {
         ? [await readPem("server_cert", endpoint.serverCert)]
         : undefined;
       const http = Deno.createHttpClient({ cert, key, caCerts, http2: false });
-      return new IncusClient(http, url.origin, url.origin, endpoint.project);
+      return new IncusClient(http, {
+        origin: url.origin,
+        where: url.origin,
+        project: endpoint.project,
+      });
     }
     const http = incusSocketHttpClient(endpoint.socket);
     // The host name of socket URLs is never contacted, but Deno resolves it for websockets:
     // `localhost` resolves from /etc/hosts, without any DNS traffic.
-    return new IncusClient(http, "http://localhost", endpoint.socket, endpoint.project);
+    return new IncusClient(http, {
+      origin: "http://localhost",
+      where: endpoint.socket,
+      project: endpoint.project,
+    });
   }
 
   /** The full URL of an API path, with the project. */

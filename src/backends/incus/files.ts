@@ -52,14 +52,16 @@ async function failure(response: Response, subject: string): Promise<Error> {
   return incusError(response.status, message, subject);
 }
 
-/** Writes `data` at `path` with the given owner and mode, creating parents. */
-export async function pushFile(
-  ctx: FileContext,
-  name: string,
-  path: string,
-  data: Uint8Array,
-  options: FileOptions = {},
-): Promise<void> {
+/** A file to push: where, what, and its owner and mode. */
+export interface PushedFile extends FileOptions {
+  /** Absolute guest path. */
+  path: string;
+  data: Uint8Array;
+}
+
+/** Writes `file.data` at `file.path` with the given owner and mode, creating parents. */
+export async function pushFile(ctx: FileContext, name: string, file: PushedFile): Promise<void> {
+  const { path, data, ...options } = file;
   checkPath(path);
   const [uid, gid] = options.owner === "root" ? [0, 0] : [ctx.guestUid, ctx.guestGid];
   const mode = options.mode ?? DEFAULT_FILE_MODE;
@@ -92,7 +94,7 @@ export async function pushFile(
   let response = await post();
   if (response.status === 404) {
     await response.body?.cancel();
-    await makeParents(ctx, name, path, uid, gid);
+    await makeParents(ctx, name, { path, uid, gid });
     response = await post();
   }
   if (!response.ok) throw await failure(response, subject);
@@ -107,13 +109,13 @@ async function deleteFile(ctx: FileContext, name: string, path: string): Promise
   await response.body?.cancel();
 }
 
+/** Creates the missing parent directories of `file.path`, owned by `uid`/`gid`. */
 async function makeParents(
   ctx: FileContext,
   name: string,
-  path: string,
-  uid: number,
-  gid: number,
+  file: { path: string; uid: number; gid: number },
 ): Promise<void> {
+  const { path, uid, gid } = file;
   const parts = path.split("/").filter((p) => p.length > 0).slice(0, -1);
   let dir = "";
   for (const part of parts) {

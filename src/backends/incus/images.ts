@@ -206,12 +206,12 @@ export function progressText(metadata: Record<string, unknown>): string | null {
   return null;
 }
 
+/** Points the alias `alias.name` at `alias.target`; returns the fingerprint it named before. */
 async function pointAlias(
   ctx: ImageContext,
-  name: string,
-  target: string,
-  description: string,
+  alias: { name: string; target: string; description: string },
 ): Promise<string | null> {
+  const { name, target, description } = alias;
   try {
     await ctx.client.call("POST", "/1.0/images/aliases", {
       body: { name, target, description },
@@ -297,12 +297,11 @@ export async function pullImage(
     throw new RuntimeError("image_pull", `${subject}: the download reported no fingerprint`);
   }
   const alias = cacheAlias(ref);
-  const replaced = await pointAlias(
-    ctx,
-    alias,
-    fingerprint,
-    `${ref.text} from ${ref.server.url} (${ref.server.protocol}), pulled by tachikoma`,
-  );
+  const replaced = await pointAlias(ctx, {
+    name: alias,
+    target: fingerprint,
+    description: `${ref.text} from ${ref.server.url} (${ref.server.protocol}), pulled by tachikoma`,
+  });
   if (replaced && replaced !== fingerprint) await dropIfUnnamed(ctx, replaced);
   return info(ref, await imageByFingerprint(ctx, fingerprint), true);
 }

@@ -39,37 +39,25 @@ import type {
 import type { BackendContext } from "../backend.ts";
 import type { Config } from "../../config/schema.ts";
 import { type Clock, systemClock } from "../../lib/clock.ts";
-import {
-  ConflictError,
-  errorMessage,
-  InterruptedError,
-  NotFoundError,
-  RuntimeError,
-  TachikomaError,
-  TimeoutError,
-  UnreachableError,
-  UnsupportedError,
-} from "../../lib/errors.ts";
-import { EGRESS_CONFIG_KEY, HostNft, type HostNic, parseStoredPolicy } from "./egress.ts";
-import { log } from "../../lib/log.ts";
-import { applyShares } from "./apply_shares.ts";
+import { UnreachableError } from "../../lib/errors.ts";
 import { type CommandRunner, defaultRunner } from "../../lib/process.ts";
 import { IncusClient } from "./client.ts";
+import { fetchInstance, type IncusContext } from "./context.ts";
+import { getEgress, setEgress } from "./egress_policy.ts";
 import { execCommand, type ExecContext, openShell } from "./exec.ts";
 import { pullFile, pushFile } from "./files.ts";
-import { type ImageStoreOptions, incusImageStore, instanceSource } from "./image_store.ts";
+import { type ImageStoreOptions, incusImageStore } from "./image_store.ts";
+import { type IncusInstance, leasedAddresses, toInfo } from "./instances.ts";
 import {
-  createBody,
-  type IncusInstance,
-  type IncusInstanceState,
-  instancePath,
-  ipv4Addresses,
-  leasedAddresses,
-  mapStatus,
-  toInfo,
-} from "./instances.ts";
+  createInstance,
+  deleteInstance,
+  startInstance,
+  stopInstance,
+  suspendInstance,
+  waitForAddress,
+} from "./lifecycle.ts";
 import { imageServersOf, type IncusSettings, incusSettings } from "./settings.ts";
-import { checkShares, type Ids } from "./shares.ts";
+import type { Ids } from "./shares.ts";
 import {
   cloneInstance,
   createCheckpoint,
@@ -114,41 +102,42 @@ export class IncusBackend implements Backend {
     pty: true,
     files: true,
     execOverSsh: false,
+    mountHost: true,
   };
   readonly client: IncusClient;
   readonly settings: IncusSettings;
-  readonly #clock: Clock;
-  readonly #hostIds: Ids | null;
-  readonly #guest: Ids;
-  readonly #runner: CommandRunner;
-  readonly #opTimeoutMs: number;
-  readonly #stopTimeoutMs: number;
-  readonly #egressTable: string | undefined;
+  readonly #ctx: IncusContext;
 
   constructor(client: IncusClient, settings: IncusSettings, options: IncusBackendOptions = {}) {
     this.client = client;
     this.settings = settings;
-    this.#clock = options.clock ?? systemClock;
-    this.#guest = options.guestIds ?? GUEST_IDS;
-    this.#runner = options.runner ?? defaultRunner;
-    this.#opTimeoutMs = options.operationTimeoutMs ?? 120_000;
-    this.#stopTimeoutMs = options.stopTimeoutMs ?? 30_000;
-    this.#egressTable = options.egressTable;
-    this.#hostIds = options.hostIds !== undefined
-      ? options.hostIds
-      : settings.endpoint.remote
-      ? null
-      : localIds();
+    this.#ctx = {
+      client,
+      settings,
+      clock: options.clock ?? systemClock,
+      guestIds: options.guestIds ?? GUEST_IDS,
+      runner: options.runner ?? defaultRunner,
+      operationTimeoutMs: options.operationTimeoutMs ?? 120_000,
+      stopTimeoutMs: options.stopTimeoutMs ?? 30_000,
+      egressTable: options.egressTable,
+      hostIds: options.hostIds !== undefined
+        ? options.hostIds
+        : settings.endpoint.remote
+        ? null
+        : localIds(),
+      imageOptions: () => this.#imageOptions(),
+    };
+    this.capabilities = { ...this.capabilities, mountHost: !settings.endpoint.remote };
     this.images = incusImageStore(this.#imageOptions());
   }
 
   #execContext(): ExecContext {
     return {
       client: this.client,
-      clock: this.#clock,
+      clock: this.#ctx.clock,
       sshUser: this.settings.sshUser,
-      guestUid: this.#guest.uid,
-      guestGid: this.#guest.gid,
+      guestUid: this.#ctx.guestIds.uid,
+      guestGid: this.#ctx.guestIds.gid,
     };
   }
 
@@ -168,19 +157,12 @@ export class IncusBackend implements Backend {
    * `list` and `waitForAddress`, so "has an address" always means the guest configured it.
    */
   async get(name: string): Promise<SandboxInfo> {
-    const instance = await this.#instance(name);
+    const instance = await fetchInstance(this.#ctx, name);
     const info = toInfo(instance);
     if (info.state !== "running") return info;
     const leased = await leasedAddresses(this.client, instance);
     if (leased.length > 0) return { ...info, addresses: leased };
-    return toInfo(await this.#instance(name, true));
-  }
-
-  async #instance(name: string, withState = false): Promise<IncusInstance> {
-    return await this.client.get<IncusInstance>(instancePath(name), {
-      query: withState ? { recursion: "1" } : {},
-      subject: `sandbox "${name}"`,
-    });
+    return toInfo(await fetchInstance(this.#ctx, name, true));
   }
 
   /** Base images: remote references pulled into the local store once, prepared images. */
@@ -193,185 +175,36 @@ export class IncusBackend implements Backend {
       exec: () => this.#execContext(),
       sshUser: this.settings.sshUser,
       configuredImage: this.settings.image,
-      publishTimeoutMs: this.#opTimeoutMs * 5,
+      publishTimeoutMs: this.#ctx.operationTimeoutMs * 5,
     };
   }
 
-  async create(name: string, options: CreateOptions): Promise<void> {
-    const image = options.image;
-    const source = await instanceSource(this.#imageOptions(), image);
-    const body = createBody({
-      name,
-      image: options.label ?? image,
-      source,
-      cpus: options.cpus ?? this.settings.cpus,
-      memoryMb: options.memoryMb ?? this.settings.memoryMb,
-      storagePool: this.settings.storagePool,
-      network: this.settings.network,
-      diskGb: options.diskGb,
-    });
-    try {
-      await this.client.mutate("POST", "/1.0/instances", {
-        body,
-        subject: `sandbox "${name}"`,
-        timeoutMs: this.#opTimeoutMs,
-      });
-    } catch (error) {
-      if (
-        error instanceof TachikomaError &&
-        /image not provided|image.*not found/i.test(error.message)
-      ) {
-        throw new NotFoundError(`image "${image}" not found in Incus at ${this.client.where}`, {
-          hint: "import it (incus image import <tarball> --alias <name>) or set [incus] image / " +
-            "base_image to an alias or fingerprint listed by `incus image list`",
-        });
-      }
-      throw error;
-    }
+  create(name: string, options: CreateOptions): Promise<void> {
+    return createInstance(this.#ctx, name, options);
   }
 
   async clone(name: string, source: CloneSource): Promise<void> {
     await cloneInstance(this.client, name, source);
   }
 
-  async start(name: string, options: StartOptions): Promise<void> {
-    checkShares(options.shares);
-    const response = await this.client.call<IncusInstance>("GET", instancePath(name), {
-      subject: `sandbox "${name}"`,
-    });
-    const instance = response.metadata;
-    const state = mapStatus(instance.status);
-    await applyShares(
-      {
-        client: this.client,
-        hostIds: this.#hostIds,
-        guestIds: this.#guest,
-        runner: this.#runner,
-        operationTimeoutMs: this.#opTimeoutMs,
-      },
-      instance,
-      response.etag,
-      options.shares,
-    );
-    if (state === "running" || state === "starting") return;
-    const action = state === "suspended" ? "unfreeze" : "start";
-    try {
-      await this.#setState(name, { action });
-    } catch (error) {
-      if (error instanceof ConflictError && /already running/i.test(error.message)) return;
-      throw error;
-    }
-    // A restart gives the guest a new veth: its stored egress policy follows at once.
-    if (parseStoredPolicy(instance.config?.[EGRESS_CONFIG_KEY])) {
-      await this.#enforce(name).catch((error) => {
-        if (!(error instanceof UnsupportedError)) throw error;
-        log.warn(`${name}: egress is enforced by the proxy only: ${errorMessage(error)}`);
-      });
-    }
+  start(name: string, options: StartOptions): Promise<void> {
+    return startInstance(this.#ctx, name, options);
   }
 
-  async #setState(name: string, body: Record<string, unknown>, timeoutMs = this.#opTimeoutMs) {
-    await this.client.mutate("PUT", `${instancePath(name)}/state`, {
-      body,
-      subject: `sandbox "${name}"`,
-      timeoutMs,
-    });
+  stop(name: string, options: StopOptions = {}): Promise<void> {
+    return stopInstance(this.#ctx, name, options);
   }
 
-  async stop(name: string, options: StopOptions = {}): Promise<void> {
-    const instance = await this.#instance(name);
-    const state = mapStatus(instance.status);
-    if (state === "stopped") return;
-    const budget = options.timeoutMs ?? this.#stopTimeoutMs;
-    if (!options.force) {
-      try {
-        if (state === "suspended") await this.#setState(name, { action: "unfreeze" });
-        await this.#setState(
-          name,
-          { action: "stop", timeout: Math.max(1, Math.ceil(budget / 1000)), force: false },
-          budget + 15_000,
-        );
-        return;
-      } catch (error) {
-        if (alreadyStopped(error)) return;
-        if (error instanceof NotFoundError) throw error;
-        log.debug(`incus: graceful stop of ${name} failed (${String(error)}); forcing`);
-      }
-    }
-    try {
-      await this.#setState(name, { action: "stop", force: true });
-    } catch (error) {
-      if (!alreadyStopped(error)) throw error;
-    }
+  suspend(name: string): Promise<void> {
+    return suspendInstance(this.#ctx, name);
   }
 
-  async suspend(name: string): Promise<void> {
-    const instance = await this.#instance(name);
-    const state = mapStatus(instance.status);
-    if (state === "suspended") return;
-    if (state !== "running") {
-      throw new ConflictError(
-        `sandbox "${name}" is ${state}: only a running sandbox can be suspended`,
-      );
-    }
-    await this.#setState(name, { action: "freeze" });
+  delete(name: string): Promise<void> {
+    return deleteInstance(this.#ctx, name);
   }
 
-  async delete(name: string): Promise<void> {
-    // A container whose start just failed can still read as running for a moment: stop it
-    // again and retry a few times before giving up.
-    for (let attempt = 1;; attempt++) {
-      try {
-        await this.#setState(name, { action: "stop", force: true });
-      } catch (error) {
-        if (error instanceof NotFoundError) return;
-        if (!alreadyStopped(error)) throw error;
-      }
-      try {
-        await this.client.mutate("DELETE", instancePath(name), {
-          subject: `sandbox "${name}"`,
-          timeoutMs: this.#opTimeoutMs,
-        });
-        if (!this.settings.endpoint.remote) {
-          await this.#nft().unrestrict(name).catch((e) =>
-            log.warn(`could not remove the egress rules of ${name}: ${errorMessage(e)}`)
-          );
-        }
-        return;
-      } catch (error) {
-        if (error instanceof NotFoundError) return;
-        const running = error instanceof ConflictError && /is running/i.test(error.message);
-        if (!running || attempt >= 3) throw error;
-        await this.#clock.sleep(500 * attempt);
-      }
-    }
-  }
-
-  async waitForAddress(name: string, options: WaitOptions): Promise<string> {
-    const { clock, deadline, signal } = options;
-    let delay = 100;
-    for (let poll = 1;; poll++) {
-      if (signal?.aborted) throw signal.reason ?? new InterruptedError();
-      const state = await this.client.get<IncusInstanceState>(`${instancePath(name)}/state`, {
-        subject: `sandbox "${name}"`,
-        signal,
-      });
-      const addresses = ipv4Addresses(state);
-      if (addresses.length > 0) return addresses[0];
-      if (mapStatus(state.status) === "stopped") {
-        throw new ConflictError(`sandbox "${name}" is stopped: it will not get an address`, {
-          hint: `tachikoma spawn starts it again`,
-        });
-      }
-      const now = clock.now();
-      if (now >= deadline) {
-        throw new TimeoutError(`sandbox "${name}" has no IPv4 address yet (gave up waiting)`, {
-          hint: "check the Incus network (DHCP on the bridge): tachikoma doctor",
-        });
-      }
-      if (poll > 10) delay = Math.min(1000, Math.round(delay * 1.5));
-      await clock.sleep(Math.min(delay, deadline - now), signal);
-    }
+  waitForAddress(name: string, options: WaitOptions): Promise<string> {
+    return waitForAddress(this.#ctx, name, options);
   }
 
   async sshEndpoint(name: string): Promise<SshEndpoint> {
@@ -399,7 +232,7 @@ export class IncusBackend implements Backend {
   }
 
   pushFile(name: string, path: string, data: Uint8Array, options?: FileOptions): Promise<void> {
-    return pushFile(this.#fileContext(), name, path, data, options);
+    return pushFile(this.#fileContext(), name, { ...options, path, data });
   }
 
   pullFile(name: string, path: string): Promise<Uint8Array> {
@@ -407,7 +240,8 @@ export class IncusBackend implements Backend {
   }
 
   #fileContext() {
-    return { client: this.client, guestUid: this.#guest.uid, guestGid: this.#guest.gid };
+    const { uid, gid } = this.#ctx.guestIds;
+    return { client: this.client, guestUid: uid, guestGid: gid };
   }
 
   createCheckpoint(name: string, checkpoint: string): Promise<Checkpoint> {
@@ -427,80 +261,19 @@ export class IncusBackend implements Backend {
   }
 
   /** The stored policy; throws when a restricted policy is not in force on a running guest. */
-  async getEgress(name: string): Promise<EgressPolicy> {
-    const instance = await this.#instance(name);
-    const policy = parseStoredPolicy(instance.config?.[EGRESS_CONFIG_KEY]) ??
-      { mode: "unrestricted" as const, allow: [] };
-    if (policy.mode !== "unrestricted" && mapStatus(instance.status) === "running") {
-      const nft = this.#nft();
-      if ((await nft.chains(name)).length === 0) {
-        throw new RuntimeError(
-          "egress_not_applied",
-          `the ${policy.mode} egress policy of ${name} is not in force on the host`,
-          { hint: `apply it again: tachikoma network set ${name} ${policy.mode}` },
-        );
-      }
-    }
-    return policy;
+  getEgress(name: string): Promise<EgressPolicy> {
+    return getEgress(this.#ctx, name);
   }
 
-  /**
-   * Stores the policy in the instance and enforces it on the host now when the guest runs
-   * (egress.ts); a stopped guest gets it when it starts.
-   */
-  async setEgress(name: string, policy: EgressPolicy): Promise<void> {
-    this.#nft(); // refuses remote engines before anything changes
-    await this.client.mutate("PATCH", instancePath(name), {
-      body: { config: { [EGRESS_CONFIG_KEY]: JSON.stringify(policy) } },
-      subject: `sandbox "${name}"`,
-      timeoutMs: this.#opTimeoutMs,
-    });
-    await this.#enforce(name, policy);
-  }
-
-  #nft(): HostNft {
-    if (this.settings.endpoint.remote) {
-      throw new UnsupportedError(
-        "egress enforcement on a remote Incus server is not supported (host nftables)",
-        { hint: "the proxy enforces the policy for proxied traffic only" },
-      );
-    }
-    return new HostNft(this.#runner, this.#egressTable);
-  }
-
-  /** Applies `policy` (or the stored one) to the running guest's NICs. */
-  async #enforce(name: string, policy?: EgressPolicy | null): Promise<void> {
-    if (this.settings.endpoint.remote) return;
-    const nft = this.#nft();
-    if (policy === undefined) {
-      const instance = await this.#instance(name);
-      policy = parseStoredPolicy(instance.config?.[EGRESS_CONFIG_KEY]);
-    }
-    if (!policy || policy.mode === "unrestricted") {
-      if (policy || (await nft.chains(name)).length > 0) await nft.unrestrict(name);
-      return;
-    }
-    const state = await this.client.get<IncusInstanceState>(`${instancePath(name)}/state`, {
-      subject: `sandbox "${name}"`,
-    });
-    if (mapStatus(state.status) !== "running") return;
-    const nics: HostNic[] = Object.entries(state.network ?? {})
-      .filter(([nic, n]) => nic !== "lo" && typeof n?.host_name === "string" && n.host_name)
-      .map(([nic, n]) => ({ nic, device: n.host_name! }));
-    if (nics.length === 0) {
-      throw new RuntimeError("egress_no_nic", `${name} has no host-side NIC to restrict`);
-    }
-    await nft.restrict({ instance: name, nics, proxy: policy.proxy ?? null });
+  /** Stores the policy and enforces it on the host now when the guest runs (egress_policy.ts). */
+  setEgress(name: string, policy: EgressPolicy): Promise<void> {
+    return setEgress(this.#ctx, name, policy);
   }
 
   close(): Promise<void> {
     this.client.close();
     return Promise.resolve();
   }
-}
-
-function alreadyStopped(error: unknown): boolean {
-  return error instanceof ConflictError && /already stopped|not running/i.test(error.message);
 }
 
 function localIds(): Ids | null {

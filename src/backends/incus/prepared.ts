@@ -93,7 +93,13 @@ export async function findPrepared(
   }
 }
 
-async function guestRoot(exec: ExecContext, name: string, script: string, what: string) {
+/** Runs `step.script` as root in the sandbox; `step.what` names it in the error. */
+async function guestRoot(
+  exec: ExecContext,
+  name: string,
+  step: { script: string; what: string },
+): Promise<void> {
+  const { script, what } = step;
   const r = await execCommand(exec, name, { argv: ["sh", "-c", script], user: "root" });
   if (r.code !== 0) {
     throw new RuntimeError(
@@ -123,14 +129,14 @@ export async function publishPrepared(options: PublishOptions): Promise<ImageInf
   const subject = `sandbox "${sandbox}"`;
   await client.mutate("DELETE", `${snapshots}/${SNAPSHOT}`, { subject }).catch(() => {});
   try {
-    await guestRoot(exec, sandbox, HIDE, "moving its identity aside");
+    await guestRoot(exec, sandbox, { script: HIDE, what: "moving its identity aside" });
     await client.mutate("POST", snapshots, {
       body: { name: SNAPSHOT, stateful: false },
       subject,
       timeoutMs: options.timeoutMs,
     });
   } finally {
-    await guestRoot(exec, sandbox, RESTORE, "restoring its identity");
+    await guestRoot(exec, sandbox, { script: RESTORE, what: "restoring its identity" });
   }
   let fingerprint: string;
   try {
@@ -170,7 +176,7 @@ export async function publishPrepared(options: PublishOptions): Promise<ImageInf
     await client.mutate("DELETE", `/1.0/images/${fingerprint}`).catch(() => {});
     return (await findPrepared(client, base, recipe))!;
   }
-  await dropOlder(client, base, options.user, fingerprint);
+  await dropOlder(client, base, { user: options.user, keep: fingerprint });
   return (await findPrepared(client, base, recipe))!;
 }
 
@@ -181,9 +187,9 @@ export async function publishPrepared(options: PublishOptions): Promise<ImageInf
 async function dropOlder(
   client: IncusClient,
   base: ImageInfo,
-  user: string,
-  keep: string,
+  of: { user: string; keep: string },
 ): Promise<void> {
+  const { user, keep } = of;
   try {
     const images = await client.get<IncusImage[]>("/1.0/images", {
       query: { recursion: "1" },

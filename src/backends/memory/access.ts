@@ -92,6 +92,7 @@ const DEFAULT_CAPABILITIES: Capabilities = {
   pty: true,
   files: true,
   execOverSsh: true,
+  mountHost: true,
 };
 
 const MUTATING = new Set<MemoryMethod>([

@@ -36,62 +36,21 @@ import {
 } from "../../lib/errors.ts";
 import { log } from "../../lib/log.ts";
 import { isCheckpointVm, TartCheckpoints } from "./checkpoints.ts";
-import { type TartCli, type TartResolver } from "./cli.ts";
+import type { TartCli } from "./cli.ts";
 import { DEFAULT_TAG, dirArgs, GUEST_MOUNT_ROOT } from "./dir_spec.ts";
 import type { TartListEntry, TartState } from "./parse.ts";
 import { logTail, type RunHandle, type RunLauncher, runLogPath } from "./run.ts";
 import { type GuestAccess } from "./guest_access.ts";
 import { mountSharesArgv } from "./guest.ts";
-import {
-  readTartEgress,
-  removeTartEgress,
-  restartNeeded,
-  softnetArgs,
-  writeTartEgress,
-} from "./egress.ts";
+import { readTartEgress, removeTartEgress, softnetArgs, writeTartEgress } from "./egress.ts";
+import { getTartEgress, setTartEgress } from "./egress_policy.ts";
+import { TART_CAPABILITIES, type TartParts, type TartSettings } from "./parts.ts";
 import {
   checkShares,
   ipTimeoutError,
   runExitedError,
   stoppedWhileWaitingError,
 } from "./failures.ts";
-
-/** Settings of a {@link TartBackend}. */
-export interface TartSettings {
-  /** tachikoma's state directory (run logs go to `<stateDir>/logs`). */
-  stateDir: string;
-  resolver: TartResolver;
-  stopTimeoutSecs: number;
-  /** Applied with `tart set --disk-size` after clone, when set. */
-  diskSizeGb?: number;
-  cpus: number;
-  memoryMb: number;
-  /** `vm_display`: `none` adds `--no-graphics`. */
-  display: string;
-  /** Upper bound for `tart run` to take the VM lock (ms). */
-  startTimeoutMs: number;
-}
-
-/** Everything a {@link TartBackend} is made of. */
-export interface TartParts {
-  cli: TartCli;
-  launcher: RunLauncher;
-  clock: Clock;
-  guest: GuestAccess;
-  settings: TartSettings;
-}
-
-/** What tart can do for Linux guests. */
-export const TART_CAPABILITIES: Capabilities = {
-  suspend: false,
-  checkpoints: true,
-  checkpointsStopped: true,
-  clone: true,
-  egress: true,
-  pty: false,
-  files: false,
-  execOverSsh: true,
-};
 
 /** Poll interval while waiting for `tart list` to show `running`. */
 const START_POLL_MS = 150;
@@ -368,32 +327,13 @@ export class TartBackend implements Backend {
     return this.#checkpoints.delete(name, checkpoint);
   }
   /** The policy; throws when the running VM's Softnet does not match it yet. */
-  async getEgress(name: string): Promise<EgressPolicy> {
-    const file = await readTartEgress(this.#settings.stateDir, name);
-    const policy = file?.policy ?? { mode: "unrestricted" as const, allow: [] };
-    const entry = await this.#cli.find(name);
-    if (!entry) throw new NotFoundError(`no tart VM named ${name}`);
-    const restricted = policy.mode !== "unrestricted";
-    if (entry.state === "running" && (file?.running_restricted ?? false) !== restricted) {
-      throw restartNeeded(name, policy);
-    }
-    return policy;
+  getEgress(name: string): Promise<EgressPolicy> {
+    return getTartEgress({ cli: this.#cli, stateDir: this.#settings.stateDir }, name);
   }
 
   /** Keeps the policy for the next `tart run`; a running VM whose Softnet must change: Conflict. */
-  async setEgress(name: string, policy: EgressPolicy): Promise<void> {
-    const entry = await this.#cli.find(name);
-    if (!entry) throw new NotFoundError(`no tart VM named ${name}`);
-    const file = await readTartEgress(this.#settings.stateDir, name);
-    const running = entry.state === "running";
-    const runningRestricted = running ? (file?.running_restricted ?? false) : null;
-    await writeTartEgress(this.#settings.stateDir, name, {
-      policy,
-      running_restricted: runningRestricted,
-    });
-    if (running && runningRestricted !== (policy.mode !== "unrestricted")) {
-      throw restartNeeded(name, policy);
-    }
+  setEgress(name: string, policy: EgressPolicy): Promise<void> {
+    return setTartEgress({ cli: this.#cli, stateDir: this.#settings.stateDir }, name, policy);
   }
 
   async close(): Promise<void> {

@@ -14,8 +14,8 @@ import { GuestAccess } from "./guest_access.ts";
 import { TartBackend } from "./backend.ts";
 import type { GuestSsh } from "./guest.ts";
 
-export { TART_CAPABILITIES, TartBackend } from "./backend.ts";
-export type { TartParts, TartSettings } from "./backend.ts";
+export { TartBackend } from "./backend.ts";
+export { TART_CAPABILITIES, type TartParts, type TartSettings } from "./parts.ts";
 export { TartCli } from "./cli.ts";
 export type { TartCliOptions, TartResolver } from "./cli.ts";
 export { GuestAccess } from "./guest_access.ts";

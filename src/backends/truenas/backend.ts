@@ -64,6 +64,8 @@ export const TRUENAS_CAPABILITIES: Capabilities = {
   pty: false,
   files: false,
   execOverSsh: true,
+  /** A TrueNAS server cannot mount this host's directories: code travels by git. */
+  mountHost: false,
 };
 
 /** Settings of a {@link TruenasBackend}. */

@@ -5,7 +5,8 @@ import {
   assertRejects,
   assertStringIncludes,
 } from "@std/assert";
-import { TartBackend, type TartSettings } from "../../../src/backends/tart/backend.ts";
+import { TartBackend } from "../../../src/backends/tart/backend.ts";
+import type { TartSettings } from "../../../src/backends/tart/parts.ts";
 import { TartCli } from "../../../src/backends/tart/cli.ts";
 import { GuestAccess } from "../../../src/backends/tart/guest_access.ts";
 import { FakeClock } from "../../testing/fake_clock.ts";

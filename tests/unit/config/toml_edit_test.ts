@@ -1,12 +1,7 @@
 import { assert, assertEquals } from "@std/assert";
 import { parse } from "smol-toml";
-import {
-  findKeyLine,
-  scanToml,
-  setTomlValue,
-  tomlString,
-  tomlValue,
-} from "../../../src/config/toml_edit.ts";
+import { setTomlValue, tomlString, tomlValue } from "../../../src/config/toml_edit.ts";
+import { findKeyLine, scanToml } from "../../../src/config/toml_scan.ts";
 
 const DOC = `# tachikoma settings
 # (keep this comment)

@@ -23,6 +23,7 @@ export const TOOL_NAMES = [
   "exec_in_sandbox",
   "halt_sandbox",
   "destroy_sandbox",
+  "pull_sandbox",
   "read_file",
   "write_file",
   "edit_file",

@@ -169,6 +169,8 @@ Deno.test("http: the tools over the SDK client, annotations, delete_file, sessio
   assertEquals(byName.get("delete_file")!.destructiveHint, true);
   assertEquals(byName.get("destroy_sandbox")!.destructiveHint, true);
   assertEquals(byName.get("exec_in_sandbox")!.openWorldHint, true);
+  assertEquals(byName.get("pull_sandbox")!.readOnlyHint, false);
+  assertEquals(byName.get("pull_sandbox")!.destructiveHint, false);
 
   const call = async (name: string, args: Doc) => {
     const r = await client.callTool({ name, arguments: args });

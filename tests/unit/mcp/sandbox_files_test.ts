@@ -11,12 +11,10 @@ import {
   editFile,
   FILE_QUERY_ATTEMPTS,
   type FileTarget,
-  isBinary,
-  listFiles,
-  readFile,
-  sha256Hex,
   writeFile,
 } from "../../../src/core/sandbox_files.ts";
+import { listFiles, readFile } from "../../../src/core/file_read.ts";
+import { isBinary, sha256Hex } from "../../../src/core/file_values.ts";
 import { GUEST_CODE_DIR } from "../../../src/provision/shares.ts";
 import { ConflictError, NotFoundError, RuntimeError, UsageError } from "../../../src/lib/errors.ts";
 

@@ -377,6 +377,18 @@ Deno.test("stdio: every tool and error path against the memory backend", async (
     await fails("delete_checkpoint", { sandbox: OTHER, label: auto.label }, auto.label as string);
   });
 
+  await t.step("pull_sandbox on a sandbox that mounts the host: nothing to pull", async () => {
+    const p = await ok("pull_sandbox", { sandbox: FEATURE });
+    assertEquals([p.name, p.mode, p.action, p.commits, p.ref], [
+      FEATURE,
+      "share",
+      "shared",
+      0,
+      null,
+    ]);
+    assert(String(p.notice).includes("nothing to pull"), String(p.notice));
+  });
+
   await t.step("destroy_sandbox removes it; afterwards it is unknown", async () => {
     const d = await ok("destroy_sandbox", { sandbox: FEATURE });
     assertEquals([d.name, d.was_missing, d.worktree_removed], [FEATURE, false, false]);
