@@ -1,10 +1,10 @@
 /**
  * What a fresh TrueNAS instance gets before its first real boot (truenas-api.md §7.4–§7.6):
  * files written into its root filesystem with `filesystem.file_receive`, among them an
- * `/etc/rc.local` that systemd runs on the next boot, once: it installs openssh-server and sudo
- * from the image's apt sources, makes the uid-1000 sandbox user with passwordless sudo (an
- * image's own uid-1000 user is removed first), fixes the ownership of the injected key and
- * starts sshd. Its output goes to `/var/log/tachikoma-firstboot.log` in the guest.
+ * `/etc/rc.local` that systemd runs on the next boot, once: it installs openssh-server, sudo,
+ * git, curl and CA certificates from the image's apt sources (no service starts meanwhile),
+ * makes the uid-1000 sandbox user with passwordless sudo (an image's own uid-1000 user is removed
+ * first), fixes the ownership of the injected key, and only then starts sshd. Its output goes to `/var/log/tachikoma-firstboot.log` in the guest.
  *
  * @module
  */
@@ -26,6 +26,18 @@ export const FIRSTBOOT_DONE = "/root/.ssh-provisioned";
 /** The first boot's log, in the guest. */
 export const FIRSTBOOT_LOG = "/var/log/tachikoma-firstboot.log";
 
+/**
+ * What the first boot installs: sshd and sudo, plus what provisioning needs in the guest (git for
+ * code by git, curl and CA certificates) — the bootstrap step is not run on SSH engines.
+ */
+export const FIRSTBOOT_PACKAGES: readonly string[] = [
+  "openssh-server",
+  "sudo",
+  "git",
+  "curl",
+  "ca-certificates",
+];
+
 /** The rc.local script for `user` (a name validated by the config: `[a-z_][a-z0-9_-]*`). */
 export function rcLocal(user: string): string {
   const u = quote(user);
@@ -42,7 +54,12 @@ export function rcLocal(user: string): string {
     '  i=$((i + 1)); [ "$i" -gt 120 ] && break; sleep 1',
     "done",
     "apt-get update || exit 1",
-    "apt-get install -y --no-install-recommends openssh-server sudo || exit 1",
+    // No service starts during the install: sshd comes up at the end, with the user ready.
+    "printf '#!/bin/sh\\nexit 101\\n' > /usr/sbin/policy-rc.d && chmod 0755 /usr/sbin/policy-rc.d",
+    `apt-get install -y --no-install-recommends ${FIRSTBOOT_PACKAGES.join(" ")}`,
+    "rc=$?",
+    "rm -f /usr/sbin/policy-rc.d",
+    '[ "$rc" -eq 0 ] || exit 1',
     'if ! id -u "$user" >/dev/null 2>&1; then',
     "  old=$(getent passwd 1000 | cut -d: -f1)",
     '  [ -n "$old" ] && userdel "$old"',

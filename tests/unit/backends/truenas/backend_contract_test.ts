@@ -103,7 +103,10 @@ Deno.test("§7.5 files: authorized_keys 0600 1000:1000 and rc.local 0755 at the 
   );
   const rc = new TextDecoder().decode(files.get("/etc/rc.local")!.data);
   assertMatch(rc, /^#!\/bin\/sh\n/);
-  assertMatch(rc, /apt-get install -y --no-install-recommends openssh-server sudo/);
+  assertMatch(
+    rc,
+    /apt-get install -y --no-install-recommends openssh-server sudo git curl ca-certificates/,
+  );
   assertMatch(rc, /user='dev'/);
 });
 
