@@ -11,6 +11,7 @@ import { IncusWorld } from "../fixtures/truenas/incus_world.ts";
 import { certs } from "../unit/backends/truenas/certs.ts";
 import { runCli } from "../unit/cli/helpers.ts";
 import { labEnv, labIgnored } from "./lab.ts";
+import { freePort } from "./stock_lab.ts";
 
 const lab = labEnv();
 const ignore = labIgnored() || !lab?.imageServer;
@@ -31,6 +32,7 @@ Deno.test({
     const fake = new FakeTruenas({ world, apiKey: KEY, tls: { cert: c.cert, key: c.key } });
     await fake.start();
     const top = await Deno.makeTempDir({ prefix: "tn-cli-" });
+    const proxyEnv: Record<string, string> = {};
     try {
       const repo = `${top}/repo`;
       await Deno.mkdir(repo);
@@ -58,8 +60,10 @@ Deno.test({
         TACHIKOMA_VM_MEMORY: "1024",
         TACHIKOMA_CLAUDE_INSTALL: "skip",
         TACHIKOMA_TMUX_INSTALL: "skip",
+        TACHIKOMA_CREDENTIAL_PROXY_PORT: String(freePort()),
       };
       await Deno.mkdir(env.HOME);
+      Object.assign(proxyEnv, env);
       const spawn = await runCli(["spawn", "feat", "--no-attach"], { env, cwd: repo });
       assertEquals(spawn.code, 0, spawn.stderr);
       assertMatch(spawn.stderr, /truenas cannot mount host directories/);
@@ -85,6 +89,7 @@ Deno.test({
         assert(!r.stderr.includes(KEY) && !r.stdout.includes(KEY));
       }
     } finally {
+      await runCli(["proxy", "stop"], { env: proxyEnv }).catch(() => {});
       await fake.stop();
       await world.cleanup();
       await Deno.remove(top, { recursive: true }).catch(() => {});
