@@ -5,7 +5,6 @@
  * @module
  */
 import type { Engine } from "./registry.ts";
-import { NotImplementedError } from "../lib/errors.ts";
 
 /** Incus: local socket or remote HTTPS. */
 export const incusEngine: Engine = {
@@ -22,10 +21,12 @@ export const tartEngine: Engine = {
   preload: () => import("./tart/mod.ts"),
 };
 
-/** TrueNAS SCALE: not implemented yet. */
+/** TrueNAS SCALE: Incus containers through the TrueNAS middleware API. */
 export const truenasEngine: Engine = {
   name: "truenas",
-  open: () => Promise.reject(new NotImplementedError("backend truenas")),
+  open: async (config, context) =>
+    await (await import("./truenas/mod.ts")).openTruenas(config, context),
+  preload: () => import("./truenas/mod.ts"),
 };
 
 /** Every built-in engine. */

@@ -213,13 +213,9 @@ export async function runChecks(deps: DoctorDeps): Promise<CheckResult[]> {
         required: true,
       });
     }
-  } else if (backend === "truenas") {
-    results.push({
-      name: "truenas",
-      ok: false,
-      message: "the truenas backend is not implemented yet",
-      required: true,
-    });
+  } else if (backend === "truenas" && deps.config) {
+    const m = await import("./truenas.ts");
+    results.push(...await m.truenasChecks(deps.config));
   }
   return results;
 }

@@ -13,6 +13,7 @@ export const PARAMS_DEBT: readonly string[] = [
   "src/backends/memory/backend.ts#pushFile",
   "src/backends/tart/backend.ts#pushFile",
   "src/backends/tart/guest_access.ts#pushFile",
+  "src/backends/truenas/backend.ts#pushFile",
   "src/cli/program_groups.ts#run",
   "src/core/spawn_start.ts#step",
   "src/doctor/mod.ts#tool",
