@@ -34,6 +34,9 @@ Deno.test({
         // Its own proxy port: another configuration's proxy may hold the default one.
         TACHIKOMA_CREDENTIAL_PROXY_PORT: String(freePort()),
         TACHIKOMA_CLAUDE_INSTALL: "skip",
+        // tmux comes through the proxy (egress restricted); this lab's Debian mirror resolves to
+        // a reserved address, which the proxy serves only when it is named explicitly.
+        TACHIKOMA_EGRESS_ALLOW: "deb.debian.org",
         TACHIKOMA_VM_CPUS: "1",
         TACHIKOMA_VM_MEMORY: "1024",
         TERM: "dumb",
