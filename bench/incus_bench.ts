@@ -23,6 +23,7 @@ import { IncusBackend, IncusClient } from "../src/backends/incus/mod.ts";
 import { incusSocketHttpClient } from "../src/backends/incus/client.ts";
 import { systemClock } from "../src/lib/clock.ts";
 import { labEnv } from "../tests/integration/lab.ts";
+import { freePort } from "../tests/testing/free_port.ts";
 
 const ROOT = new URL("../", import.meta.url).pathname;
 const launchRuns = Number(Deno.args[0] ?? 5);
@@ -112,6 +113,11 @@ async function execBench(): Promise<void> {
     TACHIKOMA_INCUS_SOCKET: socket,
     TACHIKOMA_CREDENTIAL_PROXY: "false",
     TACHIKOMA_CLAUDE_INSTALL: "skip",
+    // tmux comes through the proxy (egress restricted); this lab's Debian mirror resolves to a
+    // reserved address, which the proxy serves only when it is named explicitly.
+    TACHIKOMA_EGRESS_ALLOW: "deb.debian.org",
+    // its own proxy port: never a test's (or a user's) proxy on the default one
+    TACHIKOMA_CREDENTIAL_PROXY_PORT: String(freePort()),
     TACHIKOMA_VM_CPUS: "1",
     TACHIKOMA_VM_MEMORY: "1024",
     GIT_CONFIG_NOSYSTEM: "1",
