@@ -42,6 +42,19 @@ Deno.test("§1 request ids are strings: auth, job-sub, req-0 (version), req-n", 
   ]);
 });
 
+Deno.test("§1 HTTP headers: none beyond the WebSocket upgrade (no cookie, no bearer token)", async () => {
+  await using r = await rig();
+  await r.client.call("virt.global.config");
+  assertEquals(r.server.upgrades.length, 1);
+  assertEquals(Object.keys(r.server.upgrades[0]).sort(), [
+    "connection",
+    "host",
+    "sec-websocket-key",
+    "sec-websocket-version",
+    "upgrade",
+  ]);
+});
+
 Deno.test("§1 params: omitted without arguments, a positional array otherwise", async () => {
   await using r = await rig();
   await r.client.call("virt.global.config");
