@@ -7,7 +7,7 @@
  * @module
  */
 import type { CommandContext } from "./context.ts";
-import type { DestroyOutcome } from "../core/sandbox_service.ts";
+import type { DestroyOutcome } from "../core/service_types.ts";
 import { UsageError } from "../lib/errors.ts";
 import { log } from "../lib/log.ts";
 import { confirm } from "../lib/prompt.ts";

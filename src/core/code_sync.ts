@@ -54,6 +54,25 @@ export interface PullResult {
   notice: string | null;
 }
 
+/** A pull that moved nothing: `fields` over no commits, no ref, no worktree update. */
+function nothingPulled(
+  record: SandboxRecord,
+  fields: Pick<PullResult, "mode" | "action"> & Partial<PullResult>,
+): PullResult {
+  return {
+    name: record.name,
+    branch: record.branch,
+    from: null,
+    to: null,
+    guest_head: null,
+    commits: 0,
+    worktree_updated: false,
+    ref: null,
+    notice: null,
+    ...fields,
+  };
+}
+
 /** Options of {@link pullSandbox}. */
 export interface PullOptions {
   /** The code dir in the guest (default `/mnt/tachikoma/code`). */
@@ -99,20 +118,12 @@ async function pullLocked(
   options: PullOptions,
 ): Promise<PullResult> {
   const backend = await deps.backend();
-  const base = { name: record.name, branch: record.branch };
   if (!codeByGit(backend)) {
-    return {
-      ...base,
+    return nothingPulled(record, {
       mode: "share",
       action: "shared",
-      from: null,
-      to: null,
-      guest_head: null,
-      commits: 0,
-      worktree_updated: false,
-      ref: null,
       notice: `${record.name} shares its worktree with the host (${backend.name}): nothing to pull`,
-    };
+    });
   }
   const w = await hostGit(deps, record);
   const run = { runner: deps.runner, signal: deps.signal };
@@ -157,19 +168,15 @@ async function pullLocked(
       { hint: `\`tachikoma spawn --reprovision ${record.branch}\` brings the branch in again` },
     );
   }
-  const result = (action: PullResult["action"], extra: Partial<PullResult>): PullResult => ({
-    ...base,
-    mode: "git",
-    action,
-    from: host,
-    to: host,
-    guest_head: out.head,
-    commits: 0,
-    worktree_updated: false,
-    ref: null,
-    notice: null,
-    ...extra,
-  });
+  const result = (action: PullResult["action"], extra: Partial<PullResult>): PullResult =>
+    nothingPulled(record, {
+      mode: "git",
+      action,
+      from: host,
+      to: host,
+      guest_head: out.head,
+      ...extra,
+    });
   if (out.kind === "same") {
     await recordSync(deps, record.name, { guest_head: host, ahead: 0, behind: 0 });
     return result("up_to_date", { notice: `${record.name} has nothing new on '${record.branch}'` });
@@ -289,20 +296,12 @@ export async function pullFirst(
   if (!codeByGit(backend)) return null;
   const state = await backend.get(record.name).then((i) => i.state, () => "missing");
   if (state !== "running") {
-    return {
-      name: record.name,
-      branch: record.branch,
+    return nothingPulled(record, {
       mode: "git",
       action: "up_to_date",
-      from: null,
-      to: null,
-      guest_head: null,
-      commits: 0,
-      worktree_updated: false,
-      ref: null,
       notice: `${record.name} is ${state}: its commits cannot be pulled; the pull request ` +
         "has the host branch as it is (`tachikoma pull` once it runs)",
-    };
+    });
   }
   return await pullSandbox(service.deps, record);
 }

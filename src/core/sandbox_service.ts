@@ -32,15 +32,6 @@ import { ensureRunning, type StartPolicy } from "./auto_start.ts";
 import { loginArgv } from "../lib/shell.ts";
 import { sessionEnv } from "../config/guest_env.ts";
 
-export type {
-  DestroyOutcome,
-  ExecOptions,
-  ListResult,
-  PruneEntry,
-  PruneResult,
-  StatusResult,
-  StopResult,
-} from "./service_types.ts";
 import type {
   DestroyOutcome,
   ExecOptions,

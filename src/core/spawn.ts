@@ -321,6 +321,8 @@ async function spawnLocked(deps: LifecycleDeps, spawn: LockedSpawn): Promise<Spa
       afterBootstrap: choice?.publish ? () => choice!.publish!(name) : undefined,
       skip: fork?.skip,
     });
+  /** What a start needs, but the action (narrowed in each branch). */
+  const start = { backend, name, worktreePath: worktree.path, repo, deadline };
   if (action === "reconnected") {
     // The engine says it runs: record that (and the use) while SSH is probed.
     const known = info?.addresses[0];
@@ -346,15 +348,7 @@ async function spawnLocked(deps: LifecycleDeps, spawn: LockedSpawn): Promise<Spa
   } else if (!backend.capabilities.execOverSsh) {
     // Exec through the engine's API: provisioning runs while the guest's network comes up
     // (steps that need the network wait for its address).
-    const started = await startAndBoot(deps, {
-      backend,
-      name,
-      action,
-      worktreePath: worktree.path,
-      repo,
-      deadline,
-      alongside: provision,
-    });
+    const started = await startAndBoot(deps, { ...start, action, alongside: provision });
     boot = started.boot;
     const outcome = started.alongside!;
     // A guest provisioning found unusable was stopped and recorded failed: leave it so.
@@ -364,14 +358,7 @@ async function spawnLocked(deps: LifecycleDeps, spawn: LockedSpawn): Promise<Spa
     if (outcome.status === "rejected") throw outcome.reason;
     provisioning = outcome.value;
   } else {
-    boot = (await startAndBoot(deps, {
-      backend,
-      name,
-      action,
-      worktreePath: worktree.path,
-      repo,
-      deadline,
-    })).boot;
+    boot = (await startAndBoot(deps, { ...start, action })).boot;
     record = await running(boot.address);
     provisioning = await provision(deps);
   }
