@@ -257,6 +257,11 @@ export const KEYS: Readonly<Record<string, KeySpec>> = {
   },
   "truenas.username": { type: "string", trust: "chooses the TrueNAS account" },
   "truenas.api_key": { type: "string", secret: true, trust: "chooses the TrueNAS credential" },
+  "truenas.server_cert": {
+    type: "string",
+    path: "path",
+    trust: "chooses which TrueNAS server is trusted",
+  },
   "truenas.insecure_skip_verify": {
     type: "boolean",
     trust: "turns off the check of the TrueNAS server",

@@ -152,6 +152,7 @@ const CHECKS: Readonly<Record<string, Check>> = {
   "truenas.port": port,
   "truenas.username": nonEmpty,
   "truenas.api_key": nonEmpty,
+  "truenas.server_cert": nonEmpty,
   "truenas.insecure_skip_verify": bool,
   "mcp.listen": nonEmpty,
   "mcp.idle_stop_after": duration,

@@ -97,6 +97,7 @@ export const TruenasSectionSchema = z.strictObject({
   port: z._default(port, TRUENAS_DEFAULTS.port),
   username: z._default(nonEmpty, TRUENAS_DEFAULTS.username),
   api_key: z.optional(nonEmpty),
+  server_cert: z.optional(nonEmpty),
   insecure_skip_verify: z._default(z.boolean(), TRUENAS_DEFAULTS.insecure_skip_verify),
 });
 

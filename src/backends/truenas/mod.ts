@@ -6,7 +6,7 @@
  */
 import type { Config } from "../../config/schema.ts";
 import type { BackendContext } from "../backend.ts";
-import { ConfigError } from "../../lib/errors.ts";
+import { ConfigError, errorMessage } from "../../lib/errors.ts";
 import { systemClock } from "../../lib/clock.ts";
 import { registerSecret } from "../../lib/redact.ts";
 import { defaultImage } from "../../config/defaults.ts";
@@ -56,6 +56,7 @@ export function truenasClient(config: Config, options: OpenTruenasOptions = {}):
     });
   }
   registerSecret(t.api_key);
+  const caCerts = [...(options.caCerts ?? []), ...serverCert(t.server_cert)];
   return new TruenasClient({
     host: t.host,
     port: t.port,
@@ -63,7 +64,7 @@ export function truenasClient(config: Config, options: OpenTruenasOptions = {}):
     apiKey: t.api_key,
     scheme: options.scheme ?? "wss",
     insecure: t.insecure_skip_verify,
-    caCerts: options.caCerts,
+    caCerts: caCerts.length ? caCerts : undefined,
     dial: options.dial ?? nodeDialer,
     clock: systemClock,
     retries: options.retries,
@@ -71,8 +72,23 @@ export function truenasClient(config: Config, options: OpenTruenasOptions = {}):
 }
 
 /**
+ * The PEM of `truenas.server_cert` (the server's own certificate or the CA that signed it, trusted
+ * besides the system's roots), or nothing when the key is unset.
+ */
+function serverCert(path: string | undefined): string[] {
+  if (!path) return [];
+  try {
+    return [Deno.readTextFileSync(path)];
+  } catch (error) {
+    throw new ConfigError(`truenas.server_cert: cannot read ${path}: ${errorMessage(error)}`, {
+      hint: "point [truenas] server_cert at the PEM certificate of the server or of its CA",
+    });
+  }
+}
+
+/**
  * Opens the TrueNAS backend for `config`: `[truenas]` (host, port, username, api_key,
- * insecure_skip_verify), `vm_cpus`, `vm_memory`, `base_image`, `ssh_user` and `ssh_port`.
+ * server_cert, insecure_skip_verify), `vm_cpus`, `vm_memory`, `base_image`, `ssh_user` and `ssh_port`.
  * Nothing is dialled until the first call.
  */
 export async function openTruenas(

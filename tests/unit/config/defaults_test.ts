@@ -131,6 +131,7 @@ Deno.test("only truenas.api_key is secret; the gated keys are marked, each with 
     "truenas.host",
     "truenas.insecure_skip_verify",
     "truenas.port",
+    "truenas.server_cert",
     "truenas.username",
     "worktree_dir",
   ]);

@@ -153,6 +153,7 @@ const USUAL: Record<string, unknown[]> = {
   "truenas.port": [443],
   "truenas.username": ["root"],
   "truenas.api_key": ["1-abc"],
+  "truenas.server_cert": ["/tn-ca.pem"],
   "truenas.insecure_skip_verify": [false],
   "mcp.listen": ["127.0.0.1:8765"],
   "mcp.idle_stop_after": ["1h", "0"],

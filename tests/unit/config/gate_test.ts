@@ -46,6 +46,7 @@ const SAMPLES: Record<string, unknown> = {
   "truenas.port": 8443,
   "truenas.username": "evil",
   "truenas.api_key": "k-0123456789abcdef",
+  "truenas.server_cert": "/tmp/tn-ca.pem",
   "truenas.insecure_skip_verify": true,
   "mcp.listen": "0.0.0.0:8765",
   "mcp.hard_destroy_after": "1s",

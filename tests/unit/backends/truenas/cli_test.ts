@@ -57,3 +57,56 @@ Deno.test("cli: --backend truenas doctor and a wrong key through the real CLI", 
     await Deno.remove(c.dir, { recursive: true });
   }
 });
+
+Deno.test("cli: truenas.server_cert trusts a private CA; unset, the certificate is refused; unreadable, one line naming the key", async () => {
+  const c = await certs();
+  const fake = new FakeTruenas({
+    world: new MemoryWorld(),
+    apiKey: API_KEY,
+    tls: { cert: c.cert, key: c.key },
+  });
+  await fake.start();
+  try {
+    const env = (extra: Record<string, string>) => ({
+      TACHIKOMA_TRUENAS_HOST: "127.0.0.1",
+      TACHIKOMA_TRUENAS_PORT: String(fake.port),
+      TACHIKOMA_TRUENAS_API_KEY: API_KEY,
+      ...extra,
+    });
+    type Doc = { checks: { name: string; ok: boolean; message: string }[] };
+    const api = (stdout: string) =>
+      (JSON.parse(stdout) as Doc).checks.find((x) =>
+        x.name === "truenas api" ||
+        x.name === "truenas config"
+      );
+
+    await Deno.writeTextFile(`${c.dir}/ca.pem`, c.ca);
+    const trusted = await runCli(["--backend", "truenas", "doctor", "--json"], {
+      env: env({ TACHIKOMA_TRUENAS_SERVER_CERT: `${c.dir}/ca.pem` }),
+    });
+    assertEquals([api(trusted.stdout)?.name, api(trusted.stdout)?.ok], ["truenas api", true]);
+    assertMatch(api(trusted.stdout)!.message, /\(TLS verified\)/);
+
+    const refused = await runCli(["--backend", "truenas", "doctor", "--json"], { env: env({}) });
+    assertEquals(refused.code, 1);
+    assertEquals(api(refused.stdout)?.ok, false);
+    assertMatch(
+      api(refused.stdout)!.message,
+      /^TrueNAS 127\.0\.0\.1:\d+: connecting: the TLS certificate does not verify/,
+    );
+
+    const missing = `${c.dir}/no such ca.pem`;
+    const unreadable = await runCli(["--backend", "truenas", "doctor", "--json"], {
+      env: env({ TACHIKOMA_TRUENAS_SERVER_CERT: missing }),
+    });
+    assertEquals(unreadable.code, 1);
+    assertEquals(api(unreadable.stdout)?.name, "truenas config");
+    assertMatch(
+      api(unreadable.stdout)!.message,
+      /^truenas\.server_cert: cannot read .*no such ca\.pem/,
+    );
+  } finally {
+    await fake.stop();
+    await Deno.remove(c.dir, { recursive: true });
+  }
+});
