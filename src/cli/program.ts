@@ -157,10 +157,8 @@ export const TREE: GroupNode = group({
         repo: text("only this repo (directory name)"),
         all: bool("every repo (default: the current repo when inside one)", "a"),
       },
-      run: async (ctx, f) => {
-        warm(ctx);
-        await (await import("../commands/list.ts")).run(ctx, { repo: f.repo, all: f.all });
-      },
+      run: async (ctx, f) =>
+        await (await import("../commands/list.ts")).run(ctx, { repo: f.repo, all: f.all }),
     }),
     status: command({
       brief: "show one sandbox",
