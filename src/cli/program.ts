@@ -157,8 +157,11 @@ export const TREE: GroupNode = group({
         repo: text("only this repo (directory name)"),
         all: bool("every repo (default: the current repo when inside one)", "a"),
       },
-      run: async (ctx, f) =>
-        await (await import("../commands/list.ts")).run(ctx, { repo: f.repo, all: f.all }),
+      run: async (ctx, f) => {
+        const scope = { repo: f.repo, all: f.all };
+        ctx.app.listSandboxes(scope).catch(() => {}); // starts while list.ts loads
+        await (await import("../commands/list.ts")).run(ctx, scope);
+      },
     }),
     status: command({
       brief: "show one sandbox",

@@ -7,6 +7,8 @@
  */
 import type { AppServices } from "../commands/context.ts";
 import type { Backend } from "../backends/backend.ts";
+import type { ListScope } from "../core/inventory.ts";
+import type { ListResult } from "../core/service_types.ts";
 import { type BackendName, BACKENDS, defaultBackend } from "../config/defaults.ts";
 import type { LoadedConfig } from "../config/load.ts";
 import type { LifecycleDeps } from "../core/lifecycle.ts";
@@ -52,6 +54,28 @@ export function appServices(options: WiringOptions): AppServices {
       .catch(() => {}); // the command reports a bad configuration itself
     return face;
   };
+  // `list`'s lean path: only what a list reads — the state store, the engine, the inventory
+  // (and, for the default scope, the repo around cwd) — not the lifecycle dependencies.
+  const listSandboxes = async (scope: ListScope): Promise<ListResult> => {
+    const scoped = scope.repo === undefined && !scope.all;
+    const [loaded, m, inventory, state, here] = await Promise.all([
+      options.config(),
+      backends(),
+      import("../core/inventory.ts"),
+      import("../state/store.ts"),
+      scoped ? import("./open_repo.ts") : undefined,
+    ]);
+    const stateDir = loaded.files.dir;
+    const store = new state.StateStore(stateDir);
+    let opened: Promise<Backend> | undefined;
+    return await inventory.listSandboxes({
+      records: async () => (await store.read()).vms,
+      backend: () => opened ??= m.openBackend(loaded.config, { stateDir }),
+      configuredBackend: loaded.config.backend,
+      repo: () => here ? here.repoAround(store, options.cwd) : Promise.resolve(null),
+    }, scope);
+  };
+  const lists = new Map<string, Promise<ListResult>>();
   return {
     lifecycleDeps,
     service() {
@@ -61,26 +85,12 @@ export function appServices(options: WiringOptions): AppServices {
         .then(([d, m]) => new m.SandboxService(d, options.cwd));
       return service;
     },
-    async listSandboxes(scope) {
-      // Only what a list reads: the state store, the engine, the inventory (and, for the
-      // default scope, the repo around cwd) — not the lifecycle dependencies of the service.
-      const scoped = scope.repo === undefined && !scope.all;
-      const [loaded, m, inventory, state, here] = await Promise.all([
-        options.config(),
-        backends(),
-        import("../core/inventory.ts"),
-        import("../state/store.ts"),
-        scoped ? import("./open_repo.ts") : undefined,
-      ]);
-      const stateDir = loaded.files.dir;
-      const store = new state.StateStore(stateDir);
-      let opened: Promise<Backend> | undefined;
-      return await inventory.listSandboxes({
-        records: async () => (await store.read()).vms,
-        backend: () => opened ??= m.openBackend(loaded.config, { stateDir }),
-        configuredBackend: loaded.config.backend,
-        repo: () => here ? here.repoAround(store, options.cwd) : Promise.resolve(null),
-      }, scope);
+    listSandboxes(scope) {
+      // One list per scope and command: `list` starts it while its own module loads.
+      const key = JSON.stringify([scope.repo, scope.all]);
+      let listed = lists.get(key);
+      if (!listed) lists.set(key, listed = listSandboxes(scope));
+      return listed;
     },
     async openBackend(config) {
       const [loaded, m] = await Promise.all([options.config(), import("../backends/mod.ts")]);

@@ -47,7 +47,8 @@ export interface AppServices {
   /**
    * `list`'s lean path: the state file, the engine's list and the inventory merge
    * (`listSandboxes` in `src/core/inventory.ts`, the same the service's `list` runs), without
-   * the lifecycle dependencies the service opens.
+   * the lifecycle dependencies the service opens. One list per scope and command: calls with
+   * the same scope return the same (so `list` may start it early).
    */
   listSandboxes(scope: ListScope): Promise<ListResult>;
   /** Opens the backend `config` selects; the caller closes it. */
