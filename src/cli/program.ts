@@ -158,8 +158,9 @@ export const TREE: GroupNode = group({
         all: bool("every repo (default: the current repo when inside one)", "a"),
       },
       run: async (ctx, f) => {
-        warm(ctx);
-        await (await import("../commands/list.ts")).run(ctx, { repo: f.repo, all: f.all });
+        const scope = { repo: f.repo, all: f.all };
+        ctx.app.listSandboxes(scope).catch(() => {}); // starts while list.ts loads
+        await (await import("../commands/list.ts")).run(ctx, scope);
       },
     }),
     status: command({

@@ -6,6 +6,9 @@
  * @module
  */
 import type { AppServices } from "../commands/context.ts";
+import type { Backend } from "../backends/backend.ts";
+import type { ListScope } from "../core/inventory.ts";
+import type { ListResult } from "../core/service_types.ts";
 import { type BackendName, BACKENDS, defaultBackend } from "../config/defaults.ts";
 import type { LoadedConfig } from "../config/load.ts";
 import type { LifecycleDeps } from "../core/lifecycle.ts";
@@ -34,25 +37,60 @@ export function appServices(options: WiringOptions): AppServices {
       m.openLifecycleDeps({ loaded, reporter: options.progress, signal: options.signal })
     );
   let service: Promise<SandboxService> | undefined;
+  // Every module a command needs loads at once (one after the other, each dynamic import waits
+  // for the last: ~10-20 ms a step on a busy machine), the engine's as soon as the
+  // configuration names it. The engine the flag, the environment or the platform names is
+  // loaded without waiting for the configuration files (they rarely name another one).
+  let face: Promise<typeof import("../backends/mod.ts")> | undefined;
+  const backends = () => {
+    if (face) return face;
+    face = import("../backends/mod.ts");
+    const likely = likelyBackend(options.backend);
+    if (likely) void face.then((m) => m.preloadEngineNamed(likely)).catch(() => {});
+    void Promise.all([options.config(), face])
+      .then(([loaded, m]) =>
+        loaded.config.backend === likely ? undefined : m.preloadBackend(loaded.config)
+      )
+      .catch(() => {}); // the command reports a bad configuration itself
+    return face;
+  };
+  // `list`'s lean path: only what a list reads — the state store, the engine, the inventory
+  // (and, for the default scope, the repo around cwd) — not the lifecycle dependencies.
+  const listSandboxes = async (scope: ListScope): Promise<ListResult> => {
+    const scoped = scope.repo === undefined && !scope.all;
+    const [loaded, m, inventory, state, here] = await Promise.all([
+      options.config(),
+      backends(),
+      import("../core/inventory.ts"),
+      import("../state/store.ts"),
+      scoped ? import("./open_repo.ts") : undefined,
+    ]);
+    const stateDir = loaded.files.dir;
+    const store = new state.StateStore(stateDir);
+    let opened: Promise<Backend> | undefined;
+    return await inventory.listSandboxes({
+      records: async () => (await store.read()).vms,
+      backend: () => opened ??= m.openBackend(loaded.config, { stateDir }),
+      configuredBackend: loaded.config.backend,
+      repo: () => here ? here.repoAround(store, options.cwd) : Promise.resolve(null),
+    }, scope);
+  };
+  const lists = new Map<string, Promise<ListResult>>();
   return {
     lifecycleDeps,
     service() {
       if (service) return service;
-      // Every module the service needs loads at once (one after the other, each dynamic import
-      // waits for the last: ~10-20 ms a step on a busy machine), the engine's as soon as the
-      // configuration names it. The engine the flag, the environment or the platform names is
-      // loaded without waiting for the configuration files (they rarely name another one).
-      const likely = likelyBackend(options.backend);
-      const face = import("../backends/mod.ts");
-      if (likely) void face.then((m) => m.preloadEngineNamed(likely)).catch(() => {});
-      void Promise.all([options.config(), face])
-        .then(([loaded, m]) =>
-          loaded.config.backend === likely ? undefined : m.preloadBackend(loaded.config)
-        )
-        .catch(() => {}); // the command reports a bad configuration itself
+      void backends();
       service = Promise.all([lifecycleDeps(), import("../core/sandbox_service.ts")])
         .then(([d, m]) => new m.SandboxService(d, options.cwd));
       return service;
+    },
+    listSandboxes(scope) {
+      // One list per scope and command: `list` starts it while its own module loads.
+      const key = JSON.stringify([scope.repo, scope.all]);
+      let listed = lists.get(key);
+      if (!listed) lists.set(key, listed = listSandboxes(scope));
+      return listed;
     },
     async openBackend(config) {
       const [loaded, m] = await Promise.all([options.config(), import("../backends/mod.ts")]);

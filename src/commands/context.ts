@@ -9,6 +9,8 @@ import type { Backend } from "../backends/backend.ts";
 import type { Config } from "../config/schema.ts";
 import type { LifecycleDeps } from "../core/lifecycle.ts";
 import type { SandboxService } from "../core/sandbox_service.ts";
+import type { ListScope } from "../core/inventory.ts";
+import type { ListResult } from "../core/service_types.ts";
 import type { McpContext } from "../mcp/context.ts";
 import type { BackendName } from "../config/schema.ts";
 import type { LoadedConfig } from "../config/load.ts";
@@ -42,6 +44,13 @@ export interface AppServices {
    * returns the same), so a command may start it early (`warm` in `src/cli/program.ts`).
    */
   service(): Promise<SandboxService>;
+  /**
+   * `list`'s lean path: the state file, the engine's list and the inventory merge
+   * (`listSandboxes` in `src/core/inventory.ts`, the same the service's `list` runs), without
+   * the lifecycle dependencies the service opens. One list per scope and command: calls with
+   * the same scope return the same (so `list` may start it early).
+   */
+  listSandboxes(scope: ListScope): Promise<ListResult>;
   /** Opens the backend `config` selects; the caller closes it. */
   openBackend(config: Config): Promise<Backend>;
   /** The MCP tools' dependencies (`tachikoma mcp`). */

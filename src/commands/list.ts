@@ -15,8 +15,7 @@ export async function run(
   ctx: CommandContext,
   opts: { repo?: string; all: boolean },
 ): Promise<void> {
-  const service = await ctx.app.service();
-  const result = await service.list({ repo: opts.repo, all: opts.all });
+  const result = await ctx.app.listSandboxes({ repo: opts.repo, all: opts.all });
   for (const warning of result.warnings) log.warn(warning);
   ctx.out.result({ sandboxes: result.sandboxes }, () => {
     if (result.sandboxes.length === 0) return "No sandboxes.";

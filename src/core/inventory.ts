@@ -73,6 +73,61 @@ export async function liveView(backend: () => Promise<Backend>): Promise<LiveVie
   }
 }
 
+/** The repository a list is scoped to by default (see {@link listSandboxes}). */
+export interface RepoScope {
+  /** The main checkout's root (records with `repo_root` match on it). */
+  mainRoot: string;
+  /** The repo's name (older records, without `repo_root`, match on it). */
+  name: string;
+}
+
+/** What {@link listSandboxes} reads: the service's dependencies, or the CLI's lean `list`. */
+export interface ListSources {
+  /** The state file's records. */
+  records(): Promise<readonly SandboxRecord[]>;
+  /** The configured engine (opened once; a failure makes every status `unknown`). */
+  backend(): Promise<Backend>;
+  /** The configuration's engine name: used when the engine cannot be opened. */
+  configuredBackend: string;
+  /** The repo around the working directory, or null outside one. */
+  repo(): Promise<RepoScope | null>;
+}
+
+/** Which records a list shows: one repo by name, every one, or (default) the current repo's. */
+export interface ListScope {
+  repo?: string;
+  all?: boolean;
+}
+
+/**
+ * Records merged with live status, and the warnings to show. Default scope: the repo around the
+ * working directory inside one, else every repo. The engine is asked while the state is read
+ * (an API call; a file of every sandbox); with nothing to show its answer is not used.
+ */
+export async function listSandboxes(
+  sources: ListSources,
+  scope: ListScope = {},
+): Promise<{ sandboxes: SandboxView[]; warnings: string[] }> {
+  const asked = liveView(sources.backend);
+  let records = await sources.records();
+  if (scope.repo !== undefined) {
+    records = records.filter((r) => r.repo === scope.repo);
+  } else if (!scope.all) {
+    const repo = await sources.repo();
+    if (repo) {
+      records = records.filter((r) =>
+        r.repo_root ? r.repo_root === repo.mainRoot : r.repo === repo.name
+      );
+    }
+  }
+  const answer = await asked;
+  const live: LiveView = records.length ? answer : { ok: true, byName: new Map() };
+  const name = await sources.backend().then((b) => b.name, () => sources.configuredBackend);
+  const sandboxes = new Array<SandboxView>(records.length);
+  for (let i = 0; i < records.length; i++) sandboxes[i] = viewOf(records[i], live, name);
+  return { sandboxes, warnings: records.length ? liveWarnings(records, live, name) : [] };
+}
+
 /** Merges one record with the live view. */
 export function viewOf(record: SandboxRecord, live: LiveView, backendName: string): SandboxView {
   const recordBackend = record.backend ?? DEFAULT_RECORD_BACKEND;

@@ -23,7 +23,7 @@ import {
   usedRecently,
 } from "./lifecycle.ts";
 import { resolveRecord } from "./resolve.ts";
-import { liveView, liveWarnings, viewOf } from "./inventory.ts";
+import { listSandboxes, type ListScope, liveView, liveWarnings, viewOf } from "./inventory.ts";
 // spawn and worktree removal are imported when used: list, status and exec start faster.
 import type { SpawnRequest, SpawnResult } from "./spawn.ts";
 import { GUEST_CODE_DIR } from "../provision/shares.ts";
@@ -81,28 +81,13 @@ export class SandboxService {
   }
 
   /** Records merged with live status. Default scope: this repo inside one, else all. */
-  async list(options: { repo?: string; all?: boolean } = {}): Promise<ListResult> {
-    // The engine is asked while the state is read (an API call; a file of every sandbox); with
-    // nothing to show its answer is not used.
-    const asked = liveView(this.backend);
-    let records = (await this.deps.store.read()).vms;
-    if (options.repo !== undefined) {
-      records = records.filter((r) => r.repo === options.repo);
-    } else if (!options.all) {
-      const repo = await this.repo();
-      if (repo) {
-        records = records.filter((r) =>
-          r.repo_root ? r.repo_root === repo.mainRoot : r.repo === repo.name
-        );
-      }
-    }
-    const answer = await asked;
-    const live = records.length ? answer : { ok: true as const, byName: new Map() };
-    const name = await this.#backendName();
-    return {
-      sandboxes: records.map((r) => viewOf(r, live, name)),
-      warnings: records.length ? liveWarnings(records, live, name) : [],
-    };
+  list(options: ListScope = {}): Promise<ListResult> {
+    return listSandboxes({
+      records: async () => (await this.deps.store.read()).vms,
+      backend: this.backend,
+      configuredBackend: this.deps.config.backend,
+      repo: () => this.repo(),
+    }, options);
   }
 
   /** One sandbox, merged with its live status. */

@@ -14,6 +14,7 @@ export function noServices(): AppServices {
   return {
     lifecycleDeps: refuse("lifecycle dependencies"),
     service: refuse("sandbox service"),
+    listSandboxes: refuse("sandbox list"),
     openBackend: refuse("backend"),
     mcpContext: refuse("MCP context"),
   };

@@ -6,7 +6,7 @@
  */
 import type { ImageInfo, ImagePullOptions, ImageStore } from "../backend.ts";
 import type { IncusClient } from "./client.ts";
-import type { ExecContext } from "./exec.ts";
+import type { ExecContext } from "./exec_ops.ts";
 import type { ImageServer } from "./image_ref.ts";
 import { type ImageContext, localImage, parseRef, pullImage } from "./images.ts";
 import { imageSource } from "./instances.ts";

@@ -17,7 +17,8 @@ import type { ImageInfo } from "../backend.ts";
 import { ConflictError, errorMessage, NotFoundError, RuntimeError } from "../../lib/errors.ts";
 import { log } from "../../lib/log.ts";
 import type { IncusClient } from "./client.ts";
-import { execCommand, type ExecContext } from "./exec.ts";
+import { execCommand } from "./exec.ts";
+import type { ExecContext } from "./exec_ops.ts";
 import { instancePath } from "./instances.ts";
 
 const SNAPSHOT = "tachikoma-prepare";

@@ -19,7 +19,7 @@ import {
 } from "../../../../src/backends/incus/shares.ts";
 import { aclSpec, guestHostIds } from "../../../../src/backends/incus/share_access.ts";
 import { incusError, unreachable } from "../../../../src/backends/incus/errors.ts";
-import { checkEnv, identity, withCwd } from "../../../../src/backends/incus/exec.ts";
+import { checkEnv, identity, withCwd } from "../../../../src/backends/incus/exec_ops.ts";
 import {
   ConflictError,
   NotFoundError,
