@@ -223,14 +223,11 @@ Deno.test({
         assertEquals(text(res.stdout), `1\nMemTotal:        ${1024 * 1024} kB\n`);
       });
       await t.step("key injected (pushFile) → exec switches to SSH", async () => {
-        await r.backend.pushFile(
-          vm,
-          "/home/admin/.ssh/authorized_keys",
-          new TextEncoder().encode(r.publicKey + "\n"),
-          {
-            mode: 0o600,
-          },
-        );
+        await r.backend.pushFile(vm, {
+          path: "/home/admin/.ssh/authorized_keys",
+          data: new TextEncoder().encode(r.publicKey + "\n"),
+          mode: 0o600,
+        });
         const before = await execCount(r.tart);
         const hostile = ["a'b", "$(echo pwned)", "`id`", "new\nline", "ü", "--", ""];
         const res = await r.backend.exec(vm, {
@@ -253,7 +250,7 @@ Deno.test({
       });
       await t.step("pullFile / pushFile over SSH (binary-safe); missing → NotFound", async () => {
         const bytes = new Uint8Array(5000).map((_, i) => (i * 7) % 256);
-        await r.backend.pushFile(vm, "/tmp/sub/blob.bin", bytes);
+        await r.backend.pushFile(vm, { path: "/tmp/sub/blob.bin", data: bytes });
         assertEquals(await r.backend.pullFile(vm, "/tmp/sub/blob.bin"), bytes);
         await assertRejects(() => r.backend.pullFile(vm, "/nope/x"), NotFoundError);
       });

@@ -15,7 +15,7 @@
 import type {
   ExecRequest,
   ExecResult,
-  FileOptions,
+  PushedFile,
   ShellRequest,
   ShellSession,
 } from "../backend.ts";
@@ -147,15 +147,11 @@ export class GuestAccess {
   }
 
   /** Writes a file in the guest (parents created, atomic rename). */
-  async pushFile(
-    name: string,
-    path: string,
-    data: Uint8Array,
-    options: FileOptions = {},
-  ): Promise<void> {
+  async pushFile(name: string, file: PushedFile): Promise<void> {
+    const { path, data } = file;
     const result = await this.exec(name, {
-      argv: pushFileArgv(path, options.mode ?? 0o644),
-      user: options.owner ?? "user",
+      argv: pushFileArgv(path, file.mode ?? 0o644),
+      user: file.owner ?? "user",
       stdin: data,
       timeoutMs: 120_000,
     });

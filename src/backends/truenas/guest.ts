@@ -9,7 +9,7 @@
 import type {
   ExecRequest,
   ExecResult,
-  FileOptions,
+  PushedFile,
   ShellRequest,
   ShellSession,
 } from "../backend.ts";
@@ -66,14 +66,11 @@ export class TruenasGuest {
   }
 
   /** Writes a file (parents created, atomic rename). */
-  async pushFile(
-    name: string,
-    file: { path: string; data: Uint8Array; options?: FileOptions },
-  ): Promise<void> {
-    const { path, data, options = {} } = file;
+  async pushFile(name: string, file: PushedFile): Promise<void> {
+    const { path, data } = file;
     const r = await this.exec(name, {
-      argv: pushFileArgv(path, options.mode ?? 0o644),
-      user: options.owner ?? "user",
+      argv: pushFileArgv(path, file.mode ?? 0o644),
+      user: file.owner ?? "user",
       stdin: data,
       timeoutMs: 120_000,
     });

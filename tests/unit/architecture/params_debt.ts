@@ -9,11 +9,6 @@
 
 /** The functions not converted yet. */
 export const PARAMS_DEBT: readonly string[] = [
-  "src/backends/incus/mod.ts#pushFile",
-  "src/backends/memory/backend.ts#pushFile",
-  "src/backends/tart/backend.ts#pushFile",
-  "src/backends/tart/guest_access.ts#pushFile",
-  "src/backends/truenas/backend.ts#pushFile",
   "src/cli/program_groups.ts#run",
   "src/core/spawn_start.ts#step",
   "src/doctor/mod.ts#tool",

@@ -126,7 +126,11 @@ Deno.test("pushFile / pullFile: through exec, base64 back, NotFound for missing 
     request.argv[2].includes("base64")
       ? (request.argv[4] === "/missing" ? result(44) : result(0, "AP8KJyQ=\n"))
       : result(0);
-  await guest.pushFile("vm", "/home/admin/.ssh/authorized_keys", bytes, { mode: 0o600 });
+  await guest.pushFile("vm", {
+    path: "/home/admin/.ssh/authorized_keys",
+    data: bytes,
+    mode: 0o600,
+  });
   const push = ssh.execs[0].request;
   assertEquals(push.stdin, bytes);
   assertEquals(push.user, "user");
