@@ -9,7 +9,8 @@
  */
 import { assert, assertEquals, assertStringIncludes } from "@std/assert";
 import { labEnv, labIgnored } from "./lab.ts";
-import { ok, openLabWorld, run } from "./lab_world.ts";
+import { openLabWorld } from "./lab_world.ts";
+import { ok, run } from "../testing/run.ts";
 
 const lab = labEnv();
 const dec = new TextDecoder();

@@ -8,7 +8,8 @@ import { assert, assertEquals, assertStringIncludes } from "@std/assert";
 import { IncusClient } from "../../src/backends/incus/client.ts";
 import { quoteArgv } from "../../src/lib/shell.ts";
 import { labEnv, labIgnored } from "./lab.ts";
-import { freePort, ok, workspace } from "./stock_lab.ts";
+import { freePort, workspace } from "./stock_lab.ts";
+import { ok } from "../testing/run.ts";
 import { removeInstancesOf } from "./stock_incus.ts";
 
 const lab = labEnv();
