@@ -7,9 +7,8 @@
  */
 import { fakeGh } from "./boundary_scenario.ts";
 import type { BoundaryWorld, CliRun } from "./boundary_scenario.ts";
-import { run } from "../testing/run.ts";
+import { runCliFromSource } from "../testing/run.ts";
 
-const ROOT = new URL("../../", import.meta.url).pathname;
 const dec = new TextDecoder();
 
 /** Options of {@link boundaryWorld}. */
@@ -76,15 +75,7 @@ export async function boundaryWorld(
   await git(repo, "remote", "add", "origin", `${dir}/origin.git`);
   await git(repo, "push", "-q", "origin", "main");
   const cli = async (cwd: string, ...args: string[]): Promise<CliRun> => {
-    return await run(Deno.execPath(), [
-      "run",
-      "-A",
-      "--quiet",
-      "--frozen",
-      `--config=${ROOT}deno.json`,
-      `${ROOT}main.ts`,
-      ...args,
-    ], { cwd, env });
+    return await runCliFromSource(args, { cwd, env });
   };
   return {
     dir,

@@ -10,6 +10,7 @@
  */
 import { assert, assertEquals, assertMatch, assertRejects } from "@std/assert";
 import { labEnv, labIgnored } from "./lab.ts";
+import { runCliFromSource } from "../testing/run.ts";
 import { FAKE_TART, FAKE_TART_DIR, TartTarget, vmName } from "./tart_harness.ts";
 import { openTart } from "../../src/backends/tart/mod.ts";
 import type { TartBackend } from "../../src/backends/tart/backend.ts";
@@ -446,25 +447,7 @@ async function cliWorld(extraEnv: Record<string, string> = {}, configLines: stri
     GIT_COMMITTER_EMAIL: "t@example.invalid",
     NO_COLOR: "1",
   };
-  const cli: Cli = async (cwd, ...args) => {
-    const out = await new Deno.Command(Deno.execPath(), {
-      args: [
-        "run",
-        "-A",
-        "--quiet",
-        "--frozen",
-        `--config=${ROOT}deno.json`,
-        `${ROOT}main.ts`,
-        ...args,
-      ],
-      env,
-      clearEnv: true,
-      cwd,
-      stdout: "piped",
-      stderr: "piped",
-    }).output();
-    return { code: out.code, stdout: text(out.stdout), stderr: text(out.stderr) };
-  };
+  const cli: Cli = (cwd, ...args) => runCliFromSource(args, { cwd, env });
   await Deno.mkdir(repo);
   await Deno.writeTextFile(`${repo}/README.md`, "from the host worktree\n");
   const gitSteps = [["init", "-q", "-b", "main"], ["add", "README.md"], [

@@ -62,3 +62,20 @@ export function ok(r: Run, what: string): Run {
   assertEquals(r.code, 0, `${what} exited ${r.code}\nstdout: ${r.stdout}\nstderr: ${r.stderr}`);
   return r;
 }
+
+const ROOT = new URL("../../", import.meta.url).pathname;
+
+/** `deno` arguments that run the CLI from this checkout (its main.ts and deno.json). */
+export const CLI_FROM_SOURCE: readonly string[] = [
+  "run",
+  "-A",
+  "--quiet",
+  "--frozen",
+  `--config=${ROOT}deno.json`,
+  `${ROOT}main.ts`,
+];
+
+/** Runs the CLI from this checkout with `args` (`deno run … main.ts args…`). */
+export function runCliFromSource(args: string[], options: RunOptions = {}): Promise<Run> {
+  return run(Deno.execPath(), [...CLI_FROM_SOURCE, ...args], options);
+}
