@@ -19,7 +19,7 @@
 import { RawIncus } from "./raw_incus.ts";
 import { info, median, percentile, target } from "./lib.ts";
 import { incusSocketHttpClient } from "../src/backends/incus/client.ts";
-import { labEnv } from "../tests/integration/lab.ts";
+import { LAB_EGRESS_ALLOW, labEnv } from "../tests/integration/lab.ts";
 import { freePort } from "../tests/testing/free_port.ts";
 
 const ROOT = new URL("../", import.meta.url).pathname;
@@ -52,9 +52,7 @@ const env: Record<string, string> = {
   // its own proxy port: never a test's (or a user's) proxy on the default one
   TACHIKOMA_CREDENTIAL_PROXY_PORT: String(freePort()),
   TACHIKOMA_CLAUDE_INSTALL: "skip",
-  // tmux comes through the proxy (egress restricted); this lab's Debian mirror resolves to a
-  // reserved address, which the proxy serves only when it is named explicitly.
-  TACHIKOMA_EGRESS_ALLOW: "deb.debian.org",
+  TACHIKOMA_EGRESS_ALLOW: LAB_EGRESS_ALLOW,
   TACHIKOMA_VM_CPUS: "1",
   TACHIKOMA_VM_MEMORY: "1024",
   GIT_CONFIG_NOSYSTEM: "1",

@@ -30,8 +30,8 @@ import { budgetRatio, info, median, percentile, target } from "./lib.ts";
 import { EgressPolicy, systemResolver } from "../src/proxy/egress.ts";
 import { FileEgressLog, readEgressLog } from "../src/proxy/egress_log.ts";
 import { ensureToken } from "../src/proxy/tokens.ts";
+import { CLI_FROM_SOURCE } from "../tests/testing/run.ts";
 
-const ROOT = new URL("../", import.meta.url).pathname;
 const QUICK = Deno.args.includes("--quick");
 const N = QUICK ? 300 : 2000;
 const WARMUP = 200;
@@ -89,12 +89,7 @@ async function startProxy(upstreamPort: number): Promise<{
   };
   const proc = new Deno.Command(Deno.execPath(), {
     args: [
-      "run",
-      "-A",
-      "--quiet",
-      "--frozen",
-      `--config=${ROOT}deno.json`,
-      `${ROOT}main.ts`,
+      ...CLI_FROM_SOURCE,
       "--quiet",
       "proxy",
       "start",

@@ -22,7 +22,7 @@ import { budgetRatio, median, percentile, target, timeOnce } from "./lib.ts";
 import { IncusBackend, IncusClient } from "../src/backends/incus/mod.ts";
 import { incusSocketHttpClient } from "../src/backends/incus/client.ts";
 import { systemClock } from "../src/lib/clock.ts";
-import { labEnv } from "../tests/integration/lab.ts";
+import { LAB_EGRESS_ALLOW, labEnv } from "../tests/integration/lab.ts";
 import { freePort } from "../tests/testing/free_port.ts";
 
 const ROOT = new URL("../", import.meta.url).pathname;
@@ -113,9 +113,7 @@ async function execBench(): Promise<void> {
     TACHIKOMA_INCUS_SOCKET: socket,
     TACHIKOMA_CREDENTIAL_PROXY: "false",
     TACHIKOMA_CLAUDE_INSTALL: "skip",
-    // tmux comes through the proxy (egress restricted); this lab's Debian mirror resolves to a
-    // reserved address, which the proxy serves only when it is named explicitly.
-    TACHIKOMA_EGRESS_ALLOW: "deb.debian.org",
+    TACHIKOMA_EGRESS_ALLOW: LAB_EGRESS_ALLOW,
     // its own proxy port: never a test's (or a user's) proxy on the default one
     TACHIKOMA_CREDENTIAL_PROXY_PORT: String(freePort()),
     TACHIKOMA_VM_CPUS: "1",

@@ -25,8 +25,8 @@
 import { type Child, freePort, startUpstream } from "./children.ts";
 import { budgetRatio, info, median, percentile, target } from "./lib.ts";
 import { ensureToken } from "../src/proxy/tokens.ts";
+import { CLI_FROM_SOURCE } from "../tests/testing/run.ts";
 
-const ROOT = new URL("../", import.meta.url).pathname;
 const QUICK = Deno.args.includes("--quick");
 const LATENCY_N = QUICK ? 300 : 2000;
 const STREAMS = 200;
@@ -54,12 +54,7 @@ async function startProxy(
   auth = { authorization: `Bearer ${await ensureToken(dir, "tk-bench")}` };
   const proc = new Deno.Command(Deno.execPath(), {
     args: [
-      "run",
-      "-A",
-      "--quiet",
-      "--frozen",
-      `--config=${ROOT}deno.json`,
-      `${ROOT}main.ts`,
+      ...CLI_FROM_SOURCE,
       "--quiet",
       "proxy",
       "start",

@@ -29,7 +29,8 @@ import { spawnSandbox } from "../src/core/spawn.ts";
 import type { Reporter } from "../src/lib/progress.ts";
 import { IncusClient, incusSocketHttpClient } from "../src/backends/incus/client.ts";
 import { labEnv } from "../tests/integration/lab.ts";
-import { ok, stockConfig, workspace } from "../tests/integration/stock_lab.ts";
+import { stockConfig, workspace } from "../tests/integration/stock_lab.ts";
+import { ok } from "../tests/testing/run.ts";
 import { forgetStock, removeInstances } from "../tests/integration/stock_incus.ts";
 
 const runs = Number(Deno.args[0] ?? 5);

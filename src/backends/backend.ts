@@ -130,6 +130,13 @@ export interface FileOptions {
   owner?: "root" | "user";
 }
 
+/** A file to push: where, what, and its owner and mode. */
+export interface PushedFile extends FileOptions {
+  /** Absolute guest path. */
+  path: string;
+  data: Uint8Array;
+}
+
 /** A checkpoint (snapshot). */
 export interface Checkpoint {
   name: string;
@@ -283,8 +290,8 @@ export interface Backend {
   exec(name: string, request: ExecRequest): Promise<ExecResult>;
   /** Opens an interactive PTY session. */
   shell(name: string, request: ShellRequest): Promise<ShellSession>;
-  /** Writes a file (parents created). */
-  pushFile(name: string, path: string, data: Uint8Array, options?: FileOptions): Promise<void>;
+  /** Writes `file.data` at `file.path` (parents created) with its owner and mode. */
+  pushFile(name: string, file: PushedFile): Promise<void>;
   /** Reads a file; throws NotFoundError. */
   pullFile(name: string, path: string): Promise<Uint8Array>;
 

@@ -42,19 +42,19 @@ export const checkpoint = group({
     restore: command({
       brief: "stop, restore a checkpoint, start again and wait for boot",
       args: [arg("name", SANDBOX), arg("label", "checkpoint name")],
-      run: async (ctx, _f, name, label) =>
+      run: async (ctx, _f, ...[name, label]) =>
         await (await import("../commands/checkpoint.ts")).restore(ctx, { name, label }),
     }),
     delete: command({
       brief: "delete a checkpoint",
       args: [arg("name", SANDBOX), arg("label", "checkpoint name")],
-      run: async (ctx, _f, name, label) =>
+      run: async (ctx, _f, ...[name, label]) =>
         await (await import("../commands/checkpoint.ts")).remove(ctx, { name, label }),
     }),
     fork: command({
       brief: "give a new branch its own sandbox cloned from a checkpoint",
       args: [arg("source", "sandbox:label"), arg("branch", "the new branch")],
-      run: async (ctx, _f, source, branch) =>
+      run: async (ctx, _f, ...[source, branch]) =>
         await (await import("../commands/checkpoint.ts")).fork(ctx, { source, branch }),
     }),
   },
@@ -83,7 +83,7 @@ export const config = group({
         local: bool("the repo's .tachikoma.local.toml"),
       },
       args: [arg("key", "e.g. vm_cpus, incus.socket"), arg("value", "the new value")],
-      run: async (ctx, f, key, value) =>
+      run: async (ctx, f, ...[key, value]) =>
         await (await import("../commands/config.ts")).set(ctx, { key, value, ...f }),
     }),
     edit: command({
@@ -245,7 +245,7 @@ export const port = group({
         arg("guest_port", "guest port"),
         arg("host_port", "host port"),
       ],
-      run: async (ctx, f, sandbox, address, guestPort, hostPort) =>
+      run: async (ctx, f, ...[sandbox, address, guestPort, hostPort]) =>
         await (await import("../commands/port.ts")).serve(ctx, {
           sandbox,
           address,
@@ -300,19 +300,19 @@ export const network = group({
     set: command({
       brief: "set the egress mode (applies to a running sandbox at once)",
       args: [arg("name", SANDBOX), choiceArg("mode", "egress mode", EGRESS_MODES)],
-      run: async (ctx, _f, name, mode) =>
+      run: async (ctx, _f, ...[name, mode]) =>
         await (await import("../commands/network.ts")).set(ctx, { name, mode }),
     }),
     allow: command({
       brief: "allow a host (host, *.host, .host, IP or CIDR, optionally :port)",
       args: [arg("name", SANDBOX), arg("host", "host")],
-      run: async (ctx, _f, name, host) =>
+      run: async (ctx, _f, ...[name, host]) =>
         await (await import("../commands/network.ts")).allow(ctx, { name, host }),
     }),
     deny: command({
       brief: "remove a host from the allow list",
       args: [arg("name", SANDBOX), arg("host", "host")],
-      run: async (ctx, _f, name, host) =>
+      run: async (ctx, _f, ...[name, host]) =>
         await (await import("../commands/network.ts")).deny(ctx, { name, host }),
     }),
     log: command({

@@ -229,10 +229,8 @@ async function runSetup(
   const path = "/root/.tachikoma-base-setup.sh";
   try {
     const result = await step(deps, `base ${run.name}: setup script (log: ${log})`, async () => {
-      await backend.pushFile(run.sandbox, path, new TextEncoder().encode(run.script), {
-        mode: 0o700,
-        owner: "root",
-      });
+      const data = new TextEncoder().encode(run.script);
+      await backend.pushFile(run.sandbox, { path, data, mode: 0o700, owner: "root" });
       return await backend.exec(run.sandbox, {
         argv: ["/bin/sh", "-c", 'bash "$0"; s=$?; rm -f "$0"; exit $s', path],
         user: "root",

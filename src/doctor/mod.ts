@@ -27,13 +27,20 @@ export interface DoctorDeps {
   proxy?: ProxyCheckDeps;
 }
 
-async function tool(
-  deps: DoctorDeps,
-  name: string,
-  cmd: string,
-  args: string[],
-  options: { required: boolean; hint: string; useStderr?: boolean },
-): Promise<CheckResult> {
+/** A tool on the host, checked by running it with `args` (its version, usually). */
+interface ToolProbe {
+  /** The check's name. */
+  name: string;
+  cmd: string;
+  args: string[];
+  required: boolean;
+  hint: string;
+  /** The version is printed on stderr (`ssh -V`). */
+  useStderr?: boolean;
+}
+
+async function tool(deps: DoctorDeps, options: ToolProbe): Promise<CheckResult> {
+  const { name, cmd, args } = options;
   try {
     const r = await deps.runner.run(cmd, args, { timeoutMs: 10_000 });
     const text = (options.useStderr ? r.stderr : r.stdout).trim().split("\n")[0] ||
@@ -166,9 +173,18 @@ export async function runChecks(deps: DoctorDeps): Promise<CheckResult[]> {
       },
   );
   const [git, keygen, ssh] = await Promise.all([
-    tool(deps, "git", "git", ["--version"], { required: true, hint: "install git" }),
+    tool(deps, {
+      name: "git",
+      cmd: "git",
+      args: ["--version"],
+      required: true,
+      hint: "install git",
+    }),
     keygenCheck(deps),
-    tool(deps, "ssh", "ssh", ["-V"], {
+    tool(deps, {
+      name: "ssh",
+      cmd: "ssh",
+      args: ["-V"],
       required: false,
       hint: 'only needed for ssh_command = "system" and `ssh <sandbox>`',
       useStderr: true,
@@ -195,7 +211,10 @@ export async function runChecks(deps: DoctorDeps): Promise<CheckResult[]> {
       required: true,
     });
     results.push(
-      await tool(deps, "tart", deps.config?.tart.binary ?? "tart", ["--version"], {
+      await tool(deps, {
+        name: "tart",
+        cmd: deps.config?.tart.binary ?? "tart",
+        args: ["--version"],
         required: true,
         hint: "brew install cirruslabs/cli/tart",
       }),

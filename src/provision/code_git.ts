@@ -278,7 +278,7 @@ const STATE_ANSWER =
 /** Writes a file into the guest (the engine's files channel, else base64 over exec). */
 async function putFile(guest: Guest, path: string, data: Uint8Array): Promise<void> {
   if (guest.backend.capabilities.files) {
-    await guest.backend.pushFile(guest.sandbox, path, data, { owner: "user", mode: 0o600 });
+    await guest.backend.pushFile(guest.sandbox, { path, data, owner: "user", mode: 0o600 });
   } else {
     await guest.writeFile(path, data, { mode: 0o600 });
   }

@@ -8,8 +8,9 @@
  * the source's current ones; `image rm` deletes the builds.
  */
 import { assert, assertEquals, assertStringIncludes } from "@std/assert";
-import { labEnv, labIgnored } from "./lab.ts";
-import { ok, openLabWorld, run } from "./lab_world.ts";
+import { LAB_EGRESS_ALLOW, labEnv, labIgnored } from "./lab.ts";
+import { openLabWorld } from "./lab_world.ts";
+import { ok, run } from "../testing/run.ts";
 
 const lab = labEnv();
 const dec = new TextDecoder();
@@ -22,9 +23,7 @@ Deno.test({
   async fn() {
     await using world = await openLabWorld({
       prefix: "bases",
-      // tmux comes through the proxy (egress restricted); this lab's Debian mirror resolves to a
-      // reserved address, which the proxy serves only when it is named explicitly.
-      env: { TACHIKOMA_EGRESS_ALLOW: "deb.debian.org" },
+      env: { TACHIKOMA_EGRESS_ALLOW: LAB_EGRESS_ALLOW },
     });
     const { id, cfg, env, backend, cli } = world;
     const dev = `bases-${id}`;

@@ -11,13 +11,10 @@
  * @module
  */
 import { assert, assertEquals, assertNotEquals, assertStringIncludes } from "@std/assert";
+import { ok, type Run, run } from "../testing/run.ts";
 
 /** One CLI run. */
-export interface CliRun {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
+export type CliRun = Run;
 
 /** What the scenario needs from an engine's test world. */
 export interface BoundaryWorld {
@@ -35,33 +32,12 @@ export interface BoundaryWorld {
 
 const dec = new TextDecoder();
 
-async function sh(cwd: string, script: string, env: Record<string, string>): Promise<CliRun> {
-  const out = await new Deno.Command("sh", {
-    args: ["-c", script],
-    cwd,
-    env,
-    clearEnv: true,
-    stdout: "piped",
-    stderr: "piped",
-  }).output();
-  return { code: out.code, stdout: dec.decode(out.stdout), stderr: dec.decode(out.stderr) };
+function sh(cwd: string, script: string, env: Record<string, string>): Promise<CliRun> {
+  return run("sh", ["-c", script], { cwd, env });
 }
 
-function ok(r: CliRun, what: string): CliRun {
-  assertEquals(r.code, 0, `${what} exited ${r.code}\nstdout: ${r.stdout}\nstderr: ${r.stderr}`);
-  return r;
-}
-
-async function git(w: BoundaryWorld, ...args: string[]): Promise<CliRun> {
-  const out = await new Deno.Command("git", {
-    args,
-    cwd: w.repo,
-    env: w.env,
-    clearEnv: true,
-    stdout: "piped",
-    stderr: "piped",
-  }).output();
-  return { code: out.code, stdout: dec.decode(out.stdout), stderr: dec.decode(out.stderr) };
+function git(w: BoundaryWorld, ...args: string[]): Promise<CliRun> {
+  return run("git", args, { cwd: w.repo, env: w.env });
 }
 
 async function exists(path: string): Promise<boolean> {

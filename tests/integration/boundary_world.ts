@@ -7,8 +7,8 @@
  */
 import { fakeGh } from "./boundary_scenario.ts";
 import type { BoundaryWorld, CliRun } from "./boundary_scenario.ts";
+import { runCliFromSource } from "../testing/run.ts";
 
-const ROOT = new URL("../../", import.meta.url).pathname;
 const dec = new TextDecoder();
 
 /** Options of {@link boundaryWorld}. */
@@ -75,24 +75,7 @@ export async function boundaryWorld(
   await git(repo, "remote", "add", "origin", `${dir}/origin.git`);
   await git(repo, "push", "-q", "origin", "main");
   const cli = async (cwd: string, ...args: string[]): Promise<CliRun> => {
-    const out = await new Deno.Command(Deno.execPath(), {
-      args: [
-        "run",
-        "-A",
-        "--quiet",
-        "--frozen",
-        `--config=${ROOT}deno.json`,
-        `${ROOT}main.ts`,
-        ...args,
-      ],
-      cwd,
-      env,
-      clearEnv: true,
-      stdin: "null",
-      stdout: "piped",
-      stderr: "piped",
-    }).output();
-    return { code: out.code, stdout: dec.decode(out.stdout), stderr: dec.decode(out.stderr) };
+    return await runCliFromSource(args, { cwd, env });
   };
   return {
     dir,

@@ -449,32 +449,35 @@ Deno.test({
       await t.step("push and pull: bytes, mode, owner, parents", async () => {
         const bytes = new Uint8Array(70_000).map((_, i) => (i * 7) % 256);
         const path = "/home/admin/deep/er/secret.bin";
-        await backend.pushFile(name, path, bytes, { mode: 0o600 });
+        await backend.pushFile(name, { path, data: bytes, mode: 0o600 });
         assertEquals(await backend.pullFile(name, path), bytes);
         const st = await sh(backend, name, `stat -c '%a %u %g' ${path} /home/admin/deep/er`);
         assertEquals(st.out, "600 1000 1000\n755 1000 1000\n");
         // overwrite as root with another mode: owner and mode change too
-        await backend.pushFile(name, path, enc.encode("v2"), { mode: 0o640, owner: "root" });
+        await backend.pushFile(name, { path, data: enc.encode("v2"), mode: 0o640, owner: "root" });
         assertEquals(dec.decode(await backend.pullFile(name, path)), "v2");
         assertEquals(
           (await sh(backend, name, `stat -c '%a %u %g' ${path}`, "root")).out,
           "640 0 0\n",
         );
         // same owner and mode: plain overwrite
-        await backend.pushFile(name, path, enc.encode("v3"), { mode: 0o640, owner: "root" });
+        await backend.pushFile(name, { path, data: enc.encode("v3"), mode: 0o640, owner: "root" });
         assertEquals(dec.decode(await backend.pullFile(name, path)), "v3");
-        await backend.pushFile(name, "/etc/tk-default", enc.encode("d"));
+        await backend.pushFile(name, { path: "/etc/tk-default", data: enc.encode("d") });
         assertEquals(
           (await sh(backend, name, "stat -c '%a %u' /etc/tk-default")).out,
           "644 1000\n",
         );
-        await backend.pushFile(name, "/tmp/empty", new Uint8Array());
+        await backend.pushFile(name, { path: "/tmp/empty", data: new Uint8Array() });
         assertEquals((await backend.pullFile(name, "/tmp/empty")).length, 0);
         await sh(backend, name, "ln -sf /etc/hostname /tmp/link", "root");
         assertEquals(dec.decode(await backend.pullFile(name, "/tmp/link")).trim(), name);
         await assertRejects(() => backend.pullFile(name, "/no/such/file"), NotFoundError);
         await assertRejects(() => backend.pullFile(name, "/etc"), ConflictError, "is a directory");
-        await assertRejects(() => backend.pushFile(name, "relative", bytes), UsageError);
+        await assertRejects(
+          () => backend.pushFile(name, { path: "relative", data: bytes }),
+          UsageError,
+        );
         await assertRejects(
           () => backend.pullFile(labName("gone"), "/etc/hostname"),
           NotFoundError,

@@ -7,7 +7,8 @@
 import { assert, assertEquals, assertMatch, assertStringIncludes } from "@std/assert";
 import { NotFoundError } from "../../src/lib/errors.ts";
 import { labIgnored } from "./lab.ts";
-import { ok, openLabWorld } from "./lab_world.ts";
+import { openLabWorld } from "./lab_world.ts";
+import { ok } from "../testing/run.ts";
 
 interface ListDoc {
   sandboxes: {

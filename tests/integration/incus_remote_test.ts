@@ -61,7 +61,9 @@ Deno.test({
         assertEquals(r.code, 4);
         assertEquals(new TextDecoder().decode(r.stdout), "over tls\n");
         assertEquals(new TextDecoder().decode(r.stderr), "err\n");
-        await b.pushFile(name, "/root/remote.txt", new TextEncoder().encode("remote"), {
+        await b.pushFile(name, {
+          path: "/root/remote.txt",
+          data: new TextEncoder().encode("remote"),
           owner: "root",
           mode: 0o600,
         });

@@ -40,6 +40,14 @@ export interface LabImageServer {
   apt: string;
 }
 
+/**
+ * What lab sandboxes add to their egress allow list when tmux (or a base's packages) come
+ * through the proxy with egress restricted: this lab's Debian mirror resolves to a reserved
+ * address, which the proxy serves only when it is named explicitly. As `TACHIKOMA_EGRESS_ALLOW`
+ * or in `egress_allow = [...]`.
+ */
+export const LAB_EGRESS_ALLOW = "deb.debian.org";
+
 /** Where the lab writes its env file (override with `TACHIKOMA_LAB_ENV`). */
 export const LAB_ENV_FILE = Deno.env.get("TACHIKOMA_LAB_ENV") ?? "/run/tachikoma-lab/env";
 

@@ -9,58 +9,12 @@
  * configuration's proxy, deletes the sandboxes the world was told about ({@link LabWorld.own},
  * {@link LabWorld.spawn}), closes the backend and removes the directory.
  */
-import { assertEquals } from "@std/assert";
 import { IncusBackend, IncusClient } from "../../src/backends/incus/mod.ts";
 import { type LabEnv, labEnv } from "./lab.ts";
 import { freePort } from "../testing/free_port.ts";
+import { ok, type Run, run } from "../testing/run.ts";
 
 const ROOT = new URL("../../", import.meta.url).pathname;
-const dec = new TextDecoder();
-
-/** A finished command. */
-export interface Run {
-  code: number;
-  stdout: string;
-  stderr: string;
-  /** Wall time in milliseconds. */
-  ms: number;
-}
-
-/** Runs a command; with `env`, only that environment (nothing inherited). */
-export async function run(
-  cmd: string,
-  args: string[],
-  options: { cwd: string; env?: Record<string, string>; stdin?: string },
-): Promise<Run> {
-  const started = performance.now();
-  const child = new Deno.Command(cmd, {
-    args,
-    cwd: options.cwd,
-    env: options.env,
-    clearEnv: options.env !== undefined,
-    stdin: options.stdin === undefined ? "null" : "piped",
-    stdout: "piped",
-    stderr: "piped",
-  }).spawn();
-  if (options.stdin !== undefined) {
-    const w = child.stdin.getWriter();
-    await w.write(new TextEncoder().encode(options.stdin));
-    await w.close();
-  }
-  const out = await child.output();
-  return {
-    code: out.code,
-    stdout: dec.decode(out.stdout),
-    stderr: dec.decode(out.stderr),
-    ms: performance.now() - started,
-  };
-}
-
-/** Asserts that `r` exited 0 (the message shows its output); returns it. */
-export function ok(r: Run, what: string): Run {
-  assertEquals(r.code, 0, `${what} exited ${r.code}\nstdout: ${r.stdout}\nstderr: ${r.stderr}`);
-  return r;
-}
 
 /** Options of {@link openLabWorld}. */
 export interface LabWorldOptions {

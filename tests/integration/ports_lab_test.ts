@@ -7,7 +7,8 @@
 import { assert, assertEquals, assertStringIncludes } from "@std/assert";
 import { hostProcesses } from "../../src/lib/processes.ts";
 import { labIgnored } from "./lab.ts";
-import { ok, openLabWorld, type Run, run } from "./lab_world.ts";
+import { openLabWorld } from "./lab_world.ts";
+import { ok, type Run, run } from "../testing/run.ts";
 import { freePort } from "./stock_lab.ts";
 
 /** A one-file web server for a guest with python3-minimal (socket only): argv port, body. */

@@ -32,6 +32,7 @@ import { startProxyServer } from "../../src/proxy/server.ts";
 import { ensureToken, newToken, readToken, tokenPath } from "../../src/proxy/tokens.ts";
 import { startFakeUpstream } from "../fixtures/upstream.ts";
 import { labEnv, labIgnored, labName } from "./lab.ts";
+import { runCliFromSource } from "../testing/run.ts";
 import {
   gitHttpServer,
   type GuestRun,
@@ -40,7 +41,6 @@ import {
   searchSelfTest,
 } from "./proxy_guest_lab.ts";
 
-const ROOT = new URL("../../", import.meta.url).pathname;
 const decoder = new TextDecoder();
 
 Deno.test({
@@ -348,29 +348,7 @@ Deno.test({
       GIT_COMMITTER_EMAIL: "t@example.invalid",
       NO_COLOR: "1",
     };
-    const cli = async (cwd: string, ...args: string[]) => {
-      const out = await new Deno.Command(Deno.execPath(), {
-        args: [
-          "run",
-          "-A",
-          "--quiet",
-          "--frozen",
-          `--config=${ROOT}deno.json`,
-          `${ROOT}main.ts`,
-          ...args,
-        ],
-        env,
-        clearEnv: true,
-        cwd,
-        stdout: "piped",
-        stderr: "piped",
-      }).output();
-      return {
-        code: out.code,
-        stdout: decoder.decode(out.stdout),
-        stderr: decoder.decode(out.stderr),
-      };
-    };
+    const cli = (cwd: string, ...args: string[]) => runCliFromSource(args, { cwd, env });
     let sandbox: string | null = null;
     try {
       await Deno.mkdir(`${home}/.claude`, { recursive: true });

@@ -7,8 +7,9 @@
 import { assert, assertEquals, assertStringIncludes } from "@std/assert";
 import { IncusClient } from "../../src/backends/incus/client.ts";
 import { quoteArgv } from "../../src/lib/shell.ts";
-import { labEnv, labIgnored } from "./lab.ts";
-import { freePort, ok, workspace } from "./stock_lab.ts";
+import { LAB_EGRESS_ALLOW, labEnv, labIgnored } from "./lab.ts";
+import { freePort, workspace } from "./stock_lab.ts";
+import { ok } from "../testing/run.ts";
 import { removeInstancesOf } from "./stock_incus.ts";
 
 const lab = labEnv();
@@ -34,9 +35,7 @@ Deno.test({
         // Its own proxy port: another configuration's proxy may hold the default one.
         TACHIKOMA_CREDENTIAL_PROXY_PORT: String(freePort()),
         TACHIKOMA_CLAUDE_INSTALL: "skip",
-        // tmux comes through the proxy (egress restricted); this lab's Debian mirror resolves to
-        // a reserved address, which the proxy serves only when it is named explicitly.
-        TACHIKOMA_EGRESS_ALLOW: "deb.debian.org",
+        TACHIKOMA_EGRESS_ALLOW: LAB_EGRESS_ALLOW,
         TACHIKOMA_VM_CPUS: "1",
         TACHIKOMA_VM_MEMORY: "1024",
         TERM: "dumb",

@@ -17,7 +17,8 @@
 import { assert, assertEquals, assertMatch, assertStringIncludes } from "@std/assert";
 import { labEnv, labIgnored } from "./lab.ts";
 import { hostAptRepo } from "./host_apt_repo.ts";
-import { ok, openLabWorld, run } from "./lab_world.ts";
+import { openLabWorld } from "./lab_world.ts";
+import { ok, run } from "../testing/run.ts";
 
 const lab = labEnv();
 const dec = new TextDecoder();

@@ -17,7 +17,8 @@ import { systemClock } from "../../src/lib/clock.ts";
 import { defaultConfig } from "../../src/config/default_config.ts";
 import { localAccessCheck } from "../../src/doctor/incus.ts";
 import { labEnv, labIgnored } from "./lab.ts";
-import { ok, workspace } from "./stock_lab.ts";
+import { workspace } from "./stock_lab.ts";
+import { ok } from "../testing/run.ts";
 import { quoteArgv } from "../../src/lib/shell.ts";
 
 const lab = labEnv();

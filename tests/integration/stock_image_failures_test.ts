@@ -9,7 +9,8 @@
 import { assert, assertEquals, assertMatch, assertStringIncludes } from "@std/assert";
 import { IncusClient } from "../../src/backends/incus/client.ts";
 import { labEnv, labIgnored } from "./lab.ts";
-import { errorLine, freePort, ok, type Run, stockConfig, workspace } from "./stock_lab.ts";
+import { errorLine, freePort, stockConfig, workspace } from "./stock_lab.ts";
+import { ok, type Run } from "../testing/run.ts";
 import { forgetPrepared, removeInstances, removeInstancesOf } from "./stock_incus.ts";
 
 const lab = labEnv();

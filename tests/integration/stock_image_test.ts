@@ -13,7 +13,8 @@
 import { assert, assertEquals, assertMatch, assertNotEquals } from "@std/assert";
 import { IncusClient } from "../../src/backends/incus/client.ts";
 import { labEnv, labIgnored } from "./lab.ts";
-import { freePort, ok, stockConfig, workspace } from "./stock_lab.ts";
+import { freePort, stockConfig, workspace } from "./stock_lab.ts";
+import { ok } from "../testing/run.ts";
 import { forgetStock, instanceImage, removeInstances, removeInstancesOf } from "./stock_incus.ts";
 
 const lab = labEnv();

@@ -9,25 +9,12 @@
  */
 import { assertEquals } from "@std/assert";
 import type { LabEnv } from "./lab.ts";
+import { freePort } from "../testing/free_port.ts";
+import { ok, type Run, run as runProcess } from "../testing/run.ts";
+
+export { freePort };
 
 const ROOT = new URL("../../", import.meta.url).pathname;
-const dec = new TextDecoder();
-
-/** A finished command. */
-export interface Run {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
-
-/** Asserts a zero exit; returns the run. */
-export function ok(r: Run, what: string): Run {
-  assertEquals(r.code, 0, `${what} exited ${r.code}\nstdout: ${r.stdout}\nstderr: ${r.stderr}`);
-  return r;
-}
-
-import { freePort } from "../testing/free_port.ts";
-export { freePort };
 
 /** The `TACHIKOMA_*` variables that make new sandboxes come from the lab's stock image. */
 export function stockConfig(
@@ -77,29 +64,6 @@ export interface WorkspaceOptions {
   env?: Record<string, string>;
 }
 
-async function output(cmd: string, args: string[], options: {
-  cwd?: string;
-  env: Record<string, string>;
-  stdin?: string;
-}): Promise<Run> {
-  const child = new Deno.Command(cmd, {
-    args,
-    cwd: options.cwd,
-    env: options.env,
-    clearEnv: true,
-    stdin: options.stdin === undefined ? "null" : "piped",
-    stdout: "piped",
-    stderr: "piped",
-  }).spawn();
-  if (options.stdin !== undefined) {
-    const w = child.stdin.getWriter();
-    await w.write(new TextEncoder().encode(options.stdin));
-    await w.close();
-  }
-  const out = await child.output();
-  return { code: out.code, stdout: dec.decode(out.stdout), stderr: dec.decode(out.stderr) };
-}
-
 /**
  * A workspace with a git repo holding one commit. Not under /tmp: the guest cleans its /tmp at
  * boot, where provisioning puts the link that makes the worktree's `.git` file resolve.
@@ -117,13 +81,13 @@ export async function workspace(options: WorkspaceOptions): Promise<Workspace> {
     // The user cannot read root's deno cache: give it a copy of the npm packages.
     denoDir = `${top}/deno`;
     await Deno.mkdir(denoDir);
-    const cp = await output("cp", ["-a", `${realDeno}/npm`, `${denoDir}/npm`], { env: {} });
+    const cp = await runProcess("cp", ["-a", `${realDeno}/npm`, `${denoDir}/npm`], { env: {} });
     ok(cp, "copying the deno npm cache");
   }
   await Deno.mkdir(home);
   if (options.user) {
     ok(
-      await output("chown", ["-R", `${options.user}:${options.user}`, top], { env: {} }),
+      await runProcess("chown", ["-R", `${options.user}:${options.user}`, top], { env: {} }),
       "chown",
     );
   }
@@ -143,8 +107,8 @@ export async function workspace(options: WorkspaceOptions): Promise<Workspace> {
   };
   const run = (cmd: string, args: string[], o: { cwd?: string; stdin?: string } = {}) => {
     const cwd = o.cwd ?? top;
-    if (!options.user) return output(cmd, args, { cwd, env, stdin: o.stdin });
-    return output(
+    if (!options.user) return runProcess(cmd, args, { cwd, env, stdin: o.stdin });
+    return runProcess(
       "setpriv",
       [
         `--reuid=${options.user}`,
@@ -173,15 +137,19 @@ export async function workspace(options: WorkspaceOptions): Promise<Workspace> {
       cliRoot = `${top}/tachikoma/`;
       await Deno.mkdir(cliRoot);
       for (const f of ["deno.json", "deno.lock", "main.ts", "src"]) {
-        ok(await output("cp", ["-a", `${ROOT}${f}`, cliRoot], { env: {} }), `copying ${f}`);
+        ok(await runProcess("cp", ["-a", `${ROOT}${f}`, cliRoot], { env: {} }), `copying ${f}`);
       }
       await Deno.mkdir(`${top}/bin`);
-      ok(await output("cp", [deno, `${top}/bin/deno`], { env: {} }), "copying deno");
+      ok(await runProcess("cp", [deno, `${top}/bin/deno`], { env: {} }), "copying deno");
       deno = `${top}/bin/deno`;
       ok(
-        await output("chown", ["-R", `${options.user}:${options.user}`, cliRoot, `${top}/bin`], {
-          env: {},
-        }),
+        await runProcess(
+          "chown",
+          ["-R", `${options.user}:${options.user}`, cliRoot, `${top}/bin`],
+          {
+            env: {},
+          },
+        ),
         "chown",
       );
     }

@@ -6,7 +6,7 @@
  * it; `destroy` leaves no checkpoint VM behind.
  */
 import { assert, assertEquals, assertStringIncludes } from "@std/assert";
-import { labEnv, labIgnored } from "./lab.ts";
+import { LAB_EGRESS_ALLOW, labEnv, labIgnored } from "./lab.ts";
 import { FAKE_TART_DIR, TartTarget } from "./tart_harness.ts";
 
 const ROOT = new URL("../../", import.meta.url).pathname;
@@ -43,9 +43,7 @@ Deno.test({
         'ssh_user = "admin"',
         'claude_install = "skip"',
         "share_claude_dirs = []",
-        // tmux comes through the proxy (egress restricted); this lab's Debian mirror resolves
-        // to a reserved address, which the proxy serves only when it is named explicitly.
-        'egress_allow = ["deb.debian.org"]',
+        `egress_allow = ["${LAB_EGRESS_ALLOW}"]`,
         "vm_cpus = 1",
         "vm_memory = 1024",
         `credential_proxy_bind = "${lab.gateway}"`,

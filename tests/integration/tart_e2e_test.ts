@@ -10,6 +10,7 @@
  */
 import { assert, assertEquals, assertMatch, assertRejects } from "@std/assert";
 import { labEnv, labIgnored } from "./lab.ts";
+import { runCliFromSource } from "../testing/run.ts";
 import { FAKE_TART, FAKE_TART_DIR, TartTarget, vmName } from "./tart_harness.ts";
 import { openTart } from "../../src/backends/tart/mod.ts";
 import type { TartBackend } from "../../src/backends/tart/backend.ts";
@@ -223,14 +224,11 @@ Deno.test({
         assertEquals(text(res.stdout), `1\nMemTotal:        ${1024 * 1024} kB\n`);
       });
       await t.step("key injected (pushFile) → exec switches to SSH", async () => {
-        await r.backend.pushFile(
-          vm,
-          "/home/admin/.ssh/authorized_keys",
-          new TextEncoder().encode(r.publicKey + "\n"),
-          {
-            mode: 0o600,
-          },
-        );
+        await r.backend.pushFile(vm, {
+          path: "/home/admin/.ssh/authorized_keys",
+          data: new TextEncoder().encode(r.publicKey + "\n"),
+          mode: 0o600,
+        });
         const before = await execCount(r.tart);
         const hostile = ["a'b", "$(echo pwned)", "`id`", "new\nline", "ü", "--", ""];
         const res = await r.backend.exec(vm, {
@@ -253,7 +251,7 @@ Deno.test({
       });
       await t.step("pullFile / pushFile over SSH (binary-safe); missing → NotFound", async () => {
         const bytes = new Uint8Array(5000).map((_, i) => (i * 7) % 256);
-        await r.backend.pushFile(vm, "/tmp/sub/blob.bin", bytes);
+        await r.backend.pushFile(vm, { path: "/tmp/sub/blob.bin", data: bytes });
         assertEquals(await r.backend.pullFile(vm, "/tmp/sub/blob.bin"), bytes);
         await assertRejects(() => r.backend.pullFile(vm, "/nope/x"), NotFoundError);
       });
@@ -449,25 +447,7 @@ async function cliWorld(extraEnv: Record<string, string> = {}, configLines: stri
     GIT_COMMITTER_EMAIL: "t@example.invalid",
     NO_COLOR: "1",
   };
-  const cli: Cli = async (cwd, ...args) => {
-    const out = await new Deno.Command(Deno.execPath(), {
-      args: [
-        "run",
-        "-A",
-        "--quiet",
-        "--frozen",
-        `--config=${ROOT}deno.json`,
-        `${ROOT}main.ts`,
-        ...args,
-      ],
-      env,
-      clearEnv: true,
-      cwd,
-      stdout: "piped",
-      stderr: "piped",
-    }).output();
-    return { code: out.code, stdout: text(out.stdout), stderr: text(out.stderr) };
-  };
+  const cli: Cli = (cwd, ...args) => runCliFromSource(args, { cwd, env });
   await Deno.mkdir(repo);
   await Deno.writeTextFile(`${repo}/README.md`, "from the host worktree\n");
   const gitSteps = [["init", "-q", "-b", "main"], ["add", "README.md"], [

@@ -6,6 +6,7 @@
  * @module
  */
 import { labEnv } from "./lab.ts";
+import { type Run, run } from "../testing/run.ts";
 
 /** Directory of the fake `tart` executable. */
 export const FAKE_TART_DIR = new URL("../fixtures/tart/", import.meta.url).pathname.replace(
@@ -30,14 +31,6 @@ export const REAL_TART = Deno.env.get("TACHIKOMA_TART_REAL") === "1" ||
 
 /** Local image cloned by the real-tart tests (must exist: `tart clone ghcr.io/… ubuntu`). */
 export const REAL_IMAGE = Deno.env.get("TACHIKOMA_TART_REAL_IMAGE") ?? "ubuntu";
-
-/** Output of one tart call. */
-export interface TartOut {
-  code: number;
-  stdout: string;
-  stderr: string;
-  ms: number;
-}
 
 /** A tart under test: binary + environment. */
 export class TartTarget {
@@ -83,32 +76,16 @@ export class TartTarget {
     return new TartTarget(FAKE_TART, env, false, "ubuntu", home, env.FAKE_TART_LOG);
   }
 
-  /** Runs `tart args…` to completion. */
-  async run(
+  /** Runs `tart args…` to completion (this process' environment plus the target's). */
+  run(
     args: string[],
     options: { env?: Record<string, string>; stdin?: string } = {},
-  ): Promise<TartOut> {
-    const started = performance.now();
-    const child = new Deno.Command(this.binary, {
-      args,
+  ): Promise<Run> {
+    return run(this.binary, args, {
       env: { ...this.env, ...options.env },
-      stdin: options.stdin === undefined ? "null" : "piped",
-      stdout: "piped",
-      stderr: "piped",
-    }).spawn();
-    if (options.stdin !== undefined) {
-      const w = child.stdin.getWriter();
-      await w.write(new TextEncoder().encode(options.stdin));
-      await w.close();
-    }
-    const out = await child.output();
-    const decoder = new TextDecoder();
-    return {
-      code: out.code,
-      stdout: decoder.decode(out.stdout),
-      stderr: decoder.decode(out.stderr),
-      ms: performance.now() - started,
-    };
+      inheritEnv: true,
+      stdin: options.stdin,
+    });
   }
 
   /** Starts `tart run args…` in the background (like a user's terminal would). */

@@ -113,11 +113,17 @@ Deno.test({
     const echo = await b.exec(name, { argv: ["printf", "%s", hostile] });
     assertEquals(dec.decode(echo.stdout), hostile);
 
-    await b.pushFile(name, "/home/dev/notes/a file.txt", new TextEncoder().encode(hostile));
+    await b.pushFile(name, {
+      path: "/home/dev/notes/a file.txt",
+      data: new TextEncoder().encode(hostile),
+    });
     assertEquals(dec.decode(await b.pullFile(name, "/home/dev/notes/a file.txt")), hostile);
 
     await b.createCheckpoint(name, "clean");
-    await b.pushFile(name, "/home/dev/later.txt", new TextEncoder().encode("later"));
+    await b.pushFile(name, {
+      path: "/home/dev/later.txt",
+      data: new TextEncoder().encode("later"),
+    });
     assertEquals((await b.listCheckpoints(name)).map((c) => c.name), ["clean"]);
     await b.restoreCheckpoint(name, "clean");
     await untilSsh(b, name);

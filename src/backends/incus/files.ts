@@ -8,7 +8,7 @@
  *
  * @module
  */
-import type { FileOptions } from "../backend.ts";
+import type { PushedFile } from "../backend.ts";
 import { ConflictError, NotFoundError, UsageError } from "../../lib/errors.ts";
 import type { IncusClient } from "./client.ts";
 import { incusError } from "./errors.ts";
@@ -50,13 +50,6 @@ async function failure(response: Response, subject: string): Promise<Error> {
     // not JSON
   }
   return incusError(response.status, message, subject);
-}
-
-/** A file to push: where, what, and its owner and mode. */
-export interface PushedFile extends FileOptions {
-  /** Absolute guest path. */
-  path: string;
-  data: Uint8Array;
 }
 
 /** Writes `file.data` at `file.path` with the given owner and mode, creating parents. */

@@ -25,8 +25,8 @@ import type {
   EgressPolicy,
   ExecRequest,
   ExecResult,
-  FileOptions,
   ImageStore,
+  PushedFile,
   SandboxInfo,
   Share,
   ShellRequest,
@@ -240,8 +240,8 @@ export class IncusBackend implements Backend {
     return openShell(this.#execContext(), name, request);
   }
 
-  pushFile(name: string, path: string, data: Uint8Array, options?: FileOptions): Promise<void> {
-    return pushFile(this.#fileContext(), name, { ...options, path, data });
+  pushFile(name: string, file: PushedFile): Promise<void> {
+    return pushFile(this.#fileContext(), name, file);
   }
 
   pullFile(name: string, path: string): Promise<Uint8Array> {

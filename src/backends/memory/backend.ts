@@ -14,7 +14,7 @@ import type {
   EgressPolicy,
   ExecRequest,
   ExecResult,
-  FileOptions,
+  PushedFile,
   SandboxInfo,
   Share,
   ShellRequest,
@@ -219,16 +219,12 @@ export class MemoryBackend extends MemoryWorldAccess implements Backend {
     return session;
   }
 
-  async pushFile(
-    name: string,
-    path: string,
-    data: Uint8Array,
-    options: FileOptions = {},
-  ): Promise<void> {
+  async pushFile(name: string, file: PushedFile): Promise<void> {
+    const { path, data, mode, owner } = file;
     await this.call("pushFile", { name, detail: { path } }, (world) => {
       const sb = this.sandbox(world, name);
       sb.files ??= {};
-      sb.files[path] = { data: toBase64(data), mode: options.mode, owner: options.owner };
+      sb.files[path] = { data: toBase64(data), mode, owner };
     });
   }
 

@@ -15,7 +15,7 @@ import type {
   EgressPolicy,
   ExecRequest,
   ExecResult,
-  FileOptions,
+  PushedFile,
   SandboxInfo,
   SandboxState,
   Share,
@@ -304,8 +304,8 @@ export class TartBackend implements Backend {
     return this.#guest.shell(name, request);
   }
 
-  pushFile(name: string, path: string, data: Uint8Array, options?: FileOptions): Promise<void> {
-    return this.#guest.pushFile(name, path, data, options);
+  pushFile(name: string, file: PushedFile): Promise<void> {
+    return this.#guest.pushFile(name, file);
   }
 
   pullFile(name: string, path: string): Promise<Uint8Array> {

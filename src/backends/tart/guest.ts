@@ -5,9 +5,15 @@
  *
  * @module
  */
-import type { ExecRequest, ExecResult, ShellRequest, ShellSession } from "../backend.ts";
-import { isEnvName } from "../../lib/shell.ts";
-import { UsageError } from "../../lib/errors.ts";
+import type {
+  ExecRequest,
+  ExecResult,
+  PushedFile,
+  ShellRequest,
+  ShellSession,
+} from "../backend.ts";
+import { fromBase64, isEnvName } from "../../lib/shell.ts";
+import { NotFoundError, RuntimeError, UsageError } from "../../lib/errors.ts";
 
 /** How to authenticate an SSH connection to a guest. */
 export type SshAuth =
@@ -102,6 +108,57 @@ export function pullFileArgv(path: string): string[] {
     `[ -e "$1" ] || exit ${PULL_MISSING}; [ -f "$1" ] || { echo "not a file: $1" >&2; exit 1; }; ` +
     'base64 < "$1"';
   return ["sh", "-c", script, "tachikoma", path];
+}
+
+/** Runs one command in a guest: the route files travel by in {@link pushFileByExec}. */
+export type GuestExec = (request: ExecRequest) => Promise<ExecResult>;
+
+const FILE_TIMEOUT_MS = 120_000;
+
+/**
+ * Writes `file` in sandbox `name` through `exec` ({@link pushFileArgv}: the bytes on stdin,
+ * parents created, atomic rename), as its owner (default: the sandbox user), mode 0644 unless
+ * given.
+ */
+export async function pushFileByExec(
+  exec: GuestExec,
+  name: string,
+  file: PushedFile,
+): Promise<void> {
+  const result = await exec({
+    argv: pushFileArgv(file.path, file.mode ?? 0o644),
+    user: file.owner ?? "user",
+    stdin: file.data,
+    timeoutMs: FILE_TIMEOUT_MS,
+  });
+  if (result.code !== 0) {
+    throw new RuntimeError(
+      "push_failed",
+      `writing ${file.path} in ${name} failed (exit ${result.code}): ${tail(result.stderr)}`,
+    );
+  }
+}
+
+/** Reads `path` in sandbox `name` through `exec` ({@link pullFileArgv}); NotFoundError when missing. */
+export async function pullFileByExec(
+  exec: GuestExec,
+  name: string,
+  path: string,
+): Promise<Uint8Array> {
+  const result = await exec({ argv: pullFileArgv(path), timeoutMs: FILE_TIMEOUT_MS });
+  if (result.code === PULL_MISSING) throw new NotFoundError(`${path} does not exist in ${name}`);
+  if (result.code !== 0) {
+    throw new RuntimeError(
+      "pull_failed",
+      `reading ${path} in ${name} failed (exit ${result.code}): ${tail(result.stderr)}`,
+    );
+  }
+  return fromBase64(new TextDecoder().decode(result.stdout).replace(/\s+/g, ""));
+}
+
+/** The last lines of a command's stderr, for an error message. */
+function tail(bytes: Uint8Array): string {
+  return new TextDecoder().decode(bytes).trim().split("\n").slice(-5).join("\n");
 }
 
 /**

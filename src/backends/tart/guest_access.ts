@@ -15,7 +15,7 @@
 import type {
   ExecRequest,
   ExecResult,
-  FileOptions,
+  PushedFile,
   ShellRequest,
   ShellSession,
 } from "../backend.ts";
@@ -23,18 +23,15 @@ import type { Clock } from "../../lib/clock.ts";
 import {
   ConflictError,
   NotFoundError,
-  RuntimeError,
   UnreachableError,
   UnsupportedError,
 } from "../../lib/errors.ts";
-import { fromBase64 } from "../../lib/shell.ts";
 import { log } from "../../lib/log.ts";
 import { TartCli, type TartResolver } from "./cli.ts";
 import {
   type GuestSsh,
-  PULL_MISSING,
-  pullFileArgv,
-  pushFileArgv,
+  pullFileByExec,
+  pushFileByExec,
   type SshTarget,
   tartExecArgv,
 } from "./guest.ts";
@@ -147,37 +144,13 @@ export class GuestAccess {
   }
 
   /** Writes a file in the guest (parents created, atomic rename). */
-  async pushFile(
-    name: string,
-    path: string,
-    data: Uint8Array,
-    options: FileOptions = {},
-  ): Promise<void> {
-    const result = await this.exec(name, {
-      argv: pushFileArgv(path, options.mode ?? 0o644),
-      user: options.owner ?? "user",
-      stdin: data,
-      timeoutMs: 120_000,
-    });
-    if (result.code !== 0) {
-      throw new RuntimeError(
-        "push_failed",
-        `writing ${path} in ${name} failed (exit ${result.code}): ${text(result.stderr)}`,
-      );
-    }
+  async pushFile(name: string, file: PushedFile): Promise<void> {
+    await pushFileByExec((request) => this.exec(name, request), name, file);
   }
 
   /** Reads a file from the guest; NotFoundError when missing. */
   async pullFile(name: string, path: string): Promise<Uint8Array> {
-    const result = await this.exec(name, { argv: pullFileArgv(path), timeoutMs: 120_000 });
-    if (result.code === PULL_MISSING) throw new NotFoundError(`${path} does not exist in ${name}`);
-    if (result.code !== 0) {
-      throw new RuntimeError(
-        "pull_failed",
-        `reading ${path} in ${name} failed (exit ${result.code}): ${text(result.stderr)}`,
-      );
-    }
-    return fromBase64(new TextDecoder().decode(result.stdout).replace(/\s+/g, ""));
+    return await pullFileByExec((request) => this.exec(name, request), name, path);
   }
 
   /** Flushes the guest's page cache before a power-cut stop; never throws, 10 s at most. */
@@ -247,8 +220,4 @@ export class GuestAccess {
     log.debug(`${name}: tart exec probe: exit ${result.code}: ${result.stderr.trim()}`);
     return false;
   }
-}
-
-function text(bytes: Uint8Array): string {
-  return new TextDecoder().decode(bytes).trim().split("\n").slice(-5).join("\n");
 }

@@ -17,7 +17,7 @@ import type {
   EgressPolicy,
   ExecRequest,
   ExecResult,
-  FileOptions,
+  PushedFile,
   SandboxInfo,
   Share,
   ShellRequest,
@@ -290,8 +290,8 @@ export class TruenasBackend implements Backend {
   shell(name: string, request: ShellRequest): Promise<ShellSession> {
     return this.#guest.shell(name, request);
   }
-  pushFile(name: string, path: string, data: Uint8Array, options?: FileOptions): Promise<void> {
-    return this.#guest.pushFile(name, { path, data, options });
+  pushFile(name: string, file: PushedFile): Promise<void> {
+    return this.#guest.pushFile(name, file);
   }
   pullFile(name: string, path: string): Promise<Uint8Array> {
     return this.#guest.pullFile(name, path);

@@ -1,7 +1,8 @@
 /**
  * Commands and files in a TrueNAS instance: over SSH to its IPv4 address with tachikoma's key,
  * as the sandbox user (root through sudo), on the tart backend's SSH layer
- * ({@link GuestSsh}, `src/backends/tart/ssh_guest.ts`) and its file argv (stdin in, base64 out).
+ * ({@link GuestSsh}, `src/backends/tart/ssh_guest.ts`) and its files over exec
+ * ({@link pushFileByExec}: stdin in, base64 out).
  * TrueNAS has no exec API, so nothing works before the first boot's sshd is up.
  *
  * @module
@@ -9,19 +10,11 @@
 import type {
   ExecRequest,
   ExecResult,
-  FileOptions,
+  PushedFile,
   ShellRequest,
   ShellSession,
 } from "../backend.ts";
-import { NotFoundError, RuntimeError } from "../../lib/errors.ts";
-import { fromBase64 } from "../../lib/shell.ts";
-import {
-  type GuestSsh,
-  PULL_MISSING,
-  pullFileArgv,
-  pushFileArgv,
-  type SshTarget,
-} from "../tart/guest.ts";
+import { type GuestSsh, pullFileByExec, pushFileByExec, type SshTarget } from "../tart/guest.ts";
 
 /** Where SSH reaches an instance (its address is looked up by the backend). */
 export interface TruenasGuestOptions {
@@ -66,44 +59,17 @@ export class TruenasGuest {
   }
 
   /** Writes a file (parents created, atomic rename). */
-  async pushFile(
-    name: string,
-    file: { path: string; data: Uint8Array; options?: FileOptions },
-  ): Promise<void> {
-    const { path, data, options = {} } = file;
-    const r = await this.exec(name, {
-      argv: pushFileArgv(path, options.mode ?? 0o644),
-      user: options.owner ?? "user",
-      stdin: data,
-      timeoutMs: 120_000,
-    });
-    if (r.code !== 0) {
-      throw new RuntimeError(
-        "push_failed",
-        `writing ${path} in ${name} failed (exit ${r.code}): ${tail(r.stderr)}`,
-      );
-    }
+  async pushFile(name: string, file: PushedFile): Promise<void> {
+    await pushFileByExec((request) => this.exec(name, request), name, file);
   }
 
   /** Reads a file; NotFoundError when missing. */
   async pullFile(name: string, path: string): Promise<Uint8Array> {
-    const r = await this.exec(name, { argv: pullFileArgv(path), timeoutMs: 120_000 });
-    if (r.code === PULL_MISSING) throw new NotFoundError(`${path} does not exist in ${name}`);
-    if (r.code !== 0) {
-      throw new RuntimeError(
-        "pull_failed",
-        `reading ${path} in ${name} failed (exit ${r.code}): ${tail(r.stderr)}`,
-      );
-    }
-    return fromBase64(new TextDecoder().decode(r.stdout).replace(/\s+/g, ""));
+    return await pullFileByExec((request) => this.exec(name, request), name, path);
   }
 
   /** Closes SSH connections. */
   async close(): Promise<void> {
     await this.#o.ssh.close();
   }
-}
-
-function tail(bytes: Uint8Array): string {
-  return new TextDecoder().decode(bytes).trim().split("\n").slice(-3).join("; ");
 }

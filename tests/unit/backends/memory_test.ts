@@ -118,11 +118,11 @@ Deno.test("memory: capabilities gate suspend, checkpoints, clone, egress", async
 
   const full = new MemoryBackend();
   await full.create("s", { image: "img" });
-  await full.pushFile("s", "/etc/x", new TextEncoder().encode("v1"), { mode: 0o600 });
+  await full.pushFile("s", { path: "/etc/x", data: new TextEncoder().encode("v1"), mode: 0o600 });
   const cp = await full.createCheckpoint("s", "c1");
   assertEquals(cp.name, "c1");
   await assertRejects(() => full.createCheckpoint("s", "c1"), ConflictError);
-  await full.pushFile("s", "/etc/x", new TextEncoder().encode("v2"));
+  await full.pushFile("s", { path: "/etc/x", data: new TextEncoder().encode("v2") });
   await full.clone("t", { sandbox: "s", checkpoint: "c1" });
   assertEquals(text(await full.pullFile("t", "/etc/x")), "v1");
   await full.restoreCheckpoint("s", "c1");

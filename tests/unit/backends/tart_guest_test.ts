@@ -4,13 +4,16 @@ import { GuestAccess } from "../../../src/backends/tart/guest_access.ts";
 import {
   mountSharesArgv,
   pullFileArgv,
+  pullFileByExec,
   pushFileArgv,
+  pushFileByExec,
   tartExecArgv,
 } from "../../../src/backends/tart/guest.ts";
 import { FakeClock } from "../../testing/fake_clock.ts";
 import {
   ConflictError,
   NotFoundError,
+  RuntimeError,
   UnreachableError,
   UsageError,
 } from "../../../src/lib/errors.ts";
@@ -126,13 +129,34 @@ Deno.test("pushFile / pullFile: through exec, base64 back, NotFound for missing 
     request.argv[2].includes("base64")
       ? (request.argv[4] === "/missing" ? result(44) : result(0, "AP8KJyQ=\n"))
       : result(0);
-  await guest.pushFile("vm", "/home/admin/.ssh/authorized_keys", bytes, { mode: 0o600 });
+  await guest.pushFile("vm", {
+    path: "/home/admin/.ssh/authorized_keys",
+    data: bytes,
+    mode: 0o600,
+  });
   const push = ssh.execs[0].request;
   assertEquals(push.stdin, bytes);
   assertEquals(push.user, "user");
   assertEquals(push.argv.slice(-2), ["/home/admin/.ssh/authorized_keys", "0600"]);
   assertEquals(await guest.pullFile("vm", "/etc/x"), bytes);
   await assertRejects(() => guest.pullFile("vm", "/missing"), NotFoundError);
+});
+
+Deno.test("pushFileByExec / pullFileByExec (tart and truenas): a failed command names the file, exit and stderr's tail", async () => {
+  const seen: string[][] = [];
+  const failing = (request: { argv: string[]; user?: string }) => {
+    seen.push([request.user ?? "-", ...request.argv.slice(-2)]);
+    return Promise.resolve(result(3, "", "one\ntwo\nthree\nfour\nfive\nsix\nDisk full\n"));
+  };
+  const file = { path: "/root/a b", data: new Uint8Array([1]), owner: "root" as const };
+  const push = await assertRejects(() => pushFileByExec(failing, "vm", file), RuntimeError);
+  assertEquals(
+    push.message,
+    "writing /root/a b in vm failed (exit 3): three\nfour\nfive\nsix\nDisk full",
+  );
+  const pull = await assertRejects(() => pullFileByExec(failing, "vm", "/etc/x"), RuntimeError);
+  assertMatch(pull.message, /^reading \/etc\/x in vm failed \(exit 3\): three\n.*Disk full$/s);
+  assertEquals(seen, [["root", "/root/a b", "0644"], ["-", "tachikoma", "/etc/x"]]);
 });
 
 // --- the guest argv, run for real with sh on this host -------------------------------------

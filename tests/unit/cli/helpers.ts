@@ -3,13 +3,10 @@
  *
  * @module
  */
+import { type Run, run } from "../../testing/run.ts";
 
 /** What a CLI run produced. */
-export interface CliResult {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
+export type CliResult = Run;
 
 const MAIN = new URL("../../../main.ts", import.meta.url).pathname;
 const MEMORY_MAIN = new URL("../../testing/memory_main.ts", import.meta.url).pathname;
@@ -23,33 +20,25 @@ export async function runCli(
   options: { env?: Record<string, string>; cwd?: string; stdin?: string } = {},
 ): Promise<CliResult> {
   const home = options.env?.HOME ?? Deno.makeTempDirSync({ prefix: "tk-home-" });
-  const child = new Deno.Command(Deno.execPath(), {
-    args: [
+  return await run(
+    Deno.execPath(),
+    [
       "run",
       "--allow-all",
       "--frozen",
       options.env?.TACHIKOMA_TEST_MEMORY_WORLD ? MEMORY_MAIN : MAIN,
       ...args,
     ],
-    cwd: options.cwd,
-    clearEnv: true,
-    env: {
-      PATH: Deno.env.get("PATH") ?? "/usr/bin:/bin",
-      HOME: home,
-      TACHIKOMA_CONFIG_DIR: `${home}/.config/tachikoma`,
-      DENO_DIR: Deno.env.get("DENO_DIR") ?? `${Deno.env.get("HOME")}/.cache/deno`,
-      ...options.env,
+    {
+      cwd: options.cwd,
+      env: {
+        PATH: Deno.env.get("PATH") ?? "/usr/bin:/bin",
+        HOME: home,
+        TACHIKOMA_CONFIG_DIR: `${home}/.config/tachikoma`,
+        DENO_DIR: Deno.env.get("DENO_DIR") ?? `${Deno.env.get("HOME")}/.cache/deno`,
+        ...options.env,
+      },
+      stdin: options.stdin,
     },
-    stdin: options.stdin === undefined ? "null" : "piped",
-    stdout: "piped",
-    stderr: "piped",
-  }).spawn();
-  if (options.stdin !== undefined) {
-    const w = child.stdin.getWriter();
-    await w.write(new TextEncoder().encode(options.stdin));
-    await w.close();
-  }
-  const out = await child.output();
-  const dec = new TextDecoder();
-  return { code: out.code, stdout: dec.decode(out.stdout), stderr: dec.decode(out.stderr) };
+  );
 }

@@ -6,6 +6,7 @@
  * @module
  */
 import { type BannerServer, bannerServer, gitIn } from "../core/helpers.ts";
+import { type Run, run } from "../../testing/run.ts";
 
 const MAIN = new URL("../../testing/memory_main.ts", import.meta.url).pathname;
 
@@ -13,11 +14,7 @@ const MAIN = new URL("../../testing/memory_main.ts", import.meta.url).pathname;
 export const CLI_MAIN = MAIN;
 
 /** What one CLI run produced. */
-export interface CliRun {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
+export type CliRun = Run;
 
 /** A CLI test world. */
 export interface CliWorld extends AsyncDisposable {
@@ -88,24 +85,12 @@ export async function cliWorld(world: Record<string, unknown> = {}): Promise<Cli
     configDir,
     ssh,
     env: baseEnv,
-    async run(args, options = {}) {
-      const child = new Deno.Command(Deno.execPath(), {
-        args: ["run", "-A", "--frozen", MAIN, ...args],
+    run(args, options = {}) {
+      return run(Deno.execPath(), ["run", "-A", "--frozen", MAIN, ...args], {
         cwd: options.cwd ?? repo,
-        clearEnv: true,
         env: { ...baseEnv, ...options.env },
-        stdin: options.stdin === undefined ? "null" : "piped",
-        stdout: "piped",
-        stderr: "piped",
-      }).spawn();
-      if (options.stdin !== undefined) {
-        const w = child.stdin.getWriter();
-        await w.write(new TextEncoder().encode(options.stdin));
-        await w.close();
-      }
-      const out = await child.output();
-      const dec = new TextDecoder();
-      return { code: out.code, stdout: dec.decode(out.stdout), stderr: dec.decode(out.stderr) };
+        stdin: options.stdin,
+      });
     },
     spawn(args, options = {}) {
       return new Deno.Command(Deno.execPath(), {

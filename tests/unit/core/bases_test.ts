@@ -264,9 +264,12 @@ Deno.test("spawn --from a stopped sandbox, and checkpoint fork: only the per-bra
   const { h, provisioner } = await world();
   await using _ = h;
   const src = await h.service.spawn({ branch: "src" });
-  await h.backend.pushFile(src.name, "/home/admin/state.txt", enc.encode("at checkpoint"));
+  await h.backend.pushFile(src.name, {
+    path: "/home/admin/state.txt",
+    data: enc.encode("at checkpoint"),
+  });
   await h.backend.createCheckpoint(src.name, "cp1");
-  await h.backend.pushFile(src.name, "/home/admin/state.txt", enc.encode("after"));
+  await h.backend.pushFile(src.name, { path: "/home/admin/state.txt", data: enc.encode("after") });
   provisioner.runs.length = 0;
 
   const fork = await h.service.spawn({ branch: "forked", from: `src:cp1` });

@@ -117,10 +117,10 @@ Deno.test("list: oldest first with sizes; empty", async () => {
     backend: "memory",
     checkpoints: [],
   });
-  await h.backend.pushFile(name, "/home/user/a", enc.encode("12345"));
+  await h.backend.pushFile(name, { path: "/home/user/a", data: enc.encode("12345") });
   await createCheckpoint(h.service, { name, label: "one" });
   h.clock.advance(60_000);
-  await h.backend.pushFile(name, "/home/user/b", enc.encode("1234567890"));
+  await h.backend.pushFile(name, { path: "/home/user/b", data: enc.encode("1234567890") });
   await createCheckpoint(h.service, { name, label: "two" });
   const list = await listCheckpoints(h.service, { name: "feat" });
   assertEquals(list.checkpoints.map((c) => c.label), ["one", "two"]);
@@ -131,10 +131,10 @@ Deno.test("list: oldest first with sizes; empty", async () => {
 Deno.test("restore: stop → restore → start with the shares → boot; guest files go back", async () => {
   await using h = await harness();
   const name = await spawned(h);
-  await h.backend.pushFile(name, "/home/user/kept", enc.encode("before"));
+  await h.backend.pushFile(name, { path: "/home/user/kept", data: enc.encode("before") });
   await createCheckpoint(h.service, { name, label: "clean" });
-  await h.backend.pushFile(name, "/home/user/kept", enc.encode("after"));
-  await h.backend.pushFile(name, "/home/user/new", enc.encode("later"));
+  await h.backend.pushFile(name, { path: "/home/user/kept", data: enc.encode("after") });
+  await h.backend.pushFile(name, { path: "/home/user/new", data: enc.encode("later") });
   const from = (await h.backend.calls()).length;
   const probes = h.probe.calls.length;
 

@@ -8,7 +8,7 @@
  * @module
  */
 import { MemoryBackend, type MemoryBackendOptions } from "../../../src/backends/memory/mod.ts";
-import type { ExecRequest, ExecResult, FileOptions } from "../../../src/backends/backend.ts";
+import type { ExecRequest, ExecResult, PushedFile } from "../../../src/backends/backend.ts";
 import { GUEST_CODE_DIR } from "../../../src/provision/shares.ts";
 import { type Harness, harness } from "./helpers.ts";
 import { SandboxService } from "../../../src/core/sandbox_service.ts";
@@ -85,15 +85,10 @@ export class DiskGuest extends MemoryBackend {
     return this.tamper ? await this.tamper(request, result, (p) => this.map(p)) : result;
   }
 
-  override async pushFile(
-    _name: string,
-    path: string,
-    data: Uint8Array,
-    options: FileOptions = {},
-  ): Promise<void> {
-    const where = this.map(path);
+  override async pushFile(_name: string, file: PushedFile): Promise<void> {
+    const where = this.map(file.path);
     await Deno.mkdir(where.slice(0, where.lastIndexOf("/")), { recursive: true });
-    await Deno.writeFile(where, data, { mode: options.mode ?? 0o644 });
+    await Deno.writeFile(where, file.data, { mode: file.mode ?? 0o644 });
   }
 
   override async pullFile(_name: string, path: string): Promise<Uint8Array> {

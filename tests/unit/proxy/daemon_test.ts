@@ -13,15 +13,8 @@ import { daemonPaths } from "../../../src/proxy/daemon.ts";
 import { ensureProxy } from "../../../src/proxy/ensure.ts";
 import { proxyGuestEnv } from "../../../src/proxy/guest_env.ts";
 import { hostProcesses } from "../../../src/proxy/process_info.ts";
-import {
-  cli,
-  configFor,
-  proxyProcessesOn,
-  ROOT,
-  sandboxToken,
-  SECRET,
-  world,
-} from "./daemon_world.ts";
+import { cli, configFor, proxyProcessesOn, sandboxToken, SECRET, world } from "./daemon_world.ts";
+import { CLI_FROM_SOURCE } from "../../testing/run.ts";
 
 Deno.test("daemon: start -d twice (concurrently) → one proxy; status via /health; stop", async () => {
   const w = await world();
@@ -185,12 +178,7 @@ Deno.test("daemon: proxy logs -f prints what is appended, until Ctrl-C", async (
     await Deno.writeTextFile(log, "first line\n", { mode: 0o600 });
     const child = new Deno.Command(Deno.execPath(), {
       args: [
-        "run",
-        "-A",
-        "--quiet",
-        "--frozen",
-        `--config=${ROOT}deno.json`,
-        `${ROOT}main.ts`,
+        ...CLI_FROM_SOURCE,
         "proxy",
         "logs",
         "-f",

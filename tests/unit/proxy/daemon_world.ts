@@ -19,6 +19,7 @@ const DENO_DIR = Deno.env.get("DENO_DIR") ??
   `${Deno.env.get("XDG_CACHE_HOME") ?? `${Deno.env.get("HOME")}/.cache`}/deno`;
 
 import { freePort } from "../../testing/free_port.ts";
+import { type Run, runCliFromSource } from "../../testing/run.ts";
 export { freePort };
 
 /** One tachikoma directory and its proxy's surroundings. */
@@ -80,28 +81,8 @@ export async function sandboxToken(w: World, name: string): Promise<string> {
 }
 
 /** Runs the CLI from source in `w` (cwd and environment). */
-export async function cli(
-  w: World,
-  ...args: string[]
-): Promise<{ code: number; stdout: string; stderr: string }> {
-  const out = await new Deno.Command(Deno.execPath(), {
-    args: [
-      "run",
-      "-A",
-      "--quiet",
-      "--frozen",
-      `--config=${ROOT}deno.json`,
-      `${ROOT}main.ts`,
-      ...args,
-    ],
-    env: w.env,
-    clearEnv: true,
-    cwd: w.dir,
-    stdout: "piped",
-    stderr: "piped",
-  }).output();
-  const d = new TextDecoder();
-  return { code: out.code, stdout: d.decode(out.stdout), stderr: d.decode(out.stderr) };
+export function cli(w: World, ...args: string[]): Promise<Run> {
+  return runCliFromSource(args, { cwd: w.dir, env: w.env });
 }
 
 /** How many `proxy start` processes serve `port`. */

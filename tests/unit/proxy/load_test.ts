@@ -8,9 +8,9 @@ import { assert, assertEquals } from "@std/assert";
 import { POOL_IDLE_PER_HOST } from "../../../src/proxy/server.ts";
 import { ensureToken } from "../../../src/proxy/tokens.ts";
 import { startFakeUpstream } from "../../fixtures/upstream.ts";
+import { CLI_FROM_SOURCE } from "../../testing/run.ts";
 
 const MiB = 1024 * 1024;
-const ROOT = new URL("../../../", import.meta.url).pathname;
 const linux = Deno.build.os === "linux";
 if (!linux) console.error("load_test: needs /proc (Linux); skipped");
 
@@ -42,12 +42,7 @@ async function startProxyProcess(upstreamUrl: string): Promise<ProxyProcess> {
   l.close();
   const child = new Deno.Command(Deno.execPath(), {
     args: [
-      "run",
-      "-A",
-      "--quiet",
-      "--frozen",
-      `--config=${ROOT}deno.json`,
-      `${ROOT}main.ts`,
+      ...CLI_FROM_SOURCE,
       "--quiet",
       "proxy",
       "start",
