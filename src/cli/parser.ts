@@ -86,7 +86,7 @@ export async function runCommandLine(
   if (pre.help || parsed.help) return options.stdout(helpText(tree, pre.path, node));
   if (node.notImplemented) throw new NotImplementedError(pre.path.join(" "));
   const ctx = options.makeContext(globalOptions(pre.globals, parsed.globals));
-  await node.run(ctx, parsed.flags, ...parsed.args);
+  await node.run(ctx, parsed.flags, parsed.args);
 }
 
 function seeHelp(path: readonly string[]): string {

@@ -58,7 +58,7 @@ const spawn = command({
     }),
   },
   args: [optionalArg("branch", "branch (default: the current branch); created from HEAD if new")],
-  run: async (ctx, f, branch) =>
+  run: async (ctx, f, [branch]) =>
     await (await import("../commands/spawn.ts")).run(ctx, {
       branch,
       attach: f.attach && f.interactive,
@@ -86,7 +86,7 @@ export const TREE: GroupNode = group({
         start: negated("refuse a stopped or suspended sandbox instead of starting it"),
       },
       args: [optionalArg("name", "sandbox name, branch of this repo, or unique prefix")],
-      run: async (ctx, f, name) => {
+      run: async (ctx, f, [name]) => {
         warm(ctx);
         await (await import("../commands/enter.ts")).run(ctx, {
           name,
@@ -109,7 +109,7 @@ export const TREE: GroupNode = group({
         start: negated("refuse a stopped or suspended sandbox instead of starting it"),
       },
       args: [rest("command", "command and arguments (put them after --)")],
-      run: async (ctx, f, argv) => {
+      run: async (ctx, f, [argv]) => {
         warm(ctx);
         await (await import("../commands/exec.ts")).run(ctx, {
           name: f.name,
@@ -125,12 +125,13 @@ export const TREE: GroupNode = group({
       brief: "stop a sandbox (graceful, then forced)",
       aliases: ["stop"],
       args: [optionalArg("name", SANDBOX)],
-      run: async (ctx, _f, name) => await (await import("../commands/halt.ts")).run(ctx, { name }),
+      run: async (ctx, _f, [name]) =>
+        await (await import("../commands/halt.ts")).run(ctx, { name }),
     }),
     suspend: command({
       brief: "suspend a sandbox (stops it where the backend cannot suspend, and says so)",
       args: [optionalArg("name", SANDBOX)],
-      run: async (ctx, _f, name) =>
+      run: async (ctx, _f, [name]) =>
         await (await import("../commands/suspend.ts")).run(ctx, { name }),
     }),
     destroy: command({
@@ -142,7 +143,7 @@ export const TREE: GroupNode = group({
         worktree: bool("also remove the worktree when it is clean"),
       },
       args: [optionalArg("name", SANDBOX)],
-      run: async (ctx, f, name) =>
+      run: async (ctx, f, [name]) =>
         await (await import("../commands/destroy.ts")).run(ctx, {
           name,
           force: f.force,
@@ -166,7 +167,7 @@ export const TREE: GroupNode = group({
     status: command({
       brief: "show one sandbox",
       args: [optionalArg("name", SANDBOX)],
-      run: async (ctx, _f, name) => {
+      run: async (ctx, _f, [name]) => {
         warm(ctx);
         await (await import("../commands/status.ts")).run(ctx, { name });
       },
@@ -174,7 +175,7 @@ export const TREE: GroupNode = group({
     cd: command({
       brief: 'print a sandbox\'s worktree path (use: cd "$(tachikoma cd)")',
       args: [optionalArg("name", SANDBOX)],
-      run: async (ctx, _f, name) => await (await import("../commands/cd.ts")).run(ctx, { name }),
+      run: async (ctx, _f, [name]) => await (await import("../commands/cd.ts")).run(ctx, { name }),
     }),
     pr: command({
       brief: "commit the worktree's changes, push and open a pull request (on the host)",
@@ -187,7 +188,7 @@ export const TREE: GroupNode = group({
         }),
       },
       args: [optionalArg("name", SANDBOX)],
-      run: async (ctx, f, name) =>
+      run: async (ctx, f, [name]) =>
         await (await import("../commands/pr.ts")).run(ctx, {
           name,
           nameFlag: f.name,
@@ -199,7 +200,8 @@ export const TREE: GroupNode = group({
     pull: command({
       brief: "bring a code-by-git sandbox's commits back to the host branch (fast-forward)",
       args: [optionalArg("name", SANDBOX)],
-      run: async (ctx, _f, name) => await (await import("../commands/pull.ts")).run(ctx, { name }),
+      run: async (ctx, _f, [name]) =>
+        await (await import("../commands/pull.ts")).run(ctx, { name }),
     }),
     prune: command({
       brief: "destroy sandboxes unused for a number of days; drop entries whose sandbox is gone",
@@ -229,7 +231,7 @@ export const TREE: GroupNode = group({
     completions: command({
       brief: "print a shell completion script (bash, zsh or fish)",
       args: [choiceArg("shell", "target shell", ["bash", "zsh", "fish"])],
-      run: async (ctx, _f, shell) =>
+      run: async (ctx, _f, [shell]) =>
         ctx.out.raw((await import("./completions.ts")).completionScript(TREE, shell)),
     }),
     version: command({

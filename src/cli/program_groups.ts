@@ -30,31 +30,31 @@ export const checkpoint = group({
       brief: "take a checkpoint",
       flags: { label: text("checkpoint name (default: tk-YYYYMMDD-HHMMSS, UTC)") },
       args: [optionalArg("name", SANDBOX)],
-      run: async (ctx, f, name) =>
+      run: async (ctx, f, [name]) =>
         await (await import("../commands/checkpoint.ts")).create(ctx, { name, label: f.label }),
     }),
     list: command({
       brief: "list checkpoints",
       args: [optionalArg("name", SANDBOX)],
-      run: async (ctx, _f, name) =>
+      run: async (ctx, _f, [name]) =>
         await (await import("../commands/checkpoint.ts")).list(ctx, { name }),
     }),
     restore: command({
       brief: "stop, restore a checkpoint, start again and wait for boot",
       args: [arg("name", SANDBOX), arg("label", "checkpoint name")],
-      run: async (ctx, _f, ...[name, label]) =>
+      run: async (ctx, _f, [name, label]) =>
         await (await import("../commands/checkpoint.ts")).restore(ctx, { name, label }),
     }),
     delete: command({
       brief: "delete a checkpoint",
       args: [arg("name", SANDBOX), arg("label", "checkpoint name")],
-      run: async (ctx, _f, ...[name, label]) =>
+      run: async (ctx, _f, [name, label]) =>
         await (await import("../commands/checkpoint.ts")).remove(ctx, { name, label }),
     }),
     fork: command({
       brief: "give a new branch its own sandbox cloned from a checkpoint",
       args: [arg("source", "sandbox:label"), arg("branch", "the new branch")],
-      run: async (ctx, _f, ...[source, branch]) =>
+      run: async (ctx, _f, [source, branch]) =>
         await (await import("../commands/checkpoint.ts")).fork(ctx, { source, branch }),
     }),
   },
@@ -73,7 +73,7 @@ export const config = group({
     get: command({
       brief: "print one value",
       args: [arg("key", "e.g. vm_cpus, incus.socket")],
-      run: async (ctx, _f, key) => await (await import("../commands/config.ts")).get(ctx, key),
+      run: async (ctx, _f, [key]) => await (await import("../commands/config.ts")).get(ctx, key),
     }),
     set: command({
       brief: "set a value in a config file, keeping the rest of it",
@@ -83,7 +83,7 @@ export const config = group({
         local: bool("the repo's .tachikoma.local.toml"),
       },
       args: [arg("key", "e.g. vm_cpus, incus.socket"), arg("value", "the new value")],
-      run: async (ctx, f, ...[key, value]) =>
+      run: async (ctx, f, [key, value]) =>
         await (await import("../commands/config.ts")).set(ctx, { key, value, ...f }),
     }),
     edit: command({
@@ -99,7 +99,7 @@ export const config = group({
       brief: "trust the repo's config files as they are now (their host-side keys then apply)",
       flags: { list: bool("list trusted files"), revoke: bool("forget the files' trust") },
       args: [optionalRest("file", "config files (default: the repo's)")],
-      run: async (ctx, f, files) =>
+      run: async (ctx, f, [files]) =>
         await (await import("../commands/config.ts")).trust(ctx, { files, ...f }),
     }),
   },
@@ -192,14 +192,14 @@ export const sessions = group({
       brief: "list a sandbox's persistent sessions",
       hidden: true,
       args: [optionalArg("name", SANDBOX)],
-      run: async (ctx, _f, name) =>
+      run: async (ctx, _f, [name]) =>
         await (await import("../commands/sessions.ts")).list(ctx, { name }),
     }),
     kill: command({
       brief: "end a persistent session and what runs in it",
       flags: { name: text("sandbox (default: the current branch's)", { short: "n" }) },
       args: [arg("session", "session name")],
-      run: async (ctx, f, session) =>
+      run: async (ctx, f, [session]) =>
         await (await import("../commands/sessions.ts")).kill(ctx, { name: f.name, session }),
     }),
   },
@@ -220,19 +220,20 @@ export const port = group({
           "[name] <guest-port> [host-port] (host port default: the guest's)",
         ),
       ],
-      run: async (ctx, f, args) =>
+      run: async (ctx, f, [args]) =>
         await (await import("../commands/port.ts")).forward(ctx, { args, bind: f.bind }),
     }),
     list: command({
       brief: "list port forwards",
       aliases: ["ls"],
       args: [optionalArg("name", SANDBOX)],
-      run: async (ctx, _f, name) => await (await import("../commands/port.ts")).list(ctx, { name }),
+      run: async (ctx, _f, [name]) =>
+        await (await import("../commands/port.ts")).list(ctx, { name }),
     }),
     rm: command({
       brief: "remove a port forward: [name] <host-port>",
       args: [optionalRest("args", "[name] <host-port>")],
-      run: async (ctx, _f, args) =>
+      run: async (ctx, _f, [args]) =>
         await (await import("../commands/port.ts")).remove(ctx, { args }),
     }),
     serve: command({
@@ -245,7 +246,7 @@ export const port = group({
         arg("guest_port", "guest port"),
         arg("host_port", "host port"),
       ],
-      run: async (ctx, f, ...[sandbox, address, guestPort, hostPort]) =>
+      run: async (ctx, f, [sandbox, address, guestPort, hostPort]) =>
         await (await import("../commands/port.ts")).serve(ctx, {
           sandbox,
           address,
@@ -270,19 +271,21 @@ export const image = group({
       args: [
         optionalArg("ref", "image reference, e.g. images:debian/12 (default: base_image)"),
       ],
-      run: async (ctx, _f, ref) => await (await import("../commands/image.ts")).pull(ctx, { ref }),
+      run: async (ctx, _f, [ref]) =>
+        await (await import("../commands/image.ts")).pull(ctx, { ref }),
     }),
     build: command({
       brief: "build a base (its missing ancestors first), or every base",
       flags: { force: bool("build the base again even when it is ready") },
       args: [optionalArg("base", "base name (default: every base)")],
-      run: async (ctx, f, base) =>
+      run: async (ctx, f, [base]) =>
         await (await import("../commands/image.ts")).build(ctx, { base, force: f.force }),
     }),
     rm: command({
       brief: "delete a base's builds",
       args: [arg("base", "base name")],
-      run: async (ctx, _f, base) => await (await import("../commands/image.ts")).rm(ctx, { base }),
+      run: async (ctx, _f, [base]) =>
+        await (await import("../commands/image.ts")).rm(ctx, { base }),
     }),
   },
 });
@@ -294,32 +297,32 @@ export const network = group({
     show: command({
       brief: "show the egress mode, the allow list and where they are enforced",
       args: [optionalArg("name", SANDBOX)],
-      run: async (ctx, _f, name) =>
+      run: async (ctx, _f, [name]) =>
         await (await import("../commands/network.ts")).show(ctx, { name }),
     }),
     set: command({
       brief: "set the egress mode (applies to a running sandbox at once)",
       args: [arg("name", SANDBOX), choiceArg("mode", "egress mode", EGRESS_MODES)],
-      run: async (ctx, _f, ...[name, mode]) =>
+      run: async (ctx, _f, [name, mode]) =>
         await (await import("../commands/network.ts")).set(ctx, { name, mode }),
     }),
     allow: command({
       brief: "allow a host (host, *.host, .host, IP or CIDR, optionally :port)",
       args: [arg("name", SANDBOX), arg("host", "host")],
-      run: async (ctx, _f, ...[name, host]) =>
+      run: async (ctx, _f, [name, host]) =>
         await (await import("../commands/network.ts")).allow(ctx, { name, host }),
     }),
     deny: command({
       brief: "remove a host from the allow list",
       args: [arg("name", SANDBOX), arg("host", "host")],
-      run: async (ctx, _f, ...[name, host]) =>
+      run: async (ctx, _f, [name, host]) =>
         await (await import("../commands/network.ts")).deny(ctx, { name, host }),
     }),
     log: command({
       brief: "egress through the proxy: time, host, port, verdict",
       flags: { follow: bool("keep printing new lines (JSON lines with --json)", "f") },
       args: [optionalArg("name", SANDBOX)],
-      run: async (ctx, f, name) =>
+      run: async (ctx, f, [name]) =>
         await (await import("../commands/network.ts")).log(ctx, { name, follow: f.follow }),
     }),
   },
@@ -338,7 +341,7 @@ export const sshGroup = group({
     forget: command({
       brief: "drop a sandbox's pinned SSH host keys",
       args: [arg("name", "sandbox name")],
-      run: async (ctx, _f, name) => await (await import("../commands/ssh.ts")).forget(ctx, name),
+      run: async (ctx, _f, [name]) => await (await import("../commands/ssh.ts")).forget(ctx, name),
     }),
   },
 });

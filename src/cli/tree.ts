@@ -79,8 +79,11 @@ export interface CommandNode<F extends Flags = Flags, A extends Args = Args> {
   readonly hidden?: boolean;
   readonly flags: F;
   readonly args: A;
-  /** Runs the command. The implementation module is imported here, on use. */
-  readonly run: (ctx: CommandContext, flags: FlagValues<F>, ...args: ArgValues<A>) => Promise<void>;
+  /**
+   * Runs the command with its flags and its positional arguments (one tuple, in `args`' order).
+   * The implementation module is imported here, on use.
+   */
+  readonly run: (ctx: CommandContext, flags: FlagValues<F>, args: ArgValues<A>) => Promise<void>;
 }
 
 /** A group of subcommands (`checkpoint create`), optionally with a default subcommand. */
@@ -114,7 +117,7 @@ export function command<const F extends Flags = Record<never, never>, const A ex
     hidden?: boolean;
     flags?: F;
     args?: A;
-    run: (ctx: CommandContext, flags: FlagValues<F>, ...args: ArgValues<A>) => Promise<void>;
+    run: (ctx: CommandContext, flags: FlagValues<F>, args: ArgValues<A>) => Promise<void>;
   },
 ): CommandNode<F, A> {
   return { kind: "command", flags: {} as F, args: [] as unknown as A, ...spec };

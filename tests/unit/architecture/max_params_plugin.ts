@@ -32,14 +32,29 @@ function nameOf(node: FunctionNode): string {
   return `<anonymous@${node.range[0]}>`;
 }
 
+/**
+ * How many parameters a function takes: a rest parameter destructured as a tuple
+ * (`...[a, b]`) counts each of its elements, since callers still pass them one by one.
+ */
+function countParams(node: FunctionNode): number {
+  let n = 0;
+  for (const p of node.params) {
+    n += p.type === "RestElement" && p.argument.type === "ArrayPattern"
+      ? p.argument.elements.length
+      : 1;
+  }
+  return n;
+}
+
 const plugin: Deno.lint.Plugin = {
   name: "tachikoma",
   rules: {
     "max-params": {
       create(context) {
         const check = (node: FunctionNode) => {
-          if (node.params.length <= MAX_PARAMS) return;
-          context.report({ node, message: `${nameOf(node)}(${node.params.length} parameters)` });
+          const n = countParams(node);
+          if (n <= MAX_PARAMS) return;
+          context.report({ node, message: `${nameOf(node)}(${n} parameters)` });
         };
         return {
           FunctionDeclaration: check,

@@ -27,11 +27,13 @@ Deno.test("params: the check reports a planted four-parameter function, method a
         "export function three(a: number, b: number, c: number) { return a + b + c; }",
         "export class K { m(a: 1, b: 2, c: 3, d: 4) { return [a, b, c, d]; } }",
         "export const arrow = (a: 1, b: 2, c: 3, d: 4) => [a, b, c, d];",
+        "export const spread = (a: 1, b: 2, ...[c, d]: [3, 4]) => [a, b, c, d];",
+        "export const tuple = (a: 1, b: 2, [c, d]: [3, 4]) => [a, b, c, d];",
       ].join("\n") + "\n",
     );
     const found = await tooManyParams(new URL(`file://${dir}/`));
-    assert(found.length === 3, JSON.stringify(found));
-    for (const name of ["four", "m", "arrow"]) {
+    assert(found.length === 4, JSON.stringify(found));
+    for (const name of ["four", "m", "arrow", "spread"]) {
       assert(found.some((f) => f.endsWith(`planted.ts#${name}`)), `${name}: ${found}`);
     }
   } finally {

@@ -35,10 +35,11 @@ interface Call {
 function harness() {
   const calls: Call[] = [];
   let globals: GlobalOptions | undefined;
-  const record = (name: string) => (_ctx: CommandContext, flags: object, ...args: unknown[]) => {
-    calls.push({ command: name, globals: globals!, flags: { ...flags }, args });
-    return Promise.resolve();
-  };
+  const record =
+    (name: string) => (_ctx: CommandContext, flags: object, args: readonly unknown[]) => {
+      calls.push({ command: name, globals: globals!, flags: { ...flags }, args: [...args] });
+      return Promise.resolve();
+    };
   const tree = group({
     brief: "test tree",
     description: "A test tree.",
