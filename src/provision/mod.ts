@@ -155,8 +155,8 @@ export function createProvisioner(options: CreateProvisionerOptions = {}): Provi
         ctx.signal?.throwIfAborted();
         const handle = ctx.reporter.step(step.label);
         try {
-          if (step.needsNetwork && ctx.network) await ctx.network;
           const inputs = await step.inputs(host);
+          if ((step.needsNetwork || ctx.networkFirst) && ctx.network) await ctx.network;
           await step.run(host, guest, inputs);
         } catch (error) {
           handle.fail();

@@ -518,3 +518,40 @@ Deno.test("fingerprint: a config change moves only the steps it feeds", async ()
     await sb.cleanup();
   }
 });
+
+Deno.test("run: networkFirst holds every step until the network is up, not only the network's", async () => {
+  const sb = await localSandbox();
+  try {
+    const p = createProvisioner({
+      home: await hostHome(sb.dir),
+      env: () => undefined,
+      proxyEnv: () => ({}),
+    });
+    const done: string[] = [];
+    const onStepDone = (s: string) => {
+      done.push(s);
+      return Promise.resolve();
+    };
+    for (const networkFirst of [false, true]) {
+      done.length = 0;
+      let up!: () => void;
+      const network = new Promise<void>((r) => up = r);
+      const ctx = { ...testContext(sb, testConfig()), network, networkFirst };
+      const running = p.run(ctx, { after: null, only: ["ssh_key"], onStepDone });
+      // The step does not reach the network: without networkFirst it runs at once.
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      const early = await Promise.race([
+        running.then(() => "finished"),
+        new Promise((r) => timer = setTimeout(() => r("waiting"), 2_000)),
+      ]);
+      clearTimeout(timer);
+      assertEquals([networkFirst, early], [networkFirst, networkFirst ? "waiting" : "finished"]);
+      assertEquals(done, networkFirst ? [] : ["ssh_key"]);
+      up();
+      await running;
+      assertEquals(done, ["ssh_key"]);
+    }
+  } finally {
+    await sb.cleanup();
+  }
+});
