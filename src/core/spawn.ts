@@ -273,12 +273,10 @@ async function spawnLocked(deps: LifecycleDeps, spawn: LockedSpawn): Promise<Spa
     });
   /** The engine keeps the guest to the proxy in a restricted mode. */
   const applyEgress = (d: LifecycleDeps) =>
-    step(
-      d,
-      `egress policy (${egress.mode})`,
-      () => applyEnginePolicy(d, backend, { name, policy: egress }),
-      (e) => e.error ? `proxy only: ${e.error}` : e.restricted ? `${e.mechanism}` : "open",
-    );
+    step(d, {
+      label: `egress policy (${egress.mode})`,
+      detail: (e) => e.error ? `proxy only: ${e.error}` : e.restricted ? `${e.mechanism}` : "open",
+    }, () => applyEnginePolicy(d, backend, { name, policy: egress }));
   // A clone's policy is applied as soon as it has its address, while its steps run: the
   // firewall only narrows what the guest reaches, and provisioning's traffic goes through the
   // proxy in a restricted mode either way.
@@ -339,12 +337,10 @@ async function spawnLocked(deps: LifecycleDeps, spawn: LockedSpawn): Promise<Spa
   if (backend.capabilities.mountHost === false) {
     // Code by git: where the guest's branch stands, for `list` (one guest call).
     const { refreshCodeSync } = await import("./code_sync.ts");
-    await step(
-      deps,
-      "checking the sandbox's branch",
-      () => refreshCodeSync(deps, { backend, record: record! }),
-      (s) => `${s.ahead ?? "?"} ahead, ${s.behind ?? "?"} behind`,
-    ).catch((error) =>
+    await step(deps, {
+      label: "checking the sandbox's branch",
+      detail: (s) => `${s.ahead ?? "?"} ahead, ${s.behind ?? "?"} behind`,
+    }, () => refreshCodeSync(deps, { backend, record: record! })).catch((error) =>
       reporter.note(`cannot tell where ${name}'s branch stands: ${errorMessage(error)}`)
     );
     record = (await store.get(name)) ?? record;

@@ -15,6 +15,5 @@ export const PARAMS_DEBT: readonly string[] = [
   "src/backends/tart/guest_access.ts#pushFile",
   "src/backends/truenas/backend.ts#pushFile",
   "src/cli/program_groups.ts#run",
-  "src/core/spawn_start.ts#step",
   "src/doctor/mod.ts#tool",
 ];
