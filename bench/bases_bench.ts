@@ -12,7 +12,8 @@
  * ~5 s from a base.
  *
  * Prints one JSON line per target (bench/lib.ts). Needs the lab (make lab); exits 2 without it.
- * Run: deno run -A --frozen bench/bases_bench.ts [runs=3]
+ * Run: deno run -A --frozen bench/bases_bench.ts [runs=3]; with `BENCH_VERBOSE=1` each fork's
+ * `spawn -v` step lines (with their durations) go to stderr, to see where the time goes.
  *
  * @module
  */
@@ -24,6 +25,7 @@ import { freePort } from "../tests/testing/free_port.ts";
 
 const ROOT = new URL("../", import.meta.url).pathname;
 const runs = Number(Deno.args[0] ?? 3);
+const verbose = Deno.env.get("BENCH_VERBOSE") === "1";
 const lab = labEnv();
 if (!lab) {
   console.error("bases bench: the lab is not up (make lab)");
@@ -31,7 +33,6 @@ if (!lab) {
 }
 const { socket, image } = lab;
 const http = incusSocketHttpClient(socket);
-const dec = new TextDecoder();
 
 const raw = new RawIncus(http);
 
@@ -62,9 +63,12 @@ const env: Record<string, string> = {
   GIT_COMMITTER_EMAIL: "bench@example.invalid",
 };
 
-async function cli(args: string[], cwd = repo): Promise<{ ms: number; stdout: string }> {
+async function cli(
+  args: string[],
+  cwd = repo,
+): Promise<{ ms: number; stdout: string; stderr: string }> {
   const t0 = performance.now();
-  const out = await new Deno.Command(Deno.execPath(), {
+  const child = new Deno.Command(Deno.execPath(), {
     args: ["run", "-A", "--frozen", `${ROOT}main.ts`, ...args],
     cwd,
     env,
@@ -72,25 +76,45 @@ async function cli(args: string[], cwd = repo): Promise<{ ms: number; stdout: st
     stdin: "null",
     stdout: "piped",
     stderr: "piped",
-  }).output();
+  }).spawn();
+  // stderr's lines stamped with the ms since the process started (BENCH_VERBOSE's profile)
+  let stderr = "";
+  const stamped = (async () => {
+    for await (const chunk of child.stderr.pipeThrough(new TextDecoderStream())) {
+      const at = Math.round(performance.now() - t0);
+      stderr += chunk.replace(/^(?=.)/gm, `[${String(at).padStart(5)} ms] `);
+    }
+  })();
+  const stdout = new Response(child.stdout).text();
+  const [status] = await Promise.all([child.status, stamped]);
   const ms = performance.now() - t0;
-  if (!out.success) {
-    throw new Error(`tachikoma ${args.join(" ")}: ${dec.decode(out.stderr)}`);
-  }
-  return { ms, stdout: dec.decode(out.stdout) };
+  if (!status.success) throw new Error(`tachikoma ${args.join(" ")}: ${stderr}`);
+  return { ms, stdout: await stdout, stderr };
 }
 
 /** spawn (from the base, or fresh) then `exec -- true` in its worktree; returns ms and name. */
 async function spawnToExec(branch: string, from?: string): Promise<{ ms: number; name: string }> {
+  // -v prints the step lines only without --json: the sandbox is then looked up by `list`
+  const profile = verbose && from !== undefined;
   const spawned = await cli([
     "spawn",
     branch,
     ...(from ? ["--from", from] : []),
     "--no-attach",
-    "--json",
+    profile ? "-v" : "--json",
   ]);
-  const doc = JSON.parse(spawned.stdout);
+  const doc = profile
+    ? JSON.parse((await cli(["list", "--json"])).stdout).sandboxes
+      .find((s: { branch: string }) => s.branch === branch)
+    : JSON.parse(spawned.stdout);
   const exec = await cli(["exec", "--", "true"], doc.worktree_path);
+  if (profile) {
+    const steps = spawned.stderr.split("\n").map((l) => l.slice(0, 160));
+    console.error(
+      `--- spawn --from ${from}: ${Math.round(spawned.ms)} ms, exec ${Math.round(exec.ms)} ms`,
+    );
+    console.error(steps.join("\n"));
+  }
   return { ms: spawned.ms + exec.ms, name: doc.name };
 }
 

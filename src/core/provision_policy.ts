@@ -73,6 +73,8 @@ export async function provisionSandbox(
     reprovision: boolean;
     /** See `ProvisionContext.network`. */
     network?: Promise<unknown>;
+    /** See `ProvisionContext.networkFirst`. */
+    networkFirst?: boolean;
     /** Runs after each completed step is recorded. */
     afterStep?: (step: string) => Promise<void>;
     /**
@@ -102,6 +104,7 @@ export async function provisionSandbox(
     reporter: deps.reporter,
     signal: deps.signal,
     network: options.network,
+    networkFirst: options.networkFirst,
   };
   if (recorded && recorded.version > provisioner.version && !options.isNew) {
     deps.reporter.note(

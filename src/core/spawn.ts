@@ -25,8 +25,8 @@ import { isInterrupt, isNotFound, iso, type LifecycleDeps, patchRecord } from ".
 import { bootWait, startAndBoot, step, untilStopped } from "./spawn_start.ts";
 import { spawnProvision } from "./spawn_provision.ts";
 import { isUnusableGuest } from "../provision/contract.ts";
-import { revokeProxyToken } from "./proxy_link.ts";
-import { chooseImage, type ImageChoice } from "./images.ts";
+import type { ImageChoice } from "./images.ts";
+import { createSandbox } from "./spawn_create.ts";
 import type { ProvisionOutcome } from "./provision_policy.ts";
 import { ConflictError, errorMessage, TimeoutError, UsageError } from "../lib/errors.ts";
 import { type ForkSource, resolveFork } from "./fork.ts";
@@ -213,73 +213,21 @@ async function spawnLocked(deps: LifecycleDeps, spawn: LockedSpawn): Promise<Spa
   let action: SpawnAction;
   let choice: ImageChoice | null = null;
   if (!info) {
-    const elsewhere = existing?.backend && existing.backend !== backend.name;
-    if (elsewhere) {
-      reporter.note(
-        `${name} was on the ${existing.backend} backend; creating it on ${backend.name} ` +
-          `(the ${existing.backend} one, if still there, is left alone)`,
-      );
-    } else if (existing && existing.status !== "creating" && existing.status !== "failed") {
-      reporter.note(`sandbox ${name} is gone from ${backend.name}; creating it again`);
-    }
     action = "created";
-    // A sandbox of this name that existed before had other host keys, and its own proxy token.
-    await (await import("./interactive.ts")).forgetHostKeys(deps.stateDir, name);
-    await revokeProxyToken(deps.stateDir, name);
     // Made over MCP: a new sandbox asked for over MCP, or one MCP made that is made again.
     const mcpMade = request.createdBy === "mcp" &&
       (!existing || existing.created_by === "mcp");
-    await store.put({
-      ...fresh("creating"),
-      provisioned: { version: 0, last_step: null, complete: false },
-      ...(mcpMade ? { created_by: "mcp" as const } : {}),
+    choice = await createSandbox(deps, {
+      backend,
+      name,
+      existing,
+      fork,
+      entry: {
+        ...fresh("creating"),
+        provisioned: { version: 0, last_step: null, complete: false },
+        ...(mcpMade ? { created_by: "mcp" as const } : {}),
+      },
     });
-    if (fork) {
-      const source = fork;
-      const what = source.kind === "base"
-        ? `base ${source.name}`
-        : source.checkpoint
-        ? `${source.name}:${source.checkpoint}`
-        : source.name;
-      await step(deps, `cloning ${what} into ${name}`, async () => {
-        try {
-          await backend.clone(name, source.clone);
-        } catch (error) {
-          if (!(error instanceof ConflictError)) await backend.delete(name).catch(() => {});
-          await store.remove(name);
-          throw error;
-        }
-      });
-    } else {
-      try {
-        choice = await chooseImage(deps, backend);
-      } catch (error) {
-        // Nothing was made: the entry says why, `spawn` tries again, `destroy` forgets it.
-        await patchRecord(store, name, (r) => {
-          r.status = "failed";
-          r.failure = errorMessage(error).split("\n")[0];
-        });
-        throw error;
-      }
-    }
-    if (!fork) {
-      await step(deps, `creating sandbox ${name}`, async () => {
-        try {
-          await backend.create(name, {
-            image: choice!.image,
-            label: choice!.label,
-            cpus: config.vm_cpus,
-            memoryMb: config.vm_memory,
-            diskGb: backend.name === "tart" ? config.tart.disk_size_gb : undefined,
-          });
-        } catch (error) {
-          // Nothing was made (or the name belongs to something else): no entry, no ghost.
-          if (!(error instanceof ConflictError)) await backend.delete(name).catch(() => {});
-          await store.remove(name);
-          throw error;
-        }
-      });
-    }
   } else if (info.state === "running" || info.state === "starting") {
     action = "reconnected";
   } else if (info.state === "suspended") {
@@ -320,7 +268,28 @@ async function spawnLocked(deps: LifecycleDeps, spawn: LockedSpawn): Promise<Spa
       network,
       afterBootstrap: choice?.publish ? () => choice!.publish!(name) : undefined,
       skip: fork?.skip,
+      // A clone's steps are short: its guest boots undisturbed first.
+      networkFirst: fork !== null,
     });
+  /** The engine keeps the guest to the proxy in a restricted mode. */
+  const applyEgress = (d: LifecycleDeps) =>
+    step(d, {
+      label: `egress policy (${egress.mode})`,
+      detail: (e) => e.error ? `proxy only: ${e.error}` : e.restricted ? `${e.mechanism}` : "open",
+    }, () => applyEnginePolicy(d, backend, { name, policy: egress }));
+  // A clone's policy is applied as soon as it has its address, while its steps run: the
+  // firewall only narrows what the guest reaches, and provisioning's traffic goes through the
+  // proxy in a restricted mode either way.
+  const egressEarly = fork !== null && backend.capabilities.egress &&
+    !backend.capabilities.execOverSsh;
+  const alongside = async (d: LifecycleDeps, network: Promise<unknown>) => {
+    const provisioned = provision(d, network);
+    if (!egressEarly) return await provisioned;
+    const [p, e] = await Promise.allSettled([provisioned, network.then(() => applyEgress(d))]);
+    if (p.status === "rejected") throw p.reason;
+    if (e.status === "rejected") throw e.reason;
+    return p.value;
+  };
   /** What a start needs, but the action (narrowed in each branch). */
   const start = { backend, name, worktreePath: worktree.path, repo, deadline };
   if (action === "reconnected") {
@@ -348,7 +317,7 @@ async function spawnLocked(deps: LifecycleDeps, spawn: LockedSpawn): Promise<Spa
   } else if (!backend.capabilities.execOverSsh) {
     // Exec through the engine's API: provisioning runs while the guest's network comes up
     // (steps that need the network wait for its address).
-    const started = await startAndBoot(deps, { ...start, action, alongside: provision });
+    const started = await startAndBoot(deps, { ...start, action, alongside });
     boot = started.boot;
     const outcome = started.alongside!;
     // A guest provisioning found unusable was stopped and recorded failed: leave it so.
@@ -363,25 +332,15 @@ async function spawnLocked(deps: LifecycleDeps, spawn: LockedSpawn): Promise<Spa
     provisioning = await provision(deps);
   }
   if (!record) throw new ConflictError(`the state entry of ${name} vanished during spawn`);
-  if (backend.capabilities.egress) {
-    // The engine keeps the guest to the proxy in a restricted mode (after provisioning, which
-    // in a restricted mode goes through the proxy too).
-    await step(
-      deps,
-      `egress policy (${egress.mode})`,
-      () => applyEnginePolicy(deps, backend, { name, policy: egress }),
-      (e) => e.error ? `proxy only: ${e.error}` : e.restricted ? `${e.mechanism}` : "open",
-    );
-  }
+  // (After provisioning, which in a restricted mode goes through the proxy too.)
+  if (backend.capabilities.egress && !egressEarly) await applyEgress(deps);
   if (backend.capabilities.mountHost === false) {
     // Code by git: where the guest's branch stands, for `list` (one guest call).
     const { refreshCodeSync } = await import("./code_sync.ts");
-    await step(
-      deps,
-      "checking the sandbox's branch",
-      () => refreshCodeSync(deps, { backend, record: record! }),
-      (s) => `${s.ahead ?? "?"} ahead, ${s.behind ?? "?"} behind`,
-    ).catch((error) =>
+    await step(deps, {
+      label: "checking the sandbox's branch",
+      detail: (s) => `${s.ahead ?? "?"} ahead, ${s.behind ?? "?"} behind`,
+    }, () => refreshCodeSync(deps, { backend, record: record! })).catch((error) =>
       reporter.note(`cannot tell where ${name}'s branch stands: ${errorMessage(error)}`)
     );
     record = (await store.get(name)) ?? record;

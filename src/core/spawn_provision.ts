@@ -19,6 +19,8 @@ export interface SpawnProvisionRequest {
   reprovision: boolean;
   /** Resolves when the guest has its address (when provisioning runs while it boots). */
   network?: Promise<unknown>;
+  /** Every step waits for `network` before it touches the guest (`ProvisionContext.networkFirst`). */
+  networkFirst?: boolean;
   /** Runs once the `bootstrap` step is done (keeping a prepared image). */
   afterBootstrap?: () => Promise<void>;
   /** A cloned sandbox: the steps it already has from its source, out of the recipe's. */
@@ -58,6 +60,7 @@ export async function spawnProvision(
     record,
     ...options,
     network: request.network,
+    networkFirst: request.networkFirst,
     skip: request.skip,
     afterStep: request.afterBootstrap
       ? async (step) => {

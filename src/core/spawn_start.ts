@@ -190,13 +190,22 @@ export function bootWait(
   });
 }
 
-/** Runs `fn` as a reported step (done with a detail, or failed with the error message). */
+/** A reported step: its label, and the detail its result shows when it is done. */
+export interface StepReport<T> {
+  label: string;
+  detail?: (value: T) => string;
+}
+
+/**
+ * Runs `fn` as a reported step (`what`: its label, or the label with a detail of the result):
+ * done with the detail, or failed with the error message.
+ */
 export async function step<T>(
   deps: LifecycleDeps,
-  label: string,
+  what: string | StepReport<T>,
   fn: () => Promise<T>,
-  detail?: (value: T) => string,
 ): Promise<T> {
+  const { label, detail } = typeof what === "string" ? { label: what, detail: undefined } : what;
   const handle = deps.reporter.step(label);
   try {
     const value = await fn();

@@ -27,7 +27,11 @@ export async function prepareWorktree(
 ): Promise<EnsuredWorktree> {
   const { repo, branch, existing } = target;
   const config = deps.config;
-  return await step(deps, "preparing worktree", async () => {
+  const report = {
+    label: "preparing worktree",
+    detail: (w: EnsuredWorktree) => `${w.action} ${w.path}`,
+  };
+  return await step(deps, report, async (): Promise<EnsuredWorktree> => {
     // Fast path: the recorded worktree is still on the branch (no git process).
     if (
       existing?.worktree_path &&
@@ -61,7 +65,7 @@ export async function prepareWorktree(
       home: deps.home,
       entries,
     });
-  }, (w) => `${w.action} ${w.path}`);
+  });
 }
 
 /** True when something other than an empty directory is at `path`. */

@@ -93,10 +93,14 @@ export const codeStep: StepDef<CodeInputs> = {
   async run(host, guest, inputs) {
     if (inputs.mode === "git") return await codeByGit(host, guest, inputs);
     await guest.backend.mountShares(guest.sandbox, inputs.shares);
-    const probe = await guest.query(PROBE, [GUEST_CODE_DIR], {
-      what: "looking at the code share",
-      accept: (r) => /^(missing|main|file|none)$/.test(r.stdout.trim()) ? null : "no answer",
-    });
+    // The look at the share and ~/code's link are independent: one guest round trip for both.
+    const [probe, homeLink] = await Promise.all([
+      guest.query(PROBE, [GUEST_CODE_DIR], {
+        what: "looking at the code share",
+        accept: (r) => /^(missing|main|file|none)$/.test(r.stdout.trim()) ? null : "no answer",
+      }),
+      guest.sh(HOME_LINK, [GUEST_CODE_DIR]),
+    ]);
     if (probe.code !== 0) {
       throw new ProvisionError("code", "looking at the code share failed", {
         stderr: probe.stderr,
@@ -109,7 +113,7 @@ export const codeStep: StepDef<CodeInputs> = {
         `the worktree is not visible in the sandbox at ${GUEST_CODE_DIR}`,
       );
     }
-    if ((await guest.sh(HOME_LINK, [GUEST_CODE_DIR])).stdout.includes("exists")) {
+    if (homeLink.stdout.includes("exists")) {
       host.warn(
         `~/code in ${guest.sandbox} is a real directory; not linking it to ${GUEST_CODE_DIR}`,
       );

@@ -113,6 +113,8 @@ export class Guest {
   readonly user: string;
   readonly signal?: AbortSignal;
   #home: string | null = null;
+  /** The lookup under way (steps side by side share it). */
+  #homeLookup: Promise<string> | null = null;
 
   constructor(backend: Backend, sandbox: string, options: GuestOptions) {
     this.backend = backend;
@@ -122,8 +124,13 @@ export class Guest {
   }
 
   /** The user's home directory in the guest (from the passwd database). */
-  async home(): Promise<string> {
-    if (this.#home) return this.#home;
+  home(): Promise<string> {
+    if (this.#home) return Promise.resolve(this.#home);
+    this.#homeLookup ??= this.#lookUpHome().finally(() => this.#homeLookup = null);
+    return this.#homeLookup;
+  }
+
+  async #lookUpHome(): Promise<string> {
     // Output required: a lost answer must not pass for "no such user" (and a wrong home).
     let r = await this.run(["getent", "passwd", this.user], { as: "root" });
     for (let attempt = 1; attempt < QUERY_ATTEMPTS && r.code === 0 && !r.stdout.trim(); attempt++) {

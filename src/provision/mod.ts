@@ -87,6 +87,29 @@ async function hash(value: unknown): Promise<string> {
   return [...digest.subarray(0, 12)].map((b) => b.toString(16).padStart(2, "0")).join("");
 }
 
+/**
+ * The per-branch steps: each touches its own files in the guest (`~/.ssh`, `~/code` and git's
+ * config, `/etc/hostname` and `/etc/hosts`, the `~/.profile` block), none reads what another
+ * writes, so a clone's run (`networkFirst`) has them side by side.
+ */
+const SIDE_BY_SIDE: readonly string[] = ["ssh_key", "code", "hostname", "profile"];
+
+/** `todo` in runs: consecutive {@link SIDE_BY_SIDE} steps together when `together`. */
+export function stepGroups<T extends { name: string }>(
+  todo: readonly T[],
+  together: boolean,
+): T[][] {
+  const groups: T[][] = [];
+  for (const step of todo) {
+    const last = groups[groups.length - 1];
+    const joins = together && last !== undefined && SIDE_BY_SIDE.includes(step.name) &&
+      SIDE_BY_SIDE.includes(last[0].name);
+    if (joins) last.push(step);
+    else groups.push([step]);
+  }
+  return groups;
+}
+
 function select(options: ProvisionRunOptions): readonly StepDef<unknown>[] {
   const skip = options.skip ?? [];
   return selectSteps(options).filter((s) => !skip.includes(s.name));
@@ -151,12 +174,11 @@ export function createProvisioner(options: CreateProvisionerOptions = {}): Provi
         user: ctx.config.ssh_user,
         signal: ctx.signal,
       });
-      for (const step of todo) {
-        ctx.signal?.throwIfAborted();
+      const runStep = async (step: StepDef<unknown>): Promise<void> => {
         const handle = ctx.reporter.step(step.label);
         try {
-          if (step.needsNetwork && ctx.network) await ctx.network;
           const inputs = await step.inputs(host);
+          if ((step.needsNetwork || ctx.networkFirst) && ctx.network) await ctx.network;
           await step.run(host, guest, inputs);
         } catch (error) {
           handle.fail();
@@ -164,7 +186,16 @@ export function createProvisioner(options: CreateProvisionerOptions = {}): Provi
           throw toProvisionError(step.name, error);
         }
         handle.done();
-        await runOptions.onStepDone(step.name);
+      };
+      for (const group of stepGroups(todo, ctx.networkFirst === true)) {
+        ctx.signal?.throwIfAborted();
+        const settled = await Promise.allSettled(group.map(runStep));
+        // Recorded in order, up to the first failure: a resumed run re-runs from there (the
+        // steps are idempotent).
+        for (const [i, result] of settled.entries()) {
+          if (result.status === "rejected") throw result.reason;
+          await runOptions.onStepDone(group[i].name);
+        }
       }
     },
   };

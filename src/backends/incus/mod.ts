@@ -163,7 +163,8 @@ export class IncusBackend implements Backend {
    * full state (`…/state`: processes, disk, OS info, network via a helper entering the
    * container) takes 40–100 ms on every CLI command. The instance's own view (`…/state`) is the
    * fallback when it has no lease (static address, unmanaged network), and the only source of
-   * `list` and `waitForAddress`, so "has an address" always means the guest configured it.
+   * `list` and of `waitForAddress`'s answer (which reads it when a lease shows up), so "has an
+   * address" always means the guest configured it.
    */
   async get(name: string): Promise<SandboxInfo> {
     const instance = await fetchInstance(this.#ctx, name);

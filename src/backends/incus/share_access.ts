@@ -80,29 +80,35 @@ export interface ShareAccessOptions {
   hostUser: Ids | null;
 }
 
-/** Grants the container's ids access to every read-write share (see the module doc). */
+/**
+ * Grants the container's ids access to every read-write share (see the module doc); the shares
+ * are distinct trees, so they are granted concurrently.
+ */
 export async function grantShareAccess(options: ShareAccessOptions): Promise<void> {
   const spec = aclSpec(options.guest, options.hostUser);
-  for (const share of options.shares) {
-    if (share.readOnly) continue;
-    const recursive = !(await hasEntry(options.runner, share.hostPath, options.guest.user.uid));
-    const args = recursive
-      ? ["-R", "-m", spec, "--", share.hostPath]
-      : ["-m", spec, "--", share.hostPath];
-    let r;
-    try {
-      r = await options.runner.run("setfacl", args);
-    } catch (error) {
-      if (error instanceof UnreachableError) throw setfaclMissing();
-      throw error;
-    }
-    if (r.code === 0) continue;
-    throw new RuntimeError(
-      "share_access",
-      `cannot give the sandbox access to ${share.hostPath}: ${r.stderr.trim()}`,
-      { hint: "the file system must support POSIX ACLs (ext4, btrfs, xfs, tmpfs do)" },
-    );
+  const writable = options.shares.filter((share) => !share.readOnly);
+  const results = await Promise.allSettled(writable.map((share) => grant(options, share, spec)));
+  for (const r of results) if (r.status === "rejected") throw r.reason;
+}
+
+async function grant(options: ShareAccessOptions, share: Share, spec: string): Promise<void> {
+  const recursive = !(await hasEntry(options.runner, share.hostPath, options.guest.user.uid));
+  const args = recursive
+    ? ["-R", "-m", spec, "--", share.hostPath]
+    : ["-m", spec, "--", share.hostPath];
+  let r;
+  try {
+    r = await options.runner.run("setfacl", args);
+  } catch (error) {
+    if (error instanceof UnreachableError) throw setfaclMissing();
+    throw error;
   }
+  if (r.code === 0) return;
+  throw new RuntimeError(
+    "share_access",
+    `cannot give the sandbox access to ${share.hostPath}: ${r.stderr.trim()}`,
+    { hint: "the file system must support POSIX ACLs (ext4, btrfs, xfs, tmpfs do)" },
+  );
 }
 
 function setfaclMissing(): ConfigError {

@@ -7,6 +7,4 @@
  */
 
 /** The functions not converted yet. */
-export const PARAMS_DEBT: readonly string[] = [
-  "src/core/spawn_start.ts#step",
-];
+export const PARAMS_DEBT: readonly string[] = [];

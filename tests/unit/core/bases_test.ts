@@ -39,7 +39,7 @@ interface World {
 }
 
 async function world(
-  options: { failSetup?: boolean; du?: string } = {},
+  options: { failSetup?: boolean; du?: string; backend?: Record<string, unknown> } = {},
 ): Promise<World> {
   const execs: World["execs"] = [];
   const h = await harness({
@@ -50,6 +50,7 @@ async function world(
       },
     },
     backend: {
+      ...options.backend,
       exec: (name, request) => {
         execs.push({ name, request });
         const fail = options.failSetup && request.argv.join(" ").includes("base-setup");
@@ -209,6 +210,38 @@ Deno.test("spawn --from base: clone, then every step but the base's", async () =
   // Its files are the base's.
   const file = await h.backend.pullFile(result.name, "/root/.tachikoma-base-setup.sh");
   assertEquals(dec.decode(file), "apt-get install -y jq");
+});
+
+Deno.test("spawn --from base (API exec): the steps wait for the address; egress applied beside them", async () => {
+  const { h, provisioner } = await world({
+    backend: { capabilities: { execOverSsh: false }, addressDelayMs: 2_000 },
+  });
+  await using _ = h;
+  h.deps.config.egress = "agent";
+  await buildBases(h.deps, { name: "dev" });
+  const seen: { networkFirst?: boolean; network: boolean; egressDuring: boolean }[] = [];
+  const egressOf = async (name: string) =>
+    (await h.backend.calls("setEgress")).filter((c) => c.name === name).length;
+  const run = provisioner.run.bind(provisioner);
+  provisioner.run = async (ctx, options) => {
+    await ctx.network;
+    // A fork's policy comes while its steps run (this run waits for it, up to 2 s); a fresh
+    // sandbox's only after them.
+    let egressDuring = false;
+    for (let i = 0; i < 200 && ctx.networkFirst && !egressDuring; i++) {
+      egressDuring = (await egressOf(ctx.sandbox)) > 0;
+      if (!egressDuring) await new Promise((r) => setTimeout(r, 10));
+    }
+    if (!ctx.networkFirst) egressDuring = (await egressOf(ctx.sandbox)) > 0;
+    seen.push({ networkFirst: ctx.networkFirst, network: ctx.network !== undefined, egressDuring });
+    return await run(ctx, options);
+  };
+  const fork = await h.service.spawn({ branch: "feat", from: "dev" });
+  assertEquals(seen, [{ networkFirst: true, network: true, egressDuring: true }]);
+  assertEquals(await egressOf(fork.name), 1, "applied once");
+  const fresh = await h.service.spawn({ branch: "other" });
+  assertEquals(seen[1], { networkFirst: false, network: true, egressDuring: false });
+  assertEquals(await egressOf(fresh.name), 1);
 });
 
 Deno.test("spawn --from: an unknown source, a running sandbox, an unknown label: refused, nothing made", async () => {

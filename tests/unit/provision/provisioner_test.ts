@@ -11,7 +11,12 @@ import {
   assertRejects,
   assertStringIncludes,
 } from "@std/assert";
-import { createProvisioner, ProvisionError, STEP_NAMES } from "../../../src/provision/mod.ts";
+import {
+  createProvisioner,
+  ProvisionError,
+  STEP_NAMES,
+  stepGroups,
+} from "../../../src/provision/mod.ts";
 import { Logger } from "../../../src/lib/log.ts";
 import { registerSecret } from "../../../src/lib/redact.ts";
 import { UsageError } from "../../../src/lib/errors.ts";
@@ -516,5 +521,111 @@ Deno.test("fingerprint: a config change moves only the steps it feeds", async ()
     assertEquals(changed(base, await fp({ sync_gh_auth: true })).includes("gh_auth"), true);
   } finally {
     await sb.cleanup();
+  }
+});
+
+Deno.test("run: networkFirst holds every step until the network is up, not only the network's", async () => {
+  const sb = await localSandbox();
+  try {
+    const p = createProvisioner({
+      home: await hostHome(sb.dir),
+      env: () => undefined,
+      proxyEnv: () => ({}),
+    });
+    const done: string[] = [];
+    const onStepDone = (s: string) => {
+      done.push(s);
+      return Promise.resolve();
+    };
+    for (const networkFirst of [false, true]) {
+      done.length = 0;
+      let up!: () => void;
+      const network = new Promise<void>((r) => up = r);
+      const ctx = { ...testContext(sb, testConfig()), network, networkFirst };
+      const running = p.run(ctx, { after: null, only: ["ssh_key"], onStepDone });
+      // The step does not reach the network: without networkFirst it runs at once.
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      const early = await Promise.race([
+        running.then(() => "finished"),
+        new Promise((r) => timer = setTimeout(() => r("waiting"), 2_000)),
+      ]);
+      clearTimeout(timer);
+      assertEquals([networkFirst, early], [networkFirst, networkFirst ? "waiting" : "finished"]);
+      assertEquals(done, networkFirst ? [] : ["ssh_key"]);
+      up();
+      await running;
+      assertEquals(done, ["ssh_key"]);
+    }
+  } finally {
+    await sb.cleanup();
+  }
+});
+
+Deno.test("stepGroups: a clone's per-branch steps together, the rest one by one", () => {
+  const steps = (names: string[]) => names.map((name) => ({ name }));
+  const names = (groups: { name: string }[][]) => groups.map((g) => g.map((s) => s.name));
+  const all = steps([...STEP_NAMES]);
+  assertEquals(names(stepGroups(all, false)), STEP_NAMES.map((n) => [n]));
+  assertEquals(names(stepGroups(all, true)), [
+    ["bootstrap"],
+    ["ssh_key", "code", "hostname", "profile"],
+    ["claude"],
+    ["gh_auth"],
+    ["scripts"],
+    ["sessions"],
+  ]);
+  // The user's scripts never run beside anything.
+  assertEquals(names(stepGroups(steps(["profile", "scripts", "sessions"]), true)), [
+    ["profile"],
+    ["scripts"],
+    ["sessions"],
+  ]);
+});
+
+Deno.test("run: side by side, each step recorded once it and those before it are done", async () => {
+  // ssh_key's first command, then profile's (its wrapper's removal)
+  for (const failing of ["authorized_keys", 'rm -f -- "$1"']) {
+    let failed = false;
+    const sb = await localSandbox({
+      tamper: (request, result) => {
+        const hit = !failed && request.argv.some((a) => a.includes(failing));
+        if (!hit) return result;
+        failed = true;
+        return { ...result, code: 1, stderr: new TextEncoder().encode("planted failure") };
+      },
+    });
+    try {
+      const p = createProvisioner({
+        home: await hostHome(sb.dir),
+        env: () => undefined,
+        proxyEnv: () => ({}),
+      });
+      const done: string[] = [];
+      const onStepDone = (s: string) => {
+        done.push(s);
+        return Promise.resolve();
+      };
+      const ctx = {
+        ...testContext(sb, testConfig()),
+        network: Promise.resolve(),
+        networkFirst: true,
+      };
+      const error = await assertRejects(
+        () => p.run(ctx, { after: null, only: ["ssh_key", "profile"], onStepDone }),
+        ProvisionError,
+      );
+      if (failing === "authorized_keys") {
+        assertStringIncludes(error.message, "ssh_key");
+        // The profile ran beside it, but is not recorded: a resumed run starts at ssh_key.
+        assertEquals(done, []);
+        assert(await Deno.stat(`${sb.home}/.profile`).then(() => true, () => false));
+      } else {
+        assertEquals(done, ["ssh_key"]);
+      }
+      // One look-up of the user's home, shared by the steps.
+      assertEquals(sb.log.filter((l) => l.argv[0] === "getent").length, 1);
+    } finally {
+      await sb.cleanup();
+    }
   }
 });

@@ -176,6 +176,90 @@ Deno.test("waitForAddress polls ≤100 ms apart at first, backs off to ≤250 ms
   });
 });
 
+Deno.test("waitForAddress: on a managed network the state is read once the NIC has a lease", async () => {
+  let leasePolls = 0;
+  let statePolls = 0;
+  const noIp = { status: "Running", status_code: 103, network: { eth0: { addresses: [] } } };
+  const withIp = {
+    status: "Running",
+    status_code: 103,
+    network: { eth0: { addresses: [{ family: "inet", address: "10.213.0.9", scope: "global" }] } },
+  };
+  const mac = "00:16:3e:aa:bb:cc";
+  const lease = {
+    hostname: "a",
+    hwaddr: mac.toUpperCase(),
+    address: "10.213.0.9",
+    type: "dynamic",
+  };
+  const other = {
+    hostname: "b",
+    hwaddr: "00:16:3e:00:00:01",
+    address: "10.213.0.8",
+    type: "dynamic",
+  };
+  await withServer((_req, url) => {
+    if (url.pathname === "/1.0/instances/a") {
+      return sync({
+        name: "a",
+        status: "Running",
+        status_code: 103,
+        config: { "volatile.eth0.hwaddr": mac },
+        devices: { eth0: { type: "nic", network: "tkbr0", name: "eth0" } },
+      });
+    }
+    if (url.pathname === "/1.0/networks/tkbr0/leases") {
+      return sync(++leasePolls < 40 ? [other] : [other, lease]);
+    }
+    if (url.pathname === "/1.0/instances/a/state") {
+      statePolls++;
+      return sync(leasePolls >= 40 ? withIp : noIp);
+    }
+    return error(404, "not found");
+  }, async (socket) => {
+    const clock = new FakeClock(0, { autoAdvance: true });
+    const backend = backendFor(socket, await IncusClient.open({ socket }), clock);
+    const ip = await backend.waitForAddress("a", { clock, deadline: 60_000 });
+    assertEquals(ip, "10.213.0.9");
+    assertEquals(leasePolls, 40);
+    // 39 lease polls 50 ms apart: the state at the first poll, each second, then at the lease.
+    assert(clock.sleeps.every((ms) => ms === 50), clock.sleeps.join(","));
+    assertEquals(statePolls, 1 + Math.floor((39 * 50) / 1000) + 1);
+    await backend.close();
+  });
+});
+
+Deno.test("waitForAddress: a network without leases (unmanaged) falls back to the state", async () => {
+  let statePolls = 0;
+  const withIp = {
+    status: "Running",
+    status_code: 103,
+    network: { eth0: { addresses: [{ family: "inet", address: "10.213.0.5", scope: "global" }] } },
+  };
+  await withServer((_req, url) => {
+    if (url.pathname === "/1.0/instances/a") {
+      return sync({
+        name: "a",
+        status: "Running",
+        status_code: 103,
+        config: { "volatile.eth0.hwaddr": "00:16:3e:aa:bb:cc" },
+        devices: { eth0: { type: "nic", parent: "br-ext", nictype: "bridged", name: "eth0" } },
+      });
+    }
+    if (url.pathname === "/1.0/instances/a/state") {
+      return sync(++statePolls < 5 ? { status: "Running", status_code: 103, network: {} } : withIp);
+    }
+    return error(400, "Network is not managed");
+  }, async (socket) => {
+    const clock = new FakeClock(0, { autoAdvance: true });
+    const backend = backendFor(socket, await IncusClient.open({ socket }), clock);
+    assertEquals(await backend.waitForAddress("a", { clock, deadline: 60_000 }), "10.213.0.5");
+    assertEquals(statePolls, 5);
+    assertEquals(clock.sleeps, [100, 100, 100, 100]);
+    await backend.close();
+  });
+});
+
 Deno.test("waitForAddress gives up at the deadline on the injected clock", async () => {
   const noIp = { status: "Running", status_code: 103, network: {} };
   await withServer((_req, url) => {
