@@ -9,8 +9,10 @@
  * 2. `tachikoma exec -- true` (a `deno run -A --frozen main.ts` subprocess, in the worktree of
  *    a spawned sandbox) against `bench/incus_exec_bare.ts`, a Deno program started the same way
  *    that does one bare API exec of `true` (issue "Foundation, second pass"). Target: the median
- *    difference ≤ 60 ms. Also reported: the bare API exec from this process (no runtime start),
- *    the backend's get + exec in this process, and `deno run` of an empty script.
+ *    difference ≤ 60 ms. Also reported: `exec --raw -- true` (no login shell), the bare API
+ *    exec from this process (no runtime start), the backend's get + exec in this process, and
+ *    `deno run` of an empty script. With `BENCH_OTHER_TREE=<checkout>` the same `exec -- true`
+ *    of that tree's `main.ts` (e.g. the commit before a change) runs interleaved too (`other`).
  *
  * Prints one JSON line per target (bench/lib.ts). Needs the lab (make lab); exits 2 without it.
  * Run: deno run -A --frozen bench/incus_bench.ts [launch_runs=5] [exec_runs=15] (0 skips one)
@@ -28,6 +30,7 @@ import { freePort } from "../tests/testing/free_port.ts";
 const ROOT = new URL("../", import.meta.url).pathname;
 const launchRuns = Number(Deno.args[0] ?? 5);
 const execRuns = Number(Deno.args[1] ?? 15);
+const otherTree = Deno.env.get("BENCH_OTHER_TREE");
 const lab = labEnv();
 if (!lab) {
   console.error("incus bench: the lab is not up (make lab)");
@@ -160,6 +163,15 @@ async function execBench(): Promise<void> {
       env,
       cwd: worktree,
     };
+    const tkRaw = { ...tk, name: "tachikoma exec --raw -- true", args: [...tk.args] };
+    tkRaw.args.splice(tkRaw.args.indexOf("exec") + 1, 0, "--raw");
+    const other = otherTree === undefined ? undefined : {
+      ...tk,
+      name: "other tree: exec -- true",
+      args: tk.args.map((a) =>
+        a.endsWith("/main.ts") ? `${otherTree.replace(/\/$/, "")}/main.ts` : a
+      ),
+    };
     const bare = {
       name: "bare API exec",
       cmd: deno,
@@ -180,10 +192,16 @@ async function execBench(): Promise<void> {
       api: [] as number[],
       empty: [] as number[],
       backend: [] as number[],
+      raw: [] as number[],
+      other: [] as number[],
     };
     for (let i = -2; i < execRuns; i++) {
+      // the order alternates so neither tree always runs first
+      const o1 = other && i % 2 === 0 ? await timeOnce(other) : 0;
       const t = await timeOnce(tk);
+      const o2 = other && i % 2 !== 0 ? await timeOnce(other) : 0;
       const bareMs = await timeOnce(bare);
+      const r = await timeOnce(tkRaw);
       let t0 = performance.now();
       await raw.execTrue(name);
       const a = performance.now() - t0;
@@ -199,6 +217,8 @@ async function execBench(): Promise<void> {
         samples.api.push(a);
         samples.empty.push(e);
         samples.backend.push(b);
+        samples.raw.push(r);
+        if (other) samples.other.push(o1 + o2);
       }
     }
     const tkm = median(samples.tk);
@@ -214,6 +234,8 @@ async function execBench(): Promise<void> {
       runs: execRuns,
       tachikoma_exec_p90_ms: Math.round(percentile(samples.tk, 90)),
       bare_exec_process_median_ms: Math.round(barem),
+      exec_raw_median_ms: Math.round(median(samples.raw)),
+      ...(other ? { other_tree_exec_median_ms: Math.round(median(samples.other)) } : {}),
       api_exec_in_process_median_ms: Math.round(median(samples.api)),
       backend_get_and_exec_median_ms: Math.round(median(samples.backend)),
       deno_empty_script_median_ms: Math.round(median(samples.empty)),

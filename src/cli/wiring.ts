@@ -29,6 +29,18 @@ export interface WiringOptions {
   config(): Promise<LoadedConfig>;
 }
 
+/**
+ * The module of each built-in engine (the one `src/backends/engines.ts` imports to open it),
+ * loaded — not opened — while the backends' face loads: started after the face, it arrived
+ * 25–150 ms later (timing marks, load 6), the last module `exec` waited for. Opening still goes
+ * through the registry.
+ */
+const ENGINE_MODULES: Readonly<Record<BackendName, () => Promise<unknown>>> = {
+  incus: () => import("../backends/incus/mod.ts"),
+  tart: () => import("../backends/tart/mod.ts"),
+  truenas: () => import("../backends/truenas/mod.ts"),
+};
+
 /** The production services of a command. */
 export function appServices(options: WiringOptions): AppServices {
   let deps: Promise<LifecycleDeps> | undefined;
@@ -40,13 +52,19 @@ export function appServices(options: WiringOptions): AppServices {
   // Every module a command needs loads at once (one after the other, each dynamic import waits
   // for the last: ~10-20 ms a step on a busy machine), the engine's as soon as the
   // configuration names it. The engine the flag, the environment or the platform names is
-  // loaded without waiting for the configuration files (they rarely name another one).
+  // loaded with the backends' face, without waiting for it or the configuration files (they
+  // rarely name another one).
   let face: Promise<typeof import("../backends/mod.ts")> | undefined;
   const backends = () => {
     if (face) return face;
     face = import("../backends/mod.ts");
     const likely = likelyBackend(options.backend);
-    if (likely) void face.then((m) => m.preloadEngineNamed(likely)).catch(() => {});
+    if (likely) {
+      void ENGINE_MODULES[likely]().catch(() => {});
+      // what the registry preloads for that name (the same module, unless a test installed a
+      // double in its place)
+      void face.then((m) => m.preloadEngineNamed(likely)).catch(() => {});
+    }
     void Promise.all([options.config(), face])
       .then(([loaded, m]) =>
         loaded.config.backend === likely ? undefined : m.preloadBackend(loaded.config)

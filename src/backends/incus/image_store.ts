@@ -35,7 +35,7 @@ function keyOf(o: ImageStoreOptions, ref: string): string {
 }
 
 /** The image store of an Incus backend. */
-export function incusImageStore(o: ImageStoreOptions): ImageStore {
+export function incusImageStore(o: ImageStoreOptions): Required<ImageStore> {
   return {
     local: (ref: string): Promise<ImageInfo | null> =>
       localImage(context(o), parseRef(context(o), ref, keyOf(o, ref))),

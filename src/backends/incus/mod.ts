@@ -14,6 +14,11 @@
  * the host with nftables on the container's NICs (egress.ts); `start` applies it again to the
  * new veth, `delete` removes it. Local socket only (nft runs on this host, as root).
  *
+ * This module loads statically only what `exec` and `get` need (the client, the instance
+ * documents, the exec path): that is what `Engine.preload` loads while the configuration does.
+ * The rest — lifecycle, images, checkpoints and clones, egress, files, PTY sessions — is imported
+ * by the method that needs it, on its first call (about 1 ms each, on rare paths).
+ *
  * @module
  */
 import type {
@@ -43,30 +48,12 @@ import { UnreachableError } from "../../lib/errors.ts";
 import { type CommandRunner, defaultRunner } from "../../lib/process.ts";
 import { IncusClient } from "./client.ts";
 import { fetchInstance, type IncusContext } from "./context.ts";
-import { getEgress, setEgress } from "./egress_policy.ts";
 import { execCommand } from "./exec.ts";
 import type { ExecContext } from "./exec_ops.ts";
-import { openShell } from "./shell_session.ts";
-import { pullFile, pushFile } from "./files.ts";
-import { type ImageStoreOptions, incusImageStore } from "./image_store.ts";
+import type { ImageStoreOptions } from "./image_store.ts";
 import { type IncusInstance, leasedAddresses, toInfo } from "./instances.ts";
-import {
-  createInstance,
-  deleteInstance,
-  startInstance,
-  stopInstance,
-  suspendInstance,
-  waitForAddress,
-} from "./lifecycle.ts";
 import { imageServersOf, type IncusSettings, incusSettings } from "./settings.ts";
 import type { Ids } from "./shares.ts";
-import {
-  cloneInstance,
-  createCheckpoint,
-  deleteCheckpoint,
-  listCheckpoints,
-  restoreCheckpoint,
-} from "./snapshots.ts";
 
 export { IncusClient, type IncusEndpoint } from "./client.ts";
 export { imageServersOf, type IncusSettings, incusSettings } from "./settings.ts";
@@ -130,7 +117,7 @@ export class IncusBackend implements Backend {
       imageOptions: () => this.#imageOptions(),
     };
     this.capabilities = { ...this.capabilities, mountHost: !settings.endpoint.remote };
-    this.images = incusImageStore(this.#imageOptions());
+    this.images = lazyImageStore(() => this.#imageOptions());
   }
 
   #execContext(): ExecContext {
@@ -189,32 +176,32 @@ export class IncusBackend implements Backend {
     };
   }
 
-  create(name: string, options: CreateOptions): Promise<void> {
-    return createInstance(this.#ctx, name, options);
+  async create(name: string, options: CreateOptions): Promise<void> {
+    await (await import("./lifecycle.ts")).createInstance(this.#ctx, name, options);
   }
 
   async clone(name: string, source: CloneSource): Promise<void> {
-    await cloneInstance(this.client, name, source);
+    await (await import("./snapshots.ts")).cloneInstance(this.client, name, source);
   }
 
-  start(name: string, options: StartOptions): Promise<void> {
-    return startInstance(this.#ctx, name, options);
+  async start(name: string, options: StartOptions): Promise<void> {
+    await (await import("./lifecycle.ts")).startInstance(this.#ctx, name, options);
   }
 
-  stop(name: string, options: StopOptions = {}): Promise<void> {
-    return stopInstance(this.#ctx, name, options);
+  async stop(name: string, options: StopOptions = {}): Promise<void> {
+    await (await import("./lifecycle.ts")).stopInstance(this.#ctx, name, options);
   }
 
-  suspend(name: string): Promise<void> {
-    return suspendInstance(this.#ctx, name);
+  async suspend(name: string): Promise<void> {
+    await (await import("./lifecycle.ts")).suspendInstance(this.#ctx, name);
   }
 
-  delete(name: string): Promise<void> {
-    return deleteInstance(this.#ctx, name);
+  async delete(name: string): Promise<void> {
+    await (await import("./lifecycle.ts")).deleteInstance(this.#ctx, name);
   }
 
-  waitForAddress(name: string, options: WaitOptions): Promise<string> {
-    return waitForAddress(this.#ctx, name, options);
+  async waitForAddress(name: string, options: WaitOptions): Promise<string> {
+    return await (await import("./lifecycle.ts")).waitForAddress(this.#ctx, name, options);
   }
 
   async sshEndpoint(name: string): Promise<SshEndpoint> {
@@ -237,16 +224,16 @@ export class IncusBackend implements Backend {
     return execCommand(this.#execContext(), name, request);
   }
 
-  shell(name: string, request: ShellRequest): Promise<ShellSession> {
-    return openShell(this.#execContext(), name, request);
+  async shell(name: string, request: ShellRequest): Promise<ShellSession> {
+    return await (await import("./shell_session.ts")).openShell(this.#execContext(), name, request);
   }
 
-  pushFile(name: string, file: PushedFile): Promise<void> {
-    return pushFile(this.#fileContext(), name, file);
+  async pushFile(name: string, file: PushedFile): Promise<void> {
+    await (await import("./files.ts")).pushFile(this.#fileContext(), name, file);
   }
 
-  pullFile(name: string, path: string): Promise<Uint8Array> {
-    return pullFile(this.#fileContext(), name, path);
+  async pullFile(name: string, path: string): Promise<Uint8Array> {
+    return await (await import("./files.ts")).pullFile(this.#fileContext(), name, path);
   }
 
   #fileContext() {
@@ -254,36 +241,52 @@ export class IncusBackend implements Backend {
     return { client: this.client, guestUid: uid, guestGid: gid };
   }
 
-  createCheckpoint(name: string, checkpoint: string): Promise<Checkpoint> {
-    return createCheckpoint(this.client, name, checkpoint);
+  async createCheckpoint(name: string, checkpoint: string): Promise<Checkpoint> {
+    return await (await import("./snapshots.ts")).createCheckpoint(this.client, name, checkpoint);
   }
 
-  listCheckpoints(name: string): Promise<Checkpoint[]> {
-    return listCheckpoints(this.client, name);
+  async listCheckpoints(name: string): Promise<Checkpoint[]> {
+    return await (await import("./snapshots.ts")).listCheckpoints(this.client, name);
   }
 
-  restoreCheckpoint(name: string, checkpoint: string): Promise<void> {
-    return restoreCheckpoint(this.client, name, checkpoint);
+  async restoreCheckpoint(name: string, checkpoint: string): Promise<void> {
+    await (await import("./snapshots.ts")).restoreCheckpoint(this.client, name, checkpoint);
   }
 
-  deleteCheckpoint(name: string, checkpoint: string): Promise<void> {
-    return deleteCheckpoint(this.client, name, checkpoint);
+  async deleteCheckpoint(name: string, checkpoint: string): Promise<void> {
+    await (await import("./snapshots.ts")).deleteCheckpoint(this.client, name, checkpoint);
   }
 
   /** The stored policy; throws when a restricted policy is not in force on a running guest. */
-  getEgress(name: string): Promise<EgressPolicy> {
-    return getEgress(this.#ctx, name);
+  async getEgress(name: string): Promise<EgressPolicy> {
+    return await (await import("./egress_policy.ts")).getEgress(this.#ctx, name);
   }
 
   /** Stores the policy and enforces it on the host now when the guest runs (egress_policy.ts). */
-  setEgress(name: string, policy: EgressPolicy): Promise<void> {
-    return setEgress(this.#ctx, name, policy);
+  async setEgress(name: string, policy: EgressPolicy): Promise<void> {
+    await (await import("./egress_policy.ts")).setEgress(this.#ctx, name, policy);
   }
 
   close(): Promise<void> {
     this.client.close();
     return Promise.resolve();
   }
+}
+
+/**
+ * The image store (image_store.ts), its module imported by the first call: no `exec` or `get`
+ * loads images, prepared images or references.
+ */
+function lazyImageStore(options: () => ImageStoreOptions): ImageStore {
+  let store: Promise<Required<ImageStore>> | undefined;
+  const open = () => store ??= import("./image_store.ts").then((m) => m.incusImageStore(options()));
+  return {
+    local: async (ref) => await (await open()).local(ref),
+    pull: async (ref, pullOptions) => await (await open()).pull(ref, pullOptions),
+    prepared: async (base, recipe) => await (await open()).prepared(base, recipe),
+    publishPrepared: async (sandbox, base, recipe) =>
+      await (await open()).publishPrepared(sandbox, base, recipe),
+  };
 }
 
 function localIds(): Ids | null {
