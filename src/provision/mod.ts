@@ -144,6 +144,14 @@ export function createProvisioner(options: CreateProvisionerOptions = {}): Provi
     knownHosts: options.knownHosts,
     logger: options.logger ?? log,
   };
+  // One view of the host per context: `fingerprint` and `run` of one provisioning share its
+  // answers (credential, git identity, host files), so each is asked for, and warned about, once.
+  const hosts = new WeakMap<ProvisionContext, HostContext>();
+  const hostOf = (ctx: ProvisionContext): HostContext => {
+    let host = hosts.get(ctx);
+    if (!host) hosts.set(ctx, host = new HostContext(ctx, deps));
+    return host;
+  };
   const checkUser = (ctx: ProvisionContext) => {
     if (!USER_RE.test(ctx.config.ssh_user)) {
       throw new ConfigError(
@@ -156,7 +164,7 @@ export function createProvisioner(options: CreateProvisionerOptions = {}): Provi
     steps: STEP_NAMES,
     async fingerprint(ctx) {
       checkUser(ctx);
-      const host = new HostContext(ctx, deps);
+      const host = hostOf(ctx);
       const out: Record<string, string> = {};
       for (const step of STEPS) {
         out[step.name] = await hash({
@@ -169,7 +177,7 @@ export function createProvisioner(options: CreateProvisionerOptions = {}): Provi
     async run(ctx, runOptions) {
       checkUser(ctx);
       const todo = select(runOptions);
-      const host = new HostContext(ctx, deps);
+      const host = hostOf(ctx);
       const guest = new Guest(ctx.backend, ctx.sandbox, {
         user: ctx.config.ssh_user,
         signal: ctx.signal,

@@ -47,6 +47,28 @@ async function hostHome(dir: string, files: Record<string, string> = {}): Promis
   return home;
 }
 
+/** A main checkout at `<dir>/repo` (one commit) with a worktree at `<dir>/wt`; returns the repo. */
+async function repoWithWorktree(dir: string): Promise<string> {
+  const repo = `${dir}/repo`;
+  await Deno.mkdir(repo);
+  const git = (...args: string[]) =>
+    new Deno.Command("git", { args: ["-C", repo, ...args], stdout: "null" }).output();
+  await git("init", "-q", "-b", "main");
+  await git(
+    "-c",
+    "user.name=t",
+    "-c",
+    "user.email=t@t",
+    "commit",
+    "-q",
+    "--allow-empty",
+    "-m",
+    "i",
+  );
+  await git("worktree", "add", "-q", "-b", "feat", `${dir}/wt`);
+  return repo;
+}
+
 /** Sources the guest's .profile in `sh` and prints a variable, base64 (byte-exact compare). */
 async function profileVar(guestHome: string, name: string): Promise<string> {
   const out = await new Deno.Command("sh", {
@@ -222,6 +244,38 @@ Deno.test("profile: direct mode injects the credential; proxy mode later removes
     });
     assertEquals(await Deno.stat(creds).catch(() => null), null);
     assert(lines.some((l) => l.includes("removed ~/.claude/.credentials.json")));
+  } finally {
+    await sb.cleanup();
+  }
+});
+
+Deno.test("fingerprint then run of one context ask the host once: one lookup, one warning", async () => {
+  const sb = await localSandbox();
+  try {
+    const home = await hostHome(sb.dir);
+    const { lines, logger } = recorder();
+    let lookups = 0;
+    const p = createProvisioner({
+      home,
+      env: () => undefined,
+      logger,
+      credential: () => {
+        lookups++;
+        return Promise.resolve(null);
+      },
+    });
+    const repo = await repoWithWorktree(sb.dir);
+    const record = testRecord({ repo_root: repo, worktree_path: `${sb.dir}/wt` });
+    const cfg = testConfig({ credential_proxy: false, egress: "unrestricted" });
+    const ctx = testContext(sb, cfg, record);
+    await p.fingerprint(ctx);
+    await p.run(ctx, { after: null, only: ["profile"], onStepDone: () => Promise.resolve() });
+    assertEquals(lookups, 1);
+    const warned = lines.filter((l) => l.includes("no Claude credential found on the host"));
+    assertEquals(warned.length, 1, lines.join("\n"));
+    // Another context (another sandbox, another command) asks again.
+    await p.fingerprint(testContext(sb, cfg, record));
+    assertEquals(lookups, 2);
   } finally {
     await sb.cleanup();
   }
@@ -475,24 +529,8 @@ Deno.test("fingerprint: a config change moves only the steps it feeds", async ()
   const sb = await localSandbox();
   try {
     const home = await hostHome(sb.dir);
-    const repo = `${sb.dir}/repo`;
-    await Deno.mkdir(repo);
+    const repo = await repoWithWorktree(sb.dir);
     await Deno.writeTextFile(`${repo}/s.sh`, "true\n");
-    const git = (...args: string[]) =>
-      new Deno.Command("git", { args: ["-C", repo, ...args], stdout: "null" }).output();
-    await git("init", "-q", "-b", "main");
-    await git(
-      "-c",
-      "user.name=t",
-      "-c",
-      "user.email=t@t",
-      "commit",
-      "-q",
-      "--allow-empty",
-      "-m",
-      "i",
-    );
-    await git("worktree", "add", "-q", "-b", "feat", `${sb.dir}/wt`);
     const proxy = { value: "http://a" };
     const p = createProvisioner({
       home,
