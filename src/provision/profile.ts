@@ -157,33 +157,35 @@ export const profileStep: StepDef<ProfileInputs> = {
     const home = await guest.home();
     const path = `${home}/.profile`;
     const flags = inputs.claudeFlags;
-    if (flags.length > 0) {
-      await guest.writeFile(wrapperPath(home), claudeWrapper(home, flags), { mode: 0o755 });
-    } else {
-      await guest.shCheck('rm -f -- "$1"', [wrapperPath(home)], {
+    // The wrapper, the credentials file and the read of ~/.profile touch different files: they
+    // run side by side (each a guest round trip), then ~/.profile is written if it changed.
+    const wrapper = flags.length > 0
+      ? guest.writeFile(wrapperPath(home), claudeWrapper(home, flags), { mode: 0o755 })
+      : guest.shCheck('rm -f -- "$1"', [wrapperPath(home)], {
         what: "removing the claude wrapper",
       });
-    }
+    const credentials = inputs.proxy
+      ? guest.sh(DROP_CREDENTIALS, []).then((r) => {
+        if (r.stdout.includes("removed")) {
+          host.warn(
+            `removed ~/.claude/.credentials.json from ${guest.sandbox}: the credential proxy is on`,
+          );
+        }
+      })
+      : inputs.credentialsFile !== null
+      ? guest.writeFile(`${home}/.claude/.credentials.json`, inputs.credentialsFile, {
+        mode: 0o600,
+      })
+      : undefined;
+    const [current] = await Promise.all([guest.readFile(path), wrapper, credentials]);
     const extra = flags.length > 0 ? [wrapperPathLine(home)] : [];
     const body = profileBody(inputs.vars, extra).map(utf8ToBinary);
-    const before = bytesToBinary((await guest.readFile(path)) ?? new Uint8Array());
+    const before = bytesToBinary(current ?? new Uint8Array());
     const after = applyBlock(before, body, {
       markers: PROFILE_MARKERS,
       placement: "bottom",
       label: `~/.profile in ${guest.sandbox}`,
     });
     if (after !== before) await guest.writeFile(path, binaryToBytes(after), { mode: 0o600 });
-    if (inputs.proxy) {
-      const r = await guest.sh(DROP_CREDENTIALS, []);
-      if (r.stdout.includes("removed")) {
-        host.warn(
-          `removed ~/.claude/.credentials.json from ${guest.sandbox}: the credential proxy is on`,
-        );
-      }
-    } else if (inputs.credentialsFile !== null) {
-      await guest.writeFile(`${home}/.claude/.credentials.json`, inputs.credentialsFile, {
-        mode: 0o600,
-      });
-    }
   },
 };

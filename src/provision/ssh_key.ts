@@ -101,29 +101,31 @@ export const sshKeyStep: StepDef<SshKeyInputs> = {
     };
   },
   async run(host, guest, inputs) {
-    await guest.shCheck(AUTHORIZE, [inputs.publicKey], {
+    const bad = inputs.acceptEnv?.find((name) => !isEnvName(name));
+    if (bad !== undefined) {
+      throw new ProvisionError(
+        "ssh_key",
+        `[env] name ${JSON.stringify(bad)} is not a variable name`,
+      );
+    }
+    // Three guest round trips on different files, side by side.
+    const authorized = guest.shCheck(AUTHORIZE, [inputs.publicKey], {
       what: "adding the key to ~/.ssh/authorized_keys",
     });
-    if (inputs.acceptEnv?.length) {
-      const bad = inputs.acceptEnv.find((name) => !isEnvName(name));
-      if (bad !== undefined) {
-        throw new ProvisionError(
-          "ssh_key",
-          `[env] name ${JSON.stringify(bad)} is not a variable name`,
-        );
-      }
-      const r = await guest.shCheck(ACCEPT_ENV, inputs.acceptEnv, {
+    const accepted = inputs.acceptEnv?.length
+      ? guest.shCheck(ACCEPT_ENV, inputs.acceptEnv, {
         what: "letting sshd accept the [env] session values (AcceptEnv)",
         as: "root",
-      });
-      if (r.stdout.trim() === "no-dropins") {
-        log.warn(
-          `${guest.sandbox}: sshd has no /etc/ssh/sshd_config.d, so ssh_command = "system" ` +
-            "sessions get no [env] session values (the built-in client's do)",
-        );
-      }
-    }
-    const keys = await guestHostKeys(guest);
+      }).then((r) => {
+        if (r.stdout.trim() === "no-dropins") {
+          log.warn(
+            `${guest.sandbox}: sshd has no /etc/ssh/sshd_config.d, so ssh_command = "system" ` +
+              "sessions get no [env] session values (the built-in client's do)",
+          );
+        }
+      })
+      : undefined;
+    const [keys] = await Promise.all([guestHostKeys(guest), authorized, accepted]);
     if (keys.length === 0) {
       log.debug(`no SSH host keys in ${guest.sandbox} yet; the first connection will pin them`);
       return;
