@@ -202,7 +202,15 @@ export async function ensureWorktree(
     });
   }
 
-  if (await branchExists(runner, repo.toplevel, branch)) {
+  // What decides how the worktree is made: four reads of the repo, asked at once (a git
+  // process each). Those a branch that exists does not need are settled and dropped.
+  const known = branchExists(runner, repo.toplevel, branch);
+  const valid = settledLater(validateBranchName(runner, repo.toplevel, branch));
+  const remotes = settledLater(remoteBranches(runner, repo.toplevel, branch));
+  const head = settledLater(
+    git(runner, repo.toplevel, ["rev-parse", "--verify", "--quiet", "HEAD"]),
+  );
+  if (await known) {
     await addWorktree(runner, repo, ["worktree", "add", "--", target, branch]);
     return {
       path: target,
@@ -214,39 +222,47 @@ export async function ensureWorktree(
     };
   }
   // A branch that exists nowhere yet: git decides whether its name is valid.
-  await validateBranchName(runner, repo.toplevel, branch);
-  const remotes = await remoteBranches(runner, repo.toplevel, branch);
-  if (remotes.length === 1) {
+  await valid;
+  const tracked = await remotes;
+  if (tracked.length === 1) {
     await addWorktree(
       runner,
       repo,
-      ["worktree", "add", "--track", "-b", branch, "--", target, remotes[0]],
+      ["worktree", "add", "--track", "-b", branch, "--", target, tracked[0]],
     );
     return {
       path: target,
       action: "created",
       branchCreated: true,
       base: await gitOk(runner, target, ["rev-parse", "--short", "HEAD"]),
-      tracking: remotes[0],
+      tracking: tracked[0],
       locked: null,
     };
   }
-  const head = await git(runner, repo.toplevel, ["rev-parse", "--verify", "--quiet", "HEAD"]);
-  if (head.code !== 0) {
+  const resolved = await head;
+  if (resolved.code !== 0) {
     throw new UsageError(`cannot create branch '${branch}': the repo has no commit yet`, {
       hint: "commit something first (git commit --allow-empty -m init)",
     });
   }
-  const sha = head.stdout.trim();
+  const sha = resolved.stdout.trim();
+  // The short name of the base is asked for while the worktree is made.
+  const short = settledLater(gitOk(runner, repo.toplevel, ["rev-parse", "--short", sha]));
   await addWorktree(runner, repo, ["worktree", "add", "-b", branch, "--", target, sha]);
   return {
     path: target,
     action: "created",
     branchCreated: true,
-    base: await gitOk(runner, repo.toplevel, ["rev-parse", "--short", sha]),
+    base: await short,
     tracking: null,
     locked: null,
   };
+}
+
+/** `p`, with its rejection marked handled: it is awaited later, or not at all. */
+function settledLater<T>(p: Promise<T>): Promise<T> {
+  p.catch(() => {});
+  return p;
 }
 
 /** The command that prunes the stale worktree records of `repo`, for hints. */
