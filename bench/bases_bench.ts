@@ -12,6 +12,9 @@
  * ~5 s from a base.
  *
  * Prints one JSON line per target (bench/lib.ts). Needs the lab (make lab); exits 2 without it.
+ * With `BENCH_OTHER_TREE=<checkout>` the same fork is also made by that tree's `main.ts` (e.g. the
+ * commit before a change), interleaved, and reported beside it (`other`).
+ *
  * Run: deno run -A --frozen bench/bases_bench.ts [runs=3]; with `BENCH_VERBOSE=1` each fork's
  * `spawn -v` step lines (with their durations) go to stderr, to see where the time goes.
  *
@@ -26,6 +29,7 @@ import { freePort } from "../tests/testing/free_port.ts";
 const ROOT = new URL("../", import.meta.url).pathname;
 const runs = Number(Deno.args[0] ?? 3);
 const verbose = Deno.env.get("BENCH_VERBOSE") === "1";
+const otherTree = Deno.env.get("BENCH_OTHER_TREE")?.replace(/\/$/, "");
 const lab = labEnv();
 if (!lab) {
   console.error("bases bench: the lab is not up (make lab)");
@@ -66,10 +70,11 @@ const env: Record<string, string> = {
 async function cli(
   args: string[],
   cwd = repo,
+  main = `${ROOT}main.ts`,
 ): Promise<{ ms: number; stdout: string; stderr: string }> {
   const t0 = performance.now();
   const child = new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", "--frozen", `${ROOT}main.ts`, ...args],
+    args: ["run", "-A", "--frozen", main, ...args],
     cwd,
     env,
     clearEnv: true,
@@ -93,21 +98,29 @@ async function cli(
 }
 
 /** spawn (from the base, or fresh) then `exec -- true` in its worktree; returns ms and name. */
-async function spawnToExec(branch: string, from?: string): Promise<{ ms: number; name: string }> {
+async function spawnToExec(
+  branch: string,
+  from?: string,
+  main?: string,
+): Promise<{ ms: number; name: string }> {
   // -v prints the step lines only without --json: the sandbox is then looked up by `list`
   const profile = verbose && from !== undefined;
-  const spawned = await cli([
-    "spawn",
-    branch,
-    ...(from ? ["--from", from] : []),
-    "--no-attach",
-    profile ? "-v" : "--json",
-  ]);
+  const spawned = await cli(
+    [
+      "spawn",
+      branch,
+      ...(from ? ["--from", from] : []),
+      "--no-attach",
+      profile ? "-v" : "--json",
+    ],
+    repo,
+    main,
+  );
   const doc = profile
     ? JSON.parse((await cli(["list", "--json"])).stdout).sandboxes
       .find((s: { branch: string }) => s.branch === branch)
     : JSON.parse(spawned.stdout);
-  const exec = await cli(["exec", "--", "true"], doc.worktree_path);
+  const exec = await cli(["exec", "--", "true"], doc.worktree_path, main);
   if (profile) {
     const steps = spawned.stderr.split("\n").map((l) => l.slice(0, 160));
     console.error(
@@ -144,12 +157,23 @@ try {
     size_bytes: built.size_bytes,
   });
 
-  const samples = { fork: [] as number[], raw: [] as number[], fresh: [] as number[] };
+  const samples = {
+    fork: [] as number[],
+    raw: [] as number[],
+    fresh: [] as number[],
+    other: [] as number[],
+  };
   for (let i = -1; i < runs; i++) {
     // round -1 warms caches; the order alternates so neither side always goes first
-    const order = i % 2 === 0 ? ["fork", "raw"] as const : ["raw", "fork"] as const;
+    const kinds = otherTree ? ["fork", "raw", "other"] as const : ["fork", "raw"] as const;
+    const order = i % 2 === 0 ? kinds : [...kinds].reverse();
     for (const kind of order) {
-      if (kind === "fork") {
+      if (kind === "other") {
+        const r = await spawnToExec(`other-${i + 1}`, base, `${otherTree}/main.ts`);
+        made.push(r.name);
+        await cli(["destroy", r.name, "--force"]);
+        if (i >= 0) samples.other.push(r.ms);
+      } else if (kind === "fork") {
         const r = await spawnToExec(`fork-${i + 1}`, base);
         made.push(r.name);
         await cli(["destroy", r.name, "--force"]);
@@ -192,6 +216,15 @@ try {
     fork_median_ms: Math.round(f),
     pixels_claim_ms: 5000,
   });
+  if (otherTree) {
+    info({
+      bench: "bases",
+      what: `spawn --from with ${otherTree}/main.ts, interleaved (same base, same rounds)`,
+      other_median_ms: Math.round(median(samples.other)),
+      other_ratio_to_raw: +(median(samples.other) / r).toFixed(3),
+      fork_median_ms: Math.round(f),
+    });
+  }
 } finally {
   // The proxy spawn started for this bench's config dir would keep the port from every later
   // run (a bench or a test) with another config dir.
