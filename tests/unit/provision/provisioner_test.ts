@@ -37,6 +37,27 @@ function recorder() {
   return { lines, logger: new Logger({ level: "debug", sink: (l) => lines.push(l) }) };
 }
 
+/** A provisioner with an empty host home and an empty proxy environment. */
+async function proxyProvisioner(dir: string) {
+  return createProvisioner({
+    home: await hostHome(dir),
+    env: () => undefined,
+    proxyEnv: () => ({}),
+  });
+}
+
+/** The steps a run reports done, in order, and the callback that records them. */
+function stepsDone(): { done: string[]; onStepDone: (s: string) => Promise<void> } {
+  const done: string[] = [];
+  return {
+    done,
+    onStepDone: (s) => {
+      done.push(s);
+      return Promise.resolve();
+    },
+  };
+}
+
 async function hostHome(dir: string, files: Record<string, string> = {}): Promise<string> {
   const home = `${dir}/host-home`;
   await Deno.mkdir(`${home}/.claude`, { recursive: true });
@@ -340,17 +361,9 @@ Deno.test("ssh_key: the key is added once, 0700/0600, even without a final newli
 Deno.test("run: resumes after a step, runs only the listed ones, reports each step done", async () => {
   const sb = await localSandbox();
   try {
-    const p = createProvisioner({
-      home: await hostHome(sb.dir),
-      env: () => undefined,
-      proxyEnv: () => ({}),
-    });
+    const p = await proxyProvisioner(sb.dir);
     const ctx = testContext(sb, testConfig());
-    const done: string[] = [];
-    const onStepDone = (s: string) => {
-      done.push(s);
-      return Promise.resolve();
-    };
+    const { done, onStepDone } = stepsDone();
     await p.run(ctx, { after: "profile", onStepDone });
     assertEquals(done, ["claude", "gh_auth", "scripts", "sessions"]);
     done.length = 0;
@@ -451,11 +464,7 @@ Deno.test("a failing step's error redacts secrets from the guest's stderr", asyn
     const repo = `${sb.dir}/repo`;
     await Deno.mkdir(repo);
     await Deno.writeTextFile(`${repo}/leak.sh`, `echo "token ${secret}" >&2\nexit 9\n`);
-    const p = createProvisioner({
-      home: await hostHome(sb.dir),
-      env: () => undefined,
-      proxyEnv: () => ({}),
-    });
+    const p = await proxyProvisioner(sb.dir);
     const e = await assertRejects(
       () =>
         p.run(
@@ -565,16 +574,8 @@ Deno.test("fingerprint: a config change moves only the steps it feeds", async ()
 Deno.test("run: networkFirst holds every step until the network is up, not only the network's", async () => {
   const sb = await localSandbox();
   try {
-    const p = createProvisioner({
-      home: await hostHome(sb.dir),
-      env: () => undefined,
-      proxyEnv: () => ({}),
-    });
-    const done: string[] = [];
-    const onStepDone = (s: string) => {
-      done.push(s);
-      return Promise.resolve();
-    };
+    const p = await proxyProvisioner(sb.dir);
+    const { done, onStepDone } = stepsDone();
     for (const networkFirst of [false, true]) {
       done.length = 0;
       let up!: () => void;
@@ -633,16 +634,8 @@ Deno.test("run: side by side, each step recorded once it and those before it are
       },
     });
     try {
-      const p = createProvisioner({
-        home: await hostHome(sb.dir),
-        env: () => undefined,
-        proxyEnv: () => ({}),
-      });
-      const done: string[] = [];
-      const onStepDone = (s: string) => {
-        done.push(s);
-        return Promise.resolve();
-      };
+      const p = await proxyProvisioner(sb.dir);
+      const { done, onStepDone } = stepsDone();
       const ctx = {
         ...testContext(sb, testConfig()),
         network: Promise.resolve(),

@@ -90,6 +90,24 @@ function backendFor(
   }, { clock, hostIds: { uid: 1000, gid: 1000 } });
 }
 
+/** An instance state without an address yet. */
+const noIp = { status: "Running", status_code: 103, network: { eth0: { addresses: [] } } };
+
+/** An instance state whose eth0 has `address`. */
+function runningAt(address: string) {
+  return {
+    status: "Running",
+    status_code: 103,
+    network: { eth0: { addresses: [{ family: "inet", address, scope: "global" }] } },
+  };
+}
+
+/** A backend on the fake server's socket whose clock moves on by itself at each sleep. */
+async function fakeTimed(socket: string) {
+  const clock = new FakeClock(0, { autoAdvance: true });
+  return { clock, backend: backendFor(socket, await IncusClient.open({ socket }), clock) };
+}
+
 Deno.test("every request carries the project; async operations are awaited", async () => {
   let waits = 0;
   await withServer((req, url) => {
@@ -153,18 +171,12 @@ Deno.test("an operation past its deadline is cancelled and times out", async () 
 
 Deno.test("waitForAddress polls ≤100 ms apart at first, backs off to ≤250 ms", async () => {
   let polls = 0;
-  const noIp = { status: "Running", status_code: 103, network: { eth0: { addresses: [] } } };
-  const withIp = {
-    status: "Running",
-    status_code: 103,
-    network: { eth0: { addresses: [{ family: "inet", address: "10.213.0.7", scope: "global" }] } },
-  };
+  const withIp = runningAt("10.213.0.7");
   await withServer((_req, url) => {
     if (url.pathname === "/1.0/instances/a/state") return sync(++polls < 25 ? noIp : withIp);
     return error(404, "not found");
   }, async (socket) => {
-    const clock = new FakeClock(0, { autoAdvance: true });
-    const backend = backendFor(socket, await IncusClient.open({ socket }), clock);
+    const { clock, backend } = await fakeTimed(socket);
     const ip = await backend.waitForAddress("a", { clock, deadline: 60_000 });
     assertEquals(ip, "10.213.0.7");
     assertEquals(polls, 25);
@@ -179,12 +191,7 @@ Deno.test("waitForAddress polls ≤100 ms apart at first, backs off to ≤250 ms
 Deno.test("waitForAddress: on a managed network the state is read once the NIC has a lease", async () => {
   let leasePolls = 0;
   let statePolls = 0;
-  const noIp = { status: "Running", status_code: 103, network: { eth0: { addresses: [] } } };
-  const withIp = {
-    status: "Running",
-    status_code: 103,
-    network: { eth0: { addresses: [{ family: "inet", address: "10.213.0.9", scope: "global" }] } },
-  };
+  const withIp = runningAt("10.213.0.9");
   const mac = "00:16:3e:aa:bb:cc";
   const lease = {
     hostname: "a",
@@ -217,8 +224,7 @@ Deno.test("waitForAddress: on a managed network the state is read once the NIC h
     }
     return error(404, "not found");
   }, async (socket) => {
-    const clock = new FakeClock(0, { autoAdvance: true });
-    const backend = backendFor(socket, await IncusClient.open({ socket }), clock);
+    const { clock, backend } = await fakeTimed(socket);
     const ip = await backend.waitForAddress("a", { clock, deadline: 60_000 });
     assertEquals(ip, "10.213.0.9");
     assertEquals(leasePolls, 40);
@@ -231,11 +237,7 @@ Deno.test("waitForAddress: on a managed network the state is read once the NIC h
 
 Deno.test("waitForAddress: a network without leases (unmanaged) falls back to the state", async () => {
   let statePolls = 0;
-  const withIp = {
-    status: "Running",
-    status_code: 103,
-    network: { eth0: { addresses: [{ family: "inet", address: "10.213.0.5", scope: "global" }] } },
-  };
+  const withIp = runningAt("10.213.0.5");
   await withServer((_req, url) => {
     if (url.pathname === "/1.0/instances/a") {
       return sync({
@@ -251,8 +253,7 @@ Deno.test("waitForAddress: a network without leases (unmanaged) falls back to th
     }
     return error(400, "Network is not managed");
   }, async (socket) => {
-    const clock = new FakeClock(0, { autoAdvance: true });
-    const backend = backendFor(socket, await IncusClient.open({ socket }), clock);
+    const { clock, backend } = await fakeTimed(socket);
     assertEquals(await backend.waitForAddress("a", { clock, deadline: 60_000 }), "10.213.0.5");
     assertEquals(statePolls, 5);
     assertEquals(clock.sleeps, [100, 100, 100, 100]);
@@ -266,8 +267,7 @@ Deno.test("waitForAddress gives up at the deadline on the injected clock", async
     if (url.pathname === "/1.0/instances/a/state") return sync(noIp);
     return error(404, "not found");
   }, async (socket) => {
-    const clock = new FakeClock(0, { autoAdvance: true });
-    const backend = backendFor(socket, await IncusClient.open({ socket }), clock);
+    const { clock, backend } = await fakeTimed(socket);
     await assertRejects(
       () => backend.waitForAddress("a", { clock, deadline: 5_000 }),
       TimeoutError,
@@ -381,8 +381,7 @@ Deno.test("delete retries when the container still reads as running", async () =
     }
     return error(404, "not found");
   }, async (socket, seen) => {
-    const clock = new FakeClock(0, { autoAdvance: true });
-    const backend = backendFor(socket, await IncusClient.open({ socket }), clock);
+    const { clock, backend } = await fakeTimed(socket);
     await backend.delete("a");
     assertEquals(deletes, 2);
     assertEquals(seen.filter((s) => s.startsWith("PUT /1.0/instances/a/state")).length, 2);

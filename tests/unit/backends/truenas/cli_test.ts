@@ -10,7 +10,8 @@ import { MemoryWorld } from "../../../fixtures/truenas/world.ts";
 import { API_KEY } from "./harness.ts";
 import { certs } from "./certs.ts";
 
-Deno.test("cli: --backend truenas doctor and a wrong key through the real CLI", async () => {
+/** A fake TrueNAS over TLS with a fresh world, started; and its certificates. */
+async function startFake() {
   const c = await certs();
   const fake = new FakeTruenas({
     world: new MemoryWorld(),
@@ -18,6 +19,11 @@ Deno.test("cli: --backend truenas doctor and a wrong key through the real CLI", 
     tls: { cert: c.cert, key: c.key },
   });
   await fake.start();
+  return { c, fake };
+}
+
+Deno.test("cli: --backend truenas doctor and a wrong key through the real CLI", async () => {
+  const { c, fake } = await startFake();
   try {
     const env = (key: string) => ({
       TACHIKOMA_TRUENAS_HOST: "127.0.0.1",
@@ -59,13 +65,7 @@ Deno.test("cli: --backend truenas doctor and a wrong key through the real CLI", 
 });
 
 Deno.test("cli: truenas.server_cert trusts a private CA; unset, the certificate is refused; unreadable, one line naming the key", async () => {
-  const c = await certs();
-  const fake = new FakeTruenas({
-    world: new MemoryWorld(),
-    apiKey: API_KEY,
-    tls: { cert: c.cert, key: c.key },
-  });
-  await fake.start();
+  const { c, fake } = await startFake();
   try {
     const env = (extra: Record<string, string>) => ({
       TACHIKOMA_TRUENAS_HOST: "127.0.0.1",
