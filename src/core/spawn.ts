@@ -277,19 +277,14 @@ async function spawnLocked(deps: LifecycleDeps, spawn: LockedSpawn): Promise<Spa
       label: `egress policy (${egress.mode})`,
       detail: (e) => e.error ? `proxy only: ${e.error}` : e.restricted ? `${e.mechanism}` : "open",
     }, () => applyEnginePolicy(d, backend, { name, policy: egress }));
-  // A clone's policy is applied as soon as it has its address, while its steps run: the
-  // firewall only narrows what the guest reaches, and provisioning's traffic goes through the
-  // proxy in a restricted mode either way.
-  const egressEarly = fork !== null && backend.capabilities.egress &&
-    !backend.capabilities.execOverSsh;
-  const alongside = async (d: LifecycleDeps, network: Promise<unknown>) => {
-    const provisioned = provision(d, network);
-    if (!egressEarly) return await provisioned;
-    const [p, e] = await Promise.allSettled([provisioned, network.then(() => applyEgress(d))]);
-    if (p.status === "rejected") throw p.reason;
-    if (e.status === "rejected") throw e.reason;
-    return p.value;
-  };
+  // A clone's policy is stored in it before its first start, so the start puts it in force on
+  // the new NICs before the guest has an address (the base's stored policy never runs in it,
+  // and no firewall change competes with the steps after the boot). A fresh sandbox gets it
+  // after provisioning (its bootstrap reaches Debian's mirror).
+  const egressBeforeStart = fork !== null && action === "created" &&
+    backend.capabilities.egress && !backend.capabilities.execOverSsh;
+  if (egressBeforeStart) await applyEgress(deps);
+  const alongside = (d: LifecycleDeps, network: Promise<unknown>) => provision(d, network);
   /** What a start needs, but the action (narrowed in each branch). */
   const start = { backend, name, worktreePath: worktree.path, repo, deadline };
   if (action === "reconnected") {
@@ -333,7 +328,7 @@ async function spawnLocked(deps: LifecycleDeps, spawn: LockedSpawn): Promise<Spa
   }
   if (!record) throw new ConflictError(`the state entry of ${name} vanished during spawn`);
   // (After provisioning, which in a restricted mode goes through the proxy too.)
-  if (backend.capabilities.egress && !egressEarly) await applyEgress(deps);
+  if (backend.capabilities.egress && !egressBeforeStart) await applyEgress(deps);
   if (backend.capabilities.mountHost === false) {
     // Code by git: where the guest's branch stands, for `list` (one guest call).
     const { refreshCodeSync } = await import("./code_sync.ts");

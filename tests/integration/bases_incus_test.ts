@@ -86,7 +86,17 @@ Deno.test({
       // A fresh spawn, then one from the base: timed side by side.
       const fresh = await cli(["spawn", "fresh", "--no-attach", "--json"]);
       const freshDoc = JSON.parse(ok(fresh, "fresh spawn").stdout);
-      const forked = await cli(["spawn", "from-base", "--from", child, "--no-attach", "--json"]);
+      // Its own egress mode (not the base's): stored before its first start, in force on the host.
+      const forked = await cli([
+        "spawn",
+        "from-base",
+        "--from",
+        child,
+        "--egress",
+        "none",
+        "--no-attach",
+        "--json",
+      ]);
       const forkDoc = JSON.parse(ok(forked, "spawn --from").stdout);
       console.error(
         `[bases] fresh spawn ${(fresh.ms / 1000).toFixed(1)} s; spawn --from ${child} ` +
@@ -101,6 +111,7 @@ Deno.test({
         "gh_auth",
         "scripts",
       ]);
+      assertEquals((await backend.getEgress(forkDoc.name)).mode, "none");
       assertEquals(await guest(forkDoc.name, "cat /etc/tk-base-marker"), "built by root");
       assertEquals(await guest(forkDoc.name, "cat /etc/tk-py-marker"), "py");
       assertEquals(await guest(forkDoc.name, "hostname"), "from-base");
@@ -118,6 +129,7 @@ Deno.test({
       assertEquals(fork.from, { kind: "checkpoint", name: freshDoc.name, checkpoint: "cp1" });
       assertEquals(fork.provisioning.steps, ["ssh_key", "code", "hostname", "profile"]);
       assertEquals(fork.branch, "forked");
+      assertEquals((await backend.getEgress(fork.name)).mode, "agent");
       assert(fork.worktree_path !== freshDoc.worktree_path);
       assertEquals(await guest(fork.name, "cat /root/state.txt"), "at-checkpoint");
       assertEquals(await guest(freshDoc.name, "cat /root/state.txt"), "after");

@@ -212,36 +212,33 @@ Deno.test("spawn --from base: clone, then every step but the base's", async () =
   assertEquals(dec.decode(file), "apt-get install -y jq");
 });
 
-Deno.test("spawn --from base (API exec): the steps wait for the address; egress applied beside them", async () => {
+Deno.test("spawn --from base (API exec): the policy is stored before the first start, the steps wait for the address", async () => {
   const { h, provisioner } = await world({
     backend: { capabilities: { execOverSsh: false }, addressDelayMs: 2_000 },
   });
   await using _ = h;
   h.deps.config.egress = "agent";
   await buildBases(h.deps, { name: "dev" });
-  const seen: { networkFirst?: boolean; network: boolean; egressDuring: boolean }[] = [];
-  const egressOf = async (name: string) =>
-    (await h.backend.calls("setEgress")).filter((c) => c.name === name).length;
+  const seen: { networkFirst?: boolean; network: boolean }[] = [];
   const run = provisioner.run.bind(provisioner);
   provisioner.run = async (ctx, options) => {
-    await ctx.network;
-    // A fork's policy comes while its steps run (this run waits for it, up to 2 s); a fresh
-    // sandbox's only after them.
-    let egressDuring = false;
-    for (let i = 0; i < 200 && ctx.networkFirst && !egressDuring; i++) {
-      egressDuring = (await egressOf(ctx.sandbox)) > 0;
-      if (!egressDuring) await new Promise((r) => setTimeout(r, 10));
-    }
-    if (!ctx.networkFirst) egressDuring = (await egressOf(ctx.sandbox)) > 0;
-    seen.push({ networkFirst: ctx.networkFirst, network: ctx.network !== undefined, egressDuring });
+    seen.push({ networkFirst: ctx.networkFirst, network: ctx.network !== undefined });
     return await run(ctx, options);
   };
+  /** The order of `name`'s start and egress calls. */
+  const order = async (name: string) =>
+    (await h.backend.calls()).filter((c) =>
+      c.name === name && (c.method === "start" || c.method === "setEgress")
+    ).map((c) => c.method);
   const fork = await h.service.spawn({ branch: "feat", from: "dev" });
-  assertEquals(seen, [{ networkFirst: true, network: true, egressDuring: true }]);
-  assertEquals(await egressOf(fork.name), 1, "applied once");
+  assertEquals(seen, [{ networkFirst: true, network: true }]);
+  // Stored before the start (which puts it in force on the new NICs), and only then.
+  assertEquals(await order(fork.name), ["setEgress", "start"]);
+  assertEquals((await h.backend.peek(fork.name))?.egress?.mode, "agent");
   const fresh = await h.service.spawn({ branch: "other" });
-  assertEquals(seen[1], { networkFirst: false, network: true, egressDuring: false });
-  assertEquals(await egressOf(fresh.name), 1);
+  assertEquals(seen[1], { networkFirst: false, network: true });
+  // A fresh sandbox gets it after its provisioning (its bootstrap reaches the mirror).
+  assertEquals(await order(fresh.name), ["start", "setEgress"]);
 });
 
 Deno.test("spawn --from: an unknown source, a running sandbox, an unknown label: refused, nothing made", async () => {
