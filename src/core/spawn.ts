@@ -168,6 +168,11 @@ async function spawnLocked(deps: LifecycleDeps, spawn: LockedSpawn): Promise<Spa
     (info) => ({ info, error: null }),
     (error) => ({ info: null, error: isNotFound(error) ? null : error }),
   );
+  if (request.from !== undefined && deps.proxy) {
+    // A clone's policy needs the proxy's address before its first start: the proxy is made
+    // sure of while the worktree is made (kept; its outcome is reported where it is used).
+    deps.proxy.ensure(backend, { force: egress.mode !== "unrestricted" }).catch(() => {});
+  }
   // A bad --from changes nothing: it is checked before the worktree is made.
   let fork: ForkSource | null = null;
   if (request.from !== undefined) {

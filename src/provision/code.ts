@@ -93,13 +93,18 @@ export const codeStep: StepDef<CodeInputs> = {
   async run(host, guest, inputs) {
     if (inputs.mode === "git") return await codeByGit(host, guest, inputs);
     await guest.backend.mountShares(guest.sandbox, inputs.shares);
-    // The look at the share and ~/code's link are independent: one guest round trip for both.
-    const [probe, homeLink] = await Promise.all([
+    // The look at the share, ~/code's link and (for a linked worktree, as the host's git says)
+    // the git dir's link are independent: one guest round trip for the three.
+    const linkedOnHost = /\/worktrees\/[^/]+$/.test(inputs.worktreeGitDir);
+    const [probe, homeLink, gitLink] = await Promise.all([
       guest.query(PROBE, [GUEST_CODE_DIR], {
         what: "looking at the code share",
         accept: (r) => /^(missing|main|file|none)$/.test(r.stdout.trim()) ? null : "no answer",
       }),
       guest.sh(HOME_LINK, [GUEST_CODE_DIR]),
+      linkedOnHost
+        ? linkWorktreeGitDir(guest, inputs.worktreeGitDir).then(() => null, (e) => e)
+        : null,
     ]);
     if (probe.code !== 0) {
       throw new ProvisionError("code", "looking at the code share failed", {
@@ -120,7 +125,8 @@ export const codeStep: StepDef<CodeInputs> = {
     }
     let linked = false;
     if (kind === "file") {
-      await linkWorktreeGitDir(guest, inputs.worktreeGitDir);
+      if (!linkedOnHost) await linkWorktreeGitDir(guest, inputs.worktreeGitDir);
+      else if (gitLink) throw gitLink;
       linked = true;
     } else if (kind === "none") {
       host.warn(`${host.ctx.record.worktree_path} is not a git checkout; git is not set up`);

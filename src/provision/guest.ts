@@ -145,6 +145,11 @@ export class Guest {
     return this.#home;
   }
 
+  /** Looks the home up first for a script the user runs (root's need not wait for it). */
+  async #userHome(options: GuestRunOptions): Promise<void> {
+    if ((options.as ?? "user") === "user" && this.#home === null) await this.home();
+  }
+
   /** Runs `argv`; never throws for a non-zero exit. */
   async run(argv: string[], options: GuestRunOptions = {}): Promise<GuestResult> {
     this.signal?.throwIfAborted();
@@ -183,7 +188,7 @@ export class Guest {
 
   /** Runs a constant `sh` script with `args` as `$1…`; never throws for a non-zero exit. */
   async sh(script: string, args: string[], options: GuestRunOptions = {}): Promise<GuestResult> {
-    if (this.#home === null) await this.home();
+    await this.#userHome(options);
     return await this.run(["sh", "-c", script, "tachikoma", ...args], options);
   }
 
@@ -203,7 +208,7 @@ export class Guest {
    */
   async query(script: string, args: string[], options: GuestQueryOptions): Promise<GuestResult> {
     const { what, accept, ...run } = options;
-    if (this.#home === null) await this.home();
+    await this.#userHome(run);
     let why = "";
     for (let attempt = 1; attempt <= QUERY_ATTEMPTS; attempt++) {
       const raw = await this.run(["sh", "-c", QUERY_WRAPPER, "tachikoma", script, ...args], run);

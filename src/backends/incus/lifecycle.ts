@@ -106,8 +106,9 @@ export async function startInstance(
     throw error;
   }
   // A restart gives the guest a new veth: its stored egress policy follows at once.
-  if (parseStoredPolicy(instance.config?.[EGRESS_CONFIG_KEY])) {
-    await enforceEgress(ctx, name).catch((error) => {
+  const stored = parseStoredPolicy(instance.config?.[EGRESS_CONFIG_KEY]);
+  if (stored) {
+    await enforceEgress(ctx, name, stored).catch((error) => {
       if (!(error instanceof UnsupportedError)) throw error;
       log.warn(`${name}: egress is enforced by the proxy only: ${errorMessage(error)}`);
     });

@@ -178,3 +178,25 @@ Deno.test("query: output without its trailer is run again; always lost → Guest
     await sb.cleanup();
   }
 });
+
+Deno.test("a root script starts without waiting for the user's home; the user's looks it up once", async () => {
+  const sb = await localSandbox();
+  try {
+    const guest = new Guest(sb.backend, sb.name, { user: "admin" });
+    const before = sb.log.length;
+    // (the double runs root scripts that read the host keys only)
+    const keys = ": /etc/ssh/ssh_host_";
+    await guest.shCheck(keys, [], { what: "as root", as: "root" });
+    await guest.query(keys, [], { what: "asking root", as: "root" });
+    const argv0 = () => sb.log.slice(before).map((l) => l.argv[0]);
+    assert(!argv0().includes("getent"), `no home lookup for root: ${argv0()}`);
+    await Promise.all([
+      guest.shCheck("true", [], { what: "as the user" }),
+      guest.query("pwd", [], { what: "where" }),
+    ]);
+    assertEquals(argv0().filter((a) => a === "getent").length, 1);
+    assertEquals(argv0()[2], "getent", "looked up before the user's first script");
+  } finally {
+    await sb.cleanup();
+  }
+});
