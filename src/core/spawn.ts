@@ -282,12 +282,12 @@ async function spawnLocked(deps: LifecycleDeps, spawn: LockedSpawn): Promise<Spa
       label: `egress policy (${egress.mode})`,
       detail: (e) => e.error ? `proxy only: ${e.error}` : e.restricted ? `${e.mechanism}` : "open",
     }, () => applyEnginePolicy(d, backend, { name, policy: egress }));
-  // A clone's policy is stored in it before its first start, so the start puts it in force on
-  // the new NICs before the guest has an address (the base's stored policy never runs in it,
-  // and no firewall change competes with the steps after the boot). A fresh sandbox gets it
-  // after provisioning (its bootstrap reaches Debian's mirror).
-  const egressBeforeStart = fork !== null && action === "created" &&
-    backend.capabilities.egress && !backend.capabilities.execOverSsh;
+  // A clone's policy is stored in it before its first start, so the start puts it in force
+  // before the guest has an address: host nftables on the new NICs (incus), Softnet from the
+  // first `tart run` (tart, which cannot switch a running VM into Softnet). Its source's policy
+  // never runs in it, and no firewall change competes with the steps after the boot. A fresh
+  // sandbox gets its policy after provisioning (its bootstrap reaches Debian's mirror).
+  const egressBeforeStart = fork !== null && action === "created" && backend.capabilities.egress;
   if (egressBeforeStart) await applyEgress(deps);
   const alongside = (d: LifecycleDeps, network: Promise<unknown>) => provision(d, network);
   /** What a start needs, but the action (narrowed in each branch). */

@@ -123,6 +123,15 @@ Deno.test({
       made.push(fork.name);
       assertEquals(fork.from, { kind: "checkpoint", name: src.name, checkpoint: "c1" });
       assertEquals(fork.provisioning.steps, ["ssh_key", "code", "hostname", "profile"]);
+      // A clone runs under Softnet from its first boot (its policy stored before `tart run`);
+      // a fresh VM gets it only when it starts again.
+      const softnet = async (name: string) =>
+        (await json(repo, "network", "show", name)).engine as Record<string, unknown>;
+      assertEquals(await softnet(fork.name), {
+        mechanism: "softnet",
+        restricted: true,
+        error: null,
+      });
       assertEquals(await cat(fork.worktree_path), "one");
       assertEquals(await cat(src.worktree_path), "three");
       const where = await cli(
@@ -146,6 +155,7 @@ Deno.test({
       const child = await json(repo, "spawn", "from-base", "--from", base, "--no-attach");
       made.push(child.name);
       assertEquals(child.from.kind, "base");
+      assertEquals((await softnet(child.name)).restricted, true);
       const marker = await cli(child.worktree_path, "exec", "--", "cat", "/etc/tk-base");
       assertEquals(marker.stdout, "tart-base\n");
 

@@ -241,6 +241,18 @@ Deno.test("spawn --from base (API exec): the policy is stored before the first s
   assertEquals(await order(fresh.name), ["start", "setEgress"]);
 });
 
+Deno.test("spawn --from base (exec over SSH, like tart): the policy is stored before the first start", async () => {
+  const { h } = await world({ backend: { capabilities: { execOverSsh: true } } });
+  await using _ = h;
+  h.deps.config.egress = "agent";
+  await buildBases(h.deps, { name: "dev" });
+  const fork = await h.service.spawn({ branch: "feat", from: "dev" });
+  const order = (await h.backend.calls()).filter((c) =>
+    c.name === fork.name && (c.method === "start" || c.method === "setEgress")
+  ).map((c) => c.method);
+  assertEquals(order, ["setEgress", "start"]);
+});
+
 Deno.test("spawn --from: an unknown source, a running sandbox, an unknown label: refused, nothing made", async () => {
   const { h } = await world();
   await using _ = h;
