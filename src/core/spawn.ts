@@ -168,9 +168,10 @@ async function spawnLocked(deps: LifecycleDeps, spawn: LockedSpawn): Promise<Spa
     (info) => ({ info, error: null }),
     (error) => ({ info: null, error: isNotFound(error) ? null : error }),
   );
-  if (request.from !== undefined && deps.proxy) {
-    // A clone's policy needs the proxy's address before its first start: the proxy is made
-    // sure of while the worktree is made (kept; its outcome is reported where it is used).
+  if (deps.proxy) {
+    // A new sandbox's policy needs the proxy's address before its first start, provisioning
+    // needs the proxy: it is made sure of while the worktree is made (kept; its outcome is
+    // reported where it is used).
     deps.proxy.ensure(backend, { force: egress.mode !== "unrestricted" }).catch(() => {});
   }
   // A bad --from changes nothing: it is checked before the worktree is made.
@@ -282,12 +283,12 @@ async function spawnLocked(deps: LifecycleDeps, spawn: LockedSpawn): Promise<Spa
       label: `egress policy (${egress.mode})`,
       detail: (e) => e.error ? `proxy only: ${e.error}` : e.restricted ? `${e.mechanism}` : "open",
     }, () => applyEnginePolicy(d, backend, { name, policy: egress }));
-  // A clone's policy is stored in it before its first start, so the start puts it in force
-  // before the guest has an address: host nftables on the new NICs (incus), Softnet from the
-  // first `tart run` (tart, which cannot switch a running VM into Softnet). Its source's policy
-  // never runs in it, and no firewall change competes with the steps after the boot. A fresh
-  // sandbox gets its policy after provisioning (its bootstrap reaches Debian's mirror).
-  const egressBeforeStart = fork !== null && action === "created" && backend.capabilities.egress;
+  // A new sandbox's policy is stored in it before its first start, so the start puts it in
+  // force before the guest has an address: host nftables on the new NICs (incus), Softnet from
+  // the first `tart run` (tart, which cannot switch a running VM into Softnet). A clone's
+  // source's policy never runs in it, and no firewall change competes with the steps after the
+  // boot. Provisioning in a restricted mode goes through the proxy (downloads included).
+  const egressBeforeStart = action === "created" && backend.capabilities.egress;
   if (egressBeforeStart) await applyEgress(deps);
   const alongside = (d: LifecycleDeps, network: Promise<unknown>) => provision(d, network);
   /** What a start needs, but the action (narrowed in each branch). */
@@ -332,7 +333,8 @@ async function spawnLocked(deps: LifecycleDeps, spawn: LockedSpawn): Promise<Spa
     provisioning = await provision(deps);
   }
   if (!record) throw new ConflictError(`the state entry of ${name} vanished during spawn`);
-  // (After provisioning, which in a restricted mode goes through the proxy too.)
+  // An existing sandbox's policy is applied again after provisioning (which in a restricted
+  // mode goes through the proxy too).
   if (backend.capabilities.egress && !egressBeforeStart) await applyEgress(deps);
   if (backend.capabilities.mountHost === false) {
     // Code by git: where the guest's branch stands, for `list` (one guest call).

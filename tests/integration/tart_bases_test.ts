@@ -123,15 +123,13 @@ Deno.test({
       made.push(fork.name);
       assertEquals(fork.from, { kind: "checkpoint", name: src.name, checkpoint: "c1" });
       assertEquals(fork.provisioning.steps, ["ssh_key", "code", "hostname", "profile"]);
-      // A clone runs under Softnet from its first boot (its policy stored before `tart run`);
-      // a fresh VM gets it only when it starts again.
+      // A new VM, fresh or a clone, runs under Softnet from its first boot (its policy stored
+      // before its first `tart run`).
       const softnet = async (name: string) =>
         (await json(repo, "network", "show", name)).engine as Record<string, unknown>;
-      assertEquals(await softnet(fork.name), {
-        mechanism: "softnet",
-        restricted: true,
-        error: null,
-      });
+      const inForce = { mechanism: "softnet", restricted: true, error: null };
+      assertEquals(await softnet(fork.name), inForce);
+      assertEquals(await softnet(src.name), inForce);
       assertEquals(await cat(fork.worktree_path), "one");
       assertEquals(await cat(src.worktree_path), "three");
       const where = await cli(
