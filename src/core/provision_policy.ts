@@ -105,6 +105,7 @@ export async function provisionSandbox(
     signal: deps.signal,
     network: options.network,
     networkFirst: options.networkFirst,
+    clone: options.isNew && options.skip !== undefined,
   };
   if (recorded && recorded.version > provisioner.version && !options.isNew) {
     deps.reporter.note(

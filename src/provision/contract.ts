@@ -36,6 +36,11 @@ export interface ProvisionContext {
    * it and the steps before it are done.
    */
   networkFirst?: boolean;
+  /**
+   * A new clone of another sandbox, a checkpoint or a base: its guest still has its source's
+   * identity (SSH host keys, machine-id), which `ssh_key` renews before pinning the keys.
+   */
+  clone?: boolean;
 }
 
 /** Options for {@link Provisioner.run}. */

@@ -53,6 +53,38 @@ const ACCEPT_ENV = [
 
 const HOST_KEYS = 'for f in /etc/ssh/ssh_host_*_key.pub; do [ -f "$f" ] && cat "$f"; done; true';
 
+/** Where a guest keeps the name of the sandbox its SSH host keys were made for. */
+export const IDENTITY_MARK = "/var/lib/tachikoma/identity";
+
+/**
+ * The guest's identity made its own (`$1`: the sandbox; `$2`: `clone` for a new clone), then its
+ * host public keys. A copy of another sandbox (the mark names another one, or a clone without a
+ * mark) gets new SSH host keys (the fast types now; the unit's drop-in makes the others at the
+ * next start) and a new machine-id, and sshd is restarted on them; the mark then names `$1`.
+ * Run again (a lost answer), it only prints the keys.
+ */
+const OWN_IDENTITY = [
+  "set -eu",
+  `m=${IDENTITY_MARK}`,
+  'was=$(cat -- "$m" 2>/dev/null || true)',
+  'if [ "$was" != "$1" ] && { [ -n "$was" ] || [ "$2" = clone ]; }; then',
+  "  if command -v ssh-keygen >/dev/null 2>&1; then",
+  "    rm -f /etc/ssh/ssh_host_*",
+  "    for t in ed25519 ecdsa; do",
+  '      ssh-keygen -q -t "$t" -N "" -C "root@$1" -f "/etc/ssh/ssh_host_${t}_key" </dev/null',
+  "    done",
+  "  fi",
+  "  if command -v systemd-machine-id-setup >/dev/null 2>&1; then",
+  "    rm -f /etc/machine-id && systemd-machine-id-setup >/dev/null 2>&1 || true",
+  "  fi",
+  "  systemctl restart ssh 2>/dev/null || systemctl restart sshd 2>/dev/null ||",
+  "    pkill -HUP -x sshd 2>/dev/null || true",
+  "fi",
+  'mkdir -p -- "$(dirname -- "$m")"',
+  `printf '%s\\n' "$1" > "$m.tmp" && mv -f -- "$m.tmp" "$m"`,
+  HOST_KEYS,
+].join("\n");
+
 /** Inputs of the ssh_key step. */
 export interface SshKeyInputs {
   publicKey: string;
@@ -71,8 +103,29 @@ export function knownHostsOf(host: HostContext): KnownHosts {
 /** The guest's SSH host public keys (empty when sshd has not generated them yet). */
 export async function guestHostKeys(guest: Guest): Promise<HostKey[]> {
   const r = await guest.query(HOST_KEYS, [], { what: "reading the SSH host keys", as: "root" });
+  return parseHostKeys(r.stdout);
+}
+
+/**
+ * The guest's SSH host public keys, once its identity is its own: a clone's (or a copy's, see
+ * {@link OWN_IDENTITY}) are made anew first.
+ */
+export async function ownHostKeys(guest: Guest, clone: boolean): Promise<HostKey[]> {
+  const r = await guest.query(OWN_IDENTITY, [guest.sandbox, clone ? "clone" : "new"], {
+    what: "making the SSH host keys the sandbox's own",
+    as: "root",
+  });
+  if (r.code !== 0) {
+    throw new ProvisionError("ssh_key", "making the SSH host keys the sandbox's own failed", {
+      stderr: r.stderr,
+    });
+  }
+  return parseHostKeys(r.stdout);
+}
+
+function parseHostKeys(stdout: string): HostKey[] {
   const keys: HostKey[] = [];
-  for (const line of r.stdout.split("\n")) {
+  for (const line of stdout.split("\n")) {
     if (!line.trim()) continue;
     try {
       keys.push(parsePublicKeyLine(line));
@@ -125,7 +178,11 @@ export const sshKeyStep: StepDef<SshKeyInputs> = {
         }
       })
       : undefined;
-    const [keys] = await Promise.all([guestHostKeys(guest), authorized, accepted]);
+    const [keys] = await Promise.all([
+      ownHostKeys(guest, host.ctx.clone === true),
+      authorized,
+      accepted,
+    ]);
     if (keys.length === 0) {
       log.debug(`no SSH host keys in ${guest.sandbox} yet; the first connection will pin them`);
       return;

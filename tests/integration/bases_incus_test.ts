@@ -11,6 +11,8 @@ import { assert, assertEquals, assertStringIncludes } from "@std/assert";
 import { LAB_EGRESS_ALLOW, labEnv, labIgnored } from "./lab.ts";
 import { openLabWorld } from "./lab_world.ts";
 import { ok, run } from "../testing/run.ts";
+import { connectSsh, knownHostsFor } from "../../src/ssh/mod.ts";
+import { keyPaths } from "../../src/ssh/keys.ts";
 
 const lab = labEnv();
 const dec = new TextDecoder();
@@ -133,6 +135,27 @@ Deno.test({
       assert(fork.worktree_path !== freshDoc.worktree_path);
       assertEquals(await guest(fork.name, "cat /root/state.txt"), "at-checkpoint");
       assertEquals(await guest(freshDoc.name, "cat /root/state.txt"), "after");
+
+      // Each clone has its own identity: SSH host keys and machine-id made anew, not its
+      // source's (a guest holding a sibling's host key could pass for it on the bridge); the
+      // new keys are the ones pinned, and sshd serves them.
+      const identity = (name: string) =>
+        guest(name, "cut -d' ' -f1,2 /etc/ssh/ssh_host_ed25519_key.pub; cat /etc/machine-id");
+      const ids = await Promise.all([freshDoc.name, fork.name, forkDoc.name].map(identity));
+      assertEquals(new Set(ids).size, 3, ids.join(" | "));
+      assertEquals(new Set(ids.map((i) => i.split("\n")[1])).size, 3, "machine-ids");
+      const knownHosts = knownHostsFor(cfg);
+      const pinned = (await knownHosts.list(fork.name)).find((p) => p.type === "ssh-ed25519");
+      assertEquals(`${pinned?.type} ${pinned?.key}`, ids[1].split("\n")[0]);
+      const conn = await connectSsh(
+        { host: fork.ip, port: 22, user: "admin", alias: fork.name },
+        { privateKey: await Deno.readTextFile(keyPaths(world.home).privatePath), knownHosts },
+      );
+      try {
+        assertEquals((await conn.exec(["hostname"])).code, 0);
+      } finally {
+        await conn.close();
+      }
       const branch = ok(
         await run("git", ["rev-parse", "--abbrev-ref", "HEAD"], { cwd: fork.worktree_path, env }),
         "git",

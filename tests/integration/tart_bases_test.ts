@@ -130,6 +130,15 @@ Deno.test({
       const inForce = { mechanism: "softnet", restricted: true, error: null };
       assertEquals(await softnet(fork.name), inForce);
       assertEquals(await softnet(src.name), inForce);
+      // Its own SSH host key, not its source's.
+      const hostKey = async (worktree: string) =>
+        (await cli(worktree, "exec", "--", "cat", "/etc/ssh/ssh_host_ed25519_key.pub")).stdout
+          .split(" ").slice(0, 2).join(" ");
+      const [srcKey, forkKey] = await Promise.all([
+        hostKey(src.worktree_path),
+        hostKey(fork.worktree_path),
+      ]);
+      assert(srcKey.startsWith("ssh-ed25519 ") && forkKey !== srcKey, `${srcKey} / ${forkKey}`);
       assertEquals(await cat(fork.worktree_path), "one");
       assertEquals(await cat(src.worktree_path), "three");
       const where = await cli(

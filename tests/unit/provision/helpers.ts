@@ -10,6 +10,7 @@ import { feedChild } from "../../../src/lib/process.ts";
 import { MemoryBackend } from "../../../src/backends/memory/backend.ts";
 import type { ExecRequest, ExecResult } from "../../../src/backends/backend.ts";
 import type { ProvisionContext } from "../../../src/provision/contract.ts";
+import { IDENTITY_MARK } from "../../../src/provision/ssh_key.ts";
 import { RecordingReporter } from "../../testing/recording_reporter.ts";
 import { defaultConfig } from "../../../src/config/default_config.ts";
 import type { Config } from "../../../src/config/schema.ts";
@@ -38,6 +39,13 @@ async function runLocal(request: ExecRequest, home: string): Promise<ExecResult>
       stdout: enc.encode(`admin:x:1000:1000::${home}:/bin/sh\n`),
       stderr: new Uint8Array(),
     };
+  }
+  if (request.user === "root" && args.some((a) => a.includes(IDENTITY_MARK))) {
+    // The "guest" is this machine: never renew its identity. Its keys are its own already, so
+    // the answer is the one a guest whose mark names the sandbox gives: the key listing.
+    const listing = 'for f in /etc/ssh/ssh_host_*_key.pub; do [ -f "$f" ] && cat "$f"; done; true';
+    const wrapped = args.map((a) => a.includes(IDENTITY_MARK) ? listing : a);
+    return await runLocal({ ...request, argv: [cmd, ...wrapped] }, home);
   }
   if (request.user === "root" && !args.some((a) => a.includes("/etc/ssh/ssh_host_"))) {
     throw new Error(

@@ -18,6 +18,7 @@ import {
   stepGroups,
 } from "../../../src/provision/mod.ts";
 import { Logger } from "../../../src/lib/log.ts";
+import { IDENTITY_MARK } from "../../../src/provision/ssh_key.ts";
 import { registerSecret } from "../../../src/lib/redact.ts";
 import { UsageError } from "../../../src/lib/errors.ts";
 import {
@@ -658,5 +659,22 @@ Deno.test("run: side by side, each step recorded once it and those before it are
     } finally {
       await sb.cleanup();
     }
+  }
+});
+
+Deno.test("ssh_key: a clone's guest is asked to make its identity its own before its keys are pinned", async () => {
+  const sb = await localSandbox();
+  try {
+    const home = await hostHome(sb.dir);
+    const p = createProvisioner({ home, env: () => undefined, proxyEnv: () => ({}) });
+    const asked = () =>
+      sb.log.filter((l) => l.user === "root" && l.argv.some((a) => a.includes(IDENTITY_MARK)))
+        .map((l) => l.argv.slice(-2));
+    const once = { after: null, only: ["ssh_key"], onStepDone: () => Promise.resolve() };
+    await p.run(testContext(sb, testConfig()), once);
+    await p.run({ ...testContext(sb, testConfig()), clone: true }, once);
+    assertEquals(asked(), [[sb.name, "new"], [sb.name, "clone"]]);
+  } finally {
+    await sb.cleanup();
   }
 });
