@@ -81,8 +81,18 @@ Deno.test({
       assertEquals(r.code, 0, `tachikoma ${args.join(" ")}: ${r.stderr}${r.stdout}`);
       return r;
     };
-    const json = async (cwd: string, ...args: string[]) =>
-      JSON.parse((await cli(cwd, ...args, "--json")).stdout);
+    const json = async (cwd: string, ...args: string[]) => {
+      const r = await cli(cwd, ...args, "--json");
+      try {
+        return JSON.parse(r.stdout);
+      } catch (error) {
+        // (seen once in CI: more than the document on stdout; say what it was)
+        throw new Error(
+          `tachikoma ${args.join(" ")}: stdout is not one JSON document (${error})\n` +
+            `--- stdout:\n${r.stdout}\n--- stderr:\n${r.stderr}`,
+        );
+      }
+    };
     const made: string[] = [];
     await Deno.mkdir(repo);
     await Deno.writeTextFile(`${repo}/README.md`, "host\n");
