@@ -62,16 +62,32 @@ export const IDENTITY_MARK = "/var/lib/tachikoma/identity";
  * mark) gets new SSH host keys (the fast types now; the unit's drop-in makes the others at the
  * next start) and a new machine-id, and sshd reloads them; the mark then names `$1`.
  * Run again (a lost answer), it only prints the keys.
+ *
+ * A clone runs this while it boots, so its sshd may be starting at that moment: the unit's
+ * `ssh-keygen -A` would make any key missing in between, and a key file that exists makes
+ * `ssh-keygen -f` ask (and fail on no input). So sshd's start is joined first (`systemctl start`
+ * waits for a start under way; it does nothing when sshd runs), and the new keys are made in a
+ * private directory next to the old ones and moved over them: no moment without a key.
  */
 const OWN_IDENTITY = [
   "set -eu",
   `m=${IDENTITY_MARK}`,
   'was=$(cat -- "$m" 2>/dev/null || true)',
+  'd=""',
+  `trap '[ -z "$d" ] || rm -rf -- "$d"' EXIT`,
   'if [ "$was" != "$1" ] && { [ -n "$was" ] || [ "$2" = clone ]; }; then',
+  "  systemctl start ssh 2>/dev/null || systemctl start sshd 2>/dev/null || true",
   "  if command -v ssh-keygen >/dev/null 2>&1; then",
-  "    rm -f /etc/ssh/ssh_host_*",
+  "    d=$(mktemp -d /etc/ssh/.tachikoma-keys.XXXXXX)",
   "    for t in ed25519 ecdsa; do",
-  '      ssh-keygen -q -t "$t" -N "" -C "root@$1" -f "/etc/ssh/ssh_host_${t}_key" </dev/null',
+  '      ssh-keygen -q -t "$t" -N "" -C "root@$1" -f "$d/ssh_host_${t}_key" </dev/null',
+  "    done",
+  "    for f in /etc/ssh/ssh_host_*; do",
+  '      case "$f" in */ssh_host_ed25519_key* | */ssh_host_ecdsa_key*) ;; *) rm -f -- "$f" ;; esac',
+  "    done",
+  "    for t in ed25519 ecdsa; do",
+  '      mv -f -- "$d/ssh_host_${t}_key" "/etc/ssh/ssh_host_${t}_key"',
+  '      mv -f -- "$d/ssh_host_${t}_key.pub" "/etc/ssh/ssh_host_${t}_key.pub"',
   "    done",
   "  fi",
   "  if command -v systemd-machine-id-setup >/dev/null 2>&1; then",

@@ -124,6 +124,15 @@ Deno.test({
       assertStringIncludes(inside.stdout, "## from-base");
 
       // A checkpoint of the fresh sandbox, a change after it, then a fork of the checkpoint.
+      // In it, each ssh-keygen first does what a starting sshd does (`ssh-keygen -A`: the
+      // missing host keys made): the fork renews its keys while its sshd may be starting, and
+      // a renewal that removed the keys before making its own once failed on that (bench).
+      await guest(
+        freshDoc.name,
+        `printf '%s\\n' '#!/bin/sh' '/usr/bin/ssh-keygen -A >/dev/null' ` +
+          `'exec /usr/bin/ssh-keygen "$@"' > /usr/local/sbin/ssh-keygen && ` +
+          "chmod 755 /usr/local/sbin/ssh-keygen",
+      );
       await guest(freshDoc.name, "echo at-checkpoint > /root/state.txt");
       ok(await cli(["checkpoint", "create", freshDoc.name, "--label", "cp1"]), "checkpoint");
       await guest(freshDoc.name, "echo after > /root/state.txt");
@@ -144,6 +153,11 @@ Deno.test({
       const ids = await Promise.all([freshDoc.name, fork.name, forkDoc.name].map(identity));
       assertEquals(new Set(ids).size, 3, ids.join(" | "));
       assertEquals(new Set(ids.map((i) => i.split("\n")[1])).size, 3, "machine-ids");
+      assertEquals(
+        await guest(fork.name, "ls -a /etc/ssh | grep -c tachikoma-keys || true"),
+        "0",
+        "the renewal's private directory is gone",
+      );
       const knownHosts = knownHostsFor(cfg);
       const pinned = (await knownHosts.list(fork.name)).find((p) => p.type === "ssh-ed25519");
       assertEquals(`${pinned?.type} ${pinned?.key}`, ids[1].split("\n")[0]);
