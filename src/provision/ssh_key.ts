@@ -63,11 +63,12 @@ export const IDENTITY_MARK = "/var/lib/tachikoma/identity";
  * next start) and a new machine-id, and sshd reloads them; the mark then names `$1`.
  * Run again (a lost answer), it only prints the keys.
  *
- * A clone runs this while it boots, so its sshd may be starting at that moment: the unit's
- * `ssh-keygen -A` would make any key missing in between, and a key file that exists makes
- * `ssh-keygen -f` ask (and fail on no input). So sshd's start is joined first (`systemctl start`
- * waits for a start under way; it does nothing when sshd runs), and the new keys are made in a
- * private directory next to the old ones and moved over them: no moment without a key.
+ * A clone runs this while it boots, so its sshd may be starting at that moment, and the unit's
+ * `ssh-keygen -A` makes any key that is missing then. So no key is ever missing: the new ones
+ * are made in a private directory next to the old ones and moved over them (a key file in the
+ * way made `ssh-keygen -f` ask, and fail on no input); only the types not renewed are removed
+ * (a start in between makes its own RSA key). sshd's start is not waited for (it comes late in
+ * a boot: ~0.5 s): a start after the move reads the new keys, a running sshd is reloaded.
  */
 const OWN_IDENTITY = [
   "set -eu",
@@ -76,7 +77,6 @@ const OWN_IDENTITY = [
   'd=""',
   `trap '[ -z "$d" ] || rm -rf -- "$d"' EXIT`,
   'if [ "$was" != "$1" ] && { [ -n "$was" ] || [ "$2" = clone ]; }; then',
-  "  systemctl start ssh 2>/dev/null || systemctl start sshd 2>/dev/null || true",
   "  if command -v ssh-keygen >/dev/null 2>&1; then",
   "    d=$(mktemp -d /etc/ssh/.tachikoma-keys.XXXXXX)",
   "    for t in ed25519 ecdsa; do",
