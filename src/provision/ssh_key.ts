@@ -66,9 +66,9 @@ export const IDENTITY_MARK = "/var/lib/tachikoma/identity";
  * A clone runs this while it boots, so its sshd may be starting at that moment, and the unit's
  * `ssh-keygen -A` makes any key that is missing then. So no key is ever missing: the new ones
  * are made in a private directory next to the old ones and moved over them (a key file in the
- * way made `ssh-keygen -f` ask, and fail on no input); only the types not renewed are removed
- * (a start in between makes its own RSA key). sshd's start is not waited for (it comes late in
- * a boot: ~0.5 s): a start after the move reads the new keys, a running sshd is reloaded.
+ * way made `ssh-keygen -f` ask, and fail on no input); the types not renewed are removed after
+ * (a start in between makes its own RSA key). A start after the move reads the new keys; a
+ * running or starting sshd is reloaded (the reload waits for a start under way).
  */
 const OWN_IDENTITY = [
   "set -eu",
@@ -80,14 +80,12 @@ const OWN_IDENTITY = [
   "  if command -v ssh-keygen >/dev/null 2>&1; then",
   "    d=$(mktemp -d /etc/ssh/.tachikoma-keys.XXXXXX)",
   "    for t in ed25519 ecdsa; do",
-  '      ssh-keygen -q -t "$t" -N "" -C "root@$1" -f "$d/ssh_host_${t}_key" </dev/null',
+  '      k="ssh_host_${t}_key"',
+  '      ssh-keygen -q -t "$t" -N "" -C "root@$1" -f "$d/$k" </dev/null',
+  '      mv -f -- "$d/$k" "/etc/ssh/$k" && mv -f -- "$d/$k.pub" "/etc/ssh/$k.pub"',
   "    done",
   "    for f in /etc/ssh/ssh_host_*; do",
   '      case "$f" in */ssh_host_ed25519_key* | */ssh_host_ecdsa_key*) ;; *) rm -f -- "$f" ;; esac',
-  "    done",
-  "    for t in ed25519 ecdsa; do",
-  '      mv -f -- "$d/ssh_host_${t}_key" "/etc/ssh/ssh_host_${t}_key"',
-  '      mv -f -- "$d/ssh_host_${t}_key.pub" "/etc/ssh/ssh_host_${t}_key.pub"',
   "    done",
   "  fi",
   "  if command -v systemd-machine-id-setup >/dev/null 2>&1; then",
