@@ -15,8 +15,7 @@ import { isSection, KEYS } from "./defaults.ts";
 import { defaultConfig } from "./default_config.ts";
 import { coerce } from "./env.ts";
 import { fastCheck, isPlainTable } from "./fast_check.ts";
-import { gatedAmong } from "./gate.ts";
-import { mergeKey, resolvePathValue } from "./layer_values.ts";
+import { mergeFileLayer, mergeKey, resolvePathValue } from "./layer_values.ts";
 import type { ConfigSource, IgnoredSetting } from "./types.ts";
 import type { BuildInput, BuildResult } from "./validate.ts";
 
@@ -69,22 +68,7 @@ export async function fastBuildConfig(input: BuildInput): Promise<BuildResult | 
     const table = await parseToml(layer.text);
     const values = table && fileValues(table);
     if (!values) return null;
-    const base = layer.file.slice(0, layer.file.lastIndexOf("/")) || "/";
-    const gated = layer.kind === "global" || layer.trusted ? [] : gatedAmong(values.keys());
-    for (const [key, value] of values) {
-      const resolved = resolvePathValue(KEYS[key], value, { base, home: input.home });
-      if (gated.includes(key)) {
-        ignored.push({
-          key,
-          value: resolved,
-          kind: layer.kind as "repo" | "local",
-          file: layer.file,
-        });
-        continue;
-      }
-      mergeKey(merged, key, resolved);
-      sources[key] = { kind: layer.kind, file: layer.file };
-    }
+    mergeFileLayer({ merged, sources, ignored }, { layer, values, home: input.home });
   }
   for (const { key, variable, raw } of input.env) {
     const spec = KEYS[key];

@@ -5,7 +5,9 @@
  * @module
  */
 import { getKey, KEYS, type KeySpec, setKey } from "./defaults.ts";
-import { resolvePath } from "./repo_root.ts";
+import { resolvePath } from "../lib/paths.ts";
+import { gatedAmong } from "./gate.ts";
+import type { ConfigSource, FileLayer, IgnoredSetting } from "./types.ts";
 
 function isTable(value: unknown): value is Record<string, unknown> {
   return typeof value === "object" && value !== null && !Array.isArray(value) &&
@@ -64,5 +66,39 @@ export function mergeKey(merged: Record<string, unknown>, key: string, value: un
     setKey(merged, key, { ...(isTable(before) ? before : {}), ...value });
   } else {
     setKey(merged, key, value);
+  }
+}
+
+/** A merge under way: the values so far, where each came from, what untrusted files could not set. */
+export interface LayerMerge {
+  merged: Record<string, unknown>;
+  sources: Record<string, ConfigSource>;
+  ignored: IgnoredSetting[];
+}
+
+/**
+ * Merges the values of one config file over `into`: paths resolved against the file's directory
+ * (and `~` against `home`); the gated keys of an untrusted repo file set aside in `ignored`.
+ */
+export function mergeFileLayer(
+  into: LayerMerge,
+  file: { layer: FileLayer; values: Map<string, unknown>; home: string | undefined },
+): void {
+  const { layer, values, home } = file;
+  const base = layer.file.slice(0, layer.file.lastIndexOf("/")) || "/";
+  const gated = layer.kind === "global" || layer.trusted ? [] : gatedAmong(values.keys());
+  for (const [key, value] of values) {
+    const resolved = resolvePathValue(KEYS[key], value, { base, home });
+    if (gated.includes(key)) {
+      into.ignored.push({
+        key,
+        value: resolved,
+        kind: layer.kind as "repo" | "local",
+        file: layer.file,
+      });
+      continue;
+    }
+    mergeKey(into.merged, key, resolved);
+    into.sources[key] = { kind: layer.kind, file: layer.file };
   }
 }

@@ -36,6 +36,7 @@ import {
   TrustStoreError,
 } from "./trust_store.ts";
 import type { ConfigSource, FileLayer, IgnoredSetting } from "./types.ts";
+import { dirname } from "../lib/paths.ts";
 
 export type { ConfigSource, ConfigSourceKind, IgnoredSetting } from "./types.ts";
 
@@ -111,10 +112,6 @@ export function displayPath(path: string, home: string | undefined): string {
   return path;
 }
 
-function dirOf(path: string): string {
-  return path.slice(0, path.lastIndexOf("/")) || "/";
-}
-
 function exists(path: string): boolean {
   try {
     Deno.statSync(path);
@@ -162,7 +159,8 @@ export function configFiles(
 }
 
 /** The file's bytes, or null when it does not exist. Other read errors are ConfigErrors. */
-function readIfExists(path: string, display: string): Uint8Array | null {
+/** The bytes of a config file, or null when there is none; `display` names it in the error. */
+export function readIfExists(path: string, display: string): Uint8Array | null {
   try {
     return Deno.readFileSync(path);
   } catch (error) {
@@ -245,7 +243,7 @@ export async function loadConfig(options: LoadOptions): Promise<LoadedConfig> {
     if (own.length > 0) {
       logger.debug(
         `not reading ${own.map(display).join(", ")}: a worktree's own config files are never ` +
-          "read" + (files.repo ? ` (repo config comes from ${display(dirOf(files.repo))})` : ""),
+          "read" + (files.repo ? ` (repo config comes from ${display(dirname(files.repo))})` : ""),
       );
     }
   }

@@ -23,7 +23,8 @@
  *
  * @module
  */
-import { findRepo, type RepoLocation, resolvePath } from "./repo_root.ts";
+import { findRepo, type RepoLocation } from "./repo_root.ts";
+import { basename, dirname, realPathOr, resolvePath } from "../lib/paths.ts";
 
 /** The repo config files' names, in layer order. */
 export const REPO_CONFIG_NAMES = [".tachikoma.toml", ".tachikoma.local.toml"] as const;
@@ -48,21 +49,9 @@ export interface ManagedWorktree {
   repoRoot: string | null;
 }
 
-function dirname(path: string): string {
-  const i = path.lastIndexOf("/");
-  return i <= 0 ? "/" : path.slice(0, i);
-}
-
-function basename(path: string): string {
-  return path.slice(path.lastIndexOf("/") + 1);
-}
-
+/** `path` with its symlinks resolved, else normalised. */
 function realPath(path: string): string {
-  try {
-    return Deno.realPathSync(path);
-  } catch {
-    return resolvePath("/", path);
-  }
+  return realPathOr(path, resolvePath("/", path));
 }
 
 /** True when `path` is `dir` or inside it. */

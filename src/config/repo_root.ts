@@ -5,6 +5,7 @@
  *
  * @module
  */
+import { basename, dirname, realPathOr, resolvePath } from "../lib/paths.ts";
 
 /** The repository around a directory. */
 export interface RepoLocation {
@@ -27,27 +28,6 @@ export interface RepoLocation {
   linkedWorktree: boolean;
 }
 
-/** Joins `path` onto `base` unless it is absolute; normalises `.` and `..`. */
-export function resolvePath(base: string, path: string): string {
-  const full = path.startsWith("/") ? path : `${base}/${path}`;
-  const out: string[] = [];
-  for (const part of full.split("/")) {
-    if (part === "" || part === ".") continue;
-    if (part === "..") out.pop();
-    else out.push(part);
-  }
-  return "/" + out.join("/");
-}
-
-function dirname(path: string): string {
-  const i = path.lastIndexOf("/");
-  return i <= 0 ? "/" : path.slice(0, i);
-}
-
-function basename(path: string): string {
-  return path.slice(path.lastIndexOf("/") + 1);
-}
-
 function readFirstLine(path: string): string | null {
   try {
     return Deno.readTextFileSync(path).split(/\r?\n/)[0].trim();
@@ -56,20 +36,12 @@ function readFirstLine(path: string): string | null {
   }
 }
 
-function realPath(path: string): string {
-  try {
-    return Deno.realPathSync(path);
-  } catch {
-    return path;
-  }
-}
-
 /**
  * The repository containing `cwd`, or null outside one. `cwd` is resolved through symlinks
  * first (as `git rev-parse --show-toplevel` does).
  */
 export function findRepo(cwd: string): RepoLocation | null {
-  let dir = resolvePath("/", realPath(cwd));
+  let dir = resolvePath("/", realPathOr(cwd));
   for (;;) {
     const dotGit = `${dir}/.git`;
     let info: Deno.FileInfo | null = null;

@@ -5,13 +5,12 @@
  *
  * @module
  */
-import { ConfigError, UsageError } from "../lib/errors.ts";
+import { UsageError } from "../lib/errors.ts";
 import { KEYS, type OsName } from "./defaults.ts";
 import { gatedAmong, onePath } from "./gate.ts";
-import { type ConfigFiles, configFiles, displayPath } from "./load.ts";
+import { type ConfigFiles, configFiles, displayPath, readIfExists } from "./load.ts";
 import type { EnvGetter } from "./paths.ts";
 import { REPO_CONFIG_NAMES } from "./repo_files.ts";
-import { resolvePath } from "./repo_root.ts";
 import { shownValue } from "./display.ts";
 import {
   readTrustStore,
@@ -20,6 +19,7 @@ import {
   trustKey,
   updateTrustStore,
 } from "./trust_store.ts";
+import { dirname, resolvePath } from "../lib/paths.ts";
 
 /** Where and when: the inputs every trust operation shares. */
 export interface TrustContext {
@@ -64,21 +64,6 @@ export interface RevokedFile {
   revoked: boolean;
 }
 
-function readBytes(path: string): Uint8Array | null {
-  try {
-    return Deno.readFileSync(path);
-  } catch (error) {
-    if (error instanceof Deno.errors.NotFound) return null;
-    throw new ConfigError(
-      `${onePath(path)}: cannot read: ${error instanceof Error ? error.message : error}`,
-    );
-  }
-}
-
-function dirOf(path: string): string {
-  return path.slice(0, path.lastIndexOf("/")) || "/";
-}
-
 function realDir(path: string): string {
   try {
     return Deno.realPathSync(path);
@@ -120,10 +105,10 @@ function namedRepoFile(ctx: TrustContext, name: string): string {
       { hint: "the user config needs no trust: it is yours" },
     );
   }
-  const dir = realDir(dirOf(path));
+  const dir = realDir(dirname(path));
   const files = configFiles({ cwd: dir, env: ctx.env, os: ctx.os });
   if (!files.repo) throw noRepoFiles(files, dir);
-  const root = dirOf(files.repo);
+  const root = dirname(files.repo);
   if (root !== dir) {
     throw new UsageError(
       `${onePath(path)} is not read by tachikoma: repo config comes only from the top of the ` +
@@ -153,7 +138,7 @@ export async function trustFiles(ctx: TrustContext, names: string[]): Promise<Tr
   const home = ctx.env("HOME");
   const targets = names.length > 0
     ? names.map((n) => namedRepoFile(ctx, n))
-    : currentRepoFiles(ctx).filter((f) => readBytes(f) !== null);
+    : currentRepoFiles(ctx).filter((f) => readIfExists(f, onePath(f)) !== null);
   if (targets.length === 0) {
     const [repo, local] = currentRepoFiles(ctx);
     throw new UsageError(
@@ -163,7 +148,7 @@ export async function trustFiles(ctx: TrustContext, names: string[]): Promise<Tr
   }
   const read: { key: string; sha256: string; gated: GatedValue[] }[] = [];
   for (const file of targets) {
-    const bytes = readBytes(file);
+    const bytes = readIfExists(file, onePath(file));
     if (bytes === null) {
       throw new UsageError(`${onePath(displayPath(file, home))} does not exist`);
     }
@@ -193,7 +178,7 @@ export async function listTrust(ctx: TrustContext): Promise<TrustListing[]> {
   const out: TrustListing[] = [];
   for (const file of Object.keys(store.files).sort()) {
     const entry = store.files[file];
-    const bytes = readBytes(file);
+    const bytes = readIfExists(file, onePath(file));
     const status = bytes === null
       ? "missing"
       : (await sha256Hex(bytes)) === entry.sha256

@@ -14,7 +14,7 @@ import { ConfigError } from "../lib/errors.ts";
 import { defaultConfig } from "./default_config.ts";
 import { isSection, KEY_NAMES, KEYS, type KeySpec, type OsName, SECTIONS } from "./defaults.ts";
 import { coerce, CoercionError, type EnvValue, keySpec, quoted } from "./env.ts";
-import { mergeKey, resolvePathValue } from "./layer_values.ts";
+import { mergeFileLayer, mergeKey, resolvePathValue } from "./layer_values.ts";
 import {
   type Config,
   ConfigSchema,
@@ -26,7 +26,6 @@ import {
 import { suggestionSuffix } from "./suggest.ts";
 import { checkBases } from "./bases.ts";
 import { findKeyLine } from "./toml_scan.ts";
-import { gatedAmong } from "./gate.ts";
 import type { ConfigSource, FileLayer, IgnoredSetting } from "./types.ts";
 
 export type { FileLayer, IgnoredSetting } from "./types.ts";
@@ -332,25 +331,9 @@ export function buildConfig(input: BuildInput): BuildResult {
   const ignored: IgnoredSetting[] = [];
 
   for (const layer of input.files) {
-    const where = input.display(layer.file);
-    const base = layer.file.slice(0, layer.file.lastIndexOf("/")) || "/";
-    const { values, warnings: w } = validateFileText(layer.text, where);
+    const { values, warnings: w } = validateFileText(layer.text, input.display(layer.file));
     warnings.push(...w);
-    const gated = layer.kind === "global" || layer.trusted ? [] : gatedAmong(values.keys());
-    for (const [key, value] of values) {
-      const resolved = resolvePathValue(KEYS[key], value, { base, home: input.home });
-      if (gated.includes(key)) {
-        ignored.push({
-          key,
-          value: resolved,
-          kind: layer.kind as "repo" | "local",
-          file: layer.file,
-        });
-        continue;
-      }
-      mergeKey(merged, key, resolved);
-      sources[key] = { kind: layer.kind, file: layer.file };
-    }
+    mergeFileLayer({ merged, sources, ignored }, { layer, values, home: input.home });
   }
   for (const { key, variable, raw } of input.env) {
     const value = parseTextValue(key, raw, variable);

@@ -13,7 +13,13 @@ import { writeTextAtomic } from "./atomic_write.ts";
 import { isSection, KEY_NAMES, keyPath, KEYS, type OsName } from "./defaults.ts";
 import { formatSource, shownValue } from "./display.ts";
 import { gatedAmong, isGated, onePath } from "./gate.ts";
-import { type ConfigFiles, configFiles, displayPath, type LoadedConfig } from "./load.ts";
+import {
+  type ConfigFiles,
+  configFiles,
+  displayPath,
+  type LoadedConfig,
+  readIfExists,
+} from "./load.ts";
 import type { EnvGetter } from "./paths.ts";
 import { suggestionSuffix } from "./suggest.ts";
 import { keepTrust } from "./trust_ops.ts";
@@ -88,17 +94,6 @@ function scopeFile(files: ConfigFiles, scope: Scope): { file: string; mode: numb
   return { file, mode: scope === "repo" ? 0o644 : 0o600 };
 }
 
-function readBytes(path: string): Uint8Array | null {
-  try {
-    return Deno.readFileSync(path);
-  } catch (error) {
-    if (error instanceof Deno.errors.NotFound) return null;
-    throw new ConfigError(
-      `${onePath(path)}: cannot read: ${error instanceof Error ? error.message : String(error)}`,
-    );
-  }
-}
-
 function setKeyDeep(target: Record<string, unknown>, path: string[], value: unknown): void {
   if (path.length === 1) {
     target[path[0]] = value;
@@ -166,7 +161,7 @@ export async function setValue(
 
   const warnings: string[] = [];
   const trusted = await withFileLock(`${files.dir}/locks/config.lock`, async () => {
-    const beforeBytes = readBytes(file);
+    const beforeBytes = readIfExists(file, onePath(file));
     const before = beforeBytes === null ? "" : new TextDecoder().decode(beforeBytes);
     const oldTable = before.trim() === "" ? {} : v.parseToml(before, where);
     const after = setTomlValue(before, keyPath(key), tomlValue(parsedValue));
@@ -258,7 +253,7 @@ export async function editFile(
   } catch (error) {
     if (!(error instanceof Deno.errors.AlreadyExists)) throw error;
   }
-  const before = readBytes(file);
+  const before = readIfExists(file, onePath(file));
 
   const editor = ctx.env("VISUAL") || ctx.env("EDITOR") || "vi";
   let status: Deno.CommandStatus;
@@ -277,7 +272,7 @@ export async function editFile(
     );
   }
 
-  const after = readBytes(file) ?? new Uint8Array();
+  const after = readIfExists(file, onePath(file)) ?? new Uint8Array();
   const v = await import("./validate.ts");
   let layer: { values: Map<string, unknown>; warnings: string[] };
   try {

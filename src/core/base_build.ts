@@ -36,7 +36,8 @@ import {
 import { chooseImage } from "./images.ts";
 import { iso, type LifecycleDeps, stopTimeoutMs } from "./lifecycle.ts";
 import { revokeProxyToken } from "./proxy_link.ts";
-import { bootWait, step } from "./spawn_start.ts";
+import { bootWait } from "./spawn_start.ts";
+import { step } from "./step.ts";
 import { forgetBaseSize, measureRootBytes, recordBaseSize } from "./base_size.ts";
 
 /** Input of {@link buildBases}. */

@@ -12,6 +12,7 @@ import { bootFailureReason, waitForBoot } from "./boot.ts";
 import { isInterrupt, isNotFound, iso, patchRecord } from "./lifecycle.ts";
 import { errorMessage, TachikomaError, TimeoutError } from "../lib/errors.ts";
 import { log } from "../lib/log.ts";
+import { step } from "./step.ts";
 
 /** Starts `name` with `shares` and waits for it; returns its address. */
 export async function startAgain(
@@ -19,24 +20,13 @@ export async function startAgain(
   backend: Backend,
   run: { name: string; shares: Share[]; after: string },
 ): Promise<string> {
-  const { clock, config, store, reporter } = service.deps;
+  const { clock, config, store } = service.deps;
   const { name, shares } = run;
   const deadline = clock.now() + config.boot_timeout_secs * 1000;
-  const step = async <T>(label: string, fn: () => Promise<T>): Promise<T> => {
-    const handle = reporter.step(label);
-    try {
-      const value = await fn();
-      handle.done();
-      return value;
-    } catch (error) {
-      handle.fail(errorMessage(error));
-      throw error;
-    }
-  };
   let address: string;
   try {
-    await step(`starting ${name}`, () => backend.start(name, { shares }));
-    const boot = await step("waiting for boot", () =>
+    await step(service.deps, `starting ${name}`, () => backend.start(name, { shares }));
+    const boot = await step(service.deps, "waiting for boot", () =>
       waitForBoot({
         backend,
         name,

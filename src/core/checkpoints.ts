@@ -22,6 +22,7 @@ import type { SandboxService } from "./sandbox_service.ts";
 import { sandboxShares } from "./sandbox_shares.ts";
 import { isInterrupt, isNotFound, patchRecord, stopTimeoutMs } from "./lifecycle.ts";
 import { startAgain } from "./checkpoint_start.ts";
+import { step } from "./step.ts";
 import {
   ConflictError,
   errorMessage,
@@ -151,7 +152,7 @@ export async function createCheckpoint(
     const shares = restart ? await sharesOf(service, record) : [];
     if (restart) {
       await step(
-        service,
+        service.deps,
         `stopping ${record.name} (${backend.name} checkpoints it stopped)`,
         () =>
           backend.stop(record.name, {
@@ -241,7 +242,7 @@ export async function restoreCheckpoint(
 
     if (previous !== "stopped") {
       // Forced: the disk is about to be replaced, a graceful shutdown would save nothing.
-      await step(service, `stopping ${name}`, () => backend.stop(name, { force: true }));
+      await step(service.deps, `stopping ${name}`, () => backend.stop(name, { force: true }));
     }
     await patchRecord(store, name, (r) => {
       r.status = r.status === "failed" ? "failed" : "stopped";
@@ -249,7 +250,7 @@ export async function restoreCheckpoint(
     });
     try {
       await step(
-        service,
+        service.deps,
         `restoring checkpoint ${label}`,
         () => backend.restoreCheckpoint(name, label),
       );
@@ -353,18 +354,6 @@ async function sharesOf(service: SandboxService, record: SandboxRecord): Promise
         cause: error,
       },
     );
-  }
-}
-
-async function step<T>(service: SandboxService, label: string, fn: () => Promise<T>): Promise<T> {
-  const handle = service.deps.reporter.step(label);
-  try {
-    const value = await fn();
-    handle.done();
-    return value;
-  } catch (error) {
-    handle.fail(errorMessage(error));
-    throw error;
   }
 }
 

@@ -9,6 +9,7 @@
 import { openRepoFast, type RepoContext } from "../git/repo.ts";
 import { repairWorktreeLinks, resolveWorktreeGit } from "../git/worktree_git.ts";
 import type { LifecycleDeps } from "./lifecycle.ts";
+import { realPathOr } from "../lib/paths.ts";
 
 /** Opens the repo around `cwd`, healing a sandbox worktree's link files once if needed. */
 export async function openRepoHere(
@@ -18,9 +19,9 @@ export async function openRepoHere(
   try {
     return await openRepoFast(deps.runner, cwd);
   } catch (error) {
-    const here = realPath(cwd);
+    const here = realPathOr(cwd);
     const record = (await deps.store.read()).vms.find((r) => {
-      const wt = realPath(r.worktree_path);
+      const wt = realPathOr(r.worktree_path);
       return r.repo_root && (here === wt || here.startsWith(wt + "/"));
     });
     if (!record?.repo_root) throw error;
@@ -31,13 +32,5 @@ export async function openRepoHere(
     }).catch(() => null);
     if (!w || (await repairWorktreeLinks(w)).length === 0) throw error;
     return await openRepoFast(deps.runner, cwd);
-  }
-}
-
-function realPath(path: string): string {
-  try {
-    return Deno.realPathSync(path);
-  } catch {
-    return path;
   }
 }

@@ -174,17 +174,20 @@ export class SandboxService {
     return await this.#locked(record.name, async () => {
       const backend = await this.backend();
       const previous = await this.#liveState(backend, record.name);
-      if (previous !== "missing") {
-        await backend.stop(record.name, {
-          timeoutMs: stopTimeoutMs(this.deps.config, backend.name),
-        });
-      }
-      await this.#endForwards(record.name);
-      await patchRecord(this.deps.store, record.name, (r) => {
-        r.status = r.status === "failed" ? "failed" : "stopped";
-        r.ip = null;
-      });
+      await this.#stopped(record.name, backend, previous !== "missing");
       return { name: record.name, status: "stopped", previous };
+    });
+  }
+
+  /** Stops `name` (when `stop`), ends its port forwards and records it stopped. */
+  async #stopped(name: string, backend: Backend, stop: boolean): Promise<void> {
+    if (stop) {
+      await backend.stop(name, { timeoutMs: stopTimeoutMs(this.deps.config, backend.name) });
+    }
+    await this.#endForwards(name);
+    await patchRecord(this.deps.store, name, (r) => {
+      r.status = r.status === "failed" ? "failed" : "stopped";
+      r.ip = null;
     });
   }
 
@@ -205,16 +208,7 @@ export class SandboxService {
         await patchRecord(this.deps.store, record.name, (r) => void (r.status = "suspended"));
         return { name: record.name, status: "suspended", previous, suspended: true };
       }
-      if (previous !== "stopped") {
-        await backend.stop(record.name, {
-          timeoutMs: stopTimeoutMs(this.deps.config, backend.name),
-        });
-      }
-      await this.#endForwards(record.name);
-      await patchRecord(this.deps.store, record.name, (r) => {
-        r.status = r.status === "failed" ? "failed" : "stopped";
-        r.ip = null;
-      });
+      await this.#stopped(record.name, backend, previous !== "stopped");
       return { name: record.name, status: "stopped", previous, suspended: false };
     });
   }

@@ -13,7 +13,7 @@ import { type LifecycleDeps, patchRecord } from "./lifecycle.ts";
 import { revokeProxyToken } from "./proxy_link.ts";
 import { chooseImage, type ImageChoice } from "./images.ts";
 import type { ForkSource } from "./fork.ts";
-import { step } from "./spawn_start.ts";
+import { step } from "./step.ts";
 
 /** What {@link createSandbox} makes. */
 export interface CreateTarget {

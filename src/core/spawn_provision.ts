@@ -10,7 +10,7 @@ import type { Backend } from "../backends/backend.ts";
 import { ConflictError } from "../lib/errors.ts";
 import type { LifecycleDeps } from "./lifecycle.ts";
 import type { ProvisionOutcome } from "./provision_policy.ts";
-import { step } from "./spawn_start.ts";
+import { step } from "./step.ts";
 
 /** What {@link spawnProvision} needs besides the dependencies. */
 export interface SpawnProvisionRequest {

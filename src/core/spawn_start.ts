@@ -19,6 +19,7 @@ import {
 } from "../lib/errors.ts";
 import { isUnusableGuest } from "../provision/contract.ts";
 import { log } from "../lib/log.ts";
+import { step } from "./step.ts";
 
 /** A sandbox to boot: its engine, its name and the boot budget's absolute deadline. */
 export interface BootTarget {
@@ -188,31 +189,4 @@ export function bootWait(
     timeoutSecs: deps.config.boot_timeout_secs,
     signal: deps.signal,
   });
-}
-
-/** A reported step: its label, and the detail its result shows when it is done. */
-export interface StepReport<T> {
-  label: string;
-  detail?: (value: T) => string;
-}
-
-/**
- * Runs `fn` as a reported step (`what`: its label, or the label with a detail of the result):
- * done with the detail, or failed with the error message.
- */
-export async function step<T>(
-  deps: LifecycleDeps,
-  what: string | StepReport<T>,
-  fn: () => Promise<T>,
-): Promise<T> {
-  const { label, detail } = typeof what === "string" ? { label: what, detail: undefined } : what;
-  const handle = deps.reporter.step(label);
-  try {
-    const value = await fn();
-    handle.done(detail?.(value));
-    return value;
-  } catch (error) {
-    handle.fail(errorMessage(error));
-    throw error;
-  }
 }

@@ -10,7 +10,7 @@ import { isWorktreeOnBranch, type RepoContext } from "../git/repo.ts";
 import type { EnsuredWorktree } from "../git/worktree.ts";
 import { worktreeDirName } from "../lib/naming.ts";
 import type { LifecycleDeps } from "./lifecycle.ts";
-import { step } from "./spawn_start.ts";
+import { step } from "./step.ts";
 
 /** Whose worktree {@link prepareWorktree} prepares. */
 export interface WorktreeFor {

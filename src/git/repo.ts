@@ -10,6 +10,7 @@ import { UsageError } from "../lib/errors.ts";
 import { findRepo } from "../config/repo_root.ts";
 import { git, GitError, gitOk } from "./run.ts";
 import { resolveWorktreeGit } from "./worktree_git.ts";
+import { basename, dirname, realPathOr, resolvePath } from "../lib/paths.ts";
 
 /** The repository around a directory. */
 export interface RepoContext {
@@ -97,7 +98,7 @@ export async function openRepoFast(runner: CommandRunner, cwd: string): Promise<
   }
   const loc = findRepo(cwd);
   if (!loc || basename(loc.commonDir) !== ".git") return await openRepo(runner, cwd);
-  const real = realPath(cwd);
+  const real = realPathOr(cwd);
   if (real === loc.gitDir || real.startsWith(loc.gitDir + "/")) return await openRepo(runner, cwd);
   let head: string;
   try {
@@ -139,8 +140,8 @@ async function verifyLinked(
   link: { toplevel: string; mainRoot: string; commonDir: string; withoutGit?: boolean },
 ): Promise<void> {
   const { toplevel, mainRoot, commonDir } = link;
-  const top = realPath(toplevel);
-  const common = realPath(commonDir);
+  const top = realPathOr(toplevel);
+  const common = realPathOr(commonDir);
   let ok = common !== top && !common.startsWith(top + "/");
   if (ok) {
     try {
@@ -151,7 +152,7 @@ async function verifyLinked(
         // Only where no GIT_* variable can change git's answer (openRepoFast checked).
         commonDir: link.withoutGit ? plainCommonDir(mainRoot) : undefined,
       });
-      ok = realPath(w.commonDir) === common;
+      ok = realPathOr(w.commonDir) === common;
     } catch {
       ok = false;
     }
@@ -188,14 +189,6 @@ function plainCommonDir(mainRoot: string): string | undefined {
     return undefined;
   } catch {
     return dir;
-  }
-}
-
-function realPath(path: string): string {
-  try {
-    return Deno.realPathSync(path);
-  } catch {
-    return path;
   }
 }
 
@@ -266,21 +259,6 @@ export async function dirtyFiles(runner: CommandRunner, dir: string): Promise<st
   return out.split("\n").filter((l) => l !== "");
 }
 
-/** Last path component. */
-export function basename(path: string): string {
-  const trimmed = path.replace(/\/+$/, "");
-  const i = trimmed.lastIndexOf("/");
-  return i === -1 ? trimmed : trimmed.slice(i + 1);
-}
-
-/** Parent directory. */
-export function dirname(path: string): string {
-  const trimmed = path.replace(/\/+$/, "");
-  const i = trimmed.lastIndexOf("/");
-  if (i <= 0) return "/";
-  return trimmed.slice(0, i);
-}
-
 /**
  * The fast check spawn uses before listing worktrees: is `path` a linked worktree of the repo
  * whose common git dir is `commonDir`, with `branch` checked out? Reads `<path>/.git`, its
@@ -296,7 +274,7 @@ export async function isWorktreeOnBranch(
     const dotGit = await Deno.readTextFile(`${path}/.git`);
     const gitdir = /^gitdir: ([^\n]+)\n?$/.exec(dotGit)?.[1];
     if (!gitdir) return false;
-    const gitDir = gitdir.startsWith("/") ? gitdir : normalizePath(`${path}/${gitdir}`);
+    const gitDir = gitdir.startsWith("/") ? gitdir : resolvePath("/", `${path}/${gitdir}`);
     const [head, common] = await Promise.all([
       Deno.readTextFile(`${gitDir}/HEAD`),
       Deno.readTextFile(`${gitDir}/commondir`),
@@ -306,20 +284,10 @@ export async function isWorktreeOnBranch(
     }
     const commonPath = common.trim().startsWith("/")
       ? common.trim()
-      : normalizePath(`${gitDir}/${common.trim()}`);
+      : resolvePath("/", `${gitDir}/${common.trim()}`);
     const [a, b] = await Promise.all([Deno.realPath(commonPath), Deno.realPath(commonDir)]);
     return a === b;
   } catch {
     return false;
   }
-}
-
-function normalizePath(path: string): string {
-  const out: string[] = [];
-  for (const part of path.split("/")) {
-    if (part === "" || part === ".") continue;
-    if (part === "..") out.pop();
-    else out.push(part);
-  }
-  return "/" + out.join("/");
 }

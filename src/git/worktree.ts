@@ -10,13 +10,8 @@ import { ConflictError, UsageError } from "../lib/errors.ts";
 import { quote } from "../lib/shell.ts";
 import { git, GitError, gitOk } from "./run.ts";
 import { gitInWorktree, safeWorktreeGit, type WorktreeGit } from "./worktree_git.ts";
-import {
-  branchExists,
-  dirname,
-  remoteBranches,
-  type RepoContext,
-  validateBranchName,
-} from "./repo.ts";
+import { branchExists, remoteBranches, type RepoContext, validateBranchName } from "./repo.ts";
+import { dirname, resolvePath } from "../lib/paths.ts";
 
 /** One record of `git worktree list --porcelain`. */
 export interface WorktreeEntry {
@@ -295,7 +290,7 @@ export function resolveWorktreeDir(mainRoot: string, worktreeDir?: string, home?
   let dir = worktreeDir;
   if ((dir === "~" || dir.startsWith("~/")) && home) dir = home + dir.slice(1);
   if (!dir.startsWith("/")) dir = `${mainRoot}/${dir}`;
-  return normalize(dir);
+  return resolvePath("/", dir);
 }
 
 /** Result of {@link removeWorktree}. */
@@ -377,16 +372,6 @@ async function isEmptyDir(path: string): Promise<boolean> {
   } catch {
     return false;
   }
-}
-
-function normalize(path: string): string {
-  const out: string[] = [];
-  for (const part of path.split("/")) {
-    if (part === "" || part === ".") continue;
-    if (part === "..") out.pop();
-    else out.push(part);
-  }
-  return "/" + out.join("/");
 }
 
 /** A path quoted for a hint the user may paste into a shell. */

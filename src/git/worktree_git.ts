@@ -17,6 +17,7 @@ import type { CommandRunner, RunResult } from "../lib/process.ts";
 import { RuntimeError } from "../lib/errors.ts";
 import { log } from "../lib/log.ts";
 import { git, GIT_ENV, SAFE_GIT_ARGS } from "./run.ts";
+import { basename, realPathOr } from "../lib/paths.ts";
 
 /** Where a linked worktree's git data lives on the host. */
 export interface WorktreeGit {
@@ -94,8 +95,8 @@ export async function resolveWorktreeGit(options: ResolveWorktreeOptions): Promi
       `cannot find the git directory of ${options.mainRoot}: ${r.stderr.trim() || "no output"}`,
     );
   }
-  const workTree = realPath(options.workTree);
-  if (workTree === realPath(options.mainRoot)) {
+  const workTree = realPathOr(options.workTree);
+  if (workTree === realPathOr(options.mainRoot)) {
     throw new WorktreeGitError(
       `${workTree} is the main checkout: sandboxes get linked worktrees only`,
       "spawn the sandbox for another branch (tachikoma <branch>)",
@@ -134,7 +135,7 @@ async function adminDirsNaming(commonDir: string, dotGit: string): Promise<strin
       continue;
     }
     const path = text.replace(/\r?\n$/, "");
-    if (path === dotGit || realPath(path) === dotGit) out.push(dir);
+    if (path === dotGit || realPathOr(path) === dotGit) out.push(dir);
   }
   return out.sort();
 }
@@ -226,7 +227,7 @@ export async function checkConfigOrigins(runner: CommandRunner, w: WorktreeGit):
   for (const o of parseConfigOrigins(r.stdout)) {
     const file = o.origin.startsWith("file:") ? o.origin.slice(5) : "";
     const inside = file !== "" &&
-      writable.some((d) => realPath(file) === d || realPath(file).startsWith(d + "/"));
+      writable.some((d) => realPathOr(file) === d || realPathOr(file).startsWith(d + "/"));
     if (o.scope === "worktree" || inside) {
       throw new WorktreeGitError(
         `git would read ${o.key} from ${file || o.origin}, which the sandbox can write`,
@@ -249,16 +250,4 @@ export async function safeWorktreeGit(options: ResolveWorktreeOptions): Promise<
   await repairWorktreeLinks(w);
   await checkConfigOrigins(options.runner, w);
   return w;
-}
-
-function basename(path: string): string {
-  return path.slice(path.lastIndexOf("/") + 1);
-}
-
-function realPath(path: string): string {
-  try {
-    return Deno.realPathSync(path);
-  } catch {
-    return path;
-  }
 }

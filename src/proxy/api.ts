@@ -17,12 +17,12 @@ import {
   byteCap,
   copyForwardable,
   formatBytes,
-  forwardableHeaders,
   GUEST_AUTH_HEADERS,
   mergeBeta,
   textResponse,
 } from "./headers.ts";
 import type { ProxyLimits } from "./limits.ts";
+import { fetchUpstream, relayResponse } from "./upstream.ts";
 
 /** The beta flag the API requires with OAuth access tokens. */
 export const OAUTH_BETA = "oauth-2025-04-20";
@@ -116,26 +116,17 @@ export async function forwardApi(
     : framed
     ? req.body
     : req.body.pipeThrough(byteCap(ctx.limits.maxApiBody, () => tooLarge = true));
-  const abort = new AbortController();
-  const onClientGone = () => abort.abort(new Error("client went away"));
-  gone.addEventListener("abort", onClientGone, { once: true });
-  const timer = setTimeout(
-    () => abort.abort(new Error("upstream did not answer in time")),
-    ctx.limits.upstreamHeadersTimeoutMs,
-  );
-  let upstream: Response;
-  try {
-    upstream = await fetch(upstreamUrl(ctx.upstream, path, query), {
-      method: req.method,
-      headers,
-      body,
-      redirect: "manual",
-      signal: abort.signal,
-      client: ctx.http,
-      // Streaming request bodies need half-duplex.
-      ...({ duplex: "half" } as Record<string, string>),
-    });
-  } catch (error) {
+  const sent = await fetchUpstream(upstreamUrl(ctx.upstream, path, query), {
+    method: req.method,
+    headers,
+    body,
+  }, {
+    client: ctx.http,
+    gone,
+    headersTimeoutMs: ctx.limits.upstreamHeadersTimeoutMs,
+    timeoutReason: "upstream did not answer in time",
+  });
+  if ("error" in sent) {
     if (tooLarge) {
       ctx.logger.warn(line(413, " (body too large)"));
       return textResponse(413, `Request body exceeds ${formatBytes(ctx.limits.maxApiBody)}`);
@@ -144,17 +135,11 @@ export async function forwardApi(
       ctx.logger.info(line("client closed"));
       return textResponse(499, "Client closed request");
     }
-    ctx.logger.warn(line(502, ` (upstream: ${errorMessage(abort.signal.reason ?? error)})`));
+    ctx.logger.warn(line(502, ` (upstream: ${errorMessage(sent.error)})`));
     return textResponse(502, "Upstream request failed");
-  } finally {
-    clearTimeout(timer);
-    gone.removeEventListener("abort", onClientGone);
   }
+  const upstream = sent.response;
   if (upstream.status === 401) ctx.credentials.invalidate();
   ctx.logger.info(line(upstream.status, ` (${credential.source})`));
-  return new Response(upstream.body, {
-    status: upstream.status,
-    statusText: upstream.statusText,
-    headers: forwardableHeaders(upstream.headers),
-  });
+  return relayResponse(upstream);
 }

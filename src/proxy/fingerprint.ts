@@ -17,6 +17,7 @@
 import type { Config } from "../config/schema.ts";
 import { VERSION } from "../lib/version.ts";
 import { formatHostPort } from "./address.ts";
+import { realPathOr } from "../lib/paths.ts";
 
 /** Environment variables the credential waterfall reads (their values count, never shown). */
 export const CREDENTIAL_ENV: readonly string[] = [
@@ -48,11 +49,7 @@ export interface ServesFingerprint {
 
 /** The configuration directory as a real path (so two spellings of one directory agree). */
 export function canonicalDir(dir: string): string {
-  try {
-    return Deno.realPathSync(dir);
-  } catch {
-    return dir;
-  }
+  return realPathOr(dir);
 }
 
 /** What a proxy for `config`, at `bind:port`, started from `configDir` with `env`, serves. */

@@ -18,6 +18,7 @@ import type { EgressRecorder } from "./egress_log.ts";
 import { byteCap, formatBytes, forwardableHeaders, textResponse } from "./headers.ts";
 import { type PlainResponse, plainResponse, type RequestHead, STATUS_TEXT } from "./http_head.ts";
 import type { ProxyLimits } from "./limits.ts";
+import { fetchUpstream, relayResponse } from "./upstream.ts";
 import { splice, writeAll } from "./pump.ts";
 
 /** What the egress forward needs. */
@@ -188,42 +189,28 @@ export async function forwardHttp(
     ? req.body.pipeThrough(byteCap(ctx.limits.maxEgressBody, () => tooLarge = true))
     : undefined;
   const started = performance.now();
-  const abort = new AbortController();
-  const onClientGone = () => abort.abort(new Error("client went away"));
-  gone.addEventListener("abort", onClientGone, { once: true });
-  const timer = setTimeout(
-    () => abort.abort(new Error("no answer in time")),
-    ctx.limits.egressHeadersTimeoutMs,
-  );
-  let res: Response;
-  try {
-    res = await fetch(`http://${urlHost(decision.address)}:${port}${pathAndQuery}`, {
-      method: req.method,
-      headers,
-      body,
-      redirect: "manual",
-      signal: abort.signal,
+  const sent = await fetchUpstream(
+    `http://${urlHost(decision.address)}:${port}${pathAndQuery}`,
+    { method: req.method, headers, body },
+    {
       client: ctx.http,
-      ...({ duplex: "half" } as Record<string, string>),
-    });
-  } catch (error) {
+      gone,
+      headersTimeoutMs: ctx.limits.egressHeadersTimeoutMs,
+      timeoutReason: "no answer in time",
+    },
+  );
+  if ("error" in sent) {
     if (tooLarge) {
       return textResponse(413, `Request body exceeds ${formatBytes(ctx.limits.maxEgressBody)}`);
     }
-    ctx.logger.warn(`${who} ${req.method} http://${target} → 502: ${errorMessage(error)}`);
+    ctx.logger.warn(`${who} ${req.method} http://${target} → 502: ${errorMessage(sent.error)}`);
     return textResponse(502, "Upstream request failed");
-  } finally {
-    clearTimeout(timer);
-    gone.removeEventListener("abort", onClientGone);
   }
+  const res = sent.response;
   ctx.logger.info(
     `${who} ${req.method} http://${target} → ${res.status} ${
       Math.round(performance.now() - started)
     }ms`,
   );
-  return new Response(res.body, {
-    status: res.status,
-    statusText: res.statusText,
-    headers: forwardableHeaders(res.headers),
-  });
+  return relayResponse(res);
 }

@@ -47,6 +47,26 @@ function subject(name: string, checkpoint: string): string {
   return `checkpoint "${checkpoint}" of sandbox "${name}"`;
 }
 
+/**
+ * Checks the checkpoint's name, then runs `change` on it; a NotFoundError then says whether the
+ * sandbox or only its checkpoint is missing.
+ */
+async function onCheckpoint(
+  client: IncusClient,
+  target: { name: string; checkpoint: string },
+  change: () => Promise<unknown>,
+): Promise<void> {
+  checkName(target.checkpoint);
+  try {
+    await change();
+  } catch (error) {
+    if (error instanceof NotFoundError) {
+      throw await whichMissing(client, target.name, target.checkpoint);
+    }
+    throw error;
+  }
+}
+
 /** Explains a NotFoundError: the sandbox or only its checkpoint is missing. */
 async function whichMissing(client: IncusClient, name: string, checkpoint: string): Promise<Error> {
   try {
@@ -99,16 +119,11 @@ export async function restoreCheckpoint(
   name: string,
   checkpoint: string,
 ): Promise<void> {
-  checkName(checkpoint);
-  try {
-    await client.mutate("PUT", instancePath(name), {
+  await onCheckpoint(client, { name, checkpoint }, () =>
+    client.mutate("PUT", instancePath(name), {
       body: { restore: checkpoint },
       subject: subject(name, checkpoint),
-    });
-  } catch (error) {
-    if (error instanceof NotFoundError) throw await whichMissing(client, name, checkpoint);
-    throw error;
-  }
+    }));
 }
 
 /** Deletes a snapshot; NotFoundError when it does not exist. */
@@ -117,15 +132,14 @@ export async function deleteCheckpoint(
   name: string,
   checkpoint: string,
 ): Promise<void> {
-  checkName(checkpoint);
-  try {
-    await client.mutate("DELETE", snapshotPath(name, checkpoint), {
-      subject: subject(name, checkpoint),
-    });
-  } catch (error) {
-    if (error instanceof NotFoundError) throw await whichMissing(client, name, checkpoint);
-    throw error;
-  }
+  await onCheckpoint(
+    client,
+    { name, checkpoint },
+    () =>
+      client.mutate("DELETE", snapshotPath(name, checkpoint), {
+        subject: subject(name, checkpoint),
+      }),
+  );
 }
 
 /** Creates a stopped copy of an instance or of one of its snapshots. */

@@ -1,5 +1,6 @@
 import { assertEquals } from "@std/assert";
-import { findRepo, resolvePath } from "../../../src/config/repo_root.ts";
+import { findRepo } from "../../../src/config/repo_root.ts";
+import { resolvePath } from "../../../src/lib/paths.ts";
 import { git, makeWorld } from "./helpers.ts";
 
 Deno.test("repo root: found from the top and from a nested directory; null outside", () => {

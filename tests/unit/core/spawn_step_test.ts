@@ -3,7 +3,7 @@
  * the result; a failure reports the error's message and rethrows it.
  */
 import { assertEquals, assertRejects } from "@std/assert";
-import { step } from "../../../src/core/spawn_start.ts";
+import { step } from "../../../src/core/step.ts";
 import type { LifecycleDeps } from "../../../src/core/lifecycle.ts";
 import { RecordingReporter } from "../../testing/recording_reporter.ts";
 import { RuntimeError } from "../../../src/lib/errors.ts";
