@@ -22,6 +22,7 @@ import { toBase64 } from "../../src/lib/shell.ts";
 import { sandboxShares } from "../../src/core/sandbox_shares.ts";
 import { defaultRunner } from "../../src/lib/process.ts";
 import { createProvisioner, ProvisionError } from "../../src/provision/mod.ts";
+import { Guest } from "../../src/provision/guest.ts";
 import type { ProvisionContext } from "../../src/provision/contract.ts";
 import { sshBlockBody, writeSshConfigBlock } from "../../src/ssh/config_block.ts";
 import { knownHostsFor } from "../../src/ssh/mod.ts";
@@ -182,8 +183,17 @@ export async function provisionScenario(
     const r = await backend.exec(name, { argv, user });
     return { code: r.code, out: dec.decode(r.stdout), err: dec.decode(r.stderr) };
   };
+  // Reads whose output the test needs go through provisioning's own query (a trailer the host
+  // must find, asked again when missing): Incus can return exit 0 with the output lost
+  // (src/backends/incus/README.md, "Known Incus behaviour"); a CI run once saw `readlink` of the
+  // ~/code link come back empty.
+  const reader = new Guest(backend, name, { user: "admin" });
+  const gq = async (argv: string[], user: "root" | "user" = "user") => {
+    const r = await reader.query('exec "$@"', argv, { what: argv.join(" "), as: user });
+    return { code: r.code, out: r.stdout, err: r.stderr };
+  };
   const guestFile = async (path: string) => {
-    const r = await gx(["sh", "-c", 'base64 -w0 < "$1"', "sh", path], "root");
+    const r = await gq(["sh", "-c", 'base64 -w0 < "$1"', "sh", path], "root");
     assertEquals(r.code, 0, `${path}: ${r.err}`);
     return r.out;
   };
@@ -230,7 +240,7 @@ export async function provisionScenario(
       ]);
       assert(reporter.events.includes("fail Running provisioning scripts"));
       // The failed script's copy is removed too.
-      const left = await gx(["sh", "-c", "ls -A ~/.cache/tachikoma/provision | wc -l"]);
+      const left = await gq(["sh", "-c", "ls -A ~/.cache/tachikoma/provision | wc -l"]);
       assertEquals(left.out.trim(), "0");
     });
 
@@ -258,7 +268,7 @@ export async function provisionScenario(
 
     await t.step("ssh_key: the key once, right modes and owner; host keys pinned", async () => {
       const pub = (await Deno.readTextFile(`${home}/.ssh/tachikoma.pub`)).trim();
-      const ak = await gx([
+      const ak = await gq([
         "sh",
         "-c",
         'stat -c "%a %U" ~/.ssh ~/.ssh/authorized_keys; grep -cxF -- "$1" ~/.ssh/authorized_keys',
@@ -273,8 +283,8 @@ export async function provisionScenario(
     await t.step(
       "code: ~/code, git works on the worktree, host .git file untouched",
       async () => {
-        assertEquals((await gx(["readlink", "/home/admin/code"])).out, "/mnt/tachikoma/code\n");
-        const status = await gx([
+        assertEquals((await gq(["readlink", "/home/admin/code"])).out, "/mnt/tachikoma/code\n");
+        const status = await gq([
           "git",
           "-C",
           "/mnt/tachikoma/code",
@@ -284,7 +294,7 @@ export async function provisionScenario(
         ]);
         assertEquals(status.code, 0, status.err);
         assertEquals(status.out, GIT_BRANCH + "\n");
-        const ident = await gx([
+        const ident = await gq([
           "sh",
           "-c",
           "git config --global user.name; git config --global user.email",
@@ -305,7 +315,7 @@ export async function provisionScenario(
         );
         assertEquals(await Deno.readFile(`${wt}/.git`), gitFileBefore);
         assertEquals(
-          (await gx(["git", "config", "--global", "gc.worktreePruneExpire"])).out,
+          (await gq(["git", "config", "--global", "gc.worktreePruneExpire"])).out,
           "never\n",
         );
       },
@@ -314,8 +324,8 @@ export async function provisionScenario(
     await t.step("hostname: the branch slug, one /etc/hosts line", async () => {
       const slug = branchSlug(ISSUE_BRANCH);
       assertEquals(slug, "feat-touch-tmp-pwned-q-x");
-      assertEquals((await gx(["hostname"])).out, slug + "\n");
-      const hosts = (await gx(["cat", "/etc/hosts"])).out;
+      assertEquals((await gq(["hostname"])).out, slug + "\n");
+      const hosts = (await gq(["cat", "/etc/hosts"])).out;
       assertEquals(hosts.split("\n").filter((l) => l.startsWith("127.0.1.1")), [
         `127.0.1.1\t${slug}`,
       ]);
@@ -323,7 +333,7 @@ export async function provisionScenario(
 
     await t.step("profile: hostile values arrive byte-exact through a login shell", async () => {
       const show = (v: string) =>
-        gx([
+        gq([
           "bash",
           "-lc",
           `printf %s "$${v}" | base64 -w0; printf '|%s|%s' "$PWD" "$TACHIKOMA"`,
@@ -346,7 +356,7 @@ export async function provisionScenario(
 
     await t.step("claude: installed by script, onboarded, settings.json cleaned", async () => {
       assertEquals(
-        (await gx(["/home/admin/.local/bin/claude", "--version"])).out,
+        (await gq(["/home/admin/.local/bin/claude", "--version"])).out,
         "9.9.9 (Claude Code)\n",
       );
       const cj = JSON.parse(atob(await guestFile("/home/admin/.claude.json")));
@@ -368,7 +378,7 @@ export async function provisionScenario(
       assertEquals(settings.env, { KEEP_ME: "yes" });
       assertEquals(settings.mcpServers.srv.env.ANTHROPIC_API_KEY, undefined);
       assertEquals(settings.mcpServers.srv.env.MCP_HOSTILE, HOSTILE);
-      const mode = await gx([
+      const mode = await gq([
         "stat",
         "-c",
         "%a %U",
