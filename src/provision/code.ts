@@ -22,7 +22,7 @@ import type { StepDef } from "./context.ts";
 import { ProvisionError } from "./errors.ts";
 import type { Guest } from "./guest.ts";
 import { repairWorktreeLinks, resolveWorktreeGit } from "../git/worktree_git.ts";
-import { codeByGit, GIT_CONFIG, type GitCodeInputs, HOME_LINK } from "./code_git.ts";
+import { codeByGit, GIT_CONFIG, type GitCodeInputs, linkHomeCode } from "./code_git.ts";
 import { buildShares, ensureGitParts, GUEST_CODE_DIR, guestWorktreeGitDir } from "./shares.ts";
 
 /** Inputs of the code step: shared (the engine mounts the host), or by git. */
@@ -96,12 +96,12 @@ export const codeStep: StepDef<CodeInputs> = {
     // The look at the share, ~/code's link and (for a linked worktree, as the host's git says)
     // the git dir's link are independent: one guest round trip for the three.
     const linkedOnHost = /\/worktrees\/[^/]+$/.test(inputs.worktreeGitDir);
-    const [probe, homeLink, gitLink] = await Promise.all([
+    const [probe, , gitLink] = await Promise.all([
       guest.query(PROBE, [GUEST_CODE_DIR], {
         what: "looking at the code share",
         accept: (r) => /^(missing|main|file|none)$/.test(r.stdout.trim()) ? null : "no answer",
       }),
-      guest.sh(HOME_LINK, [GUEST_CODE_DIR]),
+      linkHomeCode(host, guest),
       linkedOnHost
         ? linkWorktreeGitDir(guest, inputs.worktreeGitDir).then(() => null, (e) => e)
         : null,
@@ -116,11 +116,6 @@ export const codeStep: StepDef<CodeInputs> = {
       throw new ProvisionError(
         "code",
         `the worktree is not visible in the sandbox at ${GUEST_CODE_DIR}`,
-      );
-    }
-    if (homeLink.stdout.includes("exists")) {
-      host.warn(
-        `~/code in ${guest.sandbox} is a real directory; not linking it to ${GUEST_CODE_DIR}`,
       );
     }
     let linked = false;

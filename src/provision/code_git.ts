@@ -50,6 +50,25 @@ export const HOME_LINK = [
   "else echo exists; fi",
 ].join("\n");
 
+/**
+ * `~/code` made a link to the code dir ({@link HOME_LINK}). A real `~/code` is left alone, and a
+ * link that cannot be made is reported, each with a warning: the step goes on without it.
+ */
+export async function linkHomeCode(
+  host: Pick<HostContext, "warn">,
+  guest: Pick<Guest, "sh" | "sandbox">,
+): Promise<void> {
+  const r = await guest.sh(HOME_LINK, [GUEST_CODE_DIR]);
+  if (r.code !== 0) {
+    const why = r.stderr.trim() || `exit ${r.code}`;
+    host.warn(`cannot link ~/code to ${GUEST_CODE_DIR} in ${guest.sandbox}: ${why}`);
+  } else if (r.stdout.includes("exists")) {
+    host.warn(
+      `~/code in ${guest.sandbox} is a real directory; not linking it to ${GUEST_CODE_DIR}`,
+    );
+  }
+}
+
 /** Git settings in the guest: safe.directory, the host's identity (`$6 = linked`: gc guard). */
 export const GIT_CONFIG = [
   "set -eu",
@@ -316,11 +335,7 @@ export async function codeByGit(
     run: { runner: host.deps.runner, signal: host.ctx.signal },
     w,
   });
-  if ((await guest.sh(HOME_LINK, [GUEST_CODE_DIR])).stdout.includes("exists")) {
-    host.warn(
-      `~/code in ${guest.sandbox} is a real directory; not linking it to ${GUEST_CODE_DIR}`,
-    );
-  }
+  await linkHomeCode(host, guest);
   if (!inputs.gitName || !inputs.gitEmail) {
     host.warn(
       "the host's git has no user.name/user.email for this repo; commits in the sandbox " +

@@ -185,8 +185,8 @@ export async function provisionScenario(
   };
   // Reads whose output the test needs go through provisioning's own query (a trailer the host
   // must find, asked again when missing): Incus can return exit 0 with the output lost
-  // (src/backends/incus/README.md, "Known Incus behaviour"); a CI run once saw `readlink` of the
-  // ~/code link come back empty.
+  // (src/backends/incus/README.md, "Known Incus behaviour"). A CI run once got nothing from
+  // `readlink` of the ~/code link, with no way to tell a lost answer from a missing link.
   const reader = new Guest(backend, name, { user: "admin" });
   const gq = async (argv: string[], user: "root" | "user" = "user") => {
     const r = await reader.query('exec "$@"', argv, { what: argv.join(" "), as: user });
@@ -283,7 +283,8 @@ export async function provisionScenario(
     await t.step(
       "code: ~/code, git works on the worktree, host .git file untouched",
       async () => {
-        assertEquals((await gq(["readlink", "/home/admin/code"])).out, "/mnt/tachikoma/code\n");
+        const link = await gq(["readlink", "/home/admin/code"]);
+        assertEquals(link.out, "/mnt/tachikoma/code\n", `readlink: exit ${link.code} ${link.err}`);
         const status = await gq([
           "git",
           "-C",
