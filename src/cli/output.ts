@@ -6,7 +6,7 @@
  * @module
  */
 import { type TachikomaError } from "../lib/errors.ts";
-import { redact } from "../lib/redact.ts";
+import { redact, redactForTerminal } from "../lib/redact.ts";
 import type { ResultOutput } from "../commands/context.ts";
 
 const encoder = new TextEncoder();
@@ -58,8 +58,10 @@ export class Output implements ResultOutput {
 
   /** Prints an error to stderr in the selected mode. */
   error(error: TachikomaError | { code: string; message: string; hint?: string }): void {
-    const message = redact(error.message);
-    const hint = error.hint ? redact(error.hint) : undefined;
+    // JSON escapes control characters itself; the human form neutralises them.
+    const clean = this.json ? redact : redactForTerminal;
+    const message = clean(error.message);
+    const hint = error.hint ? clean(error.hint) : undefined;
     if (this.json) {
       const body: Record<string, string> = { code: error.code, message };
       if (hint) body.hint = hint;

@@ -158,8 +158,7 @@ export function configFiles(
   };
 }
 
-/** The file's bytes, or null when it does not exist. Other read errors are ConfigErrors. */
-/** The bytes of a config file, or null when there is none; `display` names it in the error. */
+/** A config file's bytes, or null when it does not exist; other read errors are ConfigErrors naming `display`. */
 export function readIfExists(path: string, display: string): Uint8Array | null {
   try {
     return Deno.readFileSync(path);

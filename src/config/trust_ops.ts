@@ -19,7 +19,7 @@ import {
   trustKey,
   updateTrustStore,
 } from "./trust_store.ts";
-import { dirname, resolvePath } from "../lib/paths.ts";
+import { dirname, realPathOr, resolvePath } from "../lib/paths.ts";
 
 /** Where and when: the inputs every trust operation shares. */
 export interface TrustContext {
@@ -64,14 +64,6 @@ export interface RevokedFile {
   revoked: boolean;
 }
 
-function realDir(path: string): string {
-  try {
-    return Deno.realPathSync(path);
-  } catch {
-    return path;
-  }
-}
-
 function noRepoFiles(files: ConfigFiles, cwd: string): UsageError {
   if (files.repoProblem) {
     return new UsageError(
@@ -105,7 +97,7 @@ function namedRepoFile(ctx: TrustContext, name: string): string {
       { hint: "the user config needs no trust: it is yours" },
     );
   }
-  const dir = realDir(dirname(path));
+  const dir = realPathOr(dirname(path));
   const files = configFiles({ cwd: dir, env: ctx.env, os: ctx.os });
   if (!files.repo) throw noRepoFiles(files, dir);
   const root = dirname(files.repo);

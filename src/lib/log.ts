@@ -1,10 +1,11 @@
 /**
  * Logging to stderr. stdout is reserved for results (`--json` documents, MCP frames).
- * The level is raised by `-v` and lowered by `-q`; every line is redacted.
+ * The level is raised by `-v` and lowered by `-q`; every line is redacted and its control
+ * characters neutralised (`redactForTerminal`).
  *
  * @module
  */
-import { redact } from "./redact.ts";
+import { redactForTerminal } from "./redact.ts";
 
 /** Log levels, most severe first. */
 export type LogLevel = "error" | "warn" | "info" | "debug";
@@ -69,7 +70,7 @@ export class Logger {
 
   #write(level: LogLevel, message: string): void {
     if (!this.enabled(level)) return;
-    const text = redact(message);
+    const text = redactForTerminal(message);
     for (const listener of this.#listeners) listener(level, text);
     const prefix = level === "error"
       ? this.#paint("31", "error: ")

@@ -35,6 +35,16 @@ export function redact(text: string): string {
   return out;
 }
 
+/**
+ * `text` as a log line or an error may show it: {@link redact}ed, and every control character but
+ * newline and tab shown as `?`, so text a guest wrote (its stderr in a warning or an error) can
+ * never drive the terminal (escape sequences, title changes, bells).
+ */
+export function redactForTerminal(text: string): string {
+  // deno-lint-ignore no-control-regex
+  return redact(text).replace(/[\x00-\x08\x0b-\x1f\x7f-\x9f]/g, "?");
+}
+
 /** Forgets every registered secret (tests only). */
 export function clearSecrets(): void {
   secrets.clear();
