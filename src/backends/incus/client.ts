@@ -157,8 +157,18 @@ export class IncusClient {
     return url.toString();
   }
 
-  /** A raw request; transport failures become UnreachableError. */
+  /**
+   * A raw request; transport failures become UnreachableError. The debug line times the
+   * headers: a caller that reads the body (a streamed file) owns the rest.
+   */
   async raw(method: string, path: string, options: RequestOptions = {}): Promise<Response> {
+    const started = performance.now();
+    const response = await this.#send(method, path, options);
+    logRequest({ method, path, status: response.status, started });
+    return response;
+  }
+
+  async #send(method: string, path: string, options: RequestOptions): Promise<Response> {
     const headers: Record<string, string> = { ...options.headers };
     let body: BodyInit | undefined;
     if (options.body instanceof Uint8Array) {
@@ -167,27 +177,35 @@ export class IncusClient {
       body = JSON.stringify(options.body);
       headers["content-type"] = "application/json";
     }
-    const started = performance.now();
     try {
-      const response = await fetch(this.url(path, options.query), {
+      return await fetch(this.url(path, options.query), {
         method,
         headers,
         body,
         client: this.#http,
         signal: options.signal,
       });
-      if (log.enabled("debug")) {
-        log.debug(
-          `incus ${method} ${path} → ${response.status} (${
-            Math.round(performance.now() - started)
-          } ms)`,
-        );
-      }
-      return response;
     } catch (error) {
       if (options.signal?.aborted) throw options.signal.reason;
       throw unreachable(this.where, error);
     }
+  }
+
+  /**
+   * A request and its envelope, read whole. The debug line is written once the answer is
+   * complete: Incus sends an operation wait's headers at once and its body when the operation
+   * ends, so a line at the headers would time nothing.
+   */
+  async #envelope<T>(
+    method: string,
+    path: string,
+    options: RequestOptions,
+  ): Promise<{ response: Response; envelope: Envelope<T> }> {
+    const started = performance.now();
+    const response = await this.#send(method, path, options);
+    const envelope = await readEnvelope<T>(response, this.where);
+    logRequest({ method, path, status: response.status, started });
+    return { response, envelope };
   }
 
   /** A request whose answer is an Incus envelope; errors are typed. */
@@ -196,8 +214,7 @@ export class IncusClient {
     path: string,
     options: RequestOptions = {},
   ): Promise<IncusResponse<T>> {
-    const response = await this.raw(method, path, options);
-    const envelope = await readEnvelope<T>(response, this.where);
+    const { response, envelope } = await this.#envelope<T>(method, path, options);
     if (envelope.type === "error") {
       throw incusError(envelope.error_code || response.status, envelope.error, options.subject);
     }
@@ -260,11 +277,11 @@ export class IncusClient {
       }
       const longest = options.onProgress ? 1 : 30;
       const seconds = Math.max(1, Math.min(longest, Math.ceil(remaining / 1000)));
-      const response = await this.raw("GET", `/1.0/operations/${id}/wait`, {
-        query: { timeout: String(seconds) },
-        signal: options.signal,
-      });
-      const envelope = await readEnvelope<IncusOperation>(response, this.where);
+      const { response, envelope } = await this.#envelope<IncusOperation>(
+        "GET",
+        `/1.0/operations/${id}/wait`,
+        { query: { timeout: String(seconds) }, signal: options.signal },
+      );
       if (envelope.type === "error") {
         if (/context deadline exceeded/i.test(envelope.error)) {
           if (options.onProgress) await this.#progress(id, options.onProgress, options.signal);
@@ -347,6 +364,15 @@ export class IncusClient {
     this.#closed = true;
     this.#http.close();
   }
+}
+
+/** The debug line of one request: method, path, status, and the time since `started`. */
+function logRequest(
+  request: { method: string; path: string; status: number; started: number },
+): void {
+  if (!log.enabled("debug")) return;
+  const ms = Math.round(performance.now() - request.started);
+  log.debug(`incus ${request.method} ${request.path} → ${request.status} (${ms} ms)`);
 }
 
 async function readEnvelope<T>(response: Response, where: string): Promise<Envelope<T>> {

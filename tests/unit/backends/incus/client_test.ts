@@ -7,6 +7,7 @@
 import { assert, assertEquals, assertRejects, assertStringIncludes } from "@std/assert";
 import { IncusBackend, IncusClient } from "../../../../src/backends/incus/mod.ts";
 import { FakeClock } from "../../../testing/fake_clock.ts";
+import { log } from "../../../../src/lib/log.ts";
 import {
   ConfigError,
   NotFoundError,
@@ -387,5 +388,63 @@ Deno.test("delete retries when the container still reads as running", async () =
     assertEquals(seen.filter((s) => s.startsWith("PUT /1.0/instances/a/state")).length, 2);
     assertEquals(clock.sleeps, [500]);
     await backend.close();
+  });
+});
+
+Deno.test("the debug line of an operation wait is written when the operation ends, not at its headers", async () => {
+  // Incus answers a wait with its headers at once and its body when the operation ends.
+  let release!: () => void;
+  const released = new Promise<void>((resolve) => release = resolve);
+  let asked!: () => void;
+  const waitAsked = new Promise<void>((resolve) => asked = resolve);
+  const body = new TextEncoder().encode(
+    JSON.stringify({
+      type: "sync",
+      status: "Success",
+      status_code: 200,
+      error_code: 0,
+      error: "",
+      metadata: op("op1", "Success", 200),
+    }),
+  );
+  await withServer((_req, url) => {
+    if (url.pathname === "/1.0/operations/op1/wait") {
+      asked();
+      return new Response(
+        new ReadableStream({
+          async start(controller) {
+            await released;
+            controller.enqueue(body);
+            controller.close();
+          },
+        }),
+        { headers: { "content-type": "application/json" } },
+      );
+    }
+    return sync({});
+  }, async (socket) => {
+    const lines: { line: string; afterBody: boolean }[] = [];
+    let bodySent = false;
+    const level = log.level;
+    log.level = "debug";
+    log.setSink((line) => lines.push({ line, afterBody: bodySent }));
+    try {
+      const client = await IncusClient.open({ socket });
+      const waited = client.wait("op1", { timeoutMs: 60_000 });
+      await waitAsked;
+      // A full round trip after the wait's headers went out: they have reached the client.
+      await client.get("/1.0");
+      bodySent = true;
+      release();
+      assertEquals((await waited).status, "Success");
+      const waits = lines.filter((l) => l.line.includes("/1.0/operations/op1/wait"));
+      assertEquals(waits.length, 1, lines.map((l) => l.line).join("\n"));
+      assert(waits[0].afterBody, `logged at the headers: ${waits[0].line}`);
+      assertStringIncludes(waits[0].line, "incus GET /1.0/operations/op1/wait → 200 (");
+      client.close();
+    } finally {
+      log.setSink(undefined);
+      log.level = level;
+    }
   });
 });
