@@ -9,7 +9,7 @@ import type { CommandRunner } from "../lib/process.ts";
 import { UsageError } from "../lib/errors.ts";
 import { findRepo } from "../config/repo_root.ts";
 import { git, GitError, gitOk } from "./run.ts";
-import { resolveWorktreeGit } from "./worktree_git.ts";
+import { gitLocationEnvSet, resolveWorktreeGit } from "./worktree_git.ts";
 import { basename, dirname, realPathOr, resolvePath } from "../lib/paths.ts";
 
 /** The repository around a directory. */
@@ -93,9 +93,7 @@ export async function openRepo(runner: CommandRunner, cwd: string): Promise<Repo
  * git's. Saves two process spawns on every spawn/enter/exec.
  */
 export async function openRepoFast(runner: CommandRunner, cwd: string): Promise<RepoContext> {
-  if (Deno.env.get("GIT_DIR") || Deno.env.get("GIT_WORK_TREE") || Deno.env.get("GIT_COMMON_DIR")) {
-    return await openRepo(runner, cwd);
-  }
+  if (gitLocationEnvSet()) return await openRepo(runner, cwd);
   const loc = findRepo(cwd);
   if (!loc || basename(loc.commonDir) !== ".git") return await openRepo(runner, cwd);
   const real = realPathOr(cwd);
@@ -113,7 +111,6 @@ export async function openRepoFast(runner: CommandRunner, cwd: string): Promise<
       toplevel: loc.root,
       mainRoot: loc.mainRoot,
       commonDir: loc.commonDir,
-      withoutGit: true,
     });
   }
   // An unborn branch is fine too: its name is in HEAD either way.
@@ -137,7 +134,7 @@ export async function openRepoFast(runner: CommandRunner, cwd: string): Promise<
  */
 async function verifyLinked(
   runner: CommandRunner,
-  link: { toplevel: string; mainRoot: string; commonDir: string; withoutGit?: boolean },
+  link: { toplevel: string; mainRoot: string; commonDir: string },
 ): Promise<void> {
   const { toplevel, mainRoot, commonDir } = link;
   const top = realPathOr(toplevel);
@@ -145,13 +142,7 @@ async function verifyLinked(
   let ok = common !== top && !common.startsWith(top + "/");
   if (ok) {
     try {
-      const w = await resolveWorktreeGit({
-        runner,
-        mainRoot,
-        workTree: toplevel,
-        // Only where no GIT_* variable can change git's answer (openRepoFast checked).
-        commonDir: link.withoutGit ? plainCommonDir(mainRoot) : undefined,
-      });
+      const w = await resolveWorktreeGit({ runner, mainRoot, workTree: toplevel });
       ok = realPathOr(w.commonDir) === common;
     } catch {
       ok = false;
@@ -165,30 +156,6 @@ async function verifyLinked(
           "checkout, or restore the file: gitdir: <main>/.git/worktrees/<name>",
       },
     );
-  }
-}
-
-/**
- * `<mainRoot>/.git` when git run in `mainRoot` would certainly answer it as the common dir
- * (no `GIT_*` variable — the caller checked —, a directory that is a git dir: `HEAD`,
- * `objects/`, `refs/`, and no `commondir` file pointing elsewhere); else undefined, and git is
- * asked. Saves a git process on every command run in a sandbox's worktree.
- */
-function plainCommonDir(mainRoot: string): string | undefined {
-  const dir = `${mainRoot}/.git`;
-  try {
-    if (!Deno.statSync(dir).isDirectory) return undefined;
-    if (!Deno.statSync(`${dir}/HEAD`).isFile) return undefined;
-    if (!Deno.statSync(`${dir}/objects`).isDirectory) return undefined;
-    if (!Deno.statSync(`${dir}/refs`).isDirectory) return undefined;
-  } catch {
-    return undefined;
-  }
-  try {
-    Deno.lstatSync(`${dir}/commondir`);
-    return undefined;
-  } catch {
-    return dir;
   }
 }
 

@@ -68,27 +68,58 @@ export interface ResolveWorktreeOptions {
   mainRoot: string;
   /** The worktree (from state). */
   workTree: string;
-  /**
-   * The main checkout's common dir when the caller established it without git, the way git
-   * would (`plainCommonDir` in `repo.ts`); git is then not asked.
-   */
-  commonDir?: string;
+}
+
+/** True when a variable in tachikoma's environment can change where git finds a repository. */
+export function gitLocationEnvSet(): boolean {
+  return ["GIT_DIR", "GIT_WORK_TREE", "GIT_COMMON_DIR"].some((name) => !!Deno.env.get(name));
+}
+
+/**
+ * `<mainRoot>/.git`, its real path as git gives it, when git run in `mainRoot` would certainly
+ * answer it as the common dir (no
+ * `GIT_*` variable that moves the repository, a directory that is a git dir: `HEAD`, `objects/`,
+ * `refs/`, and no `commondir` file pointing elsewhere); else undefined, and git is asked. A
+ * sandbox cannot change any of it: the main checkout's `.git` is shared read-only, but for its
+ * data parts. Saves a git process each time a worktree's git data is resolved (every command
+ * run in a sandbox's worktree, each start's shares, the code step).
+ */
+export function plainCommonDir(mainRoot: string): string | undefined {
+  if (gitLocationEnvSet()) return undefined;
+  const dir = `${mainRoot}/.git`;
+  try {
+    if (!Deno.statSync(dir).isDirectory) return undefined;
+    if (!Deno.statSync(`${dir}/HEAD`).isFile) return undefined;
+    if (!Deno.statSync(`${dir}/objects`).isDirectory) return undefined;
+    if (!Deno.statSync(`${dir}/refs`).isDirectory) return undefined;
+  } catch {
+    return undefined;
+  }
+  try {
+    Deno.lstatSync(`${dir}/commondir`);
+    return undefined;
+  } catch {
+    // git answers the real path (and writes it into a worktree's `.git` file).
+    return realPathOr(dir, "") || undefined;
+  }
 }
 
 /**
  * Finds a worktree's git data from the main checkout: the common dir by asking git there (the
- * main checkout's configuration is out of every sandbox's reach), the administrative dir as the
+ * main checkout's configuration is out of every sandbox's reach; {@link plainCommonDir} when it
+ * is certain of git's answer), the administrative dir as the
  * one entry of `<common>/worktrees/` whose `gitdir` file names this worktree. A sandbox can
  * rewrite its own entry's `gitdir` to name another worktree, so more than one match is refused.
  */
 export async function resolveWorktreeGit(options: ResolveWorktreeOptions): Promise<WorktreeGit> {
-  const r = options.commonDir === undefined
+  const plain = plainCommonDir(options.mainRoot);
+  const r = plain === undefined
     ? await git(options.runner, options.mainRoot, [
       "rev-parse",
       "--path-format=absolute",
       "--git-common-dir",
     ])
-    : { code: 0, stdout: options.commonDir, stderr: "" };
+    : { code: 0, stdout: plain, stderr: "" };
   const commonDir = r.code === 0 ? r.stdout.trim() : "";
   if (!commonDir.startsWith("/")) {
     throw new WorktreeGitError(

@@ -63,6 +63,40 @@ Deno.test("resolveWorktreeGit: from the main checkout, never from the .git file"
   );
 });
 
+Deno.test("resolveWorktreeGit: no git process for a plain main checkout, git's answer exactly, even through a symlink", async () => {
+  const f = await fixture();
+  await using _ = f.repo;
+  const calls: string[][] = [];
+  const recording = {
+    run: (cmd: string, args: string[], options?: Parameters<typeof runner.run>[2]) => {
+      calls.push([cmd, ...args]);
+      return runner.run(cmd, args, options);
+    },
+  };
+  // The main checkout named through a symlink: git answers real paths, and wrote the real one
+  // into the worktree's .git file (the guest's git dir link is made at that path).
+  const via = `${f.repo.dir}/via`;
+  await Deno.symlink(f.repo.root, via);
+  const asked = await gitIn(via, "rev-parse", "--path-format=absolute", "--git-common-dir");
+  const w = await resolveWorktreeGit({ runner: recording, mainRoot: via, workTree: f.wt });
+  assertEquals(calls, []);
+  assertEquals(w.commonDir, asked.trim());
+  assertEquals(`gitdir: ${w.gitDir}\n`, await Deno.readTextFile(`${f.wt}/.git`));
+  // A variable that moves the repository: git decides.
+  Deno.env.set("GIT_DIR", `${f.common}`);
+  try {
+    await resolveWorktreeGit({ runner: recording, mainRoot: via, workTree: f.wt });
+  } finally {
+    Deno.env.delete("GIT_DIR");
+  }
+  assertEquals(calls.length, 1, JSON.stringify(calls));
+  // So does a main checkout git would not take as it is (a commondir file).
+  await Deno.writeTextFile(`${f.common}/commondir`, ".\n");
+  await resolveWorktreeGit({ runner: recording, mainRoot: via, workTree: f.wt }).catch(() => {});
+  assertEquals(calls.length, 2, JSON.stringify(calls));
+  assert(calls.every((c) => c.includes("--git-common-dir")), JSON.stringify(calls));
+});
+
 Deno.test("repairWorktreeLinks: a rewritten, replaced or removed link file is put back", async () => {
   const f = await fixture();
   await using _ = f.repo;
