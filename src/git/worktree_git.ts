@@ -76,15 +76,14 @@ export function gitLocationEnvSet(): boolean {
 }
 
 /**
- * `<mainRoot>/.git`, its real path as git gives it, when git run in `mainRoot` would certainly
- * answer it as the common dir (no
- * `GIT_*` variable that moves the repository, a directory that is a git dir: `HEAD`, `objects/`,
- * `refs/`, and no `commondir` file pointing elsewhere); else undefined, and git is asked. A
- * sandbox cannot change any of it: the main checkout's `.git` is shared read-only, but for its
- * data parts. Saves a git process each time a worktree's git data is resolved (every command
- * run in a sandbox's worktree, each start's shares, the code step).
+ * `<mainRoot>/.git`, as the real path git gives, when git run in `mainRoot` would certainly
+ * answer it as the common dir: no `GIT_*` variable that moves the repository, a directory that is
+ * a git dir (`HEAD`, `objects/`, `refs/`) and no `commondir` file pointing elsewhere. Else
+ * undefined, and git is asked. A sandbox cannot change any of it: the main checkout's `.git` is
+ * shared read-only, but for its data parts. Saves a git process each time a worktree's git data
+ * is resolved (every command run in a sandbox's worktree, each start's shares, the code step).
  */
-export function plainCommonDir(mainRoot: string): string | undefined {
+function plainCommonDir(mainRoot: string): string | undefined {
   if (gitLocationEnvSet()) return undefined;
   const dir = `${mainRoot}/.git`;
   try {
